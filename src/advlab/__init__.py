@@ -1,0 +1,7 @@
+"""advlab: adversarial machine learning with a focus on GANs."""
+
+__version__ = "0.1.0"
+
+from advlab.core.errors import AdvlabError  # noqa: E402
+
+__all__ = ["AdvlabError", "__version__"]

@@ -1,0 +1,99 @@
+"""Data sets: generated 2-D mixtures, scikit-learn's digits, and the user's own files.
+
+Everything loads into memory as either a :class:`GaussianMixture2D` (sampled on the fly)
+or a :class:`TensorData` (a finite set of rows). Both offer ``name``, ``kind``
+(``"points"`` or ``"images"``), ``sample_shape``, ``labels``, ``sample(n, generator)``
+and ``to(device)``. Images are float32 NCHW in [0, 1]; points are float32 (N, 2).
+
+:func:`load_dataset` maps a name from a config or the command line to a loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from advlab.core.errors import AdvlabError
+from advlab.data.digits import load_digits_images
+from advlab.data.idx import load_idx_images, read_idx
+from advlab.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
+from advlab.data.npy import load_npy
+from advlab.data.resize import check_image_size, resize_images
+from advlab.data.tensor_data import TensorData
+from advlab.data.toy2d import GaussianMixture2D, grid25, ring8
+
+Dataset = GaussianMixture2D | TensorData
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "ring8": ring8,
+    "grid25": grid25,
+    "digits": load_digits_images,
+    "idx": load_idx_images,
+    "folder": load_image_folder,
+    "npy": load_npy,
+}
+GENERATED_POINT_DATASETS = frozenset({"ring8", "grid25"})
+FILE_DATASETS = frozenset({"idx", "folder", "npy"})
+
+
+def _check_options(
+    name: str, path: str | None, image_size: int | None, labels_path: str | None
+) -> None:
+    """Refuse options the named data set cannot use, with a message naming the option."""
+    if name not in DATASETS:
+        raise AdvlabError(
+            f"unknown dataset {name!r}; expected one of: {', '.join(sorted(DATASETS))}"
+        )
+    check_image_size(image_size)
+    if name in GENERATED_POINT_DATASETS and image_size is not None:
+        raise AdvlabError(f"dataset {name!r} holds 2-D points; image_size does not apply")
+    if name in FILE_DATASETS and path is None:
+        raise AdvlabError(f"dataset {name!r} reads your files: data_path is needed")
+    if name not in FILE_DATASETS and path is not None:
+        raise AdvlabError(f"dataset {name!r} is built in and reads no files; drop data_path")
+    if name != "idx" and labels_path is not None:
+        raise AdvlabError(f"labels_path applies only to dataset 'idx', not {name!r}")
+
+
+def load_dataset(
+    name: str,
+    path: str | None = None,
+    image_size: int | None = None,
+    labels_path: str | None = None,
+) -> Dataset:
+    """Load the data set registered under ``name``.
+
+    Args:
+        name: one of ``DATASETS``: ``ring8``, ``grid25``, ``digits``, ``idx``, ``folder``, ``npy``.
+        path: the file (``idx``, ``npy``) or directory (``folder``) to read.
+        image_size: resize images to (image_size, image_size); not for 2-D points.
+        labels_path: an IDX labels file, for ``idx`` only.
+    """
+    _check_options(name, path, image_size, labels_path)
+    if name in GENERATED_POINT_DATASETS:
+        return DATASETS[name]()
+    if name == "digits":
+        return load_digits_images(image_size)
+    if name == "idx":
+        return load_idx_images(path, labels_path=labels_path, image_size=image_size)
+    if name == "folder":
+        return load_image_folder(path, image_size=image_size)
+    return load_npy(path, image_size=image_size)
+
+
+__all__ = [
+    "DATASETS",
+    "IMAGE_EXTENSIONS",
+    "Dataset",
+    "GaussianMixture2D",
+    "TensorData",
+    "check_image_size",
+    "grid25",
+    "load_dataset",
+    "load_digits_images",
+    "load_idx_images",
+    "load_image_folder",
+    "load_npy",
+    "read_idx",
+    "resize_images",
+    "ring8",
+]

@@ -1,0 +1,60 @@
+"""A finite data set held in memory as one tensor.
+
+Sampling follows Algorithm 1 of Goodfellow et al. 2014, "Generative Adversarial Nets":
+"sample minibatch of m examples from the data generating distribution" -- here the
+empirical distribution, so rows are drawn uniformly at random with replacement.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from advlab.core.errors import AdvlabError
+
+
+class TensorData:
+    """A data set of images (N, C, H, W) in [0, 1] or points (N, D), with optional labels.
+
+    Args:
+        data: the rows; 4-D tensors are images, anything else points.
+        labels: (N,) int64 class indices, or ``None``.
+        name: a short name for logs and reports.
+    """
+
+    def __init__(self, data: Tensor, labels: Tensor | None, name: str) -> None:
+        if labels is not None and len(labels) != len(data):
+            raise AdvlabError(
+                f"data set {name!r}: expected one label per row ({len(data)}), "
+                f"found {len(labels)} labels"
+            )
+        self.data = data
+        self.labels = labels
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"TensorData(name={self.name!r}, data={tuple(self.data.shape)}, kind={self.kind!r})"
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def kind(self) -> str:
+        return "images" if self.data.ndim == 4 else "points"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape[1:])
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """Draw ``n`` rows uniformly with replacement, on ``generator.device``."""
+        device = generator.device
+        row_index = torch.randint(len(self), (n,), generator=generator, device=device)
+        return self.data.to(device)[row_index]
+
+    def to(self, device: torch.device | str) -> TensorData:
+        """Move data and labels to ``device``; returns ``self``."""
+        self.data = self.data.to(device)
+        if self.labels is not None:
+            self.labels = self.labels.to(device)
+        return self

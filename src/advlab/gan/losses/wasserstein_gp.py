@@ -1,0 +1,46 @@
+"""Wasserstein GAN with gradient penalty (Gulrajani et al. 2017, eq. 3 and Algorithm 1).
+
+    L_D = E[D(x~)] - E[D(x)] + lambda * E[(||grad_x^ D(x^)||_2 - 1)^2]
+    x^ = eps * x + (1 - eps) * x~,   eps ~ U[0, 1] per sample,   x~ = G(z)
+    L_G = -E[D(G(z))]
+
+D is a critic with a raw output. The paper's lambda is 10 and it advises against batch
+normalisation in the critic (the penalty is per sample); advlab's image critic uses layer
+normalisation with this loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from advlab.gan.losses.base import GANLoss
+
+
+class WassersteinGPLoss(GANLoss):
+    name = "wgan-gp"
+
+    def __init__(self, gp_weight: float = 10.0):
+        self.gp_weight = gp_weight
+
+    def discriminator_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        return fake_out.mean() - real_out.mean()
+
+    def generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
+        return -fake_out.mean()
+
+    def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                generator: torch.Generator) -> torch.Tensor:
+        return self.gp_weight * gradient_penalty(discriminator, real, fake, generator)
+
+
+def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator) -> torch.Tensor:
+    """E[(||grad D(x^)||_2 - 1)^2] on random interpolates x^ of real and fake samples."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = discriminator(mixed)
+    (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1) ** 2).mean()

@@ -1,0 +1,30 @@
+"""Reports: image grids, training plots, and HTML/Markdown run reports.
+
+``write_report(run_dir)`` turns a run directory (config.yaml, metrics.jsonl, samples/) into
+``report.html`` and ``report.md``; ``write_combined_report`` puts several runs on one page.
+"""
+
+from advlab.reports.grids import make_grid, save_image_grid
+from advlab.reports.plots import (
+    plot_discriminator_outputs,
+    plot_eval,
+    plot_grad_norms,
+    plot_losses,
+    plot_points_over_heatmap,
+    smooth,
+)
+from advlab.reports.render import read_metrics, write_combined_report, write_report
+
+__all__ = [
+    "make_grid",
+    "plot_discriminator_outputs",
+    "plot_eval",
+    "plot_grad_norms",
+    "plot_losses",
+    "plot_points_over_heatmap",
+    "read_metrics",
+    "save_image_grid",
+    "smooth",
+    "write_combined_report",
+    "write_report",
+]

@@ -1,0 +1,84 @@
+"""Image grids: tile a batch of NCHW images in [0, 1] into one picture and save it as a PNG.
+
+A small stand-in for ``torchvision.utils.make_grid``/``save_image`` (advlab does not depend
+on torchvision). Images tile row by row, ``nrow`` images per row, with ``padding`` pixels of
+``pad_value`` around and between them, so an (N, C, H, W) batch with ``R = ceil(N / nrow)``
+rows gives a (C, R*(H+p)+p, nrow*(W+p)+p) grid.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from advlab.core.errors import AdvlabError
+
+
+def _check_images(images) -> None:
+    """Raise AdvlabError unless ``images`` is a non-empty (N, C, H, W) tensor with C in {1, 3}."""
+    if not isinstance(images, torch.Tensor):
+        raise AdvlabError(f"expected a torch.Tensor of images, got {type(images).__name__}")
+    shape = tuple(images.shape)
+    if len(shape) != 4 or shape[1] not in (1, 3) or min(shape) < 1:
+        raise AdvlabError(
+            f"expected images of shape (N, C, H, W) with C in {{1, 3}} and N, H, W >= 1, "
+            f"got {shape}"
+        )
+
+
+def _check_count(name: str, value, least: int) -> int:
+    """Return ``value`` if it is an int >= ``least``; raise AdvlabError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise AdvlabError(f"{name} must be an integer >= {least}, got {value!r}")
+    return value
+
+
+def make_grid(
+    images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0
+) -> torch.Tensor:
+    """Tile images (N, C, H, W) into one (C, H', W') float tensor.
+
+    ``nrow`` is the number of images per row (default ceil(sqrt(N)), capped at N);
+    ``padding`` pixels of ``pad_value`` (default white) surround every image.
+    """
+    _check_images(images)
+    n, c, h, w = images.shape
+    per_row = min(_check_count("nrow", nrow or math.ceil(math.sqrt(n)), 1), n)
+    pad = _check_count("padding", padding, 0)
+    rows = math.ceil(n / per_row)
+    size = (c, rows * (h + pad) + pad, per_row * (w + pad) + pad)
+    grid = torch.full(size, float(pad_value), dtype=torch.float32, device=images.device)
+    for i, image in enumerate(images.detach()):
+        row, col = divmod(i, per_row)
+        y, x = pad + row * (h + pad), pad + col * (w + pad)
+        grid[:, y : y + h, x : x + w] = image
+    return grid
+
+
+def _to_pil(grid: torch.Tensor, scale: int) -> Image.Image:
+    """Convert a (C, H, W) grid in [0, 1] to an 8-bit Pillow image, upscaled ``scale`` times."""
+    pixels = (torch.nan_to_num(grid.cpu(), nan=0.0).clamp(0, 1) * 255).round().to(torch.uint8)
+    pixels = pixels.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
+    array = np.ascontiguousarray(pixels.permute(1, 2, 0).numpy())
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def save_image_grid(
+    images: torch.Tensor, path, nrow: int | None = None, padding: int = 2, scale: int = 1
+) -> Path:
+    """Write ``make_grid(images, nrow, padding)`` as a PNG (grey for C=1, RGB for C=3).
+
+    Values are clamped to [0, 1] and rounded to 8 bits; ``scale`` is an integer
+    nearest-neighbour upscaling factor (8x8 digits are tiny). Creates parent folders and
+    returns the path.
+    """
+    scale = _check_count("scale", scale, 1)
+    image = _to_pil(make_grid(images, nrow, padding), scale)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="PNG")
+    return path

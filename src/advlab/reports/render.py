@@ -1,0 +1,366 @@
+"""Run reports: read a run directory, (re)write its plots, and render report.md/report.html.
+
+A run directory (DESIGN.md) holds ``config.yaml``, ``metrics.jsonl`` (``train`` and ``eval``
+records), ``samples/step-NNNNNN.png`` (+ optional ``final.png``) and optionally
+``summary.json``. A report shows, per run: the configuration, a summary (summary.json, else
+the last train record plus the last eval record's other keys), the training plots (written to
+``RUN/plots/``), up to eight evenly spaced sample pictures (always the last) and final.png.
+
+The HTML is one self-contained file (inline CSS, no scripts) whose images are relative links;
+every inserted string is escaped. The Markdown carries the same content.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import yaml
+from PIL import Image
+
+from advlab.core.errors import AdvlabError
+from advlab.reports.plots import (
+    plot_discriminator_outputs,
+    plot_eval,
+    plot_grad_norms,
+    plot_losses,
+)
+
+SAMPLE_NAME = re.compile(r"^step-(\d+)\.png$")
+MAX_SAMPLES = 8
+SAMPLE_WIDTH = 260  # CSS pixels; smaller pictures (8x8 digit grids) are upscaled pixelated
+CONFIG_HEAD, SUMMARY_HEAD = ("option", "value"), ("metric", "value")
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1150px;margin:2em auto;
+ padding:0 1em;color:#222;line-height:1.4}
+h1{margin-bottom:.2em}section{border-top:2px solid #ddd;margin-top:2em}
+table{border-collapse:collapse;margin:.4em 0 1.2em;font-size:.92em}
+th,td{border:1px solid #d0d0d0;padding:.2em .6em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}td{font-family:ui-monospace,Menlo,Consolas,monospace}
+.figs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-end}figure{margin:0}
+figcaption{font-size:.88em;color:#555;text-align:center}
+.plots img{max-width:100%;height:auto}
+.wide{overflow-x:auto}img.px{image-rendering:pixelated}
+""" + f".samples img{{width:{SAMPLE_WIDTH}px;border:1px solid #ddd}}\n"
+
+
+@dataclass
+class RunView:
+    """What a report shows of one run; strings are raw (escaped when rendered)."""
+
+    root: Path
+    name: str
+    config: list[tuple[str, str]]
+    summary: list[tuple[str, str]]
+    plots: list[tuple[str, Path]]
+    samples: list[tuple[str, Path]]
+    final: Path | None
+
+
+# ---------------------------------------------------------------- reading a run directory
+
+
+def _parse_record(line: str) -> dict | None:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_metrics(run_dir) -> list[dict]:
+    """Records of ``run_dir/metrics.jsonl`` in file order; blank lines are skipped.
+
+    A corrupt line raises AdvlabError naming its line number, except a corrupt last line
+    (a run killed mid-write), which is dropped silently.
+    """
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise AdvlabError(f"{run_dir}: no metrics.jsonl here; is this a run directory?")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    records = []
+    for n, line in numbered:
+        record = _parse_record(line)
+        if record is None and n == numbered[-1][0]:
+            break
+        if record is None:
+            raise AdvlabError(f"{path}: line {n} is not a JSON object: {line[:60]!r}")
+        records.append(record)
+    return records
+
+
+def _run_dir(run_dir) -> Path:
+    path = Path(run_dir).resolve()
+    if not path.is_dir():
+        raise AdvlabError(f"{run_dir}: no such run directory")
+    return path
+
+
+def _read_config(run_dir: Path) -> dict:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise AdvlabError(f"{run_dir}: no config.yaml here; is this a run directory?")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+    except yaml.YAMLError as err:
+        raise AdvlabError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(config, dict | None):
+        raise AdvlabError(f"{path}: expected a mapping of options, got {type(config).__name__}")
+    return config or {}
+
+
+def _last(records: list[dict], kind: str) -> dict:
+    return next((r for r in reversed(records) if r.get("kind", "train") == kind), {})
+
+
+def _read_summary(run_dir: Path, records: list[dict]) -> dict:
+    """summary.json if present, else the last train record plus the last eval's other keys."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        train, last_eval = _last(records, "train"), _last(records, "eval")
+        merged = {**train, **{k: v for k, v in last_eval.items() if k not in train}}
+        return {k: v for k, v in merged.items() if k != "kind"}
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AdvlabError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(summary, dict):
+        raise AdvlabError(f"{path}: expected a JSON object, got {type(summary).__name__}")
+    return summary
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, default=str)
+    return "null" if value is None else str(value)
+
+
+def _rows(mapping: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(key, formatted value) rows; nested mappings flatten to dotted keys."""
+    rows = []
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            rows += _rows(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", _format(value)))
+    return rows
+
+
+def _write_plots(run_dir: Path, records: list[dict]) -> list[tuple[str, Path]]:
+    out = run_dir / "plots"
+    plots = [
+        ("Losses", plot_losses(records, out / "losses.png")),
+        ("Discriminator outputs", plot_discriminator_outputs(records, out / "d_outputs.png")),
+        ("Gradient norms", plot_grad_norms(records, out / "grad_norms.png")),
+    ]
+    evaluated = plot_eval(records, out / "eval.png")
+    if evaluated is None:
+        (out / "eval.png").unlink(missing_ok=True)
+    else:
+        plots.append(("Evaluation", evaluated))
+    return plots
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """At most k indices into range(n), evenly spaced, always the first and the last."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def _samples(run_dir: Path) -> list[tuple[str, Path]]:
+    found = sorted(
+        (int(match.group(1)), path)
+        for path in (run_dir / "samples").glob("step-*.png")
+        if (match := SAMPLE_NAME.match(path.name))
+    )
+    return [(f"step {found[i][0]}", found[i][1]) for i in _spread(len(found), MAX_SAMPLES)]
+
+
+def _collect(run_dir) -> RunView:
+    """Check and read a run directory, write its plots, and return what to render."""
+    root = _run_dir(run_dir)
+    config, records = _read_config(root), read_metrics(root)
+    summary = _read_summary(root, records)
+    final = root / "samples" / "final.png"
+    return RunView(root, root.name, _rows(config), _rows(summary), _write_plots(root, records),
+                   _samples(root), final if final.is_file() else None)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _link(path: Path, base: Path) -> str:
+    """Relative, URL-quoted POSIX link from ``base`` to ``path``."""
+    return quote(Path(os.path.relpath(path, base)).as_posix())
+
+
+def _esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_table(head, rows, links: list[str] | None = None) -> str:
+    """A table; with ``links``, row i's first cell links to ``#links[i]``."""
+    if not rows:
+        return "<p><em>(none)</em></p>"
+    cells = [[_esc(x) for x in row] for row in rows]
+    for row, anchor in zip(cells, links or []):
+        row[0] = f'<a href="#{_esc(anchor)}">{row[0]}</a>'
+    lines = ["<tr>" + "".join(f"<th>{_esc(x)}</th>" for x in head) + "</tr>"]
+    lines += ["<tr>" + "".join(f"<td>{x}</td>" for x in row) + "</tr>" for row in cells]
+    return '<div class="wide"><table>' + "".join(lines) + "</table></div>"
+
+
+def _image_width(path: Path) -> int:
+    """The picture's width in pixels (0 if Pillow cannot read it)."""
+    try:
+        with Image.open(path) as image:
+            return image.width
+    except OSError:
+        return 0
+
+
+def _html_figure(caption: str, path: Path, base: Path) -> str:
+    """A linked image at 2/3 of its pixel width (plots); CSS sizes the samples, upscaling
+    small ones (8x8 digit grids) pixelated."""
+    src, width = _esc(_link(path, base)), _image_width(path)
+    attrs = (f' width="{width * 2 // 3}"' if width else "") + (
+        ' class="px"' if width < SAMPLE_WIDTH else "")
+    return (f'<figure><a href="{src}"><img src="{src}"{attrs} alt="{_esc(caption)}"></a>'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _html_figures(items, base: Path, kind: str) -> str:
+    if not items:
+        return "<p><em>(none yet)</em></p>"
+    figures = "".join(_html_figure(caption, path, base) for caption, path in items)
+    return f'<div class="figs {kind}">{figures}</div>'
+
+
+def _html_section(view: RunView, base: Path, level: int, anchor: str) -> str:
+    h, sub = f"h{level}", f"h{level + 1}"
+    parts = [
+        f'<section id="{_esc(anchor)}"><{h}>{_esc(view.name)}</{h}>',
+        f"<{sub}>Configuration</{sub}>", _html_table(CONFIG_HEAD, view.config),
+        f"<{sub}>Summary</{sub}>", _html_table(SUMMARY_HEAD, view.summary),
+        f"<{sub}>Training curves</{sub}>", _html_figures(view.plots, base, "plots"),
+        f"<{sub}>Samples over time</{sub}>", _html_figures(view.samples, base, "samples"),
+    ]
+    if view.final is not None:
+        parts += [f"<{sub}>Final samples</{sub}>",
+                  _html_figures([("final", view.final)], base, "samples")]
+    return "\n".join(parts + ["</section>"])
+
+
+def _html_page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{_esc(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n"
+            "</body></html>\n")
+
+
+def _md_cell(text) -> str:
+    """Escape text for a Markdown table cell: no raw HTML, no pipes, no line breaks."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+
+
+def _md_table(head, rows) -> str:
+    if not rows:
+        return "_(none)_"
+    lines = ["| " + " | ".join(_md_cell(x) for x in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_md_cell(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _md_images(items, base: Path) -> str:
+    """Images side by side: a table whose header row holds the captions."""
+    if not items:
+        return "_(none yet)_"
+    head = "| " + " | ".join(_md_cell(caption) for caption, _ in items) + " |"
+    rule = "|" + "---|" * len(items)
+    cells = "| " + " | ".join(f"![{_md_cell(c)}]({_link(p, base)})" for c, p in items) + " |"
+    return f"{head}\n{rule}\n{cells}"
+
+
+def _md_section(view: RunView, base: Path, level: int) -> str:
+    h, sub = "#" * level, "#" * (level + 1)
+    parts = [f"{h} {_md_cell(view.name)}",
+             f"{sub} Configuration", _md_table(CONFIG_HEAD, view.config),
+             f"{sub} Summary", _md_table(SUMMARY_HEAD, view.summary),
+             f"{sub} Training curves"]
+    parts += [f"![{_md_cell(c)}]({_link(p, base)})" for c, p in view.plots]
+    parts += [f"{sub} Samples over time", _md_images(view.samples, base)]
+    if view.final is not None:
+        parts += [f"{sub} Final samples", _md_images([("final", view.final)], base)]
+    return "\n\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------- writing reports
+
+
+def _anchors(views: list[RunView]) -> list[str]:
+    """A unique HTML id per run, from its name."""
+    anchors: list[str] = []
+    for view in views:
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", view.name).strip("-") or "run"
+        anchors.append(slug if slug not in anchors else f"{slug}-{len(anchors) + 1}")
+    return anchors
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_report(run_dir) -> tuple[Path, Path]:
+    """(Re)write ``RUN/plots/*.png``, ``RUN/report.html`` and ``RUN/report.md``.
+
+    Returns (html path, md path). Raises AdvlabError for a directory without config.yaml or
+    metrics.jsonl, or with a corrupt one.
+    """
+    view = _collect(run_dir)
+    page = _html_page(view.name, _html_section(view, view.root, 1, _anchors([view])[0]))
+    return (_write(view.root / "report.html", page),
+            _write(view.root / "report.md", _md_section(view, view.root, 1)))
+
+
+def _overview(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
+    """(head, rows) of a one-row-per-run table: the config options that differ, then the
+    summary."""
+    configs = [dict(view.config) for view in views]
+    summaries = [dict(view.summary) for view in views]
+    options = [k for k in dict.fromkeys(k for c in configs for k in c)
+               if len({c.get(k) for c in configs}) > 1]
+    metrics = list(dict.fromkeys(k for summary in summaries for k in summary))
+    rows = [[view.name, *(c.get(k, "") for k in options), *(s.get(k, "") for k in metrics)]
+            for view, c, s in zip(views, configs, summaries)]
+    return ["run", *options, *metrics], rows
+
+
+def write_combined_report(out_dir, run_dirs: list, title: str = "advlab demo") -> tuple[Path, Path]:
+    """One ``report.html``/``report.md`` in ``out_dir`` with a section per run.
+
+    Each run's plots are written inside its own run directory; links are relative to
+    ``out_dir`` (created if missing). Returns (html path, md path).
+    """
+    run_dirs = list(run_dirs)
+    if not run_dirs:
+        raise AdvlabError("no run directories given for the combined report")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    views = [_collect(run_dir) for run_dir in run_dirs]
+    anchors = _anchors(views)
+    head, rows = _overview(views)
+    sections = [_html_section(v, out, 2, a) for v, a in zip(views, anchors)]
+    page = _html_page(title, "\n".join([f"<h1>{_esc(title)}</h1>",
+                                        _html_table(head, rows, anchors), *sections]))
+    md = "\n\n".join([f"# {_md_cell(title)}", _md_table(head, rows),
+                       *(_md_section(v, out, 2) for v in views)])
+    return _write(out / "report.html", page), _write(out / "report.md", md)
