@@ -1,0 +1,81 @@
+"""Pieces every CLI verb shares: a one-line-error argument parser and config flags.
+
+`add_config_flags` turns each field of a config dataclass into `--field-name VALUE`, so the
+YAML file and the command line accept exactly the same options with the same types.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+from advlab.core.config import coerce, describe
+from advlab.core.errors import AdvlabError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, docs: dict[str, str]) -> None:
+    """One flag per config field; only flags actually given end up in the namespace."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        annotation = hints[field.name]
+        help_text = f"{docs.get(field.name, '')} ({describe(annotation)}; default {field.default})"
+        parser.add_argument(flag(field.name), dest=field.name, default=argparse.SUPPRESS,
+                            metavar=metavar(annotation), help=help_text.strip())
+
+
+def metavar(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return "{" + ",".join(map(str, get_args(annotation))) + "}"
+    return "VALUE"
+
+
+def config_values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The config fields given on the command line, parsed to their declared types."""
+    hints = typing.get_type_hints(cls)
+    names = {field.name for field in dataclasses.fields(cls)}
+    return {name: parse_value(getattr(args, name), hints[name], flag(name))
+            for name in names if hasattr(args, name)}
+
+
+def parse_value(text: str, annotation: Any, where: str) -> Any:
+    """Command-line text to a typed value (`none`/`null` for an optional option)."""
+    options = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else (annotation,)
+    if type(None) in options and text.lower() in ("none", "null"):
+        return None
+    for option in (o for o in options if o is not type(None)):
+        try:
+            return coerce(convert(text, option), option, where)
+        except (ValueError, AdvlabError):
+            continue
+    raise AdvlabError(f"{where} must be {describe(annotation)}, got {text!r}")
+
+
+def convert(text: str, annotation: Any) -> Any:
+    if annotation is bool:
+        lowered = text.lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise ValueError(text)
+    if annotation is int:
+        return int(text)
+    if annotation is float:
+        return float(text)
+    return text

@@ -1,0 +1,50 @@
+"""`advlab gan sample`: draw from a trained run's generator (the EMA copy when the run has one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from advlab.core.checkpoints import load_latest, read_checkpoint
+from advlab.core.devices import resolve_device
+from advlab.core.errors import AdvlabError
+from advlab.core.seeding import seed_everything
+from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer
+from advlab.pipelines.gan_snapshots import draw, image_snapshot, points_snapshot
+from advlab.pipelines.train_gan import resume_config, warn
+
+OUTPUTS = (".png", ".npy")
+
+
+def locate(path: Path):
+    """(run directory, checkpoint) for a run directory or a checkpoint file inside one."""
+    if path.is_dir():
+        return path, load_latest(path / "checkpoints", warn=warn)
+    if path.suffix == ".safetensors" and path.exists():
+        record = path.with_suffix(".json")
+        if not record.exists():
+            raise AdvlabError(f"{path} has no checkpoint record {record.name} beside it")
+        return path.parent.parent, read_checkpoint(record)
+    raise AdvlabError(f"{path} is neither a run directory nor a checkpoint .safetensors file")
+
+
+def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str = "auto") -> Path:
+    """Write n samples of the run at `path` to `out` (.png picture or .npy array)."""
+    if out.suffix not in OUTPUTS:
+        raise AdvlabError(f"--out must end in {' or '.join(OUTPUTS)}, got {out.name}")
+    run_dir, checkpoint = locate(Path(path))
+    config = resume_config(run_dir)
+    seed_everything(config.seed)
+    torch_device = resolve_device(device)
+    data = load_data(config, torch_device)
+    trainer = build_trainer(config.resolved(data.kind), data, torch_device)
+    restore_trainer(trainer, checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, draw(trainer, n, seed).cpu().numpy())
+    elif data.kind == "points":
+        points_snapshot(trainer, out, seed, title=f"{run_dir.name}: step {trainer.step}", n=n)
+    else:
+        image_snapshot(trainer, out, seed, n=n)
+    return out
