@@ -1,4 +1,8 @@
-"""advlab: adversarial machine learning with a focus on GANs."""
+"""advlab: adversarial machine learning with a focus on GANs.
+
+Subpackages: core (config, checkpoints, runs), data, models, gan (losses, trainer), metrics,
+reports, pipelines (train/sample), cli.
+"""
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-
 from advlab.cli.common import add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.errors import AdvlabError

@@ -42,7 +42,7 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     """The L2 norm of all of `module`'s gradients taken together."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
-        return torch.zeros(())
+        return torch.zeros((), device=next(module.parameters()).device)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 

@@ -9,8 +9,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from advlab.core.checkpoints import (Checkpoint, module_state, optimizer_state, restore_module,
-                                     restore_optimizer)
+from advlab.core.checkpoints import (
+    Checkpoint,
+    module_state,
+    optimizer_state,
+    restore_module,
+    restore_optimizer,
+)
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.data import load_dataset
