@@ -31,6 +31,10 @@ Why it is fair:
   ru_maxrss) of each process is that side's alone. Both start from the same pre-imported
   torch and advlab; TensorBoard, which only the advlab side uses, is imported in its own
   process and so counts towards its peak.
+* Every worker is pinned to the same CPU(s) (``--pin``; by default the last ``--threads``
+  CPUs), so neither side gains or loses by the core the scheduler gave its process; the
+  sides never run at the same time. Background threads (TensorBoard's writer) share those
+  CPUs, so what they cost shows up in the advlab side's wall time.
 * Timing alternates between the sides: after untimed warm-up iterations, R rounds of N
   iterations each, the side that goes first swapping every round (ABBA...), so drifts of
   the machine's load hit both sides alike. The reported time per step is each side's
@@ -44,10 +48,11 @@ The verdict is PASS when the ratio is at most 1.05 (the house adds no measurable
     python bench/train_overhead.py                 # the three cases, ~1-2 min on a laptop CPU
     python bench/train_overhead.py --quick         # a smoke run
     python bench/train_overhead.py --check         # exit 1 when any ratio exceeds 1.05
+    python bench/train_overhead.py --control       # A/A: plain against plain, the noise floor
 
 The table is printed and written to docs/results/train_overhead.md (``--out`` to change).
 Run it as a script: the parent process imports no torch; each side of each case is a worker
-process (multiprocessing), forked from a server that imported torch and advlab's builders.
+process (multiprocessing), forked from a server that imported torch and advlab.
 """
 
 from __future__ import annotations
@@ -259,7 +264,8 @@ def describe(config) -> str:
             f"k={config.k}, {config.optimizer}, ema {config.ema or 'off'})")
 
 
-def worker(conn, case: str, side: str, device_name: str, threads: int) -> None:
+def worker(conn, case: str, loop_kind: str, device_name: str, threads: int,
+           cpus: list[int] | None) -> None:
     """Build the case, then answer the parent's commands over `conn` (runs in its own process)."""
     try:
         import torch
@@ -281,8 +287,10 @@ def worker(conn, case: str, side: str, device_name: str, threads: int) -> None:
         data = load_data(config, device)
         config = config.resolved(data.kind)
         trainer = build_trainer(config, data, device)
-        loop = HouseLoop(trainer, config, device) if side == "advlab" else \
+        loop = HouseLoop(trainer, config, device) if loop_kind == "advlab" else \
             PlainLoop(trainer, config, device)
+        if cpus:  # only now: the workers set up side by side on every CPU
+            os.sched_setaffinity(0, cpus)
         conn.send({"torch": torch.__version__, "device": str(device),
                    "threads": torch.get_num_threads(), "describe": describe(config),
                    "log_every": config.log_every, "tensorboard": config.tensorboard,
@@ -302,8 +310,12 @@ def worker(conn, case: str, side: str, device_name: str, threads: int) -> None:
                 loop.close()
             conn.send(result)
             return
-    except Exception:  # noqa: BLE001 -- handed to the parent, which stops with it
-        conn.send({"error": traceback.format_exc()})
+    except Exception as error:  # noqa: BLE001 -- handed to the parent, which stops with it
+        user_error = type(error).__name__ == "AdvlabError"  # one line, as the CLI prints it
+        try:
+            conn.send({"error": str(error) if user_error else traceback.format_exc()})
+        except OSError:  # the parent has stopped listening (another worker failed first)
+            pass
     finally:
         conn.close()
 
@@ -318,9 +330,9 @@ def process_context():
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    # torch._inductor.config: seed_everything's use_deterministic_algorithms imports it (and
-    # torch._dynamo with it, seconds of CPU); once here rather than once per worker
-    context.set_forkserver_preload(["torch", "torch._inductor.config", "advlab.pipelines.gan_setup"])
+    # torch._dynamo: torch.optim imports it when the first optimiser is built (seconds of
+    # CPU); once here rather than once per worker
+    context.set_forkserver_preload(["torch", "torch._dynamo", "advlab.pipelines.gan_setup"])
     return context
 
 
@@ -331,7 +343,8 @@ class Worker:
         self.name = f"{side} worker for {case}"
         self.conn, theirs = context.Pipe()
         self.process = context.Process(target=worker, name=self.name, daemon=True,
-                                       args=(theirs, case, side, args.device, args.threads))
+                                       args=(theirs, case, "plain" if args.control else side,
+                                             args.device, args.threads, args.cpus))
         self.process.start()
         theirs.close()
 
@@ -343,7 +356,7 @@ class Worker:
             raise RuntimeError(f"the {self.name} exited (status {self.process.exitcode}) "
                                "without an answer") from None
         if "error" in message:
-            raise RuntimeError(f"the {self.name} failed:\n{message['error']}")
+            raise RuntimeError(f"the {self.name} failed: {message['error']}")
         return message
 
     def ask(self, **command) -> dict:
@@ -396,15 +409,23 @@ def bench_case(case: str, workers: dict[str, Worker], ready: dict[str, dict],
     }
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, where the system tells them."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
 def render(results: list[dict], info: dict, args: argparse.Namespace, command: str) -> str:
     """The Markdown page: header, table, notes."""
     load = info["load"]
+    other = "plain (2nd)" if args.control else "advlab"
     lines = [
         "# Training-loop overhead: advlab's trainer vs a plain PyTorch loop",
         "",
         (f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, "
-         f"load average at start {load}; Python {platform.python_version()}, "
-         f"torch {info['torch']}, {info['threads']} torch thread(s), device {info['device']}"),
+         f"load average at start {load}, at the end {info['load_end']}; "
+         f"Python {platform.python_version()}, "
+         f"torch {info['torch']}, {info['threads']} torch thread(s), device {info['device']}, "
+         f"workers pinned to CPU(s) {','.join(map(str, args.cpus)) if args.cpus else 'none'}"),
         f"- date: {info['date']}",
         f"- command: `{command}`",
         (f"- timing: {args.warmup} warm-up iterations per side (not timed), then {args.rounds} "
@@ -412,8 +433,8 @@ def render(results: list[dict], info: dict, args: argparse.Namespace, command: s
          "wall time per iteration over rounds; ratio = median over rounds of advlab / plain "
          f"within the round; PASS when at most {LIMIT}"),
         "",
-        ("| case | steps timed | plain ms/step | advlab ms/step | ratio | verdict (≤ 1.05) "
-         "| plain peak RSS MiB | advlab peak RSS MiB |"),
+        (f"| case | steps timed | plain ms/step | {other} ms/step | ratio | verdict (≤ 1.05) "
+         f"| plain peak RSS MiB | {other} peak RSS MiB |"),
         "|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in results:
@@ -421,10 +442,11 @@ def render(results: list[dict], info: dict, args: argparse.Namespace, command: s
             f"| {r['case']}: {r['describe']} | {r['timed']} | {r['plain_ms']:.3f} "
             f"| {r['advlab_ms']:.3f} | {r['ratio']:.3f} | {'PASS' if r['pass'] else 'FAIL'} "
             f"| {r['plain_rss']:.1f} | {r['advlab_rss']:.1f} |")
+    lines += ["", "Notes:", ""]
+    if args.control:
+        lines.append("- **A/A control run** (`--control`): both sides run the plain loop, so every "
+                     "difference from 1 is this machine's noise; advlab was not timed.")
     lines += [
-        "",
-        "Notes:",
-        "",
         (f"- advlab side: `advlab.pipelines.train_gan.run_loop` as `advlab gan train` runs it "
          f"(statistics every {info['log_every']} iterations into metrics.jsonl and "
          f"{'TensorBoard' if info['tensorboard'] else 'no TensorBoard'}, NaN/inf check at each "
@@ -443,12 +465,12 @@ def render(results: list[dict], info: dict, args: argparse.Namespace, command: s
         checkpoint = statistics.median(r["checkpoint_ms"]) if r["checkpoint_ms"] else 0.0
         note = (f"- {r['case']}: {r['steps']} iterations per round; per-round ratios {rounds}; "
                 f"CPU time per step (process, all threads) plain {r['cpu_ms']['plain']:.3f} ms, "
-                f"advlab {r['cpu_ms']['advlab']:.3f} ms, ratio {r['cpu_ratio']:.3f}; "
+                f"{other} {r['cpu_ms']['advlab']:.3f} ms, ratio {r['cpu_ratio']:.3f}; "
                 f"same initial weights: {'yes' if r['same_init'] else 'NO'}; same weights after "
                 f"training: {'yes' if r['same_final'] else 'no'}; end-of-round checkpoint "
                 f"(excluded) {checkpoint:.1f} ms median")
         if r["gpu_peak"]["plain"] is not None:
-            note += (f"; peak GPU memory plain {r['gpu_peak']['plain']:.1f} MiB, advlab "
+            note += (f"; peak GPU memory plain {r['gpu_peak']['plain']:.1f} MiB, {other} "
                      f"{r['gpu_peak']['advlab']:.1f} MiB")
         lines.append(note)
     return "\n".join(lines) + "\n"
@@ -466,6 +488,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="untimed iterations per side first (default 20)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--pin", default="auto",
+                        help="CPUs to pin every worker to, e.g. 1 or 2,3; 'auto' (default): the "
+                             "last --threads CPUs this process may use; 'none': no pinning")
     parser.add_argument("--cases", default=DEFAULT_CASES,
                         help=f"comma-separated cases out of {', '.join(CASES)} (default: all)")
     parser.add_argument("--quick", action="store_true",
@@ -474,6 +499,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where to write the Markdown table (default docs/results/"
                              "train_overhead.md)")
+    parser.add_argument("--control", action="store_true",
+                        help="A/A control: time the plain loop against a second plain loop "
+                             "instead of advlab; the ratios then show this machine's noise floor")
     parser.add_argument("--check", action="store_true",
                         help=f"exit with status 1 when any ratio exceeds {LIMIT}")
     args = parser.parse_args(argv)
@@ -488,14 +516,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if (args.steps is not None and args.steps < 1) or args.warmup < 0:
         parser.error("--steps must be at least 1 and --warmup at least 0")
+    args.cpus = pinned_cpus(args.pin, args.threads, parser)
     return args
+
+
+def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list[int] | None:
+    """The CPUs every worker is pinned to (the same for both sides), or None.
+
+    Pinning both sides to the same CPUs keeps a side from profiting from, or suffering, the
+    CPU the scheduler happened to put its process on; the sides never run at the same time.
+    """
+    if pin == "none" or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if pin == "auto":
+        return allowed[-threads:] if threads < len(allowed) else None
+    try:
+        cpus = sorted({int(cpu) for cpu in pin.split(",")})
+    except ValueError:
+        parser.error(f"--pin takes auto, none or CPU numbers such as 1 or 2,3; got {pin!r}")
+    if not set(cpus) <= set(allowed):
+        parser.error(f"--pin {pin}: this process may only use CPUs {allowed}")
+    return cpus
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     shown = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "bench/train_overhead.py", *shown])
-    load = "/".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    load = load_average()
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     # start every worker at once (imports are slow) and time nothing until all are ready, so
     # that no import competes with a timed round
@@ -511,14 +560,17 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         for case in args.case_list:
             results.append(bench_case(case, workers[case], ready[case], args))
+    except RuntimeError as error:  # a worker failed; its traceback is in the message
+        print(f"train_overhead: {error}", file=sys.stderr)
+        return 2
     finally:
         for pair in workers.values():
             for w in pair.values():
                 w.stop()
     first = ready[args.case_list[0]]["advlab"]
-    info = {"load": load, "date": date, "torch": first["torch"], "threads": first["threads"],
-            "device": first["device"], "log_every": first["log_every"],
-            "tensorboard": first["tensorboard"]}
+    info = {"load": load, "load_end": load_average(), "date": date, "torch": first["torch"],
+            "threads": first["threads"], "device": first["device"],
+            "log_every": first["log_every"], "tensorboard": first["tensorboard"]}
     text = render(results, info, args, command)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from advlab import AdvlabError
 from advlab.core.checkpoints import list_checkpoints
@@ -73,7 +74,10 @@ def test_run_directory_contents(tmp_path):
     for name in ("config.yaml", "metrics.jsonl", "summary.json", "report.html", "report.md",
                  "samples/step-000020.png", "samples/final.png"):
         assert (run / name).exists(), name
-    assert any((run / "tensorboard").iterdir())
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"train/d_loss", "train/g_loss", "train/grad_norm_d", "eval/modes"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/d_loss")] == list(range(5, 41, 5))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["step"] == 40 and summary["total_modes"] == 8 and 0 <= summary["modes"] <= 8
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

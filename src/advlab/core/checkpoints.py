@@ -141,8 +141,8 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 def load_latest(directory: str | Path, warn=None) -> Checkpoint:
     """The newest checkpoint in `directory` that loads; older ones are tried in turn.
 
-    `warn(message)` is told about each checkpoint skipped as corrupt. With none loadable,
-    an AdvlabError says why.
+    When an older one is used, `warn(message)` is told about each newer one skipped as
+    corrupt. With none loadable, one AdvlabError says why.
     """
     found = list_checkpoints(directory)
     if not found:
@@ -150,12 +150,14 @@ def load_latest(directory: str | Path, warn=None) -> Checkpoint:
     problems = []
     for _, record in reversed(found):
         try:
-            return read_checkpoint(record)
+            checkpoint = read_checkpoint(record)
         except AdvlabError as error:
-            problems.append(str(error))
-            if warn is not None:
-                warn(f"skipping {record.name}: {error}")
-    raise AdvlabError(f"no loadable checkpoint in {directory}: {problems[0]}")
+            problems.append(f"skipping {record.name}: {error}")
+            continue
+        for problem in problems if warn is not None else []:
+            warn(problem)
+        return checkpoint
+    raise AdvlabError(f"no loadable checkpoint in {directory}: {problems[0].split(': ', 1)[1]}")
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict, dict]:

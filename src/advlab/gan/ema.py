@@ -19,10 +19,18 @@ class GeneratorEMA:
     def __init__(self, generator: nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
+        self.source: nn.Module | None = None
+
+    def pair_with(self, generator: nn.Module) -> None:
+        """Cache the tensor lists of `generator` and of the copy (rebuilt on a new generator)."""
+        self.source = generator
+        self.averaged, self.live = list(self.model.parameters()), list(generator.parameters())
+        self.buffers, self.live_buffers = list(self.model.buffers()), list(generator.buffers())
 
     @torch.no_grad()
     def update(self, generator: nn.Module) -> None:
-        averaged = list(self.model.parameters())
-        torch._foreach_lerp_(averaged, [p.detach() for p in generator.parameters()], 1.0 - self.decay)
-        for mine, theirs in zip(self.model.buffers(), generator.buffers()):
-            mine.copy_(theirs)
+        if generator is not self.source:
+            self.pair_with(generator)
+        torch._foreach_lerp_(self.averaged, self.live, 1.0 - self.decay)
+        if self.buffers:
+            torch._foreach_copy_(self.buffers, self.live_buffers)
