@@ -6,7 +6,7 @@ What is compared, per case (a data set with its preset models, loss, k and batch
   `GANTrainer.train_iteration`, exactly as `advlab gan train` does it: statistics recorded
   every `log_every` (10) iterations, written to metrics.jsonl *and* TensorBoard (on, as by
   default) in a temporary run directory, the NaN/inf check at every log step, the
-  non-finite flag updated on every step, tqdm (disabled, as with ``progress=False``).
+  running loss sum updated on every step, tqdm (disabled, as with ``progress=False``).
   `sample_every` and `checkpoint_every` are set beyond the run, so no snapshots or
   periodic checkpoints happen; the one checkpoint `run_loop` writes when it returns (once
   per timed round) is timed on its own and subtracted -- it is a per-run cost, not a

@@ -11,7 +11,7 @@ from advlab.reports.render import write_combined_report
 
 DEMO_RUNS = {
     "ring8": {"data": "ring8", "loss": "nonsaturating", "steps": 3000},
-    "digits": {"data": "digits", "image_size": 16, "loss": "nonsaturating", "steps": 2000,
+    "digits": {"data": "digits", "image_size": 16, "loss": "nonsaturating", "steps": 1500,
                "sample_every": 250},
 }
 

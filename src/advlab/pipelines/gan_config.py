@@ -17,9 +17,13 @@ PRESETS: dict[str, dict[str, object]] = {
     # 2-D mixtures: small MLPs, large batches (VEEGAN/PacGAN use MLPs of a few hundred units)
     "mlp": {"z_dim": 2, "width": 128, "depth": 3, "batch_size": 256, "lr_g": 1e-3, "lr_d": 1e-3,
             "ema": 0.99},
-    # DCGAN: Radford et al. 2016, sec. 4: minibatch 128, Adam lr 2e-4, beta1 0.5
-    "dcgan": {"z_dim": 64, "width": 32, "depth": 0, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4,
-              "ema": 0.0},
+    # DCGAN: Radford et al. 2016, sec. 4 (minibatch 128, Adam lr 2e-4, beta1 0.5), with two
+    # changes tuned on 16x16 digits (tests/test_dcgan_digits_slow.py): D slower than G
+    # (separate learning rates, as in TTUR) and an EMA of G. With 2e-4 for both, D wins early,
+    # backgrounds stay grey and 51% of samples are confident digits (p >= 0.9 by a CNN); with
+    # these, 56-57% over seeds 0-2 (real digits 93%, uniform noise 0%).
+    "dcgan": {"z_dim": 64, "width": 32, "depth": 0, "batch_size": 64, "lr_g": 4e-4, "lr_d": 5e-5,
+              "ema": 0.99},
 }
 MODELS = ("auto", *PRESETS)
 
