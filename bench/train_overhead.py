@@ -399,6 +399,8 @@ def bench_case(case: str, workers: dict[str, Worker], ready: dict[str, dict],
         "timed": steps * args.rounds, "plain_ms": 1000 * statistics.median(wall["plain"]),
         "advlab_ms": 1000 * statistics.median(wall["advlab"]), "ratio": ratio,
         "pass": ratio <= LIMIT, "round_ratios": round_ratios,
+        # the fastest round of each side is the one least slowed by other work (timeit's rule)
+        "best_ratio": min(wall["advlab"]) / min(wall["plain"]),
         "cpu_ms": {side: 1000 * statistics.median(cpu[side]) for side in SIDES},
         "cpu_ratio": statistics.median(a / p for a, p in zip(cpu["advlab"], cpu["plain"])),
         "plain_rss": final["plain"]["peak_rss_mib"], "advlab_rss": final["advlab"]["peak_rss_mib"],
@@ -431,17 +433,19 @@ def render(results: list[dict], info: dict, args: argparse.Namespace, command: s
         (f"- timing: {args.warmup} warm-up iterations per side (not timed), then {args.rounds} "
          "rounds per side, the side that goes first alternating (ABBA...); ms/step = median "
          "wall time per iteration over rounds; ratio = median over rounds of advlab / plain "
-         f"within the round; PASS when at most {LIMIT}"),
+         f"within the round; PASS when at most {LIMIT}; best-round ratio = advlab's fastest round / "
+         "plain's fastest round (the estimate least affected by other work on the machine, as "
+         "timeit takes the minimum)"),
         "",
         (f"| case | steps timed | plain ms/step | {other} ms/step | ratio | verdict (≤ 1.05) "
-         f"| plain peak RSS MiB | {other} peak RSS MiB |"),
-        "|---|---:|---:|---:|---:|---|---:|---:|",
+         f"| best-round ratio | plain peak RSS MiB | {other} peak RSS MiB |"),
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['case']}: {r['describe']} | {r['timed']} | {r['plain_ms']:.3f} "
             f"| {r['advlab_ms']:.3f} | {r['ratio']:.3f} | {'PASS' if r['pass'] else 'FAIL'} "
-            f"| {r['plain_rss']:.1f} | {r['advlab_rss']:.1f} |")
+            f"| {r['best_ratio']:.3f} | {r['plain_rss']:.1f} | {r['advlab_rss']:.1f} |")
     lines += ["", "Notes:", ""]
     if args.control:
         lines.append("- **A/A control run** (`--control`): both sides run the plain loop, so every "
@@ -482,8 +486,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None,
                         help="timed iterations per round and side (default: per case, "
                              + ", ".join(f"{k} {v['steps']}" for k, v in CASES.items()) + ")")
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="timed rounds per side (default 10)")
+    parser.add_argument("--rounds", type=int, default=20,
+                        help="timed rounds per side (default 20)")
     parser.add_argument("--warmup", type=int, default=20,
                         help="untimed iterations per side first (default 20)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

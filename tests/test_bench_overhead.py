@@ -35,10 +35,10 @@ def test_quick_run_writes_table(tmp_path):
     assert [row.split(":")[0] for row in rows] == ["| ring8", "| digits16"]
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
-        assert len(cells) == 8
-        steps, plain, house, ratio, verdict, rss_plain, rss_house = cells[1:]
+        assert len(cells) == 9
+        steps, plain, house, ratio, verdict, best, rss_plain, rss_house = cells[1:]
         assert int(steps) == bench.QUICK["steps"] * bench.QUICK["rounds"]
-        for value in (plain, house, ratio, rss_plain, rss_house):
+        for value in (plain, house, ratio, best, rss_plain, rss_house):
             assert re.fullmatch(r"\d+\.\d+", value) and float(value) > 0
         assert verdict in ("PASS", "FAIL")
     # both sides trained the very same models from the same initial weights
