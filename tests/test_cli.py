@@ -58,9 +58,11 @@ def test_config_file_and_resume(tmp_path, capsys):
                       "batch_size: 32\ntensorboard: false\ndevice: cpu\n")
     assert run(["gan", "train", "--config", str(config), "--no-progress"], capsys)[0] == 0
     assert "data: grid25" in (tmp_path / "run" / "config.yaml").read_text()
-    status, _, _ = run(["gan", "train", "--resume", str(tmp_path / "run"), "--steps", "20", "--no-progress"], capsys)
+    status, _, _ = run(["gan", "train", "--resume", str(tmp_path / "run"), "--steps", "20", "--device", "auto",
+                        "--no-progress"], capsys)
     assert status == 0
     assert "step-000020.json" in {p.name for p in (tmp_path / "run" / "checkpoints").iterdir()}
+    assert "device: auto" in (tmp_path / "run" / "config.yaml").read_text()
 
 
 @pytest.mark.parametrize("argv,words", [

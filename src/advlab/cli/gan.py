@@ -35,6 +35,9 @@ OPTION_DOCS = {
 }
 
 
+RESUMABLE = ("steps", "device", "out")
+
+
 def add_parser(subparsers) -> None:
     gan = subparsers.add_parser("gan", help="train and sample GANs")
     verbs = gan.add_subparsers(dest="verb", required=True, metavar="{train,sample}")
@@ -70,19 +73,18 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def resume_with(run_dir: str, given: dict, config_file: str | None) -> GANTrainConfig:
-    """The stored config; only --steps may change (Mimicry refuses a changed config too)."""
+    """The stored config; only --steps and --device may change (Mimicry refuses a changed config too)."""
     if config_file:
         raise AdvlabError("--resume takes its config from the run; drop --config")
     stored = resume_config(run_dir)
-    changed = sorted(k for k, v in given.items() if k not in ("steps", "out") and getattr(stored, k) != v)
+    changed = sorted(k for k, v in given.items() if k not in RESUMABLE and getattr(stored, k) != v)
     if changed:
         raise AdvlabError(f"cannot change {', '.join(changed)} when resuming {run_dir}; "
-                          "only --steps may be raised")
+                          "only --steps (and --device) may change")
     if "out" in given and Path(given["out"]) != Path(run_dir):
         raise AdvlabError("--out differs from --resume; a resumed run stays in its directory")
-    if "steps" in given:
-        stored = from_mapping(GANTrainConfig, {**dataclasses.asdict(stored), "steps": given["steps"]})
-    return stored
+    allowed = {k: v for k, v in given.items() if k in ("steps", "device")}
+    return from_mapping(GANTrainConfig, {**dataclasses.asdict(stored), **allowed}) if allowed else stored
 
 
 def run_sample(args: argparse.Namespace) -> int:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
+from safetensors.torch import load as safetensors_from_bytes
+from safetensors.torch import save as safetensors_to_bytes
 
 from advlab.core.errors import AdvlabError
 
@@ -73,7 +74,7 @@ def save_checkpoint(directory: str | Path, step: int, tensors: dict[str, torch.T
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    payload = safetensors.torch.save(cpu)
+    payload = safetensors_to_bytes(cpu)
     stem = f"step-{step:06d}"
     atomic_write_bytes(directory / f"{stem}.safetensors", payload)
     record = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors",
@@ -123,7 +124,7 @@ def read_checkpoint(record_path: str | Path) -> Checkpoint:
 def parse_safetensors(payload: bytes, path: Path) -> dict[str, torch.Tensor]:
     """Parse safetensors bytes; anything else is an AdvlabError (never unpickled)."""
     try:
-        return safetensors.torch.load(payload)
+        return safetensors_from_bytes(payload)
     except Exception:  # safetensors raises its own error types for malformed headers
         raise AdvlabError(f"{path} is not a safetensors file") from None
 
