@@ -123,3 +123,14 @@ def test_sample_png_and_npy(tmp_path):
 def test_resume_of_a_directory_without_a_run(tmp_path):
     with pytest.raises(AdvlabError, match="no config.yaml"):
         resume_config(tmp_path)
+
+
+def test_threads_option(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        train_gan(config(tmp_path / "r", steps=5, threads=1), progress=False, report=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(AdvlabError, match="threads"):
+        config(tmp_path / "x", threads=0)

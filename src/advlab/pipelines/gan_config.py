@@ -55,6 +55,7 @@ class GANTrainConfig:
     ema: float | None = None
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -64,7 +65,7 @@ class GANTrainConfig:
     def validate(self) -> None:
         """Range checks the types cannot express."""
         positive = ["steps", "k", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                    "z_dim", "width", "batch_size", "image_size"]
+                    "z_dim", "width", "batch_size", "image_size", "threads"]
         for name in positive:
             value = getattr(self, name)
             if value is not None and value <= 0:

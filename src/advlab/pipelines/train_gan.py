@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from advlab.core.checkpoints import list_checkpoints, load_latest, save_checkpoint
@@ -53,6 +54,8 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     checkpoint = load_latest(run.checkpoints, warn=warn) if resume else None
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     data = load_data(config, device)
     config = config.resolved(data.kind)
     trainer = build_trainer(config, data, device)
