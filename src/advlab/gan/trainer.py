@@ -118,8 +118,8 @@ class GANTrainer:
 
         With `record`, returns the last D step's and the G step's statistics as floats.
         """
-        for _ in range(self.k):
-            d_stats = self.discriminator_step(record)
+        for step in range(self.k):
+            d_stats = self.discriminator_step(record and step == self.k - 1)
         g_stats = self.generator_step(record)
         self.step += 1
         if not record:

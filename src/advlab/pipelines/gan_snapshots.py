@@ -9,6 +9,7 @@ Every draw here uses its own generator, so snapshots never disturb the training 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,17 +26,23 @@ GRID_SAMPLES = 64
 HEATMAP_CELLS = 100
 
 
+@contextmanager
+def evaluating(module: torch.nn.Module):
+    """`module` in eval mode for the block, its previous mode restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 @torch.no_grad()
 def draw(trainer: GANTrainer, n: int, seed: int) -> torch.Tensor:
     """n samples from the sampling model, from noise fixed by `seed`."""
     noise = sample_noise(n, trainer.z_dim, trainer.noise, make_generator(seed, trainer.sampler.device))
-    model = trainer.sampling_model()
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(trainer.sampling_model()) as model:
         return model(noise)
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()
@@ -45,13 +52,8 @@ def discriminator_heatmap(trainer: GANTrainer, low: torch.Tensor, high: torch.Te
     xs = torch.linspace(float(low[0]), float(high[0]), HEATMAP_CELLS, device=device)
     ys = torch.linspace(float(low[1]), float(high[1]), HEATMAP_CELLS, device=device)
     grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
-    discriminator = trainer.discriminator
-    was_training = discriminator.training
-    discriminator.eval()
-    try:
+    with evaluating(trainer.discriminator) as discriminator:
         heat = trainer.loss.probability(discriminator(grid)).reshape(HEATMAP_CELLS, HEATMAP_CELLS)
-    finally:
-        discriminator.train(was_training)
     return xs.cpu(), ys.cpu(), heat.cpu()
 
 
