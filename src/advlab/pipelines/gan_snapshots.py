@@ -9,11 +9,11 @@ Every draw here uses its own generator, so snapshots never disturb the training 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from advlab.core.modes import evaluating
 from advlab.core.seeding import make_generator
 from advlab.data import GaussianMixture2D
 from advlab.gan.trainer import GANTrainer, sample_noise
@@ -24,17 +24,6 @@ from advlab.reports.plots import plot_points_over_heatmap
 EVAL_SAMPLES = 2500  # VEEGAN / PacGAN count modes on 2,500 samples
 GRID_SAMPLES = 64
 HEATMAP_CELLS = 100
-
-
-@contextmanager
-def evaluating(module: torch.nn.Module):
-    """`module` in eval mode for the block, its previous mode restored after."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 @torch.no_grad()

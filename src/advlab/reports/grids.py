@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
 
 
@@ -30,13 +31,6 @@ def _check_images(images) -> None:
         )
 
 
-def _check_count(name: str, value, least: int) -> int:
-    """Return ``value`` if it is an int >= ``least``; raise AdvlabError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise AdvlabError(f"{name} must be an integer >= {least}, got {value!r}")
-    return value
-
-
 def make_grid(
     images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 1.0
 ) -> torch.Tensor:
@@ -47,8 +41,8 @@ def make_grid(
     """
     _check_images(images)
     n, c, h, w = images.shape
-    per_row = min(_check_count("nrow", nrow or math.ceil(math.sqrt(n)), 1), n)
-    pad = _check_count("padding", padding, 0)
+    per_row = min(check_int("nrow", nrow or math.ceil(math.sqrt(n)), 1), n)
+    pad = check_int("padding", padding, 0)
     rows = math.ceil(n / per_row)
     size = (c, rows * (h + pad) + pad, per_row * (w + pad) + pad)
     grid = torch.full(size, float(pad_value), dtype=torch.float32, device=images.device)
@@ -76,7 +70,7 @@ def save_image_grid(
     nearest-neighbour upscaling factor (8x8 digits are tiny). Creates parent folders and
     returns the path.
     """
-    scale = _check_count("scale", scale, 1)
+    scale = check_int("scale", scale, 1)
     image = _to_pil(make_grid(images, nrow, padding), scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

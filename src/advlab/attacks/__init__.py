@@ -1,0 +1,32 @@
+"""Evasion attacks: adversarial examples against any nn.Module classifier of [0, 1] images.
+
+One attack per file, each citing its paper. ``ATTACKS`` maps the names the CLI and configs use
+to the classes; ``make_attack(name, model, **options)`` builds one.
+"""
+
+from __future__ import annotations
+
+from advlab.attacks.base import Attack
+from advlab.attacks.bim import BIM
+from advlab.attacks.fgsm import FGSM
+from advlab.attacks.pgd import PGD
+from advlab.attacks.queries import QueryCounter
+from advlab.attacks.results import AttackResult
+from advlab.core.errors import AdvlabError
+from advlab.models.normalize import Normalize
+
+ATTACKS: dict[str, type[Attack]] = {
+    "fgsm": FGSM,
+    "bim": BIM,
+    "pgd": PGD,
+}
+
+
+def make_attack(name: str, model, **options) -> Attack:
+    """The attack registered under `name`, on `model`, with `options`."""
+    if name not in ATTACKS:
+        raise AdvlabError(f"unknown attack {name!r}; valid attacks are: {', '.join(ATTACKS)}")
+    return ATTACKS[name](model, **options)
+
+
+__all__ = ["ATTACKS", "BIM", "FGSM", "PGD", "Attack", "AttackResult", "Normalize", "QueryCounter", "make_attack"]

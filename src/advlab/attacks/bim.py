@@ -1,0 +1,49 @@
+"""The basic iterative method (iterative FGSM).
+
+Kurakin, Goodfellow & Bengio 2016, "Adversarial examples in the physical world", sec. 2.2:
+
+    X_0 = X,   X_{N+1} = Clip_{X, eps}{ X_N + alpha * sign(grad_X J(X_N, y_true)) },
+
+with alpha = 1 (of 255) per step and min(eps + 4, 1.25 eps) steps, eps in 0..255 units: enough
+steps to reach the edge of the ball and a few more. It is PGD (Madry et al. 2018) without the
+random start, in Linf, so it is written as that: the same steps, started at the image. The
+defaults here are the paper's, translated to [0, 1] images: alpha = 1/255 and
+steps = ceil(min(255 eps + 4, 1.25 * 255 eps)).
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from advlab.attacks.pgd import PGD
+
+
+def kurakin_steps(eps: float) -> int:
+    """The paper's step count for a budget eps in [0, 1] units (at least 1)."""
+    scaled = 255 * eps
+    return max(1, math.ceil(min(scaled + 4, 1.25 * scaled)))
+
+
+class BIM(PGD):
+    """BIM / I-FGSM (Kurakin et al. 2016): ``BIM(model, eps=0.1)(images, labels)``.
+
+    Args:
+        model: maps images in [0, 1] to logits (N, classes).
+        eps: Linf budget, or a list of budgets.
+        alpha: step size (default 1/255, the paper's).
+        steps: iterations (default: the paper's rule, for each eps).
+        targeted: labels are target classes.
+    """
+
+    name = "bim"
+
+    def __init__(self, model: nn.Module, eps=8 / 255, alpha: float = 1 / 255, steps: int | None = None,
+                 targeted: bool = False):
+        super().__init__(model, eps=eps, alpha=alpha, steps=0 if steps is None else steps, norm="linf",
+                         random_start=False, restarts=1, targeted=targeted)
+        self.steps = steps
+
+    def iterations(self) -> int:
+        return kurakin_steps(self.eps) if self.steps is None else self.steps
