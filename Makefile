@@ -10,6 +10,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'torchattacks==3.5.1'
 	touch $(STAMP)
 
 demo: $(STAMP)
