@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 DLR_EPS = 1e-12  # keeps the DLR denominator away from zero (the authors' code uses 1e-12 too)
