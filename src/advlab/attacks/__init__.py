@@ -9,9 +9,13 @@ from __future__ import annotations
 from advlab.attacks.base import Attack
 from advlab.attacks.bim import BIM
 from advlab.attacks.fgsm import FGSM
+from advlab.attacks.hopskipjump import HopSkipJump
+from advlab.attacks.nes import NES
 from advlab.attacks.pgd import PGD
 from advlab.attacks.queries import QueryCounter
 from advlab.attacks.results import AttackResult
+from advlab.attacks.square import Square
+from advlab.attacks.transfer import Transfer
 from advlab.core.errors import AdvlabError
 from advlab.models.normalize import Normalize
 
@@ -19,6 +23,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
     "bim": BIM,
     "pgd": PGD,
+    "square": Square,
+    "nes": NES,
+    "hopskipjump": HopSkipJump,
+    "transfer": Transfer,
 }
 
 
@@ -29,4 +37,5 @@ def make_attack(name: str, model, **options) -> Attack:
     return ATTACKS[name](model, **options)
 
 
-__all__ = ["ATTACKS", "BIM", "FGSM", "PGD", "Attack", "AttackResult", "Normalize", "QueryCounter", "make_attack"]
+__all__ = ["ATTACKS", "BIM", "FGSM", "NES", "PGD", "Attack", "AttackResult", "HopSkipJump", "Normalize", "QueryCounter",
+           "Square", "Transfer", "make_attack"]
