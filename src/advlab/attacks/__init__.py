@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from advlab.attacks.base import Attack
 from advlab.attacks.bim import BIM
+from advlab.attacks.eot import EOT, expected_success
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.hopskipjump import HopSkipJump
+from advlab.attacks.masks import eyeglass_mask, random_blocks_mask, rectangle_mask, stickers_mask
 from advlab.attacks.nes import NES
+from advlab.attacks.patch import Patch
 from advlab.attacks.pgd import PGD
+from advlab.attacks.print_photo import destruction_rate, destruction_table, simulate_print_photo
 from advlab.attacks.queries import QueryCounter
 from advlab.attacks.results import AttackResult
 from advlab.attacks.square import Square
 from advlab.attacks.transfer import Transfer
+from advlab.attacks.transforms import TransformDistribution
 from advlab.core.errors import AdvlabError
 from advlab.models.normalize import Normalize
 
@@ -27,6 +32,8 @@ ATTACKS: dict[str, type[Attack]] = {
     "nes": NES,
     "hopskipjump": HopSkipJump,
     "transfer": Transfer,
+    "eot-pgd": EOT,
+    "patch": Patch,
 }
 
 
@@ -37,5 +44,7 @@ def make_attack(name: str, model, **options) -> Attack:
     return ATTACKS[name](model, **options)
 
 
-__all__ = ["ATTACKS", "BIM", "FGSM", "NES", "PGD", "Attack", "AttackResult", "HopSkipJump", "Normalize", "QueryCounter",
-           "Square", "Transfer", "make_attack"]
+__all__ = ["ATTACKS", "BIM", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "HopSkipJump", "Normalize", "Patch",
+           "QueryCounter", "Square", "Transfer", "TransformDistribution", "destruction_rate", "destruction_table",
+           "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
+           "simulate_print_photo", "stickers_mask"]
