@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from advlab.attacks.base import Attack, check_images, check_labels, model_device
+from advlab.attacks.base import check_images, check_labels, model_device
 from advlab.attacks.losses import cross_entropy_objective
-from advlab.attacks.lp import check_norm, l2_step, linf_bounds, linf_step, random_l2, random_linf
+from advlab.attacks.pgd import PGD
 from advlab.attacks.transforms import TransformDistribution
-from advlab.core.checks import check_int, check_number
+from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 from advlab.core.seeding import make_generator
@@ -41,7 +41,7 @@ from advlab.core.seeding import make_generator
 DEFAULT_TRANSFORMS = ("rotate", "scale", "blur", "noise")
 
 
-class EOT(Attack):
+class EOT(PGD):
     """EOT-PGD (Athalye et al. 2018): ``EOT(model, eps=0.1, samples=16)(images, labels)``.
 
     Args:
@@ -55,6 +55,7 @@ class EOT(Attack):
             ``TransformDistribution`` also works).
         norm: ``"linf"`` or ``"l2"``.
         random_start: start at a uniform random point of the ball (else at the image).
+        restarts: independent random starts; later ones only for images not yet fooled (untransformed).
         targeted: labels are target classes.
         seed: seed of the random start and of the transformations (None: torch's global generator).
     """
@@ -63,44 +64,21 @@ class EOT(Attack):
 
     def __init__(self, model: nn.Module, eps=8 / 255, alpha: float | None = None, steps: int = 20,
                  samples: int = 8, transforms: tuple[str, ...] = DEFAULT_TRANSFORMS, norm: str = "linf",
-                 random_start: bool = True, targeted: bool = False, seed: int | None = None):
-        super().__init__(model, eps=eps, targeted=targeted, seed=seed)
-        self.alpha = None if alpha is None else check_number(f"{self.name}: alpha", alpha)
-        self.steps = check_int(f"{self.name}: steps", steps, 0)
+                 random_start: bool = True, restarts: int = 1, targeted: bool = False, seed: int | None = None):
+        super().__init__(model, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
+                         restarts=restarts, targeted=targeted, seed=seed)
         self.samples = check_int(f"{self.name}: samples", samples, 1)
         self.distribution = named_distribution(transforms, self.name)
         self.transforms = self.distribution.names
-        self.norm = check_norm(norm, self.name)
-        self.random_start = bool(random_start)
 
-    def step_size(self) -> float:
-        return self.alpha if self.alpha is not None else 2.5 * self.eps / max(self.steps, 1)
-
-    def expected_gradient(self, adversarial: Tensor, labels: Tensor, distribution: TransformDistribution) -> Tensor:
+    def gradient(self, adversarial: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
         """Gradient of the mean objective over `samples` transformations of each image: E_t[grad ...]."""
         adversarial = adversarial.detach().requires_grad_(True)
-        transformed = distribution.sample(adversarial, self.samples)
+        transformed = self.distribution.with_generator(generator).sample(adversarial, self.samples)
         objective = cross_entropy_objective(self.model(transformed), labels.repeat_interleave(self.samples),
                                             self.targeted)
         grad, = torch.autograd.grad(objective.sum() / self.samples, adversarial)
         return grad
-
-    def perturb(self, images: Tensor, labels: Tensor, mask: Tensor | None) -> Tensor:
-        generator = self.generator(images.device)
-        distribution = self.distribution.with_generator(generator)
-        alpha, eps = self.step_size(), self.eps
-        if self.norm == "linf":
-            bounds = linf_bounds(images, eps, mask)
-            adversarial = random_linf(images, eps, bounds, generator) if self.random_start else images
-            for _ in range(self.steps):
-                grad = self.expected_gradient(adversarial, labels, distribution)
-                adversarial = linf_step(adversarial, grad, alpha, bounds)
-            return adversarial
-        adversarial = random_l2(images, eps, mask, generator) if self.random_start else images
-        for _ in range(self.steps):
-            grad = self.expected_gradient(adversarial, labels, distribution)
-            adversarial = l2_step(adversarial, images, grad, alpha, eps, mask)
-        return adversarial
 
 
 def named_distribution(transforms, name: str) -> TransformDistribution:

@@ -87,11 +87,14 @@ class PGD(Attack):
             bounds = linf_bounds(images, eps, mask)
             adversarial = random_linf(images, eps, bounds, generator) if self.random_start else images
             for _ in range(self.iterations()):
-                grad, _ = input_gradient(self.model, adversarial, labels, self.targeted)
-                adversarial = linf_step(adversarial, grad, alpha, bounds)
+                adversarial = linf_step(adversarial, self.gradient(adversarial, labels, generator), alpha, bounds)
             return adversarial
         adversarial = random_l2(images, eps, mask, generator) if self.random_start else images
         for _ in range(self.iterations()):
-            grad, _ = input_gradient(self.model, adversarial, labels, self.targeted)
+            grad = self.gradient(adversarial, labels, generator)
             adversarial = l2_step(adversarial, images, grad, alpha, eps, mask)
         return adversarial
+
+    def gradient(self, adversarial: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        """The ascent direction's source: grad_x of the cross-entropy objective (EOT overrides it)."""
+        return input_gradient(self.model, adversarial, labels, self.targeted)[0]

@@ -6,6 +6,11 @@ records), ``samples/step-NNNNNN.png`` (+ optional ``final.png``) and optionally
 the last train record plus the last eval record's other keys), the training plots (written to
 ``RUN/plots/``), up to eight evenly spaced sample pictures (always the last) and final.png.
 
+A classifier run (advlab classifier train; its config has ``epochs`` and ``test_fraction``)
+shows its loss and accuracy per epoch instead of the GAN plots, and no samples. Any run with
+attack runs under ``RUN/attacks/*/results.json`` (advlab attack) gets an "Attacks" section:
+each attack's robustness table and example grids (reports/attack_report.py).
+
 The HTML is one self-contained file (inline CSS, no scripts) whose images are relative links;
 every inserted string is escaped. The Markdown carries the same content.
 """
@@ -16,7 +21,7 @@ import html
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -24,6 +29,7 @@ import yaml
 from PIL import Image
 
 from advlab.core.errors import AdvlabError
+from advlab.reports.attack_report import AttackView, is_classifier_config, plot_classifier_curves, read_attacks
 from advlab.reports.plots import (
     plot_discriminator_outputs,
     plot_eval,
@@ -46,6 +52,7 @@ th{background:#f2f2f2}td{font-family:ui-monospace,Menlo,Consolas,monospace}
 figcaption{font-size:.88em;color:#555;text-align:center}
 .plots img{max-width:100%;height:auto}
 .wide{overflow-x:auto}img.px{image-rendering:pixelated}
+.grids img{max-width:100%;height:auto}.options{font-size:.88em;color:#444}
 """ + f".samples img{{width:{SAMPLE_WIDTH}px;border:1px solid #ddd}}\n"
 
 
@@ -60,6 +67,8 @@ class RunView:
     plots: list[tuple[str, Path]]
     samples: list[tuple[str, Path]]
     final: Path | None
+    kind: str = "gan"  # or "classifier"
+    attacks: list[AttackView] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- reading a run directory
@@ -190,9 +199,13 @@ def _collect(run_dir) -> RunView:
     root = _run_dir(run_dir)
     config, records = _read_config(root), read_metrics(root)
     summary = _read_summary(root, records)
+    if is_classifier_config(config):
+        return RunView(root, root.name, _rows(config), _rows(summary),
+                       plot_classifier_curves(records, root / "plots"), [], None, "classifier",
+                       read_attacks(root))
     final = root / "samples" / "final.png"
     return RunView(root, root.name, _rows(config), _rows(summary), _write_plots(root, records),
-                   _samples(root), final if final.is_file() else None)
+                   _samples(root), final if final.is_file() else None, attacks=read_attacks(root))
 
 
 # ---------------------------------------------------------------- rendering
@@ -252,12 +265,35 @@ def _html_section(view: RunView, base: Path, level: int, anchor: str) -> str:
         f"<{sub}>Configuration</{sub}>", _html_table(CONFIG_HEAD, view.config),
         f"<{sub}>Summary</{sub}>", _html_table(SUMMARY_HEAD, view.summary),
         f"<{sub}>Training curves</{sub}>", _html_figures(view.plots, base, "plots"),
-        f"<{sub}>Samples over time</{sub}>", _html_figures(view.samples, base, "samples"),
     ]
+    if view.kind == "gan":
+        parts += [f"<{sub}>Samples over time</{sub}>", _html_figures(view.samples, base, "samples")]
     if view.final is not None:
         parts += [f"<{sub}>Final samples</{sub}>",
                   _html_figures([("final", view.final)], base, "samples")]
+    if view.attacks:
+        parts.append(_html_attacks(view.attacks, base, level + 1))
     return "\n".join(parts + ["</section>"])
+
+
+def _html_grid(caption: str, path: Path, base: Path) -> str:
+    """An example grid at its own pixel size (its captions are drawn for that size)."""
+    src, width = _esc(_link(path, base)), _image_width(path)
+    size = f' width="{width}"' if width else ""
+    return (f'<figure><a href="{src}"><img src="{src}"{size} alt="{_esc(caption)}"></a>'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _html_attacks(attacks: list[AttackView], base: Path, level: int) -> str:
+    """The Attacks section: per attack run, its options, robustness table and grids."""
+    h, sub = f"h{level}", f"h{min(level + 1, 6)}"
+    parts = [f"<{h}>Attacks</{h}>"]
+    for attack in attacks:
+        grids = "".join(_html_grid(caption, path, base) for caption, path in attack.grids)
+        parts += [f"<{sub}>{_esc(attack.name)}</{sub}>", f'<p class="options">{_esc(attack.description)}</p>',
+                  _html_table(attack.head, attack.cells),
+                  f'<div class="figs grids">{grids}</div>' if grids else "<p><em>(no grid)</em></p>"]
+    return "\n".join(parts)
 
 
 def _html_page(title: str, body: str) -> str:
@@ -296,10 +332,23 @@ def _md_section(view: RunView, base: Path, level: int) -> str:
              f"{sub} Summary", _md_table(SUMMARY_HEAD, view.summary),
              f"{sub} Training curves"]
     parts += [f"![{_md_cell(c)}]({_link(p, base)})" for c, p in view.plots]
-    parts += [f"{sub} Samples over time", _md_images(view.samples, base)]
+    if view.kind == "gan":
+        parts += [f"{sub} Samples over time", _md_images(view.samples, base)]
     if view.final is not None:
         parts += [f"{sub} Final samples", _md_images([("final", view.final)], base)]
+    if view.attacks:
+        parts.append(_md_attacks(view.attacks, base, level + 1))
     return "\n\n".join(parts) + "\n"
+
+
+def _md_attacks(attacks: list[AttackView], base: Path, level: int) -> str:
+    h, sub = "#" * level, "#" * min(level + 1, 6)
+    parts = [f"{h} Attacks"]
+    for attack in attacks:
+        parts += [f"{sub} {_md_cell(attack.name)}", _md_cell(attack.description),
+                  _md_table(attack.head, attack.cells)]
+        parts += [f"![{_md_cell(c)}]({_link(p, base)})" for c, p in attack.grids]
+    return "\n\n".join(parts)
 
 
 # ---------------------------------------------------------------- writing reports
@@ -333,11 +382,13 @@ def write_report(run_dir) -> tuple[Path, Path]:
 
 def _overview(views: list[RunView]) -> tuple[list[str], list[list[str]]]:
     """(head, rows) of a one-row-per-run table: the config options that differ, then the
-    summary."""
+    summary. Runs of different kinds (GANs and classifiers) compare only the options they share."""
     configs = [dict(view.config) for view in views]
     summaries = [dict(view.summary) for view in views]
     options = [k for k in dict.fromkeys(k for c in configs for k in c)
                if len({c.get(k) for c in configs}) > 1]
+    if len({view.kind for view in views}) > 1:
+        options = [k for k in options if all(k in c for c in configs)]
     metrics = list(dict.fromkeys(k for summary in summaries for k in summary))
     rows = [[view.name, *(c.get(k, "") for k in options), *(s.get(k, "") for k in metrics)]
             for view, c, s in zip(views, configs, summaries)]
