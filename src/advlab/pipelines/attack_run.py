@@ -1,0 +1,458 @@
+"""`advlab attack NAME RUN`: one registered evasion attack against a trained classifier run.
+
+The victim is the model of the classifier run RUN (``load_classifier``) and the images are the
+first ``n`` of its held-out split (``held_out_split``), the rows it never trained on. The attack
+is ``advlab.attacks.ATTACKS[NAME]`` built with the given options; for an eps sweep
+(``eps=[0.05, 0.1]``) it shares one clean pass and gives one result per eps. Targets, for a
+targeted attack, come from the true labels (``next``: label + 1 mod classes, ``random``: a
+seeded class other than the label, ``--target K``: class K) or from the model (``least-likely``:
+the class with the lowest clean logit). The run writes into its own directory:
+
+    results.json      the options, one summary row per eps (AttackResult.summary()), the victim run
+    table.md          the robustness table (reports/attack_report.py)
+    grid.png          clean / adversarial / amplified perturbation of up to 12 examples
+                      (a sweep: grid-eps0.05.png, grid-eps0.1.png, ...)
+    adversarial.npy   the adversarial images of the largest eps, float32 (N, C, H, W)
+
+The directory is ``RUN/attacks/NAME`` by default; an existing one is never overwritten: the next
+free ``NAME-2``, ``NAME-3``, ... is used instead (``overwrite`` replaces ``RUN/attacks/NAME``).
+An explicit ``out`` that already holds files is refused unless ``overwrite`` (and it holds an
+attack run). Afterwards the victim run's report is rewritten, with the new attack in it.
+
+The options an attack takes are read from its ``__init__`` signature (``attack_parameters``):
+the CLI builds one flag per parameter from it, and the Python entry point checks option names
+against it. A parameter annotated ``nn.Module`` (other than the victim ``model``, e.g. a
+transfer attack's surrogate) takes the path of another classifier run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import re
+import shutil
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from advlab.attacks import ATTACKS, Attack, AttackResult
+from advlab.attacks.base import check_mask
+from advlab.core.checkpoints import atomic_write_bytes
+from advlab.core.checks import check_int
+from advlab.core.devices import resolve_device
+from advlab.core.errors import AdvlabError
+from advlab.core.seeding import make_generator, seed_everything
+from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier
+from advlab.reports.attack_report import grid_rows, markdown_attack_table, pick_examples, save_attack_grid
+
+TARGET_RULES = ("next", "random", "least-likely")
+HANDLED = ("model", "targeted", "seed")  # attack parameters the run sets itself
+GRID_EXAMPLES = 12
+PREDICT_BATCH = 1024
+
+
+# ---------------------------------------------------------------------- the attack's parameters
+
+
+@dataclass(frozen=True)
+class AttackParameter:
+    """One parameter of an attack's ``__init__``: its name, type, default and documentation."""
+
+    name: str
+    annotation: Any  # the resolved type hint; None when neither a hint nor a default tells
+    default: Any  # inspect.Parameter.empty when the parameter has no default
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    @property
+    def is_model(self) -> bool:
+        """Annotated with an nn.Module type (another classifier, given as a run directory)."""
+        options = typing.get_args(self.annotation) or (self.annotation,)
+        return any(isinstance(option, type) and issubclass(option, nn.Module) for option in options)
+
+
+def docstring_args(cls: type) -> dict[str, str]:
+    """name -> text of the ``Args:`` sections of `cls`'s docstring and its bases' (first wins)."""
+    found: dict[str, str] = {}
+    for klass in cls.__mro__:
+        doc = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
+        for name, text in parse_args_section(doc).items():
+            found.setdefault(name, text)
+    return found
+
+
+def parse_args_section(doc: str) -> dict[str, str]:
+    """Google-style ``Args:``: ``name: text`` lines, continuation lines indented deeper."""
+    lines, found, current, indent = doc.splitlines(), {}, None, None
+    inside = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped == "Args:":
+            inside, current, indent = True, None, None
+            continue
+        if not inside:
+            continue
+        if not stripped:
+            current = None
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth < indent or (depth == indent and re.match(r"^[A-Z][A-Za-z ]*:$", stripped)):
+            inside = False
+            continue
+        match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
+        if depth == indent and match:
+            current = match.group(1)
+            found[current] = match.group(2)
+        elif current is not None:
+            found[current] += " " + stripped
+    return {name: " ".join(text.split()) for name, text in found.items()}
+
+
+def attack_parameters(cls: type[Attack]) -> list[AttackParameter]:
+    """The parameters of ``cls.__init__`` after ``self``, in order (``model`` included)."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that cannot be resolved: fall back to the defaults' types
+        hints = {}
+    docs = docstring_args(cls)
+    parameters = []
+    for name, parameter in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name)
+        if annotation is None and parameter.default not in (inspect.Parameter.empty, None):
+            annotation = type(parameter.default)
+        parameters.append(AttackParameter(name, annotation, parameter.default, docs.get(name, "")))
+    return parameters
+
+
+def attack_class(name: str) -> type[Attack]:
+    if name not in ATTACKS:
+        raise AdvlabError(f"unknown attack {name!r}; valid attacks are: {', '.join(ATTACKS)}")
+    return ATTACKS[name]
+
+
+# ---------------------------------------------------------------------- the config
+
+
+@dataclass(frozen=True)
+class AttackRunConfig:
+    """An attack run: which attack with which options, on which run's held-out images.
+
+    Args:
+        attack: a key of ``advlab.attacks.ATTACKS``.
+        run: the victim's classifier run directory.
+        options: the attack's own options (its ``__init__`` parameters but model, targeted and
+            seed), e.g. ``{"eps": [0.05, 0.1], "steps": 40}``; an nn.Module option takes a run path.
+        n: attack the first n held-out images (None: all of them).
+        batch_size: attack this many images at a time (None: all at once).
+        targeted_by: ``next``, ``random`` or ``least-likely`` targets (a targeted attack).
+        target: one target class for every image (a targeted attack).
+        mask: a .npy file of 0/1 (1 = may change) that broadcasts to the images.
+        seed: seeds torch, the attack's own generator and the random targets.
+        device: auto, cpu, cuda or cuda:N.
+        threads: torch CPU threads (None: torch's default).
+        out: the attack's directory (None: RUN/attacks/NAME, or NAME-2, ... if that exists).
+        overwrite: replace an existing attack directory.
+        progress: show a progress bar over the batches.
+        report: rewrite the victim run's report afterwards (when `out` is under RUN/attacks).
+    """
+
+    attack: str
+    run: str
+    options: dict[str, Any] = field(default_factory=dict)
+    n: int | None = None
+    batch_size: int | None = None
+    targeted_by: str | None = None
+    target: int | None = None
+    mask: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    out: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+    report: bool = True
+
+    def validate(self) -> None:
+        attack_class(self.attack)
+        for name in ("n", "batch_size", "threads"):
+            if getattr(self, name) is not None:
+                check_int(f"--{name.replace('_', '-')}", getattr(self, name), 1)
+        check_int("--seed", self.seed, 0)
+        if self.targeted_by is not None and self.targeted_by not in TARGET_RULES:
+            raise AdvlabError(f"unknown --targeted-by {self.targeted_by!r}; valid rules are: {', '.join(TARGET_RULES)}")
+        if self.targeted_by is not None and self.target is not None:
+            raise AdvlabError("give either --targeted-by or --target, not both")
+        if self.target is not None:
+            check_int("--target", self.target, 0)
+        known = {p.name for p in attack_parameters(ATTACKS[self.attack])} - set(HANDLED)
+        unknown = sorted(set(self.options) - known)
+        if unknown:
+            raise AdvlabError(f"{self.attack}: unknown option {', '.join(map(repr, unknown))}; valid options are: "
+                              f"{', '.join(sorted(known))}")
+
+    @property
+    def targeted(self) -> bool:
+        return self.targeted_by is not None or self.target is not None
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def attack_run(config: AttackRunConfig) -> Path:
+    """Run the attack that `config` describes; returns the directory it wrote."""
+    config.validate()
+    cls = attack_class(config.attack)
+    device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    model, _ = load_classifier(config.run, device)
+    images, labels = select(*held_out_split(config.run), config.n)
+    mask = load_mask(config.mask, images, config.attack)
+    out = output_dir(config)  # checked before the attack runs, created after
+    options = resolved_options(cls, config)
+    attack = cls(model, **build_options(cls, options, config, device))
+    targets = make_targets(config, model, images, labels, device) if config.targeted else None
+    start = time.perf_counter()
+    results = run_in_batches(attack, images, labels, targets, mask, config)
+    seconds = time.perf_counter() - start
+    make_output_dir(out, config)
+    write_outputs(out, config, attack, options, results, seconds)
+    if config.report and Path(config.run).resolve() / "attacks" in out.resolve().parents:
+        from advlab.reports.render import write_report
+
+        write_report(config.run)
+    return out
+
+
+def select(images: Tensor, labels: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
+    """The first n held-out images (all with n None); more than there are is an error."""
+    if n is None:
+        return images, labels
+    if n > len(images):
+        raise AdvlabError(f"--n {n} is more than the {len(images)} held-out images of the run")
+    return images[:n], labels[:n]
+
+
+def load_mask(path: str | None, images: Tensor, name: str) -> Tensor | None:
+    """A 0/1 .npy array (never unpickled) that broadcasts to the images, as a bool tensor."""
+    if path is None:
+        return None
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise AdvlabError(f"mask file {path} not found") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise AdvlabError(f"mask {path} is not a plain .npy array ({str(error).splitlines()[0]})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        raise AdvlabError(f"mask {path} must be a numeric .npy array of 0 and 1")
+    mask = torch.from_numpy(np.ascontiguousarray(array))
+    check_mask(mask, images, name)  # the shape and the values, with the attack's words
+    return mask.bool()
+
+
+def resolved_options(cls: type[Attack], config: AttackRunConfig) -> dict[str, Any]:
+    """Every option of the attack (but model, targeted, seed): the given ones, else the defaults."""
+    options = {}
+    for parameter in attack_parameters(cls):
+        if parameter.name in HANDLED:
+            continue
+        if parameter.name in config.options:
+            options[parameter.name] = config.options[parameter.name]
+        elif parameter.required:
+            raise AdvlabError(f"{config.attack} needs the option {parameter.name!r} "
+                              f"(--{parameter.name.replace('_', '-')})")
+        else:
+            options[parameter.name] = parameter.default
+    return options
+
+
+def build_options(cls: type[Attack], options: dict[str, Any], config: AttackRunConfig,
+                  device: torch.device) -> dict[str, Any]:
+    """The keyword arguments of the attack: options with run paths loaded as models, plus
+    targeted and seed where the attack takes them."""
+    parameters = {p.name: p for p in attack_parameters(cls)}
+    kwargs = dict(options)
+    for name, value in options.items():
+        if parameters[name].is_model and isinstance(value, (str, Path)):
+            kwargs[name] = load_classifier(value, device)[0]
+    if config.targeted:
+        if "targeted" not in parameters:
+            raise AdvlabError(f"{config.attack} has no targeted mode; drop --targeted-by/--target")
+        kwargs["targeted"] = True
+    if "seed" in parameters:
+        kwargs["seed"] = config.seed
+    return kwargs
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: Tensor, device: torch.device) -> Tensor:
+    """Logits of `images` (CPU), computed on `device` in batches."""
+    return torch.cat([model(images[i:i + PREDICT_BATCH].to(device)).cpu()
+                      for i in range(0, len(images), PREDICT_BATCH)])
+
+
+def make_targets(config: AttackRunConfig, model: nn.Module, images: Tensor, labels: Tensor,
+                 device: torch.device) -> Tensor:
+    """Target classes per image by the config's rule (see the module docstring)."""
+    logits = predict(model, images, device)
+    classes = logits.shape[1]
+    if config.target is not None:
+        if config.target >= classes:
+            raise AdvlabError(f"--target {config.target} is not a class of this model (classes 0..{classes - 1})")
+        return torch.full_like(labels, config.target)
+    if config.targeted_by == "next":
+        return (labels + 1) % classes
+    if config.targeted_by == "random":
+        shift = torch.randint(1, classes, labels.shape, generator=make_generator(config.seed, torch.device("cpu")))
+        return (labels + shift) % classes
+    return logits.argmin(1)
+
+
+def run_in_batches(attack: Attack, images: Tensor, labels: Tensor, targets: Tensor | None,
+                   mask: Tensor | None, config: AttackRunConfig) -> list[AttackResult]:
+    """attack.run over batches of ``config.batch_size`` images; one merged result per eps."""
+    size = config.batch_size or len(images)
+    starts = list(range(0, len(images), size))
+    per_batch = []
+    bar = tqdm(starts, disable=not config.progress, unit="batch", desc=f"attack {config.attack}",
+               dynamic_ncols=True, file=sys.stderr)
+    for start in bar:
+        part = slice(start, start + size)
+        part_mask = mask
+        if mask is not None and mask.ndim == images.ndim and mask.shape[0] == len(images) > 1:
+            part_mask = mask[part]
+        part_targets = None if targets is None else targets[part]
+        per_batch.append(attack.run(images[part], labels[part], targets=part_targets, mask=part_mask))
+    return [merge([batch[e] for batch in per_batch]) for e in range(len(per_batch[0]))]
+
+
+def merge(parts: list[AttackResult]) -> AttackResult:
+    """One AttackResult from the results of consecutive batches (times add up)."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def joined(name: str) -> Tensor | None:
+        values = [getattr(part, name) for part in parts]
+        return None if values[0] is None else torch.cat(values)
+
+    tensors = ("clean", "adversarial", "labels", "targets", "clean_pred", "adv_pred", "queries")
+    return dataclasses.replace(parts[0], **{name: joined(name) for name in tensors},
+                               seconds=sum(part.seconds for part in parts))
+
+
+# ---------------------------------------------------------------------- the attack's directory
+
+
+def output_dir(config: AttackRunConfig) -> Path:
+    """The directory the run will write (see the module docstring for the rules); checks only."""
+    if config.out is not None:
+        out = Path(config.out)
+        if out.exists() and not out.is_dir():
+            raise AdvlabError(f"--out {out} is a file, not a directory")
+        if out.is_dir() and any(out.iterdir()):
+            if not config.overwrite:
+                raise AdvlabError(f"--out {out} already holds files; pass --overwrite to replace an attack run there, "
+                                  "or choose another --out")
+            if not (out / "results.json").is_file():
+                raise AdvlabError(f"--out {out} is not empty and holds no attack run; refusing to overwrite it")
+        return out
+    parent = Path(config.run) / "attacks"
+    out, number = parent / config.attack, 1
+    while out.exists() and not config.overwrite:
+        number += 1
+        out = parent / f"{config.attack}-{number}"
+    return out
+
+
+def make_output_dir(out: Path, config: AttackRunConfig) -> None:
+    """Create `out` empty; with `overwrite`, an attack run there is replaced."""
+    if config.overwrite and out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=config.out is not None)
+
+
+def jsonable(value: Any) -> Any:
+    """Options as JSON: tuples as lists, models as their class name."""
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, nn.Module):
+        return type(value).__name__
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def eps_label(eps: float | None) -> str:
+    return "" if eps is None else f"{eps:g}"
+
+
+def write_outputs(out: Path, config: AttackRunConfig, attack: Attack, options: dict, results: list[AttackResult],
+                  seconds: float) -> None:
+    """grid(s), adversarial.npy, table.md and, last, results.json."""
+    sweep = len(results) > 1
+    largest = max(range(len(results)), key=lambda i: -1.0 if results[i].eps is None else results[i].eps)
+    indices = pick_examples(results[largest].success, GRID_EXAMPLES)
+    names = victim_class_names(config.run)
+    rows = [result.summary() for result in results]
+    grids = []
+    for result, row in zip(results, rows):
+        name = f"grid-eps{eps_label(result.eps)}.png" if sweep else "grid.png"
+        eps = "" if result.eps is None else f", eps {eps_label(result.eps)}"
+        if config.targeted:
+            eps += f", targeted ({config.targeted_by or f'class {config.target}'})"
+        caption = (f"{config.attack}{eps}: robust accuracy {100 * row['robust_accuracy']:.1f}% "
+                   f"(clean {100 * row['clean_accuracy']:.1f}%)")
+        examples = grid_rows(result.clean, result.adversarial, result.clean_pred, result.adv_pred, indices, names,
+                             result.targets, result.norm)
+        save_attack_grid(examples, out / name, title=caption)
+        grids.append({"eps": result.eps, "file": name, "caption": caption})
+    np.save(out / "adversarial.npy", results[largest].adversarial.cpu().numpy().astype(np.float32))
+    table = markdown_attack_table(rows)
+    (out / "table.md").write_text(table, encoding="utf-8")
+    record = {
+        "attack": config.attack, "class": type(attack).__name__, "norm": attack.norm,
+        "black_box": bool(attack.black_box), "options": {k: jsonable(v) for k, v in options.items()},
+        "targeted": config.targeted, "targeted_by": config.targeted_by, "target": config.target,
+        "seed": config.seed, "device": str(resolve_device(config.device)),
+        "victim": victim_record(config.run),
+        "images": {"source": "held-out split", "n": len(results[0].labels), "batch_size": config.batch_size,
+                   "mask": config.mask},
+        "rows": rows, "grids": grids, "adversarial": {"file": "adversarial.npy", "eps": results[largest].eps},
+        "seconds": round(seconds, 3),
+    }
+    atomic_write_bytes(out / "results.json", json.dumps(record, indent=1).encode())
+
+
+def victim_record(run: str) -> dict:
+    """The victim run's path, model and held-out accuracy (from its summary.json)."""
+    summary_path = Path(run) / "summary.json"
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        summary = {}
+    return {"run": str(Path(run).resolve()), "test_accuracy": summary.get("test_accuracy"),
+            "test_size": summary.get("test_size")}
+
+
+def victim_class_names(run: str) -> list[str] | None:
+    names = classifier_record(run)[1].get("class_names")
+    return names if isinstance(names, list) else None

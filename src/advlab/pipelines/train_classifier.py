@@ -1,0 +1,262 @@
+"""`advlab classifier train`: labelled images -> a victim classifier in a run directory.
+
+The data are split once, by a seeded permutation, into training rows and held-out rows
+(``test_fraction`` of them); the model (SmallCNN or MLPClassifier) is trained with Adam and
+cross-entropy on the training rows, and evaluated on the held-out rows after every epoch. The
+run directory (DESIGN.md) then holds::
+
+    RUN/config.yaml                 the resolved config
+    RUN/metrics.jsonl               one "train" record per epoch: train_loss, train_accuracy, test_accuracy
+    RUN/checkpoints/step-E.*        the weights (safetensors) + a JSON record of the config, the number
+                                    of classes, the image shape and the split
+    RUN/summary.json                test accuracy and the rest of the final figures
+    RUN/report.html, report.md      training curves, summary, and the attacks run on it since
+    RUN/attacks/NAME/               written later by `advlab attack NAME RUN`
+
+`load_classifier(run)` rebuilds the trained model and `held_out_split(run)` the same held-out
+images and labels (the permutation is a function of the seed alone), which is what the attack
+command uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from advlab.core.checkpoints import load_latest, module_state, restore_module, save_checkpoint
+from advlab.core.config import dump_yaml, from_mapping, load_yaml
+from advlab.core.devices import resolve_device
+from advlab.core.errors import AdvlabError
+from advlab.core.runs import MetricsLog, RunDir
+from advlab.core.seeding import make_generator, seed_everything
+from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset
+from advlab.models import MLPClassifier, SmallCNN
+from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.reports.render import write_report
+
+EVAL_BATCH = 1024  # images per forward pass when measuring accuracy
+RECORD_KIND = "classifier"  # the checkpoint record's "kind"
+
+
+# ---------------------------------------------------------------------- data and split
+
+
+def load_labelled_data(config: ClassifierTrainConfig) -> TensorData:
+    """The config's images with their labels; data without labels is an AdvlabError."""
+    data = load_dataset(config.data, config.data_path, config.image_size, config.labels_path)
+    if data.kind != "images":
+        raise AdvlabError(f"data {config.data!r} holds points, not images; a classifier needs labelled images")
+    if data.labels is None:
+        raise AdvlabError(f"data {config.data!r} at {config.data_path} has no labels: put the images of each "
+                          "class in their own sub-folder (DIR/CLASS/*.png)")
+    if len(data) < 2:
+        raise AdvlabError(f"data {config.data!r} has {len(data)} image; a train/held-out split needs at least 2")
+    if int(data.labels.min()) < 0:
+        raise AdvlabError(f"labels of data {config.data!r} must be class indices >= 0, found {int(data.labels.min())}")
+    return data
+
+
+def split_rows(n: int, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """(training rows, held-out rows): a permutation seeded by `seed` alone, cut at (1 - test_fraction) n."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cut = int((1 - test_fraction) * n)
+    if cut < 1 or cut >= n:
+        raise AdvlabError(f"test_fraction {test_fraction} leaves {'no training' if cut < 1 else 'no held-out'} "
+                          f"images out of {n}")
+    return order[:cut], order[cut:]
+
+
+def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:
+    """A display name per class: the sub-folder names for folder data, else the indices."""
+    if config.data == "folder":
+        root = Path(config.data_path)
+        found = sorted({path.relative_to(root).parts[0] for path in root.rglob("*")
+                        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS})
+        if len(found) == classes:
+            return found
+    return [str(k) for k in range(classes)]
+
+
+# ---------------------------------------------------------------------- the model
+
+
+def build_classifier(model: str, sample_shape: tuple[int, ...], classes: int, width: int) -> nn.Module:
+    """SmallCNN (square images) or MLPClassifier for images of `sample_shape` (C, H, W)."""
+    channels, height, width_px = sample_shape
+    if model == "mlp":
+        return MLPClassifier(channels * height * width_px, classes, width)
+    if height != width_px:
+        raise AdvlabError(f"the cnn needs square images, got {height}x{width_px}; pass --image-size N to resize")
+    return SmallCNN(channels, classes, height, width)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
+    """Share of `images` that `model` classifies as `labels`, in batches of EVAL_BATCH."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), EVAL_BATCH):
+        logits = model(images[start:start + EVAL_BATCH])
+        correct += int((logits.argmax(1) == labels[start:start + EVAL_BATCH]).sum())
+    model.train(was_training)
+    return correct / len(images)
+
+
+# ---------------------------------------------------------------------- training
+
+
+def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, progress: bool = True,
+                     report: bool = True) -> RunDir:
+    """Train the classifier that `config` describes into ``config.out``; returns its run directory."""
+    if config.out is None:
+        raise AdvlabError("no output directory: pass --out DIR (or 'out:' in the config)")
+    run = RunDir(Path(config.out))
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    data = load_labelled_data(config).to(device)
+    train_rows, test_rows = split_rows(len(data), config.test_fraction, config.seed)
+    classes = max(int(data.labels.max()) + 1, 2)
+    model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
+    prepare_run_dir(run, overwrite)
+    dump_yaml(config, run.config)
+    log = MetricsLog(run, tensorboard=config.tensorboard)
+    try:
+        figures = fit(model, data, train_rows.to(device), test_rows.to(device), config, log, progress)
+    finally:
+        log.close()
+    meta = {"kind": RECORD_KIND, "config": dataclasses.asdict(config), "classes": classes,
+            "class_names": class_names(config, classes), "sample_shape": list(data.sample_shape),
+            "split": {"seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data),
+                      "test_rows": test_rows.tolist()}}
+    save_checkpoint(run.checkpoints, config.epochs, module_state(model, "model"), meta, keep=1)
+    run.write_summary({**figures, "classes": classes, "train_size": len(train_rows), "test_size": len(test_rows)})
+    if report:
+        write_report(run.root)
+    return run
+
+
+def prepare_run_dir(run: RunDir, overwrite: bool) -> None:
+    """Create the run directory; refuse to clobber a non-empty one unless `overwrite` (and it is a run)."""
+    if run.root.exists() and not run.root.is_dir():
+        raise AdvlabError(f"{run.root} is a file, not a directory; choose another --out")
+    if run.root.exists() and any(run.root.iterdir()):
+        if not overwrite:
+            raise AdvlabError(f"{run.root} already holds a run; pass --overwrite to replace it, "
+                              "or choose another --out")
+        if not run.config.exists():
+            raise AdvlabError(f"{run.root} is not empty and is not an advlab run; refusing to overwrite it")
+        shutil.rmtree(run.root)
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+
+
+def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor,
+        config: ClassifierTrainConfig, log: MetricsLog, progress: bool) -> dict:
+    """Adam on cross-entropy for `config.epochs` epochs; one metrics record per epoch; final figures."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    shuffler = make_generator(config.seed + 1, torch.device("cpu"))
+    test_images, test_labels = data.data[test_rows], data.labels[test_rows]
+    batches = math.ceil(len(train_rows) / config.batch_size)
+    bar = tqdm(total=config.epochs * batches, disable=not progress, unit="batch", desc=f"classifier {config.data}",
+               dynamic_ncols=True, file=sys.stderr)
+    start = time.perf_counter()
+    model.train()
+    record: dict = {}
+    for epoch in range(1, config.epochs + 1):
+        order = train_rows[torch.randperm(len(train_rows), generator=shuffler).to(train_rows.device)]
+        loss_sum, correct = 0.0, 0
+        for first in range(0, len(order), config.batch_size):
+            rows = order[first:first + config.batch_size]
+            logits = model(data.data[rows])
+            loss = F.cross_entropy(logits, data.labels[rows])
+            if not torch.isfinite(loss):
+                raise AdvlabError(f"the loss became NaN or infinite in epoch {epoch}; nothing was saved. "
+                                  "Try a lower --lr.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(rows)
+            correct += int((logits.argmax(1) == data.labels[rows]).sum())
+            bar.update(1)
+        record = {"train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
+                  "test_accuracy": accuracy(model, test_images, test_labels), "time": time.perf_counter() - start}
+        log.write("train", epoch, record)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", test=f"{record['test_accuracy']:.3f}", refresh=False)
+    bar.close()
+    model.eval()
+    return {"epochs": config.epochs, "test_accuracy": record["test_accuracy"],
+            "train_accuracy": accuracy(model, data.data[train_rows], data.labels[train_rows]),
+            "final_train_loss": record["train_loss"], "seconds": round(time.perf_counter() - start, 2)}
+
+
+# ---------------------------------------------------------------------- loading a trained run
+
+
+def classifier_config(run_dir: str | Path) -> ClassifierTrainConfig:
+    """The config stored in a classifier run directory."""
+    run = RunDir(Path(run_dir))
+    if not run.root.is_dir():
+        raise AdvlabError(f"{run.root}: no such run directory")
+    if not run.config.exists():
+        raise AdvlabError(f"{run.root} has no config.yaml; is it a classifier run (advlab classifier train)?")
+    values = load_yaml(run.config)
+    if not isinstance(values, dict) or "epochs" not in values:
+        raise AdvlabError(f"{run.root} is not a classifier run (its config.yaml has no 'epochs'); "
+                          "train one with advlab classifier train")
+    return from_mapping(ClassifierTrainConfig, values, source=str(run.config))
+
+
+def classifier_record(run_dir: str | Path) -> tuple[dict[str, Tensor], dict]:
+    """(tensors, JSON record) of the run's checkpoint; not a classifier checkpoint is an AdvlabError."""
+    checkpoint = load_latest(Path(run_dir) / "checkpoints")
+    if checkpoint.meta.get("kind") != RECORD_KIND:
+        raise AdvlabError(f"{checkpoint.path} is not a classifier checkpoint")
+    return checkpoint.tensors, checkpoint.meta
+
+
+def load_classifier(run_dir: str | Path,
+                    device: str | torch.device = "auto") -> tuple[nn.Module, ClassifierTrainConfig]:
+    """(model, config) of a trained classifier run: the model in eval mode on `device`, weights frozen."""
+    config = classifier_config(run_dir)
+    tensors, meta = classifier_record(run_dir)
+    device = resolve_device(device) if isinstance(device, str) else device
+    model = build_classifier(config.model, tuple(meta["sample_shape"]), int(meta["classes"]), config.model_width)
+    restore_module(model, "model", tensors)
+    model.to(device).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, config
+
+
+def held_out_split(source: str | Path | ClassifierTrainConfig) -> tuple[Tensor, Tensor]:
+    """(images, labels) of the held-out rows, on the CPU, in the split's order.
+
+    `source` is a run directory (whose checkpoint record must agree with the data as they are
+    now) or a config (the split is recomputed from its data, test_fraction and seed).
+    """
+    config = source if isinstance(source, ClassifierTrainConfig) else classifier_config(source)
+    data = load_labelled_data(config)
+    _, test_rows = split_rows(len(data), config.test_fraction, config.seed)
+    if not isinstance(source, ClassifierTrainConfig):
+        check_split(source, len(data), test_rows)
+    return data.data[test_rows], data.labels[test_rows]
+
+
+def check_split(run_dir: str | Path, rows: int, test_rows: Tensor) -> None:
+    """Refuse data that changed since training (the held-out rows would not be the held-out images)."""
+    _, meta = classifier_record(run_dir)
+    split = meta.get("split", {})
+    if split.get("rows") != rows or split.get("test_rows") != test_rows.tolist():
+        raise AdvlabError(f"the data of {run_dir} changed since training ({split.get('rows')} images then, {rows} "
+                          "now): the held-out split cannot be rebuilt")
