@@ -2,10 +2,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from victims import train_digits_victim  # noqa: E402
+
+# Two intra-op threads on a busy 2-core machine run 5-20x slower than one (measured on the attack
+# tests); the suite's models are small, so one thread costs little even on an idle machine.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

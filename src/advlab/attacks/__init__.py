@@ -6,8 +6,11 @@ to the classes; ``make_attack(name, model, **options)`` builds one.
 
 from __future__ import annotations
 
+from advlab.attacks.apgd import APGD
 from advlab.attacks.base import Attack
 from advlab.attacks.bim import BIM
+from advlab.attacks.cw import CW
+from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.eot import EOT, expected_success
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.hopskipjump import HopSkipJump
@@ -28,6 +31,9 @@ ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
     "bim": BIM,
     "pgd": PGD,
+    "cw": CW,
+    "deepfool": DeepFool,
+    "apgd": APGD,
     "square": Square,
     "nes": NES,
     "hopskipjump": HopSkipJump,
@@ -44,7 +50,7 @@ def make_attack(name: str, model, **options) -> Attack:
     return ATTACKS[name](model, **options)
 
 
-__all__ = ["ATTACKS", "BIM", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "HopSkipJump", "Normalize", "Patch",
+__all__ = ["APGD", "ATTACKS", "BIM", "CW", "DeepFool", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "HopSkipJump", "Normalize", "Patch",
            "QueryCounter", "Square", "Transfer", "TransformDistribution", "destruction_rate", "destruction_table",
            "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
            "simulate_print_photo", "stickers_mask"]
