@@ -50,7 +50,9 @@ def make_attack(name: str, model, **options) -> Attack:
     return ATTACKS[name](model, **options)
 
 
-__all__ = ["APGD", "ATTACKS", "BIM", "CW", "DeepFool", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "HopSkipJump", "Normalize", "Patch",
-           "QueryCounter", "Square", "Transfer", "TransformDistribution", "destruction_rate", "destruction_table",
-           "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
-           "simulate_print_photo", "stickers_mask"]
+__all__ = [
+    "APGD", "ATTACKS", "BIM", "CW", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "DeepFool",
+    "HopSkipJump", "Normalize", "Patch", "QueryCounter", "Square", "Transfer", "TransformDistribution",
+    "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
+    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask",
+]
