@@ -1,5 +1,5 @@
-"""`advlab demo`: the main job on built-in data — a ring8 GAN and a small digits DCGAN,
-gathered in one report (make demo)."""
+"""`advlab demo`: the main job on built-in data — a ring8 GAN, a small digits DCGAN, and a digits
+classifier attacked by PGD and Square, gathered in one report (make demo)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from advlab.pipelines.demo import run_demo
 
 
 def add_parser(subparsers) -> None:
-    demo = subparsers.add_parser("demo", help="train the demo GANs and write one report")
+    demo = subparsers.add_parser("demo", help="train the demo GANs and an attacked digits classifier; write one report")
     demo.add_argument("--out", default="runs/demo", help="demo directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a few steps of each, to check the set-up")
     demo.add_argument("--device", default="auto", help="auto, cpu or cuda")
