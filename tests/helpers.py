@@ -27,3 +27,55 @@ def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
 
 def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+class TaggedCounter(torch.nn.Module):
+    """Counts the model's evaluations of each image, read from a tag in pixel (0, 0, 0).
+
+    The tag survives only if the attack never changes a pixel the mask keeps, in any query.
+    """
+
+    def __init__(self, model: torch.nn.Module, n: int):
+        super().__init__()
+        self.model, self.n = model, n
+        self.counts = torch.zeros(n, dtype=torch.int64)
+        self.broken_tags = 0
+
+    def forward(self, images):
+        tags = images[:, 0, 0, 0].double() * (self.n + 1)
+        ids = tags.round().long() - 1
+        self.broken_tags += int(((tags - tags.round()).abs() > 1e-3).sum() + ((ids < 0) | (ids >= self.n)).sum())
+        self.counts += torch.bincount(ids.clamp(0, self.n - 1), minlength=self.n)
+        return self.model(images)
+
+
+def tagged(images):
+    """Images with their tags, and the mask that keeps the tag pixel."""
+    n = len(images)
+    images = images.clone()
+    images[:, 0, 0, 0] = torch.arange(1, n + 1) / (n + 1)
+    mask = torch.ones_like(images, dtype=torch.bool)
+    mask[:, 0, 0, 0] = False
+    return images, mask
+
+
+def run_cli(argv, capsys):
+    """(exit status, stdout, stderr) of `advlab argv` in-process."""
+    from advlab.cli.main import main
+
+    try:
+        status = main(argv)
+    except SystemExit as stop:
+        status = stop.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status, err, *words):
+    """Exit status 2 and one line on stderr that holds every word, no traceback."""
+    assert status == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]

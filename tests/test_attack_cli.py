@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, run_cli
 from torch import Tensor, nn
 
 from advlab.attacks import ATTACKS, FGSM, PGD, Attack
@@ -14,25 +15,6 @@ from advlab.pipelines.train_classifier import held_out_split, load_classifier
 
 VICTIM = ["--width", "8", "--epochs", "3", "--lr", "0.003", "--device", "cpu", "--threads", "1", "--no-progress"]
 QUIET = ["--device", "cpu", "--threads", "1", "--no-progress"]
-
-
-def run(argv, capsys):
-    """(exit status, stdout, stderr) of `advlab argv` in-process."""
-    try:
-        status = main(argv)
-    except SystemExit as stop:
-        status = stop.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_one_line_error(status, err, *words):
-    assert status == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +46,7 @@ def direct(attack_cls, run, n, **options):
 
 
 def test_pgd_matches_a_direct_run(victim, capsys):
-    status, out, err = run(["attack", "pgd", str(victim), "--eps", "0.1", "--steps", "5", "--restarts", "2",
+    status, out, err = run_cli(["attack", "pgd", str(victim), "--eps", "0.1", "--steps", "5", "--restarts", "2",
                             "--n", "32", *QUIET], capsys)
     assert status == 0, err
     directory = victim / "attacks" / "pgd"
@@ -85,12 +67,12 @@ def test_pgd_matches_a_direct_run(victim, capsys):
 
 
 def test_fgsm_matches_a_direct_run_and_batches_change_nothing(victim, capsys, tmp_path):
-    status, _, err = run(["attack", "fgsm", str(victim), "--eps", "0.15", "--n", "40", "--out",
+    status, _, err = run_cli(["attack", "fgsm", str(victim), "--eps", "0.15", "--n", "40", "--out",
                           str(tmp_path / "whole"), *QUIET], capsys)
     assert status == 0, err
     expected = direct(FGSM, victim, 40, eps=0.15)[0].summary()
     assert results(tmp_path / "whole")["rows"][0]["robust_accuracy"] == expected["robust_accuracy"]
-    status, _, err = run(["attack", "fgsm", str(victim), "--eps", "0.15", "--n", "40", "--batch-size", "16",
+    status, _, err = run_cli(["attack", "fgsm", str(victim), "--eps", "0.15", "--n", "40", "--batch-size", "16",
                           "--out", str(tmp_path / "batched"), *QUIET], capsys)
     assert status == 0, err
     whole, batched = results(tmp_path / "whole")["rows"][0], results(tmp_path / "batched")["rows"][0]
@@ -101,7 +83,7 @@ def test_fgsm_matches_a_direct_run_and_batches_change_nothing(victim, capsys, tm
 
 
 def test_eps_sweep_one_row_per_eps(victim, capsys, tmp_path):
-    status, out, err = run(["attack", "pgd", str(victim), "--eps", "0.05,0.1,0.3", "--steps", "5", "--n", "32",
+    status, out, err = run_cli(["attack", "pgd", str(victim), "--eps", "0.05,0.1,0.3", "--steps", "5", "--n", "32",
                             "--out", str(tmp_path / "sweep"), *QUIET], capsys)
     assert status == 0, err
     rows = results(tmp_path / "sweep")["rows"]
@@ -119,21 +101,21 @@ def test_eps_sweep_one_row_per_eps(victim, capsys, tmp_path):
 
 def test_out_never_overwrites(victim, capsys, tmp_path):
     argv = ["attack", "fgsm", str(victim), "--eps", "0.1", "--n", "8", *QUIET]
-    assert run(argv, capsys)[0] == 0
+    assert run_cli(argv, capsys)[0] == 0
     first = (victim / "attacks" / "fgsm" / "results.json").read_bytes()
-    assert run([*argv[:4], "0.2", *argv[5:]], capsys)[0] == 0
+    assert run_cli([*argv[:4], "0.2", *argv[5:]], capsys)[0] == 0
     assert (victim / "attacks" / "fgsm" / "results.json").read_bytes() == first
     assert results(victim / "attacks" / "fgsm-2")["rows"][0]["eps"] == 0.2
-    assert run(argv, capsys)[0] == 0 and (victim / "attacks" / "fgsm-3").is_dir()
+    assert run_cli(argv, capsys)[0] == 0 and (victim / "attacks" / "fgsm-3").is_dir()
     explicit = ["--out", str(victim / "attacks" / "fgsm")]
-    status, _, err = run([*argv, *explicit], capsys)
+    status, _, err = run_cli([*argv, *explicit], capsys)
     assert_one_line_error(status, err, "already holds files", "--overwrite")
     assert (victim / "attacks" / "fgsm" / "results.json").read_bytes() == first
-    assert run([*argv[:4], "0.3", *argv[5:], *explicit, "--overwrite"], capsys)[0] == 0
+    assert run_cli([*argv[:4], "0.3", *argv[5:], *explicit, "--overwrite"], capsys)[0] == 0
     assert results(victim / "attacks" / "fgsm")["rows"][0]["eps"] == 0.3
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    status, _, err = run([*argv, "--out", str(tmp_path / "mine"), "--overwrite"], capsys)
+    status, _, err = run_cli([*argv, "--out", str(tmp_path / "mine"), "--overwrite"], capsys)
     assert_one_line_error(status, err, "holds no attack run")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
@@ -142,7 +124,7 @@ def test_targeted_and_mask(victim, capsys, tmp_path):
     mask = np.zeros((8, 8), np.uint8)
     mask[2:6, 2:6] = 1
     np.save(tmp_path / "mask.npy", mask)
-    status, _, err = run(["attack", "pgd", str(victim), "--eps", "0.3", "--steps", "5", "--n", "24",
+    status, _, err = run_cli(["attack", "pgd", str(victim), "--eps", "0.3", "--steps", "5", "--n", "24",
                           "--targeted-by", "next", "--mask", str(tmp_path / "mask.npy"), "--out",
                           str(tmp_path / "t"), *QUIET], capsys)
     assert status == 0, err
@@ -189,7 +171,7 @@ def test_bad_input(victim, argv, words, capsys, tmp_path):
     paths = {"RUN": str(victim), "MASK": str(tmp_path / "bad.npy"), "NOFILE": str(tmp_path / "none.npy"),
              "MISSING": str(tmp_path / "missing")}
     before = sorted(p.name for p in (victim / "attacks").iterdir()) if (victim / "attacks").is_dir() else []
-    status, _, err = run([paths.get(a, a) for a in argv] + QUIET, capsys)
+    status, _, err = run_cli([paths.get(a, a) for a in argv] + QUIET, capsys)
     assert_one_line_error(status, err, *words)
     after = sorted(p.name for p in (victim / "attacks").iterdir()) if (victim / "attacks").is_dir() else []
     assert after == before  # nothing written
@@ -198,7 +180,7 @@ def test_bad_input(victim, argv, words, capsys, tmp_path):
 def test_a_gan_run_is_not_a_victim(tmp_path, capsys):
     (tmp_path / "gan").mkdir()
     (tmp_path / "gan" / "config.yaml").write_text("data: ring8\nsteps: 10\n")
-    status, _, err = run(["attack", "fgsm", str(tmp_path / "gan"), *QUIET], capsys)
+    status, _, err = run_cli(["attack", "fgsm", str(tmp_path / "gan"), *QUIET], capsys)
     assert_one_line_error(status, err, "not a classifier run")
 
 
@@ -244,7 +226,7 @@ def test_a_newly_registered_attack_gets_flags_from_its_signature(victim, capsys,
                   "the budget (a continuation line) (a number, or comma-separated numbers for a sweep; default 0.1)",
                   "--surrogate RUN", "--attack-n", "--verbose", "(an integer or none; default none)"):
         assert words in help_text, words
-    status, out, err = run(["attack", "toy", str(victim), "--transforms", "rotate,scale", "--extra", "none",
+    status, out, err = run_cli(["attack", "toy", str(victim), "--transforms", "rotate,scale", "--extra", "none",
                             "--step", "0.02", "--surrogate", str(victim), "--attack-n", "4", "--verbose", "true",
                             "--n", "10", *QUIET], capsys)
     assert status == 0, err
@@ -253,7 +235,7 @@ def test_a_newly_registered_attack_gets_flags_from_its_signature(victim, capsys,
                                 "surrogate": str(victim), "n": 4, "verbose": True}
     assert saved["black_box"] and saved["rows"][0]["queries_max"] == 3
     assert "queries median" in out and saved["rows"][0]["linf_median"] in (None, pytest.approx(0.02))
-    status, _, err = run(["attack", "toy", str(victim), "--verbose", "maybe", *QUIET], capsys)
+    status, _, err = run_cli(["attack", "toy", str(victim), "--verbose", "maybe", *QUIET], capsys)
     assert_one_line_error(status, err, "--verbose", "true/false")
 
 
@@ -288,8 +270,8 @@ def test_per_image_mask_is_split_with_the_batches(victim, tmp_path):
 
 
 def test_report_verb_shows_the_attacks(victim, capsys):
-    assert run(["attack", "fgsm", str(victim), "--eps", "0.2", "--n", "8", *QUIET], capsys)[0] == 0
-    status, out, _ = run(["report", str(victim)], capsys)
+    assert run_cli(["attack", "fgsm", str(victim), "--eps", "0.2", "--n", "8", *QUIET], capsys)[0] == 0
+    status, out, _ = run_cli(["report", str(victim)], capsys)
     assert status == 0 and "report.html" in out
     page = (victim / "report.html").read_text()
     assert "<h2>Attacks</h2>" in page and 'src="attacks/fgsm/grid.png"' in page and "robust acc" in page

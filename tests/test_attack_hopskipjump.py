@@ -3,51 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from helpers import TaggedCounter, tagged
 from peers import art_classifier
 from torch import nn
 
 from advlab.attacks.hopskipjump import HopSkipJump
 from advlab.attacks.queries import QueryCounter
 from advlab.core.errors import AdvlabError
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches run faster on one thread, and the machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class TaggedCounter(nn.Module):
-    """Counts the model's evaluations of each image, read from a tag in pixel (0, 0, 0).
-
-    The tag survives only if the attack never changes a pixel the mask keeps, in any query.
-    """
-
-    def __init__(self, model: nn.Module, n: int):
-        super().__init__()
-        self.model, self.n = model, n
-        self.counts = torch.zeros(n, dtype=torch.int64)
-        self.broken_tags = 0
-
-    def forward(self, images):
-        tags = images[:, 0, 0, 0].double() * (self.n + 1)
-        ids = tags.round().long() - 1
-        self.broken_tags += int(((tags - tags.round()).abs() > 1e-3).sum() + ((ids < 0) | (ids >= self.n)).sum())
-        self.counts += torch.bincount(ids.clamp(0, self.n - 1), minlength=self.n)
-        return self.model(images)
-
-
-def tagged(images):
-    """Images with their tags, and the mask that keeps the tag pixel."""
-    n = len(images)
-    images = images.clone()
-    images[:, 0, 0, 0] = torch.arange(1, n + 1) / (n + 1)
-    mask = torch.ones_like(images, dtype=torch.bool)
-    mask[:, 0, 0, 0] = False
-    return images, mask
 
 
 class LabelOnly(nn.Module):

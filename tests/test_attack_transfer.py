@@ -10,15 +10,6 @@ from advlab.attacks.transfer import Transfer
 from advlab.core.errors import AdvlabError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small batches run faster on one thread, and the machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class NoGradients(nn.Module):
     """A victim that refuses to be differentiated: it only answers queries."""
 
