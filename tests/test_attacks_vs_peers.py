@@ -32,10 +32,7 @@ AGREE = 0.02  # robust accuracies within 2 percentage points
 
 @pytest.fixture(scope="module")
 def victim(digits_cnn):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a 2-core machine shared by other work: one thread is faster
-    yield digits_cnn
-    torch.set_num_threads(threads)
+    return digits_cnn
 
 
 @pytest.fixture(scope="module")
