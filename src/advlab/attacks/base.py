@@ -14,7 +14,9 @@ class does the rest, the same way for every attack:
   the caller's device;
 * runs one clean forward pass: it checks that the output is (N, classes) and that the labels
   are in range, and leaves the logits in ``self.clean_logits`` for attacks that use them (a
-  black-box attack counts that pass as each image's first query);
+  black-box attack counts that pass as each image's first query); an attack that never reads
+  them (``uses_clean_logits = False``) is checked on one image when only the adversarial
+  images are asked for;
 * with a list of eps (``eps=[0.05, 0.1, 0.2]``) gives one result per eps, sharing that pass;
 * guarantees the result: pixels outside the mask (1 = may change) are exactly the clean ones
   and every pixel lies in [0, 1].
@@ -58,6 +60,10 @@ class Attack:
     name = "attack"
     norm: str | None = "linf"  # the threat model's norm; None: the attack minimises the norm itself
     black_box = False  # True: the attack only queries the model's outputs, and counts queries
+    # False: perturb never reads self.clean_logits, so ``attack(images, labels)`` checks the model on
+    # one image instead of a full clean pass (PGD-40 then costs 40 forward+backward passes, not 40
+    # and a forward); ``run`` always makes the full pass, it needs the clean predictions.
+    uses_clean_logits = True
 
     def __init__(self, model: nn.Module, eps: float | Sequence[float] | None = None,
                  targeted: bool = False, seed: int | None = None):
@@ -126,10 +132,11 @@ class Attack:
         keep = None if mask is None else check_mask(mask, x, self.name).to(device)
         results = []
         with evaluating(self.model):
-            clean_logits = self.clean_pass(x, goal, truth, what)
+            full = measure or self.uses_clean_logits
+            clean_logits = self.clean_pass(x if full else x[:1], goal, truth, what)
             for eps in self.eps_values():
                 attack = copy.copy(self)
-                attack.eps, attack.clean_logits, attack.queries = eps, clean_logits, None
+                attack.eps, attack.clean_logits, attack.queries = eps, clean_logits if full else None, None
                 start = time.perf_counter()
                 with torch.enable_grad():  # white-box attacks need gradients even under no_grad
                     adversarial = finish(attack.perturb(x, goal, keep).detach(), x, keep)
@@ -141,7 +148,7 @@ class Attack:
                     clean=x.to(caller), adversarial=adversarial.to(caller),
                     labels=None if truth is None else truth.to(caller),
                     targets=goal.to(caller) if self.targeted and measure else None,
-                    clean_pred=clean_logits.argmax(1).to(caller),
+                    clean_pred=clean_logits.argmax(1).to(caller) if full else None,
                     adv_pred=None if adv_logits is None else adv_logits.argmax(1).to(caller),
                     queries=None if attack.queries is None else attack.queries.to(caller),
                     seconds=seconds))

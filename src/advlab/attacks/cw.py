@@ -60,6 +60,7 @@ class CW(Attack):
     """
 
     name = "cw"
+    uses_clean_logits = False
     norm = None  # CW minimises the L2 norm itself; the results report it
 
     def __init__(self, model: nn.Module, c: float = 1e-2, kappa: float = 0.0, steps: int = 1000,

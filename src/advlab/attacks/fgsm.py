@@ -30,6 +30,7 @@ class FGSM(Attack):
     """
 
     name = "fgsm"
+    uses_clean_logits = False
 
     def __init__(self, model: nn.Module, eps=8 / 255, norm: str = "linf", targeted: bool = False):
         super().__init__(model, eps=eps, targeted=targeted)

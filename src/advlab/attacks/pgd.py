@@ -43,6 +43,7 @@ class PGD(Attack):
     """
 
     name = "pgd"
+    uses_clean_logits = False
 
     def __init__(self, model: nn.Module, eps=8 / 255, alpha: float | None = None, steps: int = 10,
                  norm: str = "linf", random_start: bool = True, restarts: int = 1,

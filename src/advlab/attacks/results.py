@@ -34,7 +34,7 @@ class AttackResult:
     adversarial: Tensor
     labels: Tensor | None  # true classes
     targets: Tensor | None  # target classes (targeted attacks)
-    clean_pred: Tensor
+    clean_pred: Tensor | None  # None only from attack(...), which measures nothing
     adv_pred: Tensor | None
     queries: Tensor | None  # per image, black-box attacks only
     seconds: float
