@@ -24,6 +24,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_overhead.py
+	$(BIN)/python bench/attacks_vs_peers.py
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info

@@ -19,7 +19,6 @@ the attack's ``seed`` by ``--seed``. Flags every attack shares: ``--n``, ``--bat
 from __future__ import annotations
 
 import argparse
-import collections.abc
 import inspect
 import json
 import types
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from advlab.attacks import ATTACKS
-from advlab.cli.common import flag, parse_value
+from advlab.cli.common import SEQUENCES, flag, parse_value
 from advlab.core.config import describe
 from advlab.core.errors import AdvlabError
 from advlab.pipelines.attack_run import (
@@ -42,8 +41,6 @@ from advlab.reports.attack_report import markdown_attack_table
 
 COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "device", "threads", "out", "overwrite",
           "no_progress", "handler", "command", "attack_name")
-SEQUENCES = (tuple, list, collections.abc.Sequence)
-SIMPLE = (bool, int, float, str)
 
 
 def add_parser(subparsers) -> None:
@@ -159,7 +156,7 @@ def parse_option(text: str, parameter: AttackParameter) -> Any:
         return text
     if parameter.name == "eps":
         return parse_eps(text, parameter, where)
-    return convert(text, parameter.annotation, where)
+    return parse_value(text, parameter.annotation, where)
 
 
 def parse_eps(text: str, parameter: AttackParameter, where: str) -> Any:
@@ -176,38 +173,6 @@ def parse_eps(text: str, parameter: AttackParameter, where: str) -> Any:
 
 def allows_none(annotation: Any) -> bool:
     return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
-
-
-def convert(text: str, annotation: Any, where: str) -> Any:
-    """Command-line text to a value of `annotation` (see the module docstring)."""
-    origin = get_origin(annotation)
-    if annotation is None or annotation is Any:
-        return text
-    if origin in (Union, types.UnionType):
-        members = get_args(annotation)
-        if type(None) in members and text.lower() in ("none", "null"):
-            return None
-        for member in (m for m in members if m is not type(None)):
-            try:
-                return convert(text, member, where)
-            except AdvlabError:
-                continue
-        raise AdvlabError(f"{where} must be {type_words(annotation)}, got {text!r}")
-    if origin in SEQUENCES:
-        items = get_args(annotation)
-        item = items[0] if items else str
-        values = [convert(part.strip(), item, where) for part in text.split(",") if part.strip()]
-        if not values:
-            raise AdvlabError(f"{where} needs at least one value, got {text!r}")
-        return tuple(values) if origin is tuple else values
-    if origin is Literal:
-        for choice in get_args(annotation):
-            if str(choice) == text:
-                return choice
-        raise AdvlabError(f"{where} must be one of {', '.join(map(str, get_args(annotation)))}; got {text!r}")
-    if annotation in SIMPLE:
-        return parse_value(text, annotation, where)
-    return text
 
 
 # ---------------------------------------------------------------------- the handler
@@ -231,4 +196,4 @@ def run_attack(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_parser", "convert", "parse_option"]
+__all__ = ["add_parser", "parse_option"]

@@ -7,6 +7,7 @@ YAML file and the command line accept exactly the same options with the same typ
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import dataclasses
 import sys
 import types
@@ -15,6 +16,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from advlab.core.config import coerce, describe
 from advlab.core.errors import AdvlabError
+
+SEQUENCES = (tuple, list, collections.abc.Sequence)
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,16 +57,31 @@ def config_values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 
 
 def parse_value(text: str, annotation: Any, where: str) -> Any:
-    """Command-line text to a typed value (`none`/`null` for an optional option)."""
+    """Command-line text to a typed value: `none`/`null` for an optional option, comma-separated
+    items for a sequence (``tuple[str, ...]``: ``rotate,scale``); an unannotated option stays text."""
+    if annotation is None or annotation is Any:
+        return text
     options = get_args(annotation) if get_origin(annotation) in (Union, types.UnionType) else (annotation,)
     if type(None) in options and text.lower() in ("none", "null"):
         return None
     for option in (o for o in options if o is not type(None)):
         try:
-            return coerce(convert(text, option), option, where)
+            return parse_one(text, option, where)
         except (ValueError, AdvlabError):
             continue
     raise AdvlabError(f"{where} must be {describe(annotation)}, got {text!r}")
+
+
+def parse_one(text: str, annotation: Any, where: str) -> Any:
+    """Text to one non-optional type; ValueError or AdvlabError when it does not fit."""
+    origin = get_origin(annotation)
+    if origin in SEQUENCES:
+        item = (get_args(annotation) or (str,))[0]
+        values = [parse_value(part.strip(), item, where) for part in text.split(",") if part.strip()]
+        if not values:
+            raise ValueError(text)
+        return tuple(values) if origin is tuple else values
+    return coerce(convert(text, annotation), annotation, where)
 
 
 def convert(text: str, annotation: Any) -> Any:

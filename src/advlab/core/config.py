@@ -7,6 +7,7 @@ ones) and values of the wrong type. `load_yaml` / `dump_yaml` read and write the
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import types
 import typing
@@ -81,6 +82,9 @@ def describe(annotation: Any) -> str:
         return " or ".join(describe(a) for a in get_args(annotation))
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(map(str, get_args(annotation)))
+    if get_origin(annotation) in (tuple, list, collections.abc.Sequence):
+        item = (get_args(annotation) or (str,))[0]
+        return f"comma-separated values, each {describe(item)}"
     return {type(None): "null", bool: "true/false", int: "an integer", float: "a number",
             str: "a string"}.get(annotation, str(annotation))
 
