@@ -55,16 +55,21 @@ class RunDir:
     def has_checkpoints(self) -> bool:
         return bool(list_checkpoints(self.checkpoints))
 
-    def prepare_new(self, overwrite: bool) -> None:
-        """Create the directory for a new run; refuse to clobber a run unless `overwrite`."""
+    def prepare_new(self, overwrite: bool, resumable: bool = True,
+                    folders: tuple[str, ...] = ("samples", "checkpoints")) -> None:
+        """Create the directory (and `folders` in it) for a new run; refuse to clobber a file, or a
+        run unless `overwrite` (and then only an advlab run). `resumable`: say --resume can continue it."""
+        if self.root.exists() and not self.root.is_dir():
+            raise AdvlabError(f"{self.root} is a file, not a directory; choose another --out")
         if self.root.exists() and any(self.root.iterdir()):
             if not overwrite:
-                raise AdvlabError(f"{self.root} already holds a run; pass --resume {self.root} to continue "
-                                  "it, --overwrite to replace it, or choose another --out")
+                resume = f"pass --resume {self.root} to continue it, " if resumable else "pass "
+                raise AdvlabError(f"{self.root} already holds a run; {resume}--overwrite to replace it, "
+                                  "or choose another --out")
             if not self.config.exists():
                 raise AdvlabError(f"{self.root} is not empty and is not an advlab run; refusing to overwrite it")
             shutil.rmtree(self.root)
-        for path in (self.root, self.samples, self.checkpoints):
+        for path in (self.root, *(self.root / folder for folder in folders)):
             path.mkdir(parents=True, exist_ok=True)
 
     def write_summary(self, values: dict[str, Any]) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -129,7 +128,7 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     train_rows, test_rows = split_rows(len(data), config.test_fraction, config.seed)
     classes = max(int(data.labels.max()) + 1, 2)
     model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
-    prepare_run_dir(run, overwrite)
+    run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
     dump_yaml(config, run.config)
     log = MetricsLog(run, tensorboard=config.tensorboard)
     try:
@@ -145,20 +144,6 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     if report:
         write_report(run.root)
     return run
-
-
-def prepare_run_dir(run: RunDir, overwrite: bool) -> None:
-    """Create the run directory; refuse to clobber a non-empty one unless `overwrite` (and it is a run)."""
-    if run.root.exists() and not run.root.is_dir():
-        raise AdvlabError(f"{run.root} is a file, not a directory; choose another --out")
-    if run.root.exists() and any(run.root.iterdir()):
-        if not overwrite:
-            raise AdvlabError(f"{run.root} already holds a run; pass --overwrite to replace it, "
-                              "or choose another --out")
-        if not run.config.exists():
-            raise AdvlabError(f"{run.root} is not empty and is not an advlab run; refusing to overwrite it")
-        shutil.rmtree(run.root)
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
 
 
 def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor,
