@@ -96,6 +96,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import pinned_cpus  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "attacks_vs_peers.md"
 PEERS = ("torchattacks", "ART")
@@ -866,22 +869,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     args.cpus = pinned_cpus(args.pin, args.threads, parser)
     return args
-
-
-def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list[int] | None:
-    """The CPUs this process is pinned to, or None (as in bench/train_overhead.py)."""
-    if pin == "none" or not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    if pin == "auto":
-        return allowed[-threads:] if threads < len(allowed) else None
-    try:
-        cpus = sorted({int(cpu) for cpu in pin.split(",")})
-    except ValueError:
-        parser.error(f"--pin takes auto, none or CPU numbers such as 1 or 2,3; got {pin!r}")
-    if not set(cpus) <= set(allowed):
-        parser.error(f"--pin {pin}: this process may only use CPUs {allowed}")
-    return cpus
 
 
 def load_average() -> str:

@@ -69,6 +69,9 @@ import time
 import traceback
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import pinned_cpus  # noqa: E402
+
 LIMIT = 1.05
 SIDES = ("plain", "advlab")
 ROOT = Path(__file__).resolve().parents[1]
@@ -522,26 +525,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--steps must be at least 1 and --warmup at least 0")
     args.cpus = pinned_cpus(args.pin, args.threads, parser)
     return args
-
-
-def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list[int] | None:
-    """The CPUs every worker is pinned to (the same for both sides), or None.
-
-    Pinning both sides to the same CPUs keeps a side from profiting from, or suffering, the
-    CPU the scheduler happened to put its process on; the sides never run at the same time.
-    """
-    if pin == "none" or not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    if pin == "auto":
-        return allowed[-threads:] if threads < len(allowed) else None
-    try:
-        cpus = sorted({int(cpu) for cpu in pin.split(",")})
-    except ValueError:
-        parser.error(f"--pin takes auto, none or CPU numbers such as 1 or 2,3; got {pin!r}")
-    if not set(cpus) <= set(allowed):
-        parser.error(f"--pin {pin}: this process may only use CPUs {allowed}")
-    return cpus
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,26 @@
+"""Pieces the benchmarks share (imported by bench/*.py, which put this folder on sys.path)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list[int] | None:
+    """The CPUs to pin the timed work to (the same for every side), or None.
+
+    Pinning both sides to the same CPUs keeps a side from profiting from, or suffering, the
+    CPU the scheduler happened to put its process on; the sides never run at the same time.
+    """
+    if pin == "none" or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if pin == "auto":
+        return allowed[-threads:] if threads < len(allowed) else None
+    try:
+        cpus = sorted({int(cpu) for cpu in pin.split(",")})
+    except ValueError:
+        parser.error(f"--pin takes auto, none or CPU numbers such as 1 or 2,3; got {pin!r}")
+    if not set(cpus) <= set(allowed):
+        parser.error(f"--pin {pin}: this process may only use CPUs {allowed}")
+    return cpus
