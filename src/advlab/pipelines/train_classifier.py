@@ -35,6 +35,7 @@ from advlab.core.checkpoints import load_latest, module_state, restore_module, s
 from advlab.core.config import dump_yaml, from_mapping, load_yaml
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
+from advlab.core.modes import evaluating
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset
@@ -101,13 +102,11 @@ def build_classifier(model: str, sample_shape: tuple[int, ...], classes: int, wi
 @torch.no_grad()
 def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
     """Share of `images` that `model` classifies as `labels`, in batches of EVAL_BATCH."""
-    was_training = model.training
-    model.eval()
     correct = 0
-    for start in range(0, len(images), EVAL_BATCH):
-        logits = model(images[start:start + EVAL_BATCH])
-        correct += int((logits.argmax(1) == labels[start:start + EVAL_BATCH]).sum())
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(images), EVAL_BATCH):
+            logits = model(images[start:start + EVAL_BATCH])
+            correct += int((logits.argmax(1) == labels[start:start + EVAL_BATCH]).sum())
     return correct / len(images)
 
 
