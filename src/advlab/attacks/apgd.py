@@ -103,9 +103,7 @@ class APGD(Attack):
         grad, = torch.autograd.grad(loss.sum(), x)
         if mask is not None:
             grad = grad * mask
-        predicted = logits.detach().argmax(1)
-        reached = predicted == labels if self.targeted else predicted != labels
-        return grad, loss.detach(), reached
+        return grad, loss.detach(), self.goal(logits.detach(), labels)
 
     def check_classes(self) -> None:
         classes = self.clean_logits.shape[1]

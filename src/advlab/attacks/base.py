@@ -179,7 +179,11 @@ class Attack:
 
     def reached(self, adversarial: Tensor, labels: Tensor) -> Tensor:
         """Per image: is it classified as the target (targeted) / not as its label (untargeted)?"""
-        predicted = self.predict(adversarial).argmax(1)
+        return self.goal(self.predict(adversarial), labels)
+
+    def goal(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """`reached` for logits the attack already has (no model call)."""
+        predicted = logits.argmax(1)
         return predicted == labels if self.targeted else predicted != labels
 
     def generator(self, device: torch.device) -> torch.Generator | None:

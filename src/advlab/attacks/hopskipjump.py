@@ -90,10 +90,6 @@ class HopSkipJump(Attack):
         self.queries[todo] = run.spent
         return adversarial
 
-    def goal(self, logits: Tensor, labels: Tensor) -> Tensor:
-        predicted = logits.argmax(1)
-        return predicted == labels if self.targeted else predicted != labels
-
     def batch_starts(self, images: Tensor, labels: Tensor, mask: Tensor | None,
                      todo: Tensor) -> tuple[Tensor, Tensor]:
         """Targeted: per attacked image, the nearest batch image the model puts in its target class.

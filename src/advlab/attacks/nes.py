@@ -114,7 +114,3 @@ class NES(Attack):
             difference = (loss[:, 0] - loss[:, 1]) / (2 * pairs * self.sigma)  # (n, pairs)
             grads.append(torch.einsum("np,np...->n...", difference, noise.double()).to(x.dtype))
         return torch.cat(grads)
-
-    def goal(self, logits: Tensor, labels: Tensor) -> Tensor:
-        predicted = logits.argmax(1)
-        return predicted == labels if self.targeted else predicted != labels

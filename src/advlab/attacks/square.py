@@ -187,10 +187,6 @@ class Square(Attack):
             loss = -margin(logits, labels)  # z_y - max_{j != y} z_j
         return loss, self.goal(logits, labels)
 
-    def goal(self, logits: Tensor, labels: Tensor) -> Tensor:
-        predicted = logits.argmax(1)
-        return predicted == labels if self.targeted else predicted != labels
-
     # ------------------------------------------------------------------ the sampling distributions
 
     def initial(self, images: Tensor, mask: Tensor | None, bounds: tuple[Tensor, Tensor],
