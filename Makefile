@@ -2,6 +2,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytorch-fid and torch-fidelity import torchvision, which does not import beside the pinned CPU torch:
+# the metric benchmarks run them in a venv of their own (torch 2.14.1 + torchvision 0.29.1 lie on this disk)
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
 
 .PHONY: demo test test-fast bench clean
 
@@ -13,6 +17,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'torchattacks==3.5.1'
 	touch $(STAMP)
 
+$(PEERS_STAMP):
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1 pytorch-fid \
+		torch-fidelity prdc scipy safetensors pyyaml
+	touch $(PEERS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/advlab demo --out runs/demo
 
@@ -22,9 +32,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)
+bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/attacks_vs_peers.py
+	$(BIN)/python bench/metrics_speed.py
+	$(BIN)/python bench/birthday_validation.py
+	$(PEERS)/bin/python bench/inception_vs_pytorch_fid.py
 
 clean:
-	rm -rf $(VENV) runs build src/*.egg-info
+	rm -rf $(VENV) $(PEERS) runs build src/*.egg-info

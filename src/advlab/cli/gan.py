@@ -9,13 +9,15 @@ from pathlib import Path
 from advlab.cli.common import add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.errors import AdvlabError
+from advlab.pipelines.evaluate_gan import METRICS
+from advlab.pipelines.evaluate_run import evaluate_run
 from advlab.pipelines.gan_config import GANTrainConfig
 from advlab.pipelines.sample_gan import sample_run
 from advlab.pipelines.train_gan import resume_config, train_gan
 
 OPTION_DOCS = {
     "out": "run directory to create",
-    "data": "ring8, grid25, digits, idx, folder or npy",
+    "data": "ring8, grid25, digits, stacked-digits (3 digits as RGB, 1000 modes), idx, folder or npy",
     "data_path": "file or folder for idx, folder and npy data",
     "image_size": "resize images to this size (a power of two for dcgan)",
     "model": "auto (mlp for 2-D points, dcgan for images), mlp or dcgan",
@@ -33,6 +35,10 @@ OPTION_DOCS = {
     "log_every": "log every N steps", "sample_every": "save samples every N steps",
     "checkpoint_every": "checkpoint every N steps", "keep_checkpoints": "checkpoints kept",
     "tensorboard": "write TensorBoard events",
+    "eval_every": "evaluate --metrics every N steps into metrics.jsonl (unset: never)",
+    "metrics": "metrics for --eval-every: fid, kid, is, prdc, modes, birthday (comma-separated)",
+    "eval_samples": "generated samples per evaluation during training",
+    "features": "feature network: digits (trained by advlab, cached) or inception:PATH",
 }
 
 
@@ -41,7 +47,7 @@ RESUMABLE = ("steps", "device", "threads", "out")
 
 def add_parser(subparsers) -> None:
     gan = subparsers.add_parser("gan", help="train and sample GANs")
-    verbs = gan.add_subparsers(dest="verb", required=True, metavar="{train,sample}")
+    verbs = gan.add_subparsers(dest="verb", required=True, metavar="{train,sample,evaluate}")
     train = verbs.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
     train.add_argument("--config", help="YAML file with any of the options below")
     train.add_argument("--resume", metavar="RUN", help="continue the run in RUN where it stopped")
@@ -56,6 +62,21 @@ def add_parser(subparsers) -> None:
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sample.set_defaults(handler=run_sample)
+    evaluate = verbs.add_parser("evaluate", help="judge a trained generator: FID, KID, IS, precision/recall, "
+                                "density/coverage, modes, support size")
+    evaluate.add_argument("run", help="run directory (or a checkpoint .safetensors inside one)")
+    evaluate.add_argument("--metrics", default=None,
+                          help=f"comma-separated, from {', '.join(METRICS)} (default: all but birthday; "
+                               "no is for 2-D points)")
+    evaluate.add_argument("--n", type=int, default=5000, help="generated samples (and the cap on real ones; "
+                          "default 5000)")
+    evaluate.add_argument("--features", default="digits",
+                          help="feature network: digits (trained by advlab, cached) or inception:PATH to the FID "
+                               "Inception weights (pt_inception-2015-12-05-6726825d.pth)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the real sample, noise and subsets")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress messages")
+    evaluate.set_defaults(handler=run_evaluate)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -94,6 +115,23 @@ def run_sample(args: argparse.Namespace) -> int:
     path = sample_run(args.run, args.n, Path(args.out), args.seed, args.device)
     print(f"wrote {path}")
     return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    path, content = evaluate_run(args.run, args.metrics, args.n, args.features, args.seed, args.device,
+                                 progress=not args.no_progress)
+    print(format_figures(content))
+    print(f"wrote {path}\nreport: {path.parent.parent / 'report.html'}")
+    return 0
+
+
+def format_figures(content: dict) -> str:
+    """The figures of an evaluation as an aligned two-column table."""
+    rows = [(key, "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value))
+            for key, value in content["figures"].items()]
+    width = max(len(key) for key, _ in rows)
+    head = f"step {content['step']}, {content['n']} samples, features {content['features']}"
+    return "\n".join([head, *(f"  {key:<{width}}  {value}" for key, value in rows)])
 
 
 __all__ = ["add_parser"]

@@ -59,6 +59,8 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
         if value not in choices:
             raise AdvlabError(f"{where} must be one of {', '.join(map(str, choices))}; got {value!r}")
         return value
+    if origin in (tuple, list, collections.abc.Sequence):
+        return coerce_sequence(value, annotation, where)
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -74,6 +76,17 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
     else:
         raise TypeError(f"config type {annotation!r} is not supported")
     raise AdvlabError(f"{where} must be {describe(annotation)}, got {value!r}")
+
+
+def coerce_sequence(value: Any, annotation: Any, where: str) -> Any:
+    """A list (or a comma-separated string, as YAML users write ``fid, modes``) as ``tuple[T, ...]``/list."""
+    item = (get_args(annotation) or (str,))[0]
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise AdvlabError(f"{where} must be {describe(annotation)}, got {value!r}")
+    items = [coerce(element, item, f"{where}[{index}]") for index, element in enumerate(value)]
+    return tuple(items) if get_origin(annotation) is tuple else items
 
 
 def describe(annotation: Any) -> str:
@@ -107,4 +120,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def dump_yaml(config: Any, path: str | Path) -> None:
     """Write a config dataclass as a flat YAML mapping."""
-    Path(path).write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    values = {key: list(value) if isinstance(value, tuple) else value
+              for key, value in dataclasses.asdict(config).items()}
+    Path(path).write_text(yaml.safe_dump(values, sort_keys=False))

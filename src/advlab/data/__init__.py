@@ -18,6 +18,7 @@ from advlab.data.idx import load_idx_images, read_idx
 from advlab.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
 from advlab.data.npy import load_npy
 from advlab.data.resize import check_image_size, resize_images
+from advlab.data.stacked_digits import load_stacked_digits
 from advlab.data.tensor_data import TensorData
 from advlab.data.toy2d import GaussianMixture2D, grid25, ring8
 
@@ -27,6 +28,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "ring8": ring8,
     "grid25": grid25,
     "digits": load_digits_images,
+    "stacked-digits": load_stacked_digits,
     "idx": load_idx_images,
     "folder": load_image_folder,
     "npy": load_npy,
@@ -63,7 +65,7 @@ def load_dataset(
     """Load the data set registered under ``name``.
 
     Args:
-        name: one of ``DATASETS``: ``ring8``, ``grid25``, ``digits``, ``idx``, ``folder``, ``npy``.
+        name: one of ``DATASETS``: ``ring8``, ``grid25``, ``digits``, ``stacked-digits``, ``idx``, ``folder``, ``npy``.
         path: the file (``idx``, ``npy``) or directory (``folder``) to read.
         image_size: resize images to (image_size, image_size); not for 2-D points.
         labels_path: an IDX labels file, for ``idx`` only.
@@ -73,6 +75,8 @@ def load_dataset(
         return DATASETS[name]()
     if name == "digits":
         return load_digits_images(image_size)
+    if name == "stacked-digits":
+        return load_stacked_digits(image_size)
     if name == "idx":
         return load_idx_images(path, labels_path=labels_path, image_size=image_size)
     if name == "folder":
@@ -93,6 +97,7 @@ __all__ = [
     "load_idx_images",
     "load_image_folder",
     "load_npy",
+    "load_stacked_digits",
     "read_idx",
     "resize_images",
     "ring8",

@@ -1,5 +1,29 @@
-"""Metrics that tell whether a generator learned the data distribution."""
+"""Metrics that tell whether a generator learned the data distribution.
 
+Every metric takes NumPy arrays or torch tensors; feature matrices are (n, d). See each module for its paper.
+"""
+
+from advlab.metrics.birthday import BirthdaySupport, birthday_support, calibrate_threshold, save_pair_grid
+from advlab.metrics.features import FeatureNet, cache_dir, load_feature_net, train_feature_net
+from advlab.metrics.fid import feature_statistics, fid, frechet_distance
+from advlab.metrics.inception_score import InceptionScore, inception_score, inception_score_from_logits
+from advlab.metrics.kid import KID, kid
 from advlab.metrics.modes import LabelModes, ModeCoverage, label_modes, mode_coverage
+from advlab.metrics.oscillation import (
+    Oscillation,
+    RankCorrelation,
+    convergence_vs_quality,
+    loss_oscillation,
+    rank_correlation,
+)
+from advlab.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
+from advlab.metrics.stacked_modes import digit_mode_coverage, stacked_mode_coverage
 
-__all__ = ["LabelModes", "ModeCoverage", "label_modes", "mode_coverage"]
+__all__ = [
+    "KID", "BirthdaySupport", "DensityCoverage", "FeatureNet", "InceptionScore", "LabelModes", "ModeCoverage",
+    "Oscillation", "PrecisionRecall", "RankCorrelation",
+    "birthday_support", "cache_dir", "calibrate_threshold", "convergence_vs_quality", "density_coverage",
+    "digit_mode_coverage", "feature_statistics", "fid", "frechet_distance", "inception_score",
+    "inception_score_from_logits", "kid", "label_modes", "load_feature_net", "loss_oscillation", "mode_coverage",
+    "precision_recall", "rank_correlation", "save_pair_grid", "stacked_mode_coverage", "train_feature_net",
+]

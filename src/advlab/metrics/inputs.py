@@ -51,8 +51,8 @@ def as_feature_pair(real: Matrix, fake: Matrix) -> tuple[torch.Tensor, torch.Ten
 
 def check_neighbours(k: int, samples: int, name: str) -> int:
     """`k` as an int >= 1 that leaves a k-th neighbour other than the point itself among `samples`."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise AdvlabError(f"k must be an integer >= 1, got {k!r}")
     if samples < k + 1:
         raise AdvlabError(f"{name}: {samples} samples are too few for k={k}; at least k + 1 = {k + 1} are needed")
-    return k
+    return int(k)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
+from advlab.pipelines.evaluate_gan import parse_metrics
 
 PRESETS: dict[str, dict[str, object]] = {
     # 2-D mixtures: small MLPs, large batches (VEEGAN/PacGAN use MLPs of a few hundred units)
@@ -61,11 +62,15 @@ class GANTrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     tensorboard: bool = True
+    eval_every: int | None = None
+    metrics: tuple[str, ...] = ("fid", "modes")
+    eval_samples: int = 2000
+    features: str = "digits"
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
         positive = ["steps", "k", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                    "z_dim", "width", "batch_size", "image_size", "threads"]
+                    "z_dim", "width", "batch_size", "image_size", "threads", "eval_every", "eval_samples"]
         for name in positive:
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -83,6 +88,8 @@ class GANTrainConfig:
             raise AdvlabError(f"option 'ema' must lie in [0, 1) (0 turns it off), got {self.ema}")
         if self.gp_weight < 0:
             raise AdvlabError(f"option 'gp_weight' must be zero or more, got {self.gp_weight}")
+        if self.eval_every is not None:
+            parse_metrics(self.metrics)
         if self.model not in MODELS:
             raise AdvlabError(f"unknown model {self.model!r}; valid models are: {', '.join(MODELS)}")
 

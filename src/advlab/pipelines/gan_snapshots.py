@@ -24,14 +24,15 @@ from advlab.reports.plots import plot_points_over_heatmap
 EVAL_SAMPLES = 2500  # VEEGAN / PacGAN count modes on 2,500 samples
 GRID_SAMPLES = 64
 HEATMAP_CELLS = 100
+DRAW_BATCH = 1000  # samples per forward pass (eval mode: batching does not change them)
 
 
 @torch.no_grad()
 def draw(trainer: GANTrainer, n: int, seed: int) -> torch.Tensor:
-    """n samples from the sampling model, from noise fixed by `seed`."""
+    """n samples from the sampling model, from noise fixed by `seed` (in batches of DRAW_BATCH)."""
     noise = sample_noise(n, trainer.z_dim, trainer.noise, make_generator(seed, trainer.sampler.device))
     with evaluating(trainer.sampling_model()) as model:
-        return model(noise)
+        return torch.cat([model(batch) for batch in noise.split(DRAW_BATCH)])
 
 
 @torch.no_grad()

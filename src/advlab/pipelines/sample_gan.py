@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from advlab.core.checkpoints import load_latest, read_checkpoint
+from advlab.core.checkpoints import list_checkpoints, load_latest, read_checkpoint
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
+from advlab.gan.trainer import GANTrainer
 from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer
 from advlab.pipelines.gan_snapshots import draw, image_snapshot, points_snapshot
 from advlab.pipelines.train_gan import resume_config, warn
@@ -20,6 +21,10 @@ OUTPUTS = (".png", ".npy")
 def locate(path: Path):
     """(run directory, checkpoint) for a run directory or a checkpoint file inside one."""
     if path.is_dir():
+        if not (path / "config.yaml").exists():
+            raise AdvlabError(f"{path} is not a GAN run: it has no config.yaml (train one with advlab gan train)")
+        if not list_checkpoints(path / "checkpoints"):
+            raise AdvlabError(f"{path} holds no generator: it has no checkpoint in {path / 'checkpoints'}")
         return path, load_latest(path / "checkpoints", warn=warn)
     if path.suffix == ".safetensors" and path.exists():
         record = path.with_suffix(".json")
@@ -29,10 +34,8 @@ def locate(path: Path):
     raise AdvlabError(f"{path} is neither a run directory nor a checkpoint .safetensors file")
 
 
-def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str = "auto") -> Path:
-    """Write n samples of the run at `path` to `out` (.png picture or .npy array)."""
-    if out.suffix not in OUTPUTS:
-        raise AdvlabError(f"--out must end in {' or '.join(OUTPUTS)}, got {out.name}")
+def load_trained(path: str | Path, device: str = "auto") -> tuple[Path, GANTrainer]:
+    """(run directory, trainer restored from its latest checkpoint) for a run directory or checkpoint file."""
     run_dir, checkpoint = locate(Path(path))
     config = resume_config(run_dir)
     seed_everything(config.seed)
@@ -40,6 +43,15 @@ def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str =
     data = load_data(config, torch_device)
     trainer = build_trainer(config.resolved(data.kind), data, torch_device)
     restore_trainer(trainer, checkpoint)
+    return run_dir, trainer
+
+
+def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str = "auto") -> Path:
+    """Write n samples of the run at `path` to `out` (.png picture or .npy array)."""
+    if out.suffix not in OUTPUTS:
+        raise AdvlabError(f"--out must end in {' or '.join(OUTPUTS)}, got {out.name}")
+    run_dir, trainer = load_trained(path, device)
+    data = trainer.data
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, draw(trainer, n, seed).cpu().numpy())

@@ -25,9 +25,10 @@ from advlab.core.errors import AdvlabError
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import seed_everything
 from advlab.gan.trainer import GANTrainer
+from advlab.pipelines.evaluate_gan import Evaluator
 from advlab.pipelines.gan_config import GANTrainConfig
 from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer, trainer_state
-from advlab.pipelines.gan_snapshots import snapshot
+from advlab.pipelines.gan_snapshots import draw, snapshot
 from advlab.reports.render import write_report
 
 
@@ -40,7 +41,10 @@ def resume_config(run_dir: str | Path, steps: int | None = None) -> GANTrainConf
     run = RunDir(Path(run_dir))
     if not run.config.exists():
         raise AdvlabError(f"cannot resume {run.root}: it has no config.yaml (is it an advlab run?)")
-    config = from_mapping(GANTrainConfig, load_yaml(run.config), source=str(run.config))
+    values = load_yaml(run.config)
+    if isinstance(values, dict) and "epochs" in values:
+        raise AdvlabError(f"{run.root} is a classifier run, not a GAN run")
+    config = from_mapping(GANTrainConfig, values, source=str(run.config))
     config = dataclasses.replace(config, out=str(run.root))
     return config if steps is None else dataclasses.replace(config, steps=steps)
 
@@ -59,6 +63,10 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     data = load_data(config, device)
     config = config.resolved(data.kind)
     trainer = build_trainer(config, data, device)
+    evaluator = None
+    if config.eval_every is not None:
+        evaluator = Evaluator(data, config.metrics, config.eval_samples, config.features, config.seed, device,
+                              progress)
     if checkpoint is not None:
         restore_trainer(trainer, checkpoint)
     else:
@@ -66,7 +74,7 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     dump_yaml(config, run.config)
     log = MetricsLog(run, checkpoint.step if checkpoint else None, config.tensorboard)
     try:
-        seconds = run_loop(trainer, config, run, log, progress)
+        seconds = run_loop(trainer, config, run, log, progress, evaluator)
     finally:
         log.close()
     run.write_summary(summary(trainer, config, run, seconds))
@@ -76,7 +84,7 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
 
 
 def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog,
-             progress: bool) -> float:
+             progress: bool, evaluator: Evaluator | None = None) -> float:
     """Algorithm 1's outer loop with logging, snapshots and checkpoints; returns seconds."""
     start = time.perf_counter()
     bar = tqdm(total=config.steps, initial=trainer.step, disable=not progress, unit="it",
@@ -90,8 +98,7 @@ def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: Metr
                 ensure_finite(trainer, run)
                 log.write("train", trainer.step, {**stats, "time": time.perf_counter() - start})
                 bar.set_postfix(d=f"{stats['d_loss']:.3f}", g=f"{stats['g_loss']:.3f}", refresh=False)
-            if trainer.step % config.sample_every == 0:
-                evaluate(trainer, config, run, log)
+            evaluate(trainer, config, run, log, evaluator)
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 checkpoint(trainer, config, run)
         if interrupted():
@@ -103,9 +110,15 @@ def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: Metr
     return time.perf_counter() - start
 
 
-def evaluate(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog) -> dict:
-    """Snapshot picture for this step, and mode counts (2-D data) into the log."""
-    figures = snapshot(trainer, run.samples / f"step-{trainer.step:06d}.png", config.seed + 1)
+def evaluate(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog,
+             evaluator: Evaluator | None) -> dict:
+    """Every `sample_every` steps a snapshot picture (and mode counts for 2-D data), every `eval_every`
+    steps the chosen metrics; one "eval" record in the log for whatever this step produced."""
+    figures = {}
+    if trainer.step % config.sample_every == 0:
+        figures.update(snapshot(trainer, run.samples / f"step-{trainer.step:06d}.png", config.seed + 1))
+    if evaluator is not None and trainer.step % config.eval_every == 0:
+        figures.update(evaluator.evaluate(lambda n, seed: draw(trainer, n, seed)).figures)
     if figures:
         log.write("eval", trainer.step, figures)
     return figures

@@ -28,7 +28,10 @@ D_COLOR, G_COLOR = "tab:blue", "tab:orange"
 REAL_COLOR, FAKE_COLOR = "#1565c0", "#e65100"
 # White to mid grey: dark enough to read D, light enough that the points stay visible.
 HEAT_CMAP = LinearSegmentedColormap.from_list("advlab_heat", ["#ffffff", "#d9d9d9", "#6e6e6e"])
-EVAL_SKIP = frozenset({"step", "kind", "total_modes"})
+# Keys not worth a panel of their own: bookkeeping, spreads and the real-data yardsticks
+EVAL_SKIP = frozenset({"step", "kind", "total_modes", "kid_std", "kid_subset", "inception_score_std", "real_fid",
+                       "real_inception_score", "real_modes", "real_kl", "support_low", "support_high",
+                       "support_low_features", "support_high_features"})
 MAX_POINTS = 5000
 DPI = 110
 

@@ -30,6 +30,8 @@ from PIL import Image
 
 from advlab.core.errors import AdvlabError
 from advlab.reports.attack_report import AttackView, is_classifier_config, plot_classifier_curves, read_attacks
+from advlab.reports.eval_plots import plot_convergence_vs_quality
+from advlab.reports.eval_report import BIRTHDAY_HEAD, HEAD, EvalView, read_evaluation
 from advlab.reports.plots import (
     plot_discriminator_outputs,
     plot_eval,
@@ -69,6 +71,7 @@ class RunView:
     final: Path | None
     kind: str = "gan"  # or "classifier"
     attacks: list[AttackView] = field(default_factory=list)
+    evaluation: EvalView | None = None
 
 
 # ---------------------------------------------------------------- reading a run directory
@@ -170,11 +173,15 @@ def _write_plots(run_dir: Path, records: list[dict]) -> list[tuple[str, Path]]:
         ("Discriminator outputs", plot_discriminator_outputs(records, out / "d_outputs.png")),
         ("Gradient norms", plot_grad_norms(records, out / "grad_norms.png")),
     ]
-    evaluated = plot_eval(records, out / "eval.png")
-    if evaluated is None:
-        (out / "eval.png").unlink(missing_ok=True)
-    else:
-        plots.append(("Evaluation", evaluated))
+    # optional plots: (caption, plotter, file, position) -- losses against quality right after the losses
+    optional = [("Losses against sample quality", plot_convergence_vs_quality, "convergence_vs_quality.png", 1),
+                ("Evaluation", plot_eval, "eval.png", None)]
+    for caption, plot, name, position in optional:
+        drawn = plot(records, out / name)
+        if drawn is None:
+            (out / name).unlink(missing_ok=True)
+        else:
+            plots.insert(len(plots) if position is None else position, (caption, drawn))
     return plots
 
 
@@ -205,7 +212,8 @@ def _collect(run_dir) -> RunView:
                        read_attacks(root))
     final = root / "samples" / "final.png"
     return RunView(root, root.name, _rows(config), _rows(summary), _write_plots(root, records),
-                   _samples(root), final if final.is_file() else None, attacks=read_attacks(root))
+                   _samples(root), final if final.is_file() else None, attacks=read_attacks(root),
+                   evaluation=read_evaluation(root))
 
 
 # ---------------------------------------------------------------- rendering
@@ -271,9 +279,21 @@ def _html_section(view: RunView, base: Path, level: int, anchor: str) -> str:
     if view.final is not None:
         parts += [f"<{sub}>Final samples</{sub}>",
                   _html_figures([("final", view.final)], base, "samples")]
+    if view.evaluation is not None:
+        parts.append(_html_evaluation(view.evaluation, base, level + 1))
     if view.attacks:
         parts.append(_html_attacks(view.attacks, base, level + 1))
     return "\n".join(parts + ["</section>"])
+
+
+def _html_evaluation(evaluation: EvalView, base: Path, level: int) -> str:
+    """The Evaluation section: figures against the real-data yardstick, support size, plots."""
+    parts = [f"<h{level}>Evaluation</h{level}>", f'<p class="options">{_esc(evaluation.description)}</p>',
+             _html_table(HEAD, evaluation.rows)]
+    if evaluation.birthday_rows:
+        parts.append(_html_table(BIRTHDAY_HEAD, evaluation.birthday_rows))
+    parts.append(_html_figures(evaluation.figures, base, "plots"))
+    return "\n".join(parts)
 
 
 def _html_grid(caption: str, path: Path, base: Path) -> str:
@@ -336,9 +356,19 @@ def _md_section(view: RunView, base: Path, level: int) -> str:
         parts += [f"{sub} Samples over time", _md_images(view.samples, base)]
     if view.final is not None:
         parts += [f"{sub} Final samples", _md_images([("final", view.final)], base)]
+    if view.evaluation is not None:
+        parts.append(_md_evaluation(view.evaluation, base, level + 1))
     if view.attacks:
         parts.append(_md_attacks(view.attacks, base, level + 1))
     return "\n\n".join(parts) + "\n"
+
+
+def _md_evaluation(evaluation: EvalView, base: Path, level: int) -> str:
+    parts = [f"{'#' * level} Evaluation", _md_cell(evaluation.description), _md_table(HEAD, evaluation.rows)]
+    if evaluation.birthday_rows:
+        parts.append(_md_table(BIRTHDAY_HEAD, evaluation.birthday_rows))
+    parts += [f"![{_md_cell(c)}]({_link(p, base)})" for c, p in evaluation.figures]
+    return "\n\n".join(parts)
 
 
 def _md_attacks(attacks: list[AttackView], base: Path, level: int) -> str:

@@ -1,0 +1,159 @@
+"""Precision and recall, density and coverage: k-nearest-neighbour manifolds of two feature sets.
+
+Every sample of a set gets a ball around it whose radius is the distance to its k-th nearest
+neighbour in the same set (the sample itself excluded); the union of the balls estimates the
+set's manifold.
+
+* Improved precision and recall (Kynkäänniemi et al., "Improved Precision and Recall Metric for
+  Assessing Generative Models", NeurIPS 2019, Sec. 2, eqs. 1-2): ``f(x, S) = 1`` when x lies in the
+  ball of at least one member of S (eq. 1); precision = mean over fake samples of f(fake, real),
+  recall = mean over real samples of f(real, fake) (eq. 2).
+* Density and coverage (Naeem et al., "Reliable Fidelity and Diversity Metrics for Generative
+  Models", ICML 2020, Sec. 3), with balls around the N real samples X_i only:
+  ``density = 1 / (k M) * sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))]`` over the M fake samples Y_j,
+  ``coverage = 1 / N * sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]``.
+
+Conventions (those of Naeem et al.'s reference code, the ``prdc`` package): a ball is open (a sample
+is inside when its distance is strictly less than the radius, so a ball of radius 0 holds nothing)
+and the k-th neighbour excludes the sample itself but counts its duplicates. Kynkäänniemi et al.'s
+eq. 1 writes ``<=`` (closed balls, as torch-fidelity computes); the two differ only for a sample
+exactly on a ball's boundary (ties, duplicates).
+
+The work is in float64, in chunks of rows: squared distances by ``|a|^2 + |b|^2 - 2 a.b`` clamped at
+0 (as scikit-learn computes them) are compared with squared radii; at most CHUNK_ELEMENTS distances
+(or one row, if longer) are held at once, whatever the number of samples, and never a matrix of
+square roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+
+from advlab.metrics.inputs import Matrix, as_feature_pair, check_neighbours
+
+CHUNK_ELEMENTS = 2**21  # distances held at once (16 MiB of float64): small enough to stay in cache
+
+
+class PrecisionRecall(NamedTuple):
+    """Share of fake samples inside the real manifold, and of real samples inside the fake one."""
+
+    precision: float
+    recall: float
+
+
+class DensityCoverage(NamedTuple):
+    """Mean number of real balls per fake sample over k, and share of real balls holding a fake sample."""
+
+    density: float
+    coverage: float
+
+
+def precision_recall(real_features: Matrix, fake_features: Matrix, k: int = 3) -> PrecisionRecall:
+    """Improved precision and recall of fake samples against real ones (Kynkäänniemi et al. 2019).
+
+    Args:
+        real_features: (n_real, d) NumPy array or torch tensor, n_real >= k + 1.
+        fake_features: (n_fake, d) NumPy array or torch tensor, n_fake >= k + 1.
+        k: neighbourhood size: each ball reaches the k-th nearest other sample of its set (default 3,
+            the paper's choice).
+
+    Returns:
+        PrecisionRecall(precision, recall), floats in [0, 1]: precision is the share of fake samples
+        inside at least one real ball, recall the share of real samples inside at least one fake ball.
+
+    Raises:
+        AdvlabError: different widths, fewer than k + 1 samples in a set, NaN or inf, a bad k.
+    """
+    real, fake = checked_sets(real_features, fake_features, k)
+    real_radii2, fake_radii2 = kth_neighbour_radii2(real, k), kth_neighbour_radii2(fake, k)
+    fake_in_real = torch.zeros(len(fake), dtype=torch.bool)
+    real_in_fake = torch.empty(len(real), dtype=torch.bool)
+    for rows, distances2 in pairwise_chunks(real, fake):
+        fake_in_real |= any_along(inside_balls(distances2, real_radii2[rows, None]), dim=0)
+        real_in_fake[rows] = any_along(inside_balls(distances2, fake_radii2[None, :]), dim=1)
+    return PrecisionRecall(share(fake_in_real), share(real_in_fake))
+
+
+def density_coverage(real_features: Matrix, fake_features: Matrix, k: int = 5) -> DensityCoverage:
+    """Density and coverage of fake samples against real ones (Naeem et al. 2020).
+
+    Args:
+        real_features: (n_real, d) NumPy array or torch tensor, n_real >= k + 1.
+        fake_features: (n_fake, d) NumPy array or torch tensor, n_fake >= k + 1.
+        k: neighbourhood size of the real balls (default 5, the paper's choice).
+
+    Returns:
+        DensityCoverage(density, coverage): density = mean over fake samples of the number of real
+        balls holding it, divided by k (about 1 when fake matches real; unbounded above); coverage =
+        share of real balls that hold at least one fake sample, in [0, 1].
+
+    Raises:
+        AdvlabError: different widths, fewer than k + 1 samples in a set, NaN or inf, a bad k.
+    """
+    real, fake = checked_sets(real_features, fake_features, k)
+    real_radii2 = kth_neighbour_radii2(real, k)
+    balls_per_fake = torch.zeros(len(fake), dtype=torch.int64)
+    real_ball_used = torch.empty(len(real), dtype=torch.bool)
+    for rows, distances2 in pairwise_chunks(real, fake):
+        inside = inside_balls(distances2, real_radii2[rows, None])
+        balls_per_fake += inside.sum(dim=0)
+        real_ball_used[rows] = any_along(inside, dim=1)
+    return DensityCoverage(float(balls_per_fake.double().mean()) / k, share(real_ball_used))
+
+
+def checked_sets(real_features: Matrix, fake_features: Matrix, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both sets as float64 (n, d) tensors of the same width, each with more than k samples."""
+    real, fake = as_feature_pair(real_features, fake_features)
+    check_neighbours(k, len(real), "real features")
+    check_neighbours(k, len(fake), "fake features")
+    return real, fake
+
+
+def kth_neighbour_radii2(points: torch.Tensor, k: int) -> torch.Tensor:
+    """(n,) squared distance from each point to its k-th nearest other point of the same set."""
+    radii2 = torch.empty(len(points), dtype=points.dtype)
+    for rows, distances2 in pairwise_chunks(points, points):
+        own = torch.arange(len(distances2))
+        distances2[own, own + rows.start] = -torch.inf  # the point itself: always among the k + 1 smallest
+        radii2[rows] = distances2.topk(k + 1, dim=1, largest=False, sorted=False).values.amax(dim=1)
+    return radii2
+
+
+def inside_balls(distances2: torch.Tensor, radii2: torch.Tensor) -> torch.Tensor:
+    """Bool mask: a distance strictly below its ball's radius (open balls; radii2 broadcasts)."""
+    return distances2 < radii2
+
+
+def pairwise_chunks(a: torch.Tensor, b: torch.Tensor) -> Iterator[tuple[slice, torch.Tensor]]:
+    """(rows, squared distances from a[rows] to every row of b), consecutive chunks of rows covering a.
+
+    Squared distances are ``|a|^2 + |b|^2 - 2 a.b`` clamped at 0 (rounding can make them slightly
+    negative). The chunks reuse one buffer of at most CHUNK_ELEMENTS values (a chunk has at least one
+    row): a chunk is overwritten by the next, so use it before asking for the next one.
+    """
+    a_norms2, b_norms2 = squared_norms(a), squared_norms(b)
+    rows_per_chunk = max(1, CHUNK_ELEMENTS // len(b))
+    buffer = torch.empty(min(rows_per_chunk, len(a)), len(b), dtype=a.dtype)
+    for start in range(0, len(a), rows_per_chunk):
+        rows = slice(start, min(start + rows_per_chunk, len(a)))
+        distances2 = buffer[: rows.stop - start]
+        torch.addmm(a_norms2[rows, None], a[rows], b.T, alpha=-2.0, out=distances2)
+        yield rows, distances2.add_(b_norms2).clamp_(min=0.0)
+
+
+def squared_norms(points: torch.Tensor) -> torch.Tensor:
+    """(n,) squared Euclidean norm of each row."""
+    return torch.einsum("ij,ij->i", points, points)
+
+
+def any_along(flags: torch.Tensor, dim: int) -> torch.Tensor:
+    """``flags.any(dim)``, as a max over bytes: on CPU, torch's bool any is tens of times slower."""
+    return flags.view(torch.uint8).amax(dim=dim).bool()
+
+
+def share(flags: torch.Tensor) -> float:
+    """Share of True entries."""
+    return float(flags.double().mean())

@@ -1,0 +1,205 @@
+"""Judge a generator: the metric suite on one trained run, or every few steps during training.
+
+Metrics (names for ``--metrics``):
+
+* ``fid``  Fréchet distance between Gaussian fits of real and generated features (Heusel et al. 2017);
+* ``kid``  unbiased MMD² with the cubic polynomial kernel, mean and std over subsets (Bińkowski et al. 2018);
+* ``is``   Inception Score of the feature classifier's predictions, over 10 splits (Salimans et al. 2016);
+* ``prdc`` improved precision/recall, k=3 (Kynkäänniemi et al. 2019), density/coverage, k=5 (Naeem et al. 2020);
+* ``modes`` 2-D mixtures: modes covered, high-quality fraction and KL to uniform (VEEGAN, PacGAN); images:
+  the classes the feature classifier predicts (10 for digits, 1000 triples for stacked digits) and their KL;
+* ``birthday`` support size by the birthday paradox (Arora & Zhang 2017), in pixel and feature space.
+
+Feature space: images go through a feature network (``features``: ``digits``, trained by advlab and cached,
+or ``inception:PATH``); 2-D points are their own features. The real side is ``min(n, len(data))`` rows of
+the run's data drawn by a seeded permutation (``n`` fresh samples of a generated mixture). As a yardstick,
+every distance is also computed between two disjoint halves of the real sample (``real_*`` figures): a
+generator cannot be expected to beat real data against itself at that sample size.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from advlab.core.errors import AdvlabError
+from advlab.core.seeding import make_generator
+from advlab.data import GaussianMixture2D
+from advlab.metrics import (
+    birthday_support,
+    calibrate_threshold,
+    density_coverage,
+    fid,
+    inception_score,
+    kid,
+    label_modes,
+    load_feature_net,
+    mode_coverage,
+    precision_recall,
+)
+from advlab.metrics.birthday import BirthdaySupport
+
+METRICS = ("fid", "kid", "is", "prdc", "modes", "birthday")
+FEATURE_METRICS = frozenset({"fid", "kid", "is", "prdc"})
+KID_SUBSET = 1000
+KID_SUBSETS = 100
+IS_SPLITS = 10
+PR_K, DC_K = 3, 5
+
+Draw = Callable[[int, int], Tensor]  # (n, seed) -> n samples
+
+
+def parse_metrics(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``"fid,kid"`` (or a sequence) -> ("fid", "kid"); unknown names are an AdvlabError."""
+    names = [part.strip() for part in (text.split(",") if isinstance(text, str) else text)]
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise AdvlabError(f"unknown metric {unknown[0]!r}; valid metrics are: {', '.join(METRICS)}"
+                          if unknown else f"no metric given; valid metrics are: {', '.join(METRICS)}")
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass
+class Evaluation:
+    """The figures of one evaluation (flat numbers, for metrics.jsonl and eval.json) and its extras."""
+
+    figures: dict[str, float | int | None]
+    mode_counts: tuple[int, ...] | None = None
+    birthday: dict[str, BirthdaySupport] = field(default_factory=dict)
+    real_features: Tensor | None = None
+    fake_features: Tensor | None = None
+
+
+class Evaluator:
+    """Computes the chosen metrics of a generator against a fixed real sample.
+
+    Args:
+        data: the run's data set (TensorData or GaussianMixture2D).
+        metrics: names from METRICS.
+        n: generated samples per evaluation (and the cap on real samples).
+        features: feature network spec for images: ``digits`` or ``inception:PATH``.
+        seed: fixes the real sample, the KID subsets and the birthday batches.
+        device: where the feature network runs.
+    """
+
+    def __init__(self, data, metrics: tuple[str, ...], n: int, features: str = "digits", seed: int = 0,
+                 device: torch.device | str = "cpu", progress: bool = False):
+        if n < 2 * IS_SPLITS:
+            raise AdvlabError(f"--n must be at least {2 * IS_SPLITS} for the metrics to mean anything, got {n}")
+        self.data, self.metrics, self.n, self.seed = data, parse_metrics(metrics), n, seed
+        self.points = data.kind == "points"
+        if self.points and "is" in self.metrics:
+            raise AdvlabError("the inception score needs images and a classifier; 2-D points have neither "
+                              "(drop 'is' from --metrics)")
+        self.real = self._real_sample().cpu()
+        needs_net = not self.points and (FEATURE_METRICS | {"modes", "birthday"}) & set(self.metrics)
+        self.net = load_feature_net(features, image_size=data.sample_shape[-1], device=device,
+                                    progress=progress) if needs_net else None
+        self.real_features, self.real_logits = self.embed(self.real)
+
+    def _real_sample(self) -> Tensor:
+        generator = make_generator(self.seed, torch.device("cpu"))
+        if isinstance(self.data, GaussianMixture2D):
+            return self.data.sample(self.n, generator)
+        rows = torch.randperm(len(self.data), generator=generator)[: self.n]
+        return self.data.data.cpu()[rows]
+
+    def embed(self, samples: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(features, logits) of samples: the feature network's for images, the points themselves otherwise."""
+        if self.net is None:
+            return samples.reshape(len(samples), -1).double(), None
+        return self.net.embed(samples)
+
+    @property
+    def feature_spec(self) -> str:
+        return "points" if self.net is None else self.net.spec
+
+    def evaluate(self, draw: Draw) -> Evaluation:
+        """Draw ``n`` samples with ``draw(n, seed)`` and compute every chosen metric."""
+        fake = draw(self.n, self.seed + 1).detach().cpu()
+        fake_features, fake_logits = self.embed(fake)
+        result = Evaluation(figures={}, real_features=self.real_features, fake_features=fake_features)
+        for name in self.metrics:
+            getattr(self, f"_{name}")(result, fake, fake_features, fake_logits, draw)
+        return result
+
+    # -- one method per metric: each adds its figures (and extras) to the result
+
+    def _fid(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
+        result.figures["fid"] = fid(self.real_features, fake_features)
+        first, second = self._halves()
+        result.figures["real_fid"] = fid(first, second)
+
+    def _kid(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
+        size = min(KID_SUBSET, len(self.real_features) // 2, len(fake_features) // 2)  # several distinct subsets
+        mean, std = kid(self.real_features, fake_features, subsets=KID_SUBSETS, subset_size=size, seed=self.seed)
+        result.figures.update(kid=mean, kid_std=std, kid_subset=size)
+
+    def _is(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
+        probabilities = torch.softmax(fake_logits.double().reshape(-1, fake_logits.shape[-1]), -1)
+        mean, std = inception_score(probabilities, splits=IS_SPLITS)
+        real = torch.softmax(self.real_logits.double().reshape(-1, self.real_logits.shape[-1]), -1)
+        result.figures.update(inception_score=mean, inception_score_std=std,
+                              real_inception_score=inception_score(real, splits=IS_SPLITS)[0])
+
+    def _prdc(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
+        precision, recall = precision_recall(self.real_features, fake_features, k=PR_K)
+        density, coverage = density_coverage(self.real_features, fake_features, k=DC_K)
+        result.figures.update(precision=precision, recall=recall, density=density, coverage=coverage)
+
+    def _modes(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
+        if self.points:
+            if not isinstance(self.data, GaussianMixture2D):
+                raise AdvlabError(f"mode counting on points needs a known mixture (ring8, grid25), "
+                                  f"not {self.data.name!r}")
+            coverage = mode_coverage(fake, self.data)
+            result.figures.update(modes=coverage.modes, total_modes=coverage.total_modes,
+                                  high_quality=coverage.high_quality, kl=coverage.kl)
+            result.mode_counts = coverage.counts
+            return
+        labels, total = self._mode_labels(fake_logits)
+        modes = label_modes(labels, total)
+        real = label_modes(self._mode_labels(self.real_logits)[0], total)
+        result.figures.update(modes=modes.modes, total_modes=total, kl=modes.kl, real_modes=real.modes,
+                              real_kl=real.kl)
+        result.mode_counts = modes.counts
+
+    def _mode_labels(self, logits: Tensor) -> tuple[Tensor, int]:
+        """One mode per sample: the predicted class, or for a grayscale classifier on C channels (stacked
+        digits) the C-digit number the channels spell, base ``classes``."""
+        predicted = logits.argmax(-1).reshape(len(logits), -1)
+        classes = logits.shape[-1]
+        weights = classes ** torch.arange(predicted.shape[1] - 1, -1, -1)
+        return (predicted * weights).sum(1), classes ** predicted.shape[1]
+
+    def _birthday(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
+        batches = iter(range(10**9))
+        sample = lambda s: draw(s, self.seed + 1000 + next(batches)).detach().cpu()  # noqa: E731
+        spaces = {"pixel": None} if self.net is None else {"pixel": None, "features": self.net.features}
+        for space, embed in spaces.items():
+            reference = self.real if embed is None else self.real_features
+            threshold = calibrate_threshold(reference)
+            found = birthday_support(sample, threshold=threshold, embed=embed)
+            result.birthday[space] = found
+            suffix = "" if space == "pixel" else "_features"
+            result.figures.update({f"support{suffix}": found.support, f"support_low{suffix}": found.low,
+                                   f"support_high{suffix}": found.high})
+
+    def _halves(self) -> tuple[Tensor, Tensor]:
+        half = len(self.real_features) // 2
+        return self.real_features[:half], self.real_features[half:2 * half]
+
+
+def progress_note(message: str) -> None:
+    print(f"advlab: {message}", file=sys.stderr)
+
+
+def finite_or_none(value):
+    """JSON-safe numbers: NaN/inf become None."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
