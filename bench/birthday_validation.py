@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "bench/birthday_validation.py", *(sys.argv[1:] if argv is None else argv)])
     import torch
 
-    from advlab.metrics.birthday import save_pair_grid
+    from advlab.reports.grids import save_pair_grid
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = next((run for run in runs if (run.generator, run.support, run.seed) == PAIRS_CASE),
                   next(run for run in runs if run.generator == "digits+noise"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_pair_grid(chosen.result, args.out.parent / PAIRS_NAME, scale=4)
+    save_pair_grid(*chosen.result.closest_pairs[:2], args.out.parent / PAIRS_NAME, scale=4)
     pairs = chosen.result.closest_pairs.distances
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

@@ -13,6 +13,15 @@ from victims import train_digits_victim  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory):
+    """Feature networks (advlab.metrics.features) train into one temporary cache, never the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ADVLAB_CACHE", str(tmp_path_factory.mktemp("advlab-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def digits_cnn():
     """A SmallCNN trained on 80% of scikit-learn's digits; held-out images and labels."""

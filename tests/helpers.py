@@ -79,3 +79,18 @@ def assert_one_line_error(status, err, *words):
     assert "Traceback" not in err
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def raises_one_line(call, *words):
+    """`call()` raises an AdvlabError of one line holding every word; returns the message."""
+    import pytest
+
+    from advlab.core.errors import AdvlabError
+
+    with pytest.raises(AdvlabError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+    return message

@@ -402,7 +402,9 @@ def test_npy_missing_file_and_npz(tmp_path):
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"ring8", "grid25", "digits", "idx", "folder", "npy"}
+    assert set(DATASETS) == {"ring8", "grid25", "digits", "stacked-digits", "idx", "folder", "npy"}
+    stacked = load_dataset("stacked-digits", image_size=16)
+    assert stacked.sample_shape == (3, 16, 16) and int(stacked.labels.max()) < 1000
     assert isinstance(load_dataset("ring8"), GaussianMixture2D)
     assert load_dataset("grid25").name == "grid25"
     assert load_dataset("digits", image_size=16).data.shape == (1797, 1, 16, 16)

@@ -101,7 +101,7 @@ def test_dcgan_samples_are_confident_digits(tmp_path, one_thread):
     options = DEMO_RUNS["digits"]
     config = from_mapping(GANTrainConfig, {
         **options, "seed": SEED, "device": "cpu", "out": str(tmp_path / "run"),
-        "tensorboard": False, "sample_every": options["steps"]}, source="test")
+        "tensorboard": False, "sample_every": options["steps"], "eval_every": None}, source="test")
     run = train_gan(config, progress=False, report=False)
     path = sample_run(run.root, SAMPLES, tmp_path / "samples.npy", seed=SEED + 1, device="cpu")
     fake = torch.from_numpy(np.load(path))

@@ -14,15 +14,6 @@ from advlab.data import load_digits_images, ring8
 from advlab.pipelines.evaluate_gan import Evaluator, parse_metrics
 
 
-@pytest.fixture(scope="module", autouse=True)
-def feature_cache(tmp_path_factory):
-    """Feature networks train into a temporary cache, never the user's."""
-    patch = pytest.MonkeyPatch()
-    patch.setenv("ADVLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield
-    patch.undo()
-
-
 def ring8_draw(modes: int):
     """A 'generator' that emits ring8's samples from only the first `modes` modes."""
     mixture = ring8()
@@ -139,6 +130,9 @@ def test_gan_evaluate_writes_eval_json_plots_and_report(ring8_run, capsys):
     for name in content["plots"].values():
         assert (ring8_run / "eval" / name).is_file()
     assert "samples per mode" in content["plots"]
+    convergence = content["convergence"]
+    assert set(convergence) >= {"d_loss", "g_loss"}
+    assert convergence["d_loss"]["pairs"] == 2  # the two evaluations during training (steps 30 and 60)
     report = (ring8_run / "report.html").read_text()
     assert "Evaluation" in report and "modes.png" in report
     assert (ring8_run / "plots" / "convergence_vs_quality.png").is_file()
@@ -158,6 +152,29 @@ def test_digits_run_evaluates_with_the_feature_network(tmp_path, capsys):
     assert 1 <= content["figures"]["inception_score"] <= 10
     assert set(content["birthday"]) == {"pixel", "features"}
     assert (out / "eval" / "birthday_pairs.png").is_file()
+
+
+def test_stacked_digits_run_counts_a_thousand_modes(tmp_path, capsys):
+    out = tmp_path / "stacked"
+    status, _, err = run_cli(["gan", "train", "--data", "stacked-digits", "--image-size", "8", "--steps", "3", "--out",
+                              str(out), "--no-progress", "--tensorboard", "false", "--width", "8"], capsys)
+    assert status == 0, err
+    status, _, err = run_cli(["gan", "evaluate", str(out), "--n", "300", "--metrics", "fid,modes", "--no-progress"],
+                             capsys)
+    assert status == 0, err
+    figures = json.loads((out / "eval" / "eval.json").read_text())["figures"]
+    assert figures["total_modes"] == 1000
+    # 300 real stacked digits hit about 1000 (1 - exp(-0.3)) = 259 distinct triples (249 with seed 0)
+    assert 200 < figures["real_modes"] <= 300
+    assert figures["modes"] <= 300
+
+
+def test_features_command_trains_and_lists(capsys):
+    status, out, err = run_cli(["features", "train", "--data", "digits", "--no-progress"], capsys)
+    assert status == 0, err
+    status, listing, err = run_cli(["features", "list"], capsys)
+    assert status == 0, err
+    assert "digits" in listing and "8" in listing
 
 
 @pytest.mark.parametrize("argv, words", [

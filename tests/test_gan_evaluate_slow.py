@@ -31,7 +31,7 @@ def cache(tmp_path, monkeypatch):
 
 def trained_run(out, steps: int):
     values = {**DEMO_RUNS["digits"], "steps": steps, "out": str(out), "tensorboard": False, "threads": 1,
-              "sample_every": max(steps, 1), "checkpoint_every": max(steps, 1)}
+              "sample_every": max(steps, 1), "checkpoint_every": max(steps, 1), "eval_every": None}
     return train_gan(from_mapping(GANTrainConfig, values), progress=False, report=False).root
 
 

@@ -20,8 +20,8 @@ from advlab.metrics.birthday import (
     collision_probability,
     nearest_neighbours,
     sample_with_replacement,
-    save_pair_grid,
 )
+from advlab.reports.grids import save_pair_grid
 
 
 def stored_images(count: int, seed: int = 0) -> torch.Tensor:
@@ -231,7 +231,7 @@ def test_pair_grid_puts_each_pair_side_by_side(tmp_path):
         return images
 
     result = birthday_support(sample, batch_sizes=[6], trials=1, top_pairs=4)
-    path = save_pair_grid(result, tmp_path / "pairs.png", scale=1)
+    path = save_pair_grid(*result.closest_pairs[:2], tmp_path / "pairs.png", scale=1)
     grid = np.asarray(Image.open(path))
     # one row of 4 pairs, each 8 + 1 (white line) + 8 pixels wide, 4 pixels of padding around and between pairs
     assert grid.shape == (8 + 2 * 4, 4 * (17 + 4) + 4)
@@ -243,7 +243,7 @@ def test_pair_grid_puts_each_pair_side_by_side(tmp_path):
 def test_pair_grid_refuses_non_images(tmp_path):
     result = birthday_support(continuous(), batch_sizes=[4], trials=1)
     with pytest.raises(AdvlabError, match="not images"):
-        save_pair_grid(result, tmp_path / "pairs.png")
+        save_pair_grid(*result.closest_pairs[:2], tmp_path / "pairs.png")
 
 
 # ---------------------------------------------------------------------- errors
@@ -277,7 +277,7 @@ def test_bad_samplers():
         birthday_support(lambda n: torch.rand(n - 1, 3), batch_sizes=[8])
     with pytest.raises(AdvlabError, match="earlier batches gave"):
         birthday_support(lambda n: torch.rand(n, n), batch_sizes=[4, 8], trials=1)
-    with pytest.raises(AdvlabError, match="expected a torch tensor or NumPy array, got list"):
+    with pytest.raises(AdvlabError, match="expected a NumPy array or torch tensor, found list"):
         birthday_support(lambda n: [0.0] * n, batch_sizes=[4])
     with pytest.raises(AdvlabError, match="NaN or inf"):
         birthday_support(lambda n: torch.full((n, 2), math.nan), batch_sizes=[4])

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from helpers import raises_one_line
 
-from advlab.core.errors import AdvlabError
 from advlab.metrics.fid import feature_statistics, fid, frechet_distance
 
 # The package re-exports the function fid(), which hides the submodule's attribute name.
@@ -40,16 +40,6 @@ def numpy_statistics(features):
 def random_orthogonal(rng, d):
     q, r = np.linalg.qr(rng.normal(size=(d, d)))
     return q * np.sign(np.diagonal(r))
-
-
-def raises_one_line(call, *words):
-    with pytest.raises(AdvlabError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 @pytest.mark.parametrize("d", [8, 64, 256])

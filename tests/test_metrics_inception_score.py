@@ -3,22 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from helpers import raises_one_line
 
-from advlab.core.errors import AdvlabError
 from advlab.metrics.inception_score import InceptionScore, inception_score, inception_score_from_logits
 
 
 def one_hot(labels, classes):
     return np.eye(classes)[np.asarray(labels)]
-
-
-def raises_one_line(call, *words):
-    with pytest.raises(AdvlabError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message, message
 
 
 def test_one_class_scores_one():

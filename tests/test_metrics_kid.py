@@ -5,8 +5,8 @@ import importlib
 import numpy as np
 import pytest
 import torch
+from helpers import raises_one_line
 
-from advlab.core.errors import AdvlabError
 from advlab.metrics.kid import KID, kid, kid_subset_indices
 
 # The package re-exports the function kid(), which hides the submodule's attribute name.
@@ -28,15 +28,6 @@ def loop_mmd2(x, y):
 
 def gaussian(rng, n, d, shift=0.0):
     return rng.normal(size=(n, d)) + shift
-
-
-def raises_one_line(call, *words):
-    with pytest.raises(AdvlabError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message, message
 
 
 def test_equals_loop_mmd_on_the_same_subsets():

@@ -3,7 +3,7 @@
 Every metric takes NumPy arrays or torch tensors; feature matrices are (n, d). See each module for its paper.
 """
 
-from advlab.metrics.birthday import BirthdaySupport, birthday_support, calibrate_threshold, save_pair_grid
+from advlab.metrics.birthday import BirthdaySupport, birthday_support, calibrate_threshold
 from advlab.metrics.features import FeatureNet, cache_dir, load_feature_net, train_feature_net
 from advlab.metrics.fid import feature_statistics, fid, frechet_distance
 from advlab.metrics.inception_score import InceptionScore, inception_score, inception_score_from_logits
@@ -25,5 +25,5 @@ __all__ = [
     "birthday_support", "cache_dir", "calibrate_threshold", "convergence_vs_quality", "density_coverage",
     "digit_mode_coverage", "feature_statistics", "fid", "frechet_distance", "inception_score",
     "inception_score_from_logits", "kid", "label_modes", "load_feature_net", "loss_oscillation", "mode_coverage",
-    "precision_recall", "rank_correlation", "save_pair_grid", "stacked_mode_coverage", "train_feature_net",
+    "precision_recall", "rank_correlation", "stacked_mode_coverage", "train_feature_net",
 ]

@@ -49,7 +49,7 @@ replays stored images gives. A trained GAN makes near-copies, so the threshold n
 :func:`calibrate_threshold` sets it to ``fraction`` (default 0.25) of the median distance from a
 real sample to its nearest other real sample, so a "duplicate" is a pair much closer than
 two typical distinct real images (on scikit-learn's digits, no two distinct images of the 1797
-are that close). Arora & Zhang judged their top pairs by eye; :func:`save_pair_grid` draws the
+are that close). Arora & Zhang judged their top pairs by eye; :func:`advlab.reports.grids.save_pair_grid` draws the
 closest pairs found so that a person can do the same.
 
 Randomness belongs to ``sample``: seed it there (:func:`sample_with_replacement` takes a seed).
@@ -60,7 +60,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -71,14 +70,13 @@ from scipy.stats import chi2
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
-from advlab.reports.grids import save_image_grid
+from advlab.metrics.inputs import as_real_tensor
 
 LIKELIHOOD_DROP = float(chi2.ppf(0.95, 1)) / 2  # 1.92: half the 95% point of chi² with 1 dof
 PAIRWISE_ELEMENTS = 1 << 22  # entries of one block of the distance matrix (32 MiB in float64)
 LOG_THETA_RANGE = (-60.0, 20.0)  # initial bracket for log(1/N); widened when needed
 EXP_CAP = 700.0  # exp overflows float64 past ~709
 
-PAIRS_PER_ROW = 4
 Sampler = Callable[[int], torch.Tensor]
 Embedding = Callable[[torch.Tensor], torch.Tensor]
 
@@ -248,14 +246,7 @@ def nearest_neighbours(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _as_rows(values, count: int, name: str) -> torch.Tensor:
     """``values`` (count, ...) as (count, d) float64 rows on their own device; AdvlabError otherwise."""
-    if isinstance(values, np.ndarray):
-        if values.dtype.kind not in "iuf":
-            raise AdvlabError(f"{name}: expected numbers, found dtype {values.dtype}")
-        values = torch.from_numpy(np.ascontiguousarray(values))
-    if not isinstance(values, torch.Tensor):
-        raise AdvlabError(f"{name}: expected a torch tensor or NumPy array, got {type(values).__name__}")
-    if values.is_complex() or values.dtype == torch.bool:
-        raise AdvlabError(f"{name}: expected real numbers, found dtype {values.dtype}")
+    values = as_real_tensor(values, name)
     if values.ndim == 0 or values.shape[0] != count or values.numel() == 0:
         raise AdvlabError(f"{name}: expected {count} samples of shape ({count}, ...), got shape {tuple(values.shape)}")
     rows = values.detach().reshape(count, -1).to(torch.float64)
@@ -498,25 +489,3 @@ def sample_with_replacement(items, seed: int = 0) -> Sampler:
         return items[torch.randint(count, (n,), generator=generator, device=items.device)]
 
     return sample
-
-
-def save_pair_grid(result: BirthdaySupport, path, scale: int = 4) -> Path:
-    """Save the closest pairs as a PNG: each pair side by side (split by a thin white line), PAIRS_PER_ROW pairs
-    per row with a wider gap between pairs, closest first (left to right, top to bottom).
-
-    Args:
-        result: a :class:`BirthdaySupport` whose samples are images (C, H, W) with C in {1, 3}, in [0, 1].
-        path: the PNG to write (folders are created).
-        scale: integer upscaling for small images (default 4).
-
-    Returns:
-        The path written.
-    """
-    pairs = result.closest_pairs
-    shape = tuple(pairs.first.shape[1:])
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise AdvlabError(f"save_pair_grid: the samples have shape {shape}, not images (C, H, W) with C in {{1, 3}}; "
-                          "a pair grid needs image samples")
-    split = torch.ones(len(pairs.first), shape[0], shape[1], 1)
-    side_by_side = torch.cat([pairs.first.float(), split, pairs.second.float()], dim=-1)
-    return save_image_grid(side_by_side, path, nrow=min(PAIRS_PER_ROW, len(side_by_side)), padding=4, scale=scale)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from advlab.core.errors import AdvlabError
-from advlab.metrics.inputs import Matrix, as_feature_pair, as_features
+from advlab.metrics.inputs import Matrix, as_feature_pair, as_features, as_real_tensor
 
 SYMMETRY_TOLERANCE = 1e-5  # largest |S - S^T| allowed, relative to the largest |S|
 
@@ -149,15 +149,7 @@ def _at_least_two_rows(features: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def _as_tensor(values: Matrix, name: str) -> torch.Tensor:
-    if isinstance(values, np.ndarray):
-        if values.dtype.kind not in "iuf":
-            raise AdvlabError(f"{name}: expected a numeric array, found dtype {values.dtype}")
-        values = torch.from_numpy(np.ascontiguousarray(values))
-    if not isinstance(values, torch.Tensor):
-        raise AdvlabError(f"{name}: expected a NumPy array or torch tensor, found {type(values).__name__}")
-    if values.is_complex() or values.dtype == torch.bool:
-        raise AdvlabError(f"{name}: expected real numbers, found dtype {values.dtype}")
-    return values.detach().to("cpu", torch.float64)
+    return as_real_tensor(values, name).to("cpu", torch.float64)
 
 
 def _as_mean(values: Matrix, name: str) -> torch.Tensor:

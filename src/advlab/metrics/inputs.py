@@ -16,13 +16,8 @@ from advlab.core.errors import AdvlabError
 Matrix = torch.Tensor | np.ndarray
 
 
-def as_features(values: Matrix, name: str = "features") -> torch.Tensor:
-    """`values` as a float64 CPU tensor of shape (n, d), n >= 1, d >= 1, all finite.
-
-    Args:
-        values: (n, d) NumPy array or torch tensor of any real dtype.
-        name: the argument's name, used in the error message.
-    """
+def as_real_tensor(values: Matrix, name: str) -> torch.Tensor:
+    """`values` (NumPy array or tensor of real numbers) as a detached tensor, same dtype and device."""
     if isinstance(values, np.ndarray):
         if values.dtype.kind not in "iuf":
             raise AdvlabError(f"{name}: expected a numeric array, found dtype {values.dtype}")
@@ -31,6 +26,17 @@ def as_features(values: Matrix, name: str = "features") -> torch.Tensor:
         raise AdvlabError(f"{name}: expected a NumPy array or torch tensor, found {type(values).__name__}")
     if values.is_complex() or values.dtype == torch.bool:
         raise AdvlabError(f"{name}: expected real numbers, found dtype {values.dtype}")
+    return values.detach()
+
+
+def as_features(values: Matrix, name: str = "features") -> torch.Tensor:
+    """`values` as a float64 CPU tensor of shape (n, d), n >= 1, d >= 1, all finite.
+
+    Args:
+        values: (n, d) NumPy array or torch tensor of any real dtype.
+        name: the argument's name, used in the error message.
+    """
+    values = as_real_tensor(values, name)
     if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
         raise AdvlabError(f"{name}: expected a matrix of shape (n, d) with n, d >= 1, found {tuple(values.shape)}")
     values = values.detach().to("cpu", torch.float64)

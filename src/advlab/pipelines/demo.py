@@ -8,16 +8,21 @@ from pathlib import Path
 from advlab.core.config import from_mapping
 from advlab.pipelines.attack_run import AttackRunConfig, attack_run
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.pipelines.evaluate_run import evaluate_run
 from advlab.pipelines.gan_config import GANTrainConfig
 from advlab.pipelines.train_classifier import train_classifier
 from advlab.pipelines.train_gan import train_gan
 from advlab.reports.render import write_combined_report, write_report
 
 DEMO_RUNS = {
-    "ring8": {"data": "ring8", "loss": "nonsaturating", "steps": 3000},
+    "ring8": {"data": "ring8", "loss": "nonsaturating", "steps": 3000,
+              "eval_every": 500, "metrics": ("fid", "prdc", "modes"), "eval_samples": 1000},
     "digits": {"data": "digits", "image_size": 16, "loss": "nonsaturating", "steps": 1500,
-               "sample_every": 250},
+               "sample_every": 250, "eval_every": 250, "metrics": ("fid", "kid", "prdc", "modes"),
+               "eval_samples": 1000},
 }
+# After training, each GAN is judged once more on more samples (advlab gan evaluate's default metrics)
+DEMO_EVAL_SAMPLES, QUICK_EVAL_SAMPLES = 2000, 100
 # The victim and its attacks run on one CPU thread: these small models gain little from more, and
 # lose much on a busy machine (two threads contending with other processes ran 5-10x slower here).
 THREADS = 1
@@ -41,9 +46,12 @@ def run_demo(out: Path, quick: bool = False, device: str = "auto") -> Path:
     for name, options in DEMO_RUNS.items():
         values = {**options, "out": str(out / name), "device": device}
         if quick:
-            values.update(steps=20, sample_every=10, checkpoint_every=10, log_every=5)
+            values.update(steps=20, sample_every=10, checkpoint_every=10, log_every=5, eval_every=10,
+                          eval_samples=QUICK_EVAL_SAMPLES)
         config = from_mapping(GANTrainConfig, values, source=f"demo {name}")
-        runs.append(train_gan(config, overwrite=True, report=True).root)
+        run = train_gan(config, overwrite=True, report=False).root
+        evaluate_run(run, n=QUICK_EVAL_SAMPLES if quick else DEMO_EVAL_SAMPLES, device=device, progress=False)
+        runs.append(run)
     runs.append(run_victim(out, quick, device))
     html, _ = write_combined_report(out, runs, title="advlab demo: the minimax game of Goodfellow et al., "
                                                      "and evasion attacks on a digits classifier")

@@ -1,7 +1,9 @@
 """`advlab gan evaluate`: the metric suite on a trained run, written into the run directory.
 
     RUN/eval/eval.json              the figures, the settings (n, features, seed, step) and, per metric, extras:
-                                    mode counts and the birthday estimates with their batch sizes and duplicates
+                                    mode counts and the birthday estimates with their batch sizes and duplicates;
+                                    "convergence": each loss's oscillation (amplitude, period, trend) and its
+                                    Spearman correlation with FID across the training evaluations
     RUN/eval/quality.png            FID/KID and precision/recall/density/coverage over the training evaluations
     RUN/eval/precision_recall.png   precision vs recall, this evaluation and the ones during training
     RUN/eval/modes.png              samples per mode
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.errors import AdvlabError
-from advlab.metrics.birthday import save_pair_grid
+from advlab.metrics.oscillation import convergence_vs_quality
 from advlab.pipelines.evaluate_gan import Evaluation, Evaluator, finite_or_none, parse_metrics
 from advlab.pipelines.gan_snapshots import draw
 from advlab.pipelines.sample_gan import load_trained
@@ -27,6 +29,7 @@ from advlab.reports.eval_plots import (
     plot_quality_over_steps,
     precision_recall_points,
 )
+from advlab.reports.grids import save_pair_grid
 from advlab.reports.render import read_metrics, write_report
 
 IMAGE_METRICS = ("fid", "kid", "is", "prdc", "modes")
@@ -56,6 +59,7 @@ def evaluate_run(path: str | Path, metrics: str | tuple[str, ...] | None = None,
                "figures": {key: finite_or_none(value) for key, value in result.figures.items()},
                "mode_counts": list(result.mode_counts) if result.mode_counts else None,
                "birthday": {space: birthday_record(found) for space, found in result.birthday.items()},
+               "convergence": convergence_vs_quality(read_metrics(run_dir)),
                "plots": write_plots(run_dir, folder, result)}
     target = folder / "eval.json"
     atomic_write_bytes(target, json.dumps(content, indent=1).encode())
@@ -86,5 +90,6 @@ def write_plots(run_dir: Path, folder: Path, result: Evaluation) -> dict[str, st
     for space, found in result.birthday.items():
         if found.closest_pairs.first.ndim == 4:
             name = "birthday_pairs.png" if space == "pixel" else f"birthday_pairs_{space}.png"
-            written[f"closest pairs ({space} space)"] = save_pair_grid(found, folder / name)
+            written[f"closest pairs ({space} space)"] = save_pair_grid(found.closest_pairs.first,
+                                                                           found.closest_pairs.second, folder / name)
     return {caption: Path(path).name for caption, path in written.items() if path is not None}

@@ -76,3 +76,26 @@ def save_image_grid(
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format="PNG")
     return path
+
+
+PAIRS_PER_ROW = 4
+
+
+def save_pair_grid(first: torch.Tensor, second: torch.Tensor, path, scale: int = 4) -> Path:
+    """Save image pairs as a PNG: ``first[i]`` and ``second[i]`` side by side (split by a thin white line),
+    PAIRS_PER_ROW pairs per row with a wider gap between pairs, in order (left to right, top to bottom).
+
+    For the closest pairs of a birthday-paradox test (``advlab.metrics.birthday``), which a person judges.
+
+    Args:
+        first, second: (k, C, H, W) images in [0, 1], C in {1, 3}.
+        path: the PNG to write (folders are created).
+        scale: integer upscaling for small images (default 4).
+    """
+    shape = tuple(first.shape[1:])
+    if len(shape) != 3 or shape[0] not in (1, 3) or tuple(second.shape) != tuple(first.shape):
+        raise AdvlabError(f"pair grid: the samples have shape {shape}, not images (C, H, W) with C in {{1, 3}}; "
+                          "a pair grid needs image samples")
+    split = torch.ones(len(first), shape[0], shape[1], 1)
+    side_by_side = torch.cat([first.float().cpu(), split, second.float().cpu()], dim=-1)
+    return save_image_grid(side_by_side, path, nrow=min(PAIRS_PER_ROW, len(side_by_side)), padding=4, scale=scale)
