@@ -38,8 +38,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, docs: dict[str,
     for field in dataclasses.fields(cls):
         annotation = hints[field.name]
         help_text = f"{docs.get(field.name, '')} ({describe(annotation)}; default {field.default})"
+        # a bare boolean flag means true: --conditional is --conditional true
+        bare = {"nargs": "?", "const": "true"} if annotation is bool else {}
         parser.add_argument(flag(field.name), dest=field.name, default=argparse.SUPPRESS,
-                            metavar=metavar(annotation), help=help_text.strip())
+                            metavar=metavar(annotation), help=help_text.strip(), **bare)
 
 
 def metavar(annotation: Any) -> str:

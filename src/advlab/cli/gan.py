@@ -20,12 +20,18 @@ OPTION_DOCS = {
     "data": "ring8, grid25, digits, stacked-digits (3 digits as RGB, 1000 modes), idx, folder or npy",
     "data_path": "file or folder for idx, folder and npy data",
     "image_size": "resize images to this size (a power of two for dcgan)",
-    "model": "auto (mlp for 2-D points, dcgan for images), mlp or dcgan",
+    "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
+             "progan or wgan-gp (each with its paper's settings as defaults)",
+    "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",
+    "pack": "PacGAN: D judges groups of this many samples (Lin et al. 2018); 1 = off",
+    "diffaugment": "DiffAugment policy for D's inputs, e.g. color,translation,cutout (Zhao et al. 2020)",
+    "acgan_weight": "weight of ACGAN's class term L_C",
+    "stage_steps": "progan: steps of each fade-in and each stabilisation phase (default: steps spread evenly)",
     "z_dim": "noise dimension", "width": "network width", "depth": "hidden layers (mlp)",
-    "loss": "minimax, nonsaturating, least-squares, hinge or wgan-gp",
+    "loss": "minimax, nonsaturating, least-squares, hinge or wgan-gp (default: the model's)",
     "gp_weight": "gradient-penalty weight lambda (wgan-gp)",
     "steps": "generator steps (iterations of Algorithm 1)",
-    "k": "discriminator steps per generator step",
+    "k": "discriminator steps per generator step (default: the model's; 1 for most, 5 for wgan-gp)",
     "batch_size": "minibatch size m", "optimizer": "adam or sgd (with momentum)",
     "lr_g": "generator learning rate", "lr_d": "discriminator learning rate",
     "beta1": "Adam beta1", "beta2": "Adam beta2", "momentum": "SGD momentum",
@@ -60,6 +66,7 @@ def add_parser(subparsers) -> None:
     sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("--out", required=True, help="PNG to write (or .npy for the raw samples)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    sample.add_argument("--label", type=int, default=None, help="a conditional run's class to draw (default: all)")
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sample.set_defaults(handler=run_sample)
     evaluate = verbs.add_parser("evaluate", help="judge a trained generator: FID, KID, IS, precision/recall, "
@@ -112,7 +119,7 @@ def resume_with(run_dir: str, given: dict, config_file: str | None) -> GANTrainC
 def run_sample(args: argparse.Namespace) -> int:
     if args.n <= 0:
         raise AdvlabError(f"--n must be positive, got {args.n}")
-    path = sample_run(args.run, args.n, Path(args.out), args.seed, args.device)
+    path = sample_run(args.run, args.n, Path(args.out), args.seed, args.device, args.label)
     print(f"wrote {path}")
     return 0
 

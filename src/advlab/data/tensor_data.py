@@ -46,11 +46,29 @@ class TensorData:
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.data.shape[1:])
 
+    @property
+    def classes(self) -> int:
+        """Number of classes (largest label + 1); an AdvlabError for data without labels."""
+        self.require_labels()
+        return int(self.labels.max()) + 1
+
+    def require_labels(self) -> None:
+        if self.labels is None:
+            raise AdvlabError(f"data set {self.name!r} has no labels; a conditional GAN needs labelled data "
+                              "(digits, stacked-digits, idx with --labels-path, or class sub-folders)")
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """Draw ``n`` rows uniformly with replacement, on ``generator.device``."""
         device = generator.device
         row_index = torch.randint(len(self), (n,), generator=generator, device=device)
         return self.data.to(device)[row_index]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``n`` rows and their labels, drawn as :meth:`sample` draws them."""
+        self.require_labels()
+        device = generator.device
+        row_index = torch.randint(len(self), (n,), generator=generator, device=device)
+        return self.data.to(device)[row_index], self.labels.to(device)[row_index]
 
     def to(self, device: torch.device | str) -> TensorData:
         """Move data and labels to ``device``; returns ``self``."""

@@ -49,12 +49,21 @@ class GaussianMixture2D:
     def num_modes(self) -> int:
         return int(self.means.shape[0])
 
+    @property
+    def classes(self) -> int:
+        """The labels of a conditional game: the index of the mode a point was drawn from."""
+        return self.num_modes
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """Draw ``n`` points, (n, 2) float32 on ``generator.device``; same state -> same points."""
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``n`` points and the index of the mode each came from (int64), drawn as :meth:`sample` draws them."""
         device = generator.device
         mode_index = torch.randint(self.num_modes, (n,), generator=generator, device=device)
         noise = torch.randn((n, 2), generator=generator, device=device)
-        return self.means.to(device)[mode_index] + self.std * noise
+        return self.means.to(device)[mode_index] + self.std * noise, mode_index
 
     def to(self, device: torch.device | str) -> GaussianMixture2D:
         """Move the means to ``device``; returns ``self``."""

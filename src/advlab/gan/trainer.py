@@ -13,6 +13,12 @@ gradient, so G's parameters cannot move; during G's step D's parameters are froz
 momentum; any torch optimiser works (Adam with separate learning rates is the TTUR of
 Heusel et al. 2017).
 
+Conditional games (`conditioning`): "input" (Mirza & Osindero 2014; Miyato & Koyama 2018) draws labelled real
+minibatches and uniform labels for the generated ones and calls G(z, y) and D(x, y); "acgan" (Odena et al. 2017)
+calls G(z, y) and D(x) -> (source scores, class logits) and adds the class term L_C to both players' losses
+(advlab.gan.acgan_loss). The unconditional game draws exactly as before. `augment` (DiffAugment, Zhao et al.
+2020) transforms every image D sees, real and generated, in D's and G's steps alike.
+
 Statistics (losses, mean D(x), mean D(G(z)), gradient norms) are gathered only on the
 iterations where the caller asks for them, so the loop itself adds no cost. Every loss is
 added to a float64 running sum on the device (one cheap kernel, no synchronisation): a NaN or
@@ -22,13 +28,18 @@ and checkpoint, reads it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from advlab.gan.acgan_loss import acgan_discriminator_loss, acgan_generator_loss, class_accuracy
 from advlab.gan.ema import GeneratorEMA
 from advlab.gan.losses import GANLoss
+from advlab.gan.progressive import ProgressiveData, ProgressiveSchedule
+
+CONDITIONING = ("none", "input", "acgan")
 
 
 def sample_noise(n: int, z_dim: int, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -68,40 +79,105 @@ class GANTrainer:
     noise: str = "gaussian"
     ema: GeneratorEMA | None = None
     step: int = 0
+    conditioning: str = "none"
+    classes: int = 0
+    acgan_weight: float = 1.0
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    schedule: ProgressiveSchedule | None = None
 
     def __post_init__(self):
+        if self.conditioning not in CONDITIONING:
+            raise ValueError(f"conditioning must be one of {CONDITIONING}, got {self.conditioning!r}")
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.sampler.device)
+        # progressive growing (Karras et al. 2018): real images are handed out at the current stage
+        self.real_source = self.data if self.schedule is None else ProgressiveData(self.data)
+
+    def apply_stage(self) -> None:
+        """Progressive growing: set the resolution and fade-in of this step on both players, the EMA copy and
+        the real images (a function of the step alone, so a resumed run picks it up)."""
+        if self.schedule is not None:
+            parts = [self.generator, self.discriminator, self.real_source]
+            self.schedule.apply(self.step, *parts, *([self.ema.model] if self.ema is not None else []))
+
+    @property
+    def conditional(self) -> bool:
+        return self.conditioning != "none"
 
     def noise_batch(self) -> torch.Tensor:
         return sample_noise(self.batch_size, self.z_dim, self.noise, self.sampler)
 
+    def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A minibatch of real samples, with their labels in a conditional game."""
+        if not self.conditional:
+            return self.real_source.sample(self.batch_size, self.sampler), None
+        return self.real_source.sample_labelled(self.batch_size, self.sampler)
+
+    def fake_labels(self) -> torch.Tensor | None:
+        """Uniform labels for a generated minibatch (conditional games only)."""
+        if not self.conditional:
+            return None
+        return torch.randint(self.classes, (self.batch_size,), generator=self.sampler, device=self.sampler.device)
+
+    def generate(self, labels: torch.Tensor | None) -> torch.Tensor:
+        noise = self.noise_batch()
+        return self.generator(noise) if labels is None else self.generator(noise, labels)
+
+    def judge(self, samples: torch.Tensor, labels: torch.Tensor | None):
+        """D's output on (augmented) samples: scores, or (scores, class logits) for ACGAN."""
+        if self.augment is not None:
+            samples = self.augment(samples)
+        return self.discriminator(samples, labels) if self.conditioning == "input" else self.discriminator(samples)
+
+    def critic(self, labels: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """D as a function of the samples alone (scores only), for a penalty such as WGAN-GP's: conditional
+        critics judge the interpolates under the real minibatch's labels."""
+        if self.conditioning == "input":
+            return lambda samples: self.discriminator(samples, labels)
+        if self.conditioning == "acgan":
+            return lambda samples: self.discriminator(samples)[0]
+        return self.discriminator
+
     def discriminator_step(self, record: bool) -> dict[str, torch.Tensor]:
         """One update of D on fresh real and generated minibatches."""
-        real = self.data.sample(self.batch_size, self.sampler)
+        real, real_labels = self.real_batch()
+        fake_labels = self.fake_labels()
         with torch.no_grad():
-            fake = self.generator(self.noise_batch())
-        real_out, fake_out = self.discriminator(real), self.discriminator(fake)
-        loss = self.loss.discriminator_loss(real_out, fake_out)
-        penalty = self.loss.penalty(self.discriminator, real, fake, self.sampler)
+            fake = self.generate(fake_labels)
+        real_out, fake_out = self.judge(real, real_labels), self.judge(fake, fake_labels)
+        if self.conditioning == "acgan":
+            loss = acgan_discriminator_loss(self.loss, real_out, fake_out, real_labels, fake_labels,
+                                            self.acgan_weight)
+        else:
+            loss = self.loss.discriminator_loss(real_out, fake_out)
+        penalty = self.loss.penalty(self.critic(real_labels), real, fake, self.sampler)
         if penalty is not None:
             loss = loss + penalty
         self.optimizer_d.zero_grad(set_to_none=True)
         loss.backward()
         self.loss_sum.add_(loss.detach())
-        stats = self.discriminator_stats(loss, real_out, fake_out) if record else {}
+        stats = self.discriminator_stats(loss, real_out, fake_out, real_labels) if record else {}
         self.optimizer_d.step()
         return stats
 
-    def discriminator_stats(self, loss, real_out, fake_out) -> dict[str, torch.Tensor]:
+    def discriminator_stats(self, loss, real_out, fake_out, real_labels=None) -> dict[str, torch.Tensor]:
+        stats = {}
+        if self.conditioning == "acgan":
+            stats["d_class_accuracy"] = class_accuracy(real_out[1].detach(), real_labels)
+            real_out, fake_out = real_out[0], fake_out[0]
         return {"d_loss": loss.detach(), "d_real": self.loss.probability(real_out.detach()).mean(),
                 "d_fake": self.loss.probability(fake_out.detach()).mean(),
-                "grad_norm_d": grad_norm(self.discriminator)}
+                "grad_norm_d": grad_norm(self.discriminator), **stats}
 
     def generator_step(self, record: bool) -> dict[str, torch.Tensor]:
         """One update of G through a frozen D, on a fresh noise minibatch."""
         self.discriminator.requires_grad_(False)
         try:
-            loss = self.loss.generator_loss(self.discriminator(self.generator(self.noise_batch())))
+            labels = self.fake_labels()
+            fake_out = self.judge(self.generate(labels), labels)
+            if self.conditioning == "acgan":
+                loss = acgan_generator_loss(self.loss, fake_out, labels, self.acgan_weight)
+            else:
+                loss = self.loss.generator_loss(fake_out)
             self.optimizer_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
@@ -118,6 +194,7 @@ class GANTrainer:
 
         With `record`, returns the last D step's and the G step's statistics as floats.
         """
+        self.apply_stage()
         for step in range(self.k):
             d_stats = self.discriminator_step(record and step == self.k - 1)
         g_stats = self.generator_step(record)

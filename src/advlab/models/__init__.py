@@ -1,10 +1,30 @@
-"""Plain nn.Modules: MLPs for 2-D data, DCGAN for images, victim classifiers, Normalize, the FID Inception-v3."""
+"""Plain nn.Modules: MLPs for 2-D data, the GAN family for images (DCGAN, conditional and projection, ACGAN,
+SNGAN, SAGAN, ProGAN), victim classifiers, Normalize, the FID Inception-v3."""
 
+from advlab.models.acgan import ACGANDiscriminator
 from advlab.models.classifiers import MLPClassifier, SmallCNN
+from advlab.models.conditional import (
+    ConditionalDCGANDiscriminator,
+    ConditionalDCGANGenerator,
+    ConditionalMLPDiscriminator,
+    ConditionalMLPGenerator,
+    ProjectionDiscriminator,
+)
 from advlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from advlab.models.inception_fid import FIDInceptionV3, load_fid_inception
 from advlab.models.mlp import MLPDiscriminator, MLPGenerator
 from advlab.models.normalize import Normalize
+from advlab.models.progan import ProGANDiscriminator, ProGANGenerator
+from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
+from advlab.models.self_attention import SelfAttention
+from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
+from advlab.models.spectral_norm import apply_spectral_norm, spectral_norm
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "FIDInceptionV3", "MLPClassifier", "MLPDiscriminator",
-           "MLPGenerator", "Normalize", "SmallCNN", "load_fid_inception"]
+__all__ = [
+    "ACGANDiscriminator", "ConditionalDCGANDiscriminator", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
+    "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "FIDInceptionV3", "MLPClassifier",
+    "MLPDiscriminator", "MLPGenerator", "Normalize", "ProGANDiscriminator", "ProGANGenerator",
+    "ProjectionDiscriminator",
+    "SAGANDiscriminator", "SAGANGenerator", "SNGANDiscriminator", "SNGANGenerator", "SelfAttention", "SmallCNN",
+    "apply_spectral_norm", "load_fid_inception", "spectral_norm",
+]

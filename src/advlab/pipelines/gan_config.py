@@ -8,6 +8,7 @@ written to the run's config.yaml.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,7 +27,36 @@ PRESETS: dict[str, dict[str, object]] = {
     "dcgan": {"z_dim": 64, "width": 32, "depth": 0, "batch_size": 64, "lr_g": 4e-4, "lr_d": 5e-5,
               "ema": 0.99},
 }
+# The GAN family (issue #5): each preset is its paper's setting, scaled to small images where the paper's
+# networks are larger; options it leaves out come from the dcgan preset. Conditional models read labels.
+IMAGE_BASE = PRESETS["dcgan"]
+PRESETS.update({
+    # Mirza & Osindero 2014: the DCGAN game with the label joined to z and to D's input
+    "cgan": {**IMAGE_BASE},
+    # Miyato & Koyama 2018: projection discriminator with spectral norm, hinge loss, Adam(2e-4, 0, 0.9)
+    "projection": {**IMAGE_BASE, "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
+    # Odena et al. 2017: Adam(2e-4, 0.5, 0.999), the log loss for the source term
+    "acgan": {**IMAGE_BASE, "lr_g": 2e-4, "lr_d": 2e-4},
+    # Miyato et al. 2018, setting C of Table 1 (alpha 2e-4, beta1 0.5, beta2 0.999, n_dis 1), hinge loss
+    "sngan": {**IMAGE_BASE, "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    # Zhang et al. 2018: spectral norm in G and D, hinge loss, TTUR 1e-4 (G) / 4e-4 (D), Adam(0, 0.9)
+    "sagan": {**IMAGE_BASE, "loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
+    # Karras et al. 2018: WGAN-GP loss, Adam(1e-3, 0, 0.99), equalised learning rate
+    "progan": {**IMAGE_BASE, "loss": "wgan-gp", "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99},
+    # Gulrajani et al. 2017, Algorithm 1: lambda 10, n_critic 5, Adam(1e-4, 0, 0.9), no batch norm in the critic
+    "wgan-gp": {**IMAGE_BASE, "loss": "wgan-gp", "k": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
+})
+CONDITIONAL_MODELS = frozenset({"cgan", "projection", "acgan"})
 MODELS = ("auto", *PRESETS)
+# Options a preset may set when the user left them out, with the value used when no preset sets them
+PRESET_DEFAULTS = {"loss": "nonsaturating", "k": 1, "beta1": 0.5, "beta2": 0.999}
+
+
+def default_stage_steps(steps: int, resolution: int) -> int:
+    """Progressive growing's phase length when none is given: the run's steps spread evenly over the fade-in
+    and stabilisation phases from 4x4 up to `resolution` (2 log2(resolution / 4) + 1 phases)."""
+    phases = 2 * max(0, round(math.log2(max(resolution, 4) / 4))) + 1
+    return max(1, steps // phases)
 
 
 @dataclass(frozen=True)
@@ -38,19 +68,24 @@ class GANTrainConfig:
     data_path: str | None = None
     image_size: int | None = None
     model: str = "auto"
+    conditional: bool = False
+    pack: int = 1
+    diffaugment: str | None = None
+    acgan_weight: float = 1.0
+    stage_steps: int | None = None
     z_dim: int | None = None
     width: int | None = None
     depth: int | None = None
-    loss: str = "nonsaturating"
+    loss: str | None = None
     gp_weight: float = 10.0
     steps: int = 3000
-    k: int = 1
+    k: int | None = None
     batch_size: int | None = None
     optimizer: Literal["adam", "sgd"] = "adam"
     lr_g: float | None = None
     lr_d: float | None = None
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float | None = None
+    beta2: float | None = None
     momentum: float = 0.9
     noise: Literal["gaussian", "uniform"] = "gaussian"
     ema: float | None = None
@@ -69,8 +104,9 @@ class GANTrainConfig:
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
-        positive = ["steps", "k", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                    "z_dim", "width", "batch_size", "image_size", "threads", "eval_every", "eval_samples"]
+        positive = ["steps", "k", "pack", "stage_steps", "log_every", "sample_every", "checkpoint_every",
+                    "keep_checkpoints", "z_dim", "width", "batch_size", "image_size", "threads", "eval_every",
+                    "eval_samples"]
         for name in positive:
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -82,10 +118,12 @@ class GANTrainConfig:
         if self.depth is not None and self.depth < 0:
             raise AdvlabError(f"option 'depth' must be zero or more, got {self.depth}")
         for name in ("beta1", "beta2", "momentum"):
-            if not 0 <= getattr(self, name) < 1:
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise AdvlabError(f"option {name!r} must lie in [0, 1), got {getattr(self, name)}")
         if self.ema is not None and not 0 <= self.ema < 1:
             raise AdvlabError(f"option 'ema' must lie in [0, 1) (0 turns it off), got {self.ema}")
+        if self.acgan_weight < 0:
+            raise AdvlabError(f"option 'acgan_weight' must be zero or more, got {self.acgan_weight}")
         if self.gp_weight < 0:
             raise AdvlabError(f"option 'gp_weight' must be zero or more, got {self.gp_weight}")
         if self.eval_every is not None:
@@ -93,13 +131,38 @@ class GANTrainConfig:
         if self.model not in MODELS:
             raise AdvlabError(f"unknown model {self.model!r}; valid models are: {', '.join(MODELS)}")
 
-    def resolved(self, data_kind: str) -> GANTrainConfig:
-        """This config with `model` chosen for the data and every None filled from its preset."""
+    def resolved(self, data_kind: str, resolution: int | None = None) -> GANTrainConfig:
+        """This config with `model` chosen for the data and every None filled from its preset (and, for progressive
+        growing on images of `resolution`, the stage length, so that a resumed run keeps its schedule)."""
         model = self.model
         if model == "auto":
             model = "mlp" if data_kind == "points" else "dcgan"
+        if model == "dcgan" and self.conditional:
+            model = "cgan"  # --conditional turns the DCGAN into Mirza & Osindero's conditional GAN
         if (model == "mlp") != (data_kind == "points"):
             raise AdvlabError(f"model {model!r} does not fit data {self.data!r} ({data_kind}); "
-                              f"use {'mlp' if data_kind == 'points' else 'dcgan'} or auto")
-        filled = {key: value for key, value in PRESETS[model].items() if getattr(self, key) is None}
-        return dataclasses.replace(self, model=model, **filled)
+                              f"use {'mlp' if data_kind == 'points' else 'an image model'} or auto")
+        conditional = self.conditional or model in CONDITIONAL_MODELS
+        if model not in CONDITIONAL_MODELS and model != "mlp" and conditional:
+            raise AdvlabError(f"model {model!r} has no conditional form; use cgan, projection or acgan "
+                              "(or mlp for 2-D points)")
+        preset = {**PRESET_DEFAULTS, **PRESETS[model]}
+        filled = {key: value for key, value in preset.items() if getattr(self, key) is None}
+        if model == "progan" and self.stage_steps is None and resolution is not None:
+            filled["stage_steps"] = default_stage_steps(self.steps, resolution)
+        resolved = dataclasses.replace(self, model=model, conditional=conditional, **filled)
+        resolved.check_pairs()
+        return resolved
+
+    def check_pairs(self) -> None:
+        """Refuse model/loss/option pairs that make no sense (after the preset filled the gaps)."""
+        if self.model == "acgan" and self.loss in ("wgan-gp", "hinge"):
+            raise AdvlabError(f"acgan's source term is a log loss (Odena et al. 2017); loss {self.loss!r} does not "
+                              "pair with its classifier head: use nonsaturating, minimax or least-squares")
+        if self.model == "wgan-gp" and self.loss != "wgan-gp":
+            raise AdvlabError(f"model 'wgan-gp' is the WGAN-GP critic; it trains with loss wgan-gp, not {self.loss!r}")
+        if self.stage_steps is not None and self.model != "progan":
+            raise AdvlabError(f"option 'stage_steps' applies to progressive growing (--model progan), not {self.model}")
+        if self.batch_size % self.pack:
+            raise AdvlabError(f"batch_size {self.batch_size} is not divisible by pack {self.pack}: PacGAN packs "
+                              "each minibatch into groups of pack samples")

@@ -21,9 +21,22 @@ from advlab.core.seeding import make_generator
 from advlab.data import load_dataset
 from advlab.gan.ema import GeneratorEMA
 from advlab.gan.losses import make_loss
+from advlab.gan.pacgan import Packed, packed_input_shape
+from advlab.gan.progressive import ProgressiveSchedule
 from advlab.gan.trainer import GANTrainer
 from advlab.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from advlab.pipelines.gan_config import GANTrainConfig
+from advlab.models.acgan import ACGANDiscriminator
+from advlab.models.conditional import (
+    ConditionalDCGANDiscriminator,
+    ConditionalDCGANGenerator,
+    ConditionalMLPDiscriminator,
+    ConditionalMLPGenerator,
+    ProjectionDiscriminator,
+)
+from advlab.models.progan import ProGANDiscriminator, ProGANGenerator, stage_resolutions
+from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
+from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
+from advlab.pipelines.gan_config import GANTrainConfig, default_stage_steps
 
 
 def load_data(config: GANTrainConfig, device: torch.device):
@@ -31,20 +44,47 @@ def load_data(config: GANTrainConfig, device: torch.device):
     return load_dataset(config.data, config.data_path, config.image_size).to(device)
 
 
-def build_generator(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> nn.Module:
-    """The generator that a resolved config describes, for data of `sample_shape`."""
+def build_generator(config: GANTrainConfig, sample_shape: tuple[int, ...], classes: int = 0) -> nn.Module:
+    """The generator that a resolved config describes, for data of `sample_shape` (and `classes` labels)."""
     if config.model == "mlp":
+        if config.conditional:
+            return ConditionalMLPGenerator(config.z_dim, classes, sample_shape[0], config.width, config.depth)
         return MLPGenerator(config.z_dim, sample_shape[0], config.width, config.depth)
     channels, resolution = sample_shape[0], sample_shape[-1]
+    if config.conditional:  # cgan, projection, acgan: Mirza & Osindero's G, the label embedded next to z
+        return ConditionalDCGANGenerator(config.z_dim, classes, resolution, channels, config.width)
+    unconditional = {"sngan": SNGANGenerator, "sagan": SAGANGenerator, "progan": ProGANGenerator}
+    if config.model in unconditional:
+        return unconditional[config.model](config.z_dim, resolution, channels, config.width)
     return DCGANGenerator(config.z_dim, resolution, channels, config.width)
 
 
-def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> nn.Module:
-    """The discriminator (critic) that a resolved config describes."""
+def packed(discriminator: nn.Module, pack: int) -> nn.Module:
+    """PacGAN's packing wrapper (Lin et al. 2018) when pack > 1; the network itself otherwise, so that
+    unpacked runs keep their checkpoints' parameter names."""
+    return Packed(discriminator, pack) if pack > 1 else discriminator
+
+
+def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...], classes: int = 0) -> nn.Module:
+    """The discriminator (critic) that a resolved config describes; packed for PacGAN when `pack` > 1."""
+    shape = packed_input_shape(sample_shape, config.pack)
     if config.model == "mlp":
-        return MLPDiscriminator(sample_shape[0], config.width, config.depth)
+        if config.conditional:
+            return ConditionalMLPDiscriminator(shape[0], classes, config.width, config.depth)
+        return packed(MLPDiscriminator(shape[0], config.width, config.depth), config.pack)
+    channels, resolution = shape[0], shape[-1]
     norm = "layer" if config.loss == "wgan-gp" else "batch"
-    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], config.width, norm)
+    conditional = {
+        "cgan": lambda: ConditionalDCGANDiscriminator(resolution, classes, channels, config.width, norm),
+        "projection": lambda: ProjectionDiscriminator(resolution, classes, channels, config.width),
+        "acgan": lambda: ACGANDiscriminator(resolution, classes, channels, config.width, norm),
+    }
+    if config.model in conditional:
+        return conditional[config.model]()
+    unconditional = {"sngan": SNGANDiscriminator, "sagan": SAGANDiscriminator, "progan": ProGANDiscriminator}
+    if config.model in unconditional:
+        return packed(unconditional[config.model](resolution, channels, config.width), config.pack)
+    return packed(DCGANDiscriminator(resolution, channels, config.width, norm), config.pack)
 
 
 def build_optimizer(config: GANTrainConfig, params, lr: float) -> torch.optim.Optimizer:
@@ -56,15 +96,36 @@ def build_optimizer(config: GANTrainConfig, params, lr: float) -> torch.optim.Op
 
 def check_shape(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> None:
     """Refuse data the model cannot take, before building it."""
-    if config.model == "dcgan" and (len(sample_shape) != 3 or sample_shape[1] != sample_shape[2]):
-        raise AdvlabError(f"dcgan needs square images; data {config.data!r} has shape {sample_shape}")
+    if config.model != "mlp" and (len(sample_shape) != 3 or sample_shape[1] != sample_shape[2]):
+        raise AdvlabError(f"{config.model} needs square images; data {config.data!r} has shape {sample_shape}")
+    if config.model == "progan":
+        stage_resolutions(sample_shape[-1])  # a size progressive growing reaches from 4x4 by doubling
+    if config.pack > 1 and config.conditional:
+        raise AdvlabError("--pack with a conditional model is not supported yet: PacGAN packs unlabelled samples")
+
+
+def progressive_schedule(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> ProgressiveSchedule | None:
+    """Progressive growing's schedule: 4x4 up to the data's size, every fade-in and stabilisation phase
+    `stage_steps` long (default: the run's steps spread evenly over them)."""
+    if config.model != "progan":
+        return None
+    resolution = sample_shape[-1]
+    return ProgressiveSchedule(resolution, config.stage_steps or default_stage_steps(config.steps, resolution))
+
+
+def conditioning(config: GANTrainConfig) -> str:
+    """How the trainer feeds labels: none, as inputs of both players, or to ACGAN's classifier head."""
+    if not config.conditional:
+        return "none"
+    return "acgan" if config.model == "acgan" else "input"
 
 
 def build_trainer(config: GANTrainConfig, data, device: torch.device) -> GANTrainer:
     """Players, optimisers, loss and sampler for a resolved config, on `device`."""
     check_shape(config, data.sample_shape)
-    generator = build_generator(config, data.sample_shape).to(device)
-    discriminator = build_discriminator(config, data.sample_shape).to(device)
+    classes = data.classes if config.conditional else 0
+    generator = build_generator(config, data.sample_shape, classes).to(device)
+    discriminator = build_discriminator(config, data.sample_shape, classes).to(device)
     ema = GeneratorEMA(generator, config.ema) if config.ema else None
     return GANTrainer(
         generator=generator, discriminator=discriminator,
@@ -72,7 +133,9 @@ def build_trainer(config: GANTrainConfig, data, device: torch.device) -> GANTrai
         optimizer_g=build_optimizer(config, generator.parameters(), config.lr_g),
         optimizer_d=build_optimizer(config, discriminator.parameters(), config.lr_d),
         sampler=make_generator(config.seed, device), z_dim=config.z_dim,
-        batch_size=config.batch_size, k=config.k, noise=config.noise, ema=ema)
+        batch_size=config.batch_size, k=config.k, noise=config.noise, ema=ema,
+        conditioning=conditioning(config), classes=classes, acgan_weight=config.acgan_weight,
+        schedule=progressive_schedule(config, data.sample_shape))
 
 
 def trainer_state(trainer: GANTrainer) -> tuple[dict[str, torch.Tensor], dict]:

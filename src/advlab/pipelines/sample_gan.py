@@ -41,22 +41,36 @@ def load_trained(path: str | Path, device: str = "auto") -> tuple[Path, GANTrain
     seed_everything(config.seed)
     torch_device = resolve_device(device)
     data = load_data(config, torch_device)
-    trainer = build_trainer(config.resolved(data.kind), data, torch_device)
+    trainer = build_trainer(config.resolved(data.kind, data.sample_shape[-1]), data, torch_device)
     restore_trainer(trainer, checkpoint)
     return run_dir, trainer
 
 
-def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str = "auto") -> Path:
-    """Write n samples of the run at `path` to `out` (.png picture or .npy array)."""
+def check_label(trainer: GANTrainer, label: int | None) -> None:
+    """A --label needs a conditional run and a class it was trained on."""
+    if label is None:
+        return
+    if not trainer.conditional:
+        raise AdvlabError("--label needs a conditional run (--model cgan, projection or acgan, or --conditional); "
+                          "this run is unconditional")
+    if not 0 <= label < trainer.classes:
+        raise AdvlabError(f"--label {label} is outside the run's labels 0..{trainer.classes - 1}")
+
+
+def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str = "auto",
+               label: int | None = None) -> Path:
+    """Write n samples of the run at `path` to `out` (.png picture or .npy array); only class `label` if given."""
     if out.suffix not in OUTPUTS:
         raise AdvlabError(f"--out must end in {' or '.join(OUTPUTS)}, got {out.name}")
     run_dir, trainer = load_trained(path, device)
+    check_label(trainer, label)
     data = trainer.data
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
-        np.save(out, draw(trainer, n, seed).cpu().numpy())
+        np.save(out, draw(trainer, n, seed, label).cpu().numpy())
     elif data.kind == "points":
-        points_snapshot(trainer, out, seed, title=f"{run_dir.name}: step {trainer.step}", n=n)
+        title = f"{run_dir.name}: step {trainer.step}" + ("" if label is None else f", label {label}")
+        points_snapshot(trainer, out, seed, title=title, n=n, label=label)
     else:
-        image_snapshot(trainer, out, seed, n=n)
+        image_snapshot(trainer, out, seed, n=n, label=label)
     return out

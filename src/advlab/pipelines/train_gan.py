@@ -61,7 +61,7 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     data = load_data(config, device)
-    config = config.resolved(data.kind)
+    config = config.resolved(data.kind, data.sample_shape[-1])
     trainer = build_trainer(config, data, device)
     evaluator = None
     if config.eval_every is not None:

@@ -1,0 +1,131 @@
+"""The GAN family through the house: every --model trains, resumes, samples and refuses bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_one_line_error, run_cli
+from safetensors.torch import load_file
+
+from advlab.core.checkpoints import list_checkpoints
+from advlab.core.config import from_mapping
+from advlab.pipelines.gan_config import GANTrainConfig
+from advlab.pipelines.sample_gan import load_trained
+from advlab.pipelines.train_gan import resume_config, train_gan
+
+TINY = {"data": "digits", "image_size": 8, "width": 8, "z_dim": 8, "batch_size": 16, "log_every": 2,
+        "sample_every": 6, "checkpoint_every": 3, "tensorboard": False, "device": "cpu"}
+
+
+def tiny(out, **values) -> GANTrainConfig:
+    return from_mapping(GANTrainConfig, {**TINY, "out": str(out), **values})
+
+
+def weights(run):
+    return load_file(list_checkpoints(run / "checkpoints")[-1][1].with_suffix(".safetensors"))
+
+
+@pytest.mark.parametrize("model", ["cgan", "projection", "acgan", "sngan", "sagan", "progan", "wgan-gp"])
+def test_every_model_trains_and_resumes_bit_exactly(tmp_path, model):
+    staged = {"stage_steps": 1} if model == "progan" else {}  # the same schedule for both runs: 4x4, fade, 8x8
+    straight = train_gan(tiny(tmp_path / "a", model=model, steps=6, **staged), progress=False, report=False).root
+    train_gan(tiny(tmp_path / "b", model=model, steps=3, **staged), progress=False, report=False)
+    split = train_gan(resume_config(tmp_path / "b", steps=6), resume=True, progress=False, report=False).root
+    a, b = weights(straight), weights(split)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert all(torch.isfinite(value).all() for value in a.values() if value.is_floating_point())
+
+
+def test_presets_are_the_papers_settings(tmp_path):
+    resolved = {model: tiny(tmp_path, model=model).resolved("images")
+                for model in ("wgan-gp", "sngan", "sagan", "acgan", "projection", "progan")}
+    wgan = resolved["wgan-gp"]
+    assert (wgan.loss, wgan.k, wgan.lr_d, wgan.beta1, wgan.beta2) == ("wgan-gp", 5, 1e-4, 0.0, 0.9)
+    sagan = resolved["sagan"]
+    assert (sagan.loss, sagan.lr_g, sagan.lr_d, sagan.beta1) == ("hinge", 1e-4, 4e-4, 0.0)
+    assert resolved["sngan"].loss == "hinge" and resolved["progan"].loss == "wgan-gp"
+    assert resolved["acgan"].conditional and resolved["projection"].conditional
+    # what the user sets wins over the preset
+    assert tiny(tmp_path, model="sngan", loss="least-squares").resolved("images").loss == "least-squares"
+
+
+def test_conditional_grid_has_a_column_per_class_and_label_sampling(tmp_path, capsys):
+    run = tmp_path / "acgan"
+    status, _, err = run_cli(["gan", "train", "--model", "acgan", "--data", "digits", "--image-size", "8", "--steps",
+                              "4", "--width", "8", "--out", str(run), "--no-progress", "--tensorboard", "false"],
+                             capsys)
+    assert status == 0, err
+    status, _, err = run_cli(["gan", "sample", str(run), "--label", "7", "--n", "5", "--out",
+                              str(tmp_path / "sevens.npy")], capsys)
+    assert status == 0, err
+    sevens = np.load(tmp_path / "sevens.npy")
+    assert sevens.shape == (5, 1, 8, 8)
+    _, trainer = load_trained(run, "cpu")
+    from advlab.pipelines.gan_snapshots import draw
+
+    assert np.allclose(draw(trainer, 5, 0, label=7).numpy(), sevens)
+    assert not np.allclose(draw(trainer, 5, 0, label=3).numpy(), sevens)  # the label changes the samples
+
+
+def test_conditional_mlp_on_a_mixture(tmp_path, capsys):
+    run = tmp_path / "ring"
+    status, _, err = run_cli(["gan", "train", "--data", "ring8", "--conditional", "--steps", "4", "--out", str(run),
+                              "--no-progress", "--tensorboard", "false", "--width", "16"], capsys)
+    assert status == 0, err
+    _, trainer = load_trained(run, "cpu")
+    assert trainer.conditional and trainer.classes == 8
+    assert (run / "samples" / "final.png").is_file()
+
+
+def test_progressive_schedule_is_stored_so_a_resumed_run_keeps_it(tmp_path):
+    run = train_gan(tiny(tmp_path / "pg", model="progan", steps=10, image_size=16), progress=False, report=False).root
+    assert resume_config(run).stage_steps == 2  # 10 steps over 5 phases (4, fade 8, 8, fade 16, 16)
+    assert resume_config(run, steps=100).stage_steps == 2
+
+
+def test_progressive_growing_samples_at_the_data_size_in_every_stage(tmp_path):
+    run = train_gan(tiny(tmp_path / "pg", model="progan", steps=5, stage_steps=1, image_size=16), progress=False,
+                    report=False).root
+    _, trainer = load_trained(run, "cpu")
+    assert trainer.schedule.stage_at(0).resolution == 4
+    trainer.step = 1  # fading in 8x8: the generator emits 8x8, draw() hands out the data's 16x16
+    from advlab.pipelines.gan_snapshots import draw
+
+    assert draw(trainer, 3, 0).shape == (3, 1, 16, 16)
+    assert trainer.generator.resolution == 8
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "progan", "--image-size", "12"], ["ProGAN", "power of two", "12"]),
+    (["--model", "acgan", "--loss", "hinge"], ["acgan", "log loss"]),
+    (["--model", "wgan-gp", "--loss", "hinge"], ["wgan-gp"]),
+    (["--model", "sngan", "--conditional"], ["no conditional form"]),
+    (["--pack", "0"], ["pack", "positive"]),
+    (["--pack", "3"], ["not divisible by pack 3"]),
+    (["--model", "dcgan", "--stage-steps", "5"], ["stage_steps", "progan"]),
+    (["--model", "acgan", "--pack", "2"], ["--pack with a conditional model"]),
+    (["--model", "nope"], ["unknown model 'nope'"]),
+])
+def test_bad_model_options_are_one_line(tmp_path, capsys, argv, words):
+    status, _, err = run_cli(["gan", "train", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "r"),
+                              "--no-progress", *argv], capsys)
+    assert_one_line_error(status, err, *words)
+
+
+def test_conditional_needs_labels(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 1, 8, 8), dtype=np.float32))
+    status, _, err = run_cli(["gan", "train", "--data", "npy", "--data-path", str(tmp_path / "x.npy"), "--model",
+                              "cgan", "--steps", "2", "--out", str(tmp_path / "r"), "--no-progress"], capsys)
+    assert_one_line_error(status, err, "no labels")
+
+
+def test_label_errors(tmp_path, capsys):
+    plain = train_gan(tiny(tmp_path / "plain", steps=2), progress=False, report=False).root
+    status, _, err = run_cli(["gan", "sample", str(plain), "--label", "1", "--out", str(tmp_path / "x.png")], capsys)
+    assert_one_line_error(status, err, "needs a conditional run")
+    conditional = train_gan(tiny(tmp_path / "cgan", model="cgan", steps=2), progress=False, report=False).root
+    status, _, err = run_cli(["gan", "sample", str(conditional), "--label", "10", "--out", str(tmp_path / "x.png")],
+                             capsys)
+    assert_one_line_error(status, err, "outside the run's labels 0..9")
