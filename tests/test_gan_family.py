@@ -129,3 +129,27 @@ def test_label_errors(tmp_path, capsys):
     status, _, err = run_cli(["gan", "sample", str(conditional), "--label", "10", "--out", str(tmp_path / "x.png")],
                              capsys)
     assert_one_line_error(status, err, "outside the run's labels 0..9")
+
+
+def test_slerp_ends_at_its_endpoints_and_keeps_the_norm_of_orthogonal_unit_vectors():
+    from advlab.pipelines.interpolate_gan import slerp
+
+    start, end = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0], [4.0, 0.0, 0.0]])
+    path = slerp(start, end, torch.linspace(0, 1, 5))
+    assert torch.allclose(path[:, 0], start) and torch.allclose(path[:, -1], end)
+    assert torch.allclose(path[0].norm(dim=1), torch.ones(5))  # on the unit circle all the way
+    assert torch.allclose(path[0, 2], torch.tensor([2 ** -0.5, 2 ** -0.5, 0.0]))
+    assert torch.allclose(path[1, 2], torch.tensor([3.0, 0.0, 0.0]))  # parallel vectors: the straight line
+
+
+def test_interpolate_writes_a_rows_by_steps_grid(tmp_path, capsys):
+    from PIL import Image
+
+    run = train_gan(tiny(tmp_path / "cgan", model="cgan", steps=2), progress=False, report=False).root
+    status, _, err = run_cli(["gan", "interpolate", str(run), "--out", str(tmp_path / "walk.png"), "--rows", "3",
+                              "--steps", "4"], capsys)
+    assert status == 0, err
+    width, height = Image.open(tmp_path / "walk.png").size
+    assert width / height == pytest.approx((4 * 10 + 2) / (3 * 10 + 2))  # 8px tiles, 2px padding, 4 by 3
+    status, _, err = run_cli(["gan", "interpolate", str(run), "--out", str(tmp_path / "walk.jpg")], capsys)
+    assert_one_line_error(status, err, ".png")

@@ -12,6 +12,7 @@ from advlab.core.errors import AdvlabError
 from advlab.pipelines.evaluate_gan import METRICS
 from advlab.pipelines.evaluate_run import evaluate_run
 from advlab.pipelines.gan_config import GANTrainConfig
+from advlab.pipelines.interpolate_gan import interpolate_run
 from advlab.pipelines.sample_gan import sample_run
 from advlab.pipelines.train_gan import resume_config, train_gan
 
@@ -53,7 +54,7 @@ RESUMABLE = ("steps", "device", "threads", "out")
 
 def add_parser(subparsers) -> None:
     gan = subparsers.add_parser("gan", help="train and sample GANs")
-    verbs = gan.add_subparsers(dest="verb", required=True, metavar="{train,sample,evaluate}")
+    verbs = gan.add_subparsers(dest="verb", required=True, metavar="{train,sample,interpolate,evaluate}")
     train = verbs.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
     train.add_argument("--config", help="YAML file with any of the options below")
     train.add_argument("--resume", metavar="RUN", help="continue the run in RUN where it stopped")
@@ -69,6 +70,14 @@ def add_parser(subparsers) -> None:
     sample.add_argument("--label", type=int, default=None, help="a conditional run's class to draw (default: all)")
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sample.set_defaults(handler=run_sample)
+    walk = verbs.add_parser("interpolate", help="latent interpolation grid: each row walks between two noise vectors")
+    walk.add_argument("run", help="run directory (or a checkpoint .safetensors inside one)")
+    walk.add_argument("--out", required=True, help="PNG to write")
+    walk.add_argument("--rows", type=int, default=8, help="walks, one per row (default 8)")
+    walk.add_argument("--steps", type=int, default=10, help="images per walk (default 10)")
+    walk.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    walk.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    walk.set_defaults(handler=run_interpolate)
     evaluate = verbs.add_parser("evaluate", help="judge a trained generator: FID, KID, IS, precision/recall, "
                                 "density/coverage, modes, support size")
     evaluate.add_argument("run", help="run directory (or a checkpoint .safetensors inside one)")
@@ -120,6 +129,12 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.n <= 0:
         raise AdvlabError(f"--n must be positive, got {args.n}")
     path = sample_run(args.run, args.n, Path(args.out), args.seed, args.device, args.label)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_interpolate(args: argparse.Namespace) -> int:
+    path = interpolate_run(args.run, Path(args.out), args.rows, args.steps, args.seed, args.device)
     print(f"wrote {path}")
     return 0
 
