@@ -153,3 +153,24 @@ def test_interpolate_writes_a_rows_by_steps_grid(tmp_path, capsys):
     assert width / height == pytest.approx((4 * 10 + 2) / (3 * 10 + 2))  # 8px tiles, 2px padding, 4 by 3
     status, _, err = run_cli(["gan", "interpolate", str(run), "--out", str(tmp_path / "walk.jpg")], capsys)
     assert_one_line_error(status, err, ".png")
+
+
+def test_diffaugment_trains_resumes_bit_exactly_and_changes_training(tmp_path):
+    policy = {"diffaugment": "color,translation,cutout"}
+    straight = train_gan(tiny(tmp_path / "a", steps=6, **policy), progress=False, report=False).root
+    train_gan(tiny(tmp_path / "b", steps=3, **policy), progress=False, report=False)
+    split = train_gan(resume_config(tmp_path / "b", steps=6), resume=True, progress=False, report=False).root
+    plain = train_gan(tiny(tmp_path / "c", steps=6), progress=False, report=False).root
+    a, b, c = weights(straight), weights(split), weights(plain)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert not all(torch.equal(a[key], c[key]) for key in a if key.startswith("discriminator"))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--data", "digits", "--diffaugment", "color,zoom"], ["unknown DiffAugment policy 'zoom'"]),
+    (["--data", "ring8", "--diffaugment", "color"], ["transforms images"]),
+])
+def test_bad_diffaugment_is_one_line(tmp_path, capsys, argv, words):
+    status, _, err = run_cli(["gan", "train", "--steps", "2", "--out", str(tmp_path / "r"), "--no-progress", *argv],
+                             capsys)
+    assert_one_line_error(status, err, *words)

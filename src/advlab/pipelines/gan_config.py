@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
+from advlab.gan.diffaugment import parse_policy
 from advlab.pipelines.evaluate_gan import parse_metrics
 
 PRESETS: dict[str, dict[str, object]] = {
@@ -128,6 +129,8 @@ class GANTrainConfig:
             raise AdvlabError(f"option 'gp_weight' must be zero or more, got {self.gp_weight}")
         if self.eval_every is not None:
             parse_metrics(self.metrics)
+        if self.diffaugment:
+            parse_policy(self.diffaugment)
         if self.model not in MODELS:
             raise AdvlabError(f"unknown model {self.model!r}; valid models are: {', '.join(MODELS)}")
 

@@ -6,6 +6,8 @@ resumed run continues bit-exactly (weights, optimiser moments, EMA, the sampler'
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -19,6 +21,7 @@ from advlab.core.checkpoints import (
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.data import load_dataset
+from advlab.gan.diffaugment import diff_augment
 from advlab.gan.ema import GeneratorEMA
 from advlab.gan.losses import make_loss
 from advlab.gan.pacgan import Packed, packed_input_shape
@@ -100,6 +103,8 @@ def check_shape(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> None:
         raise AdvlabError(f"{config.model} needs square images; data {config.data!r} has shape {sample_shape}")
     if config.model == "progan":
         stage_resolutions(sample_shape[-1])  # a size progressive growing reaches from 4x4 by doubling
+    if config.diffaugment and len(sample_shape) != 3:
+        raise AdvlabError(f"--diffaugment transforms images; data {config.data!r} holds 2-D points")
     if config.pack > 1 and config.conditional:
         raise AdvlabError("--pack with a conditional model is not supported yet: PacGAN packs unlabelled samples")
 
@@ -127,15 +132,24 @@ def build_trainer(config: GANTrainConfig, data, device: torch.device) -> GANTrai
     generator = build_generator(config, data.sample_shape, classes).to(device)
     discriminator = build_discriminator(config, data.sample_shape, classes).to(device)
     ema = GeneratorEMA(generator, config.ema) if config.ema else None
+    sampler = make_generator(config.seed, device)
     return GANTrainer(
         generator=generator, discriminator=discriminator,
         loss=make_loss(config.loss, config.gp_weight), data=data,
         optimizer_g=build_optimizer(config, generator.parameters(), config.lr_g),
         optimizer_d=build_optimizer(config, discriminator.parameters(), config.lr_d),
-        sampler=make_generator(config.seed, device), z_dim=config.z_dim,
+        sampler=sampler, z_dim=config.z_dim,
         batch_size=config.batch_size, k=config.k, noise=config.noise, ema=ema,
         conditioning=conditioning(config), classes=classes, acgan_weight=config.acgan_weight,
-        schedule=progressive_schedule(config, data.sample_shape))
+        schedule=progressive_schedule(config, data.sample_shape), augment=augmentation(config, sampler))
+
+
+def augmentation(config: GANTrainConfig, sampler: torch.Generator):
+    """DiffAugment (Zhao et al. 2020) with the config's policy, its random draws from the trainer's sampler (whose
+    state checkpoints keep, so a resumed run augments exactly as an uninterrupted one); None without a policy."""
+    if not config.diffaugment:
+        return None
+    return partial(diff_augment, policy=config.diffaugment, generator=sampler)
 
 
 def trainer_state(trainer: GANTrainer) -> tuple[dict[str, torch.Tensor], dict]:
