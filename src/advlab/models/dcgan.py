@@ -22,11 +22,11 @@ from torch import nn
 from advlab.core.errors import AdvlabError
 
 
-def doublings(resolution: int) -> int:
-    """How many factor-2 upsamplings lead from 4x4 to `resolution`; checks the value."""
-    steps = math.log2(resolution / 4) if resolution >= 8 else -1
+def doublings(resolution: int, model: str = "DCGAN") -> int:
+    """How many factor-2 upsamplings lead from 4x4 to `resolution`; an AdvlabError naming `model` otherwise."""
+    steps = math.log2(resolution / 4) if isinstance(resolution, int) and resolution >= 8 else -1
     if steps < 1 or steps != int(steps):
-        raise AdvlabError(f"DCGAN needs a resolution that is a power of two, at least 8; got {resolution}")
+        raise AdvlabError(f"{model} needs a resolution that is a power of two, at least 8; got {resolution!r}")
     return int(steps)
 
 

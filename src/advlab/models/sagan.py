@@ -28,8 +28,9 @@ from torch import nn
 
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
+from advlab.models.dcgan import doublings
 from advlab.models.self_attention import SelfAttention
-from advlab.models.sngan import doublings, init_normal_weights
+from advlab.models.sngan import init_normal_weights
 from advlab.models.spectral_norm import apply_spectral_norm
 
 

@@ -22,22 +22,12 @@ other advlab GAN loss.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from advlab.core.checks import check_int
-from advlab.core.errors import AdvlabError
+from advlab.models.dcgan import doublings
 from advlab.models.spectral_norm import apply_spectral_norm
-
-
-def doublings(resolution: int, model: str) -> int:
-    """How many factor-2 steps lead from 4x4 to `resolution`; an AdvlabError naming `model` otherwise."""
-    steps = math.log2(resolution / 4) if isinstance(resolution, int) and resolution >= 8 else -1
-    if steps < 1 or steps != int(steps):
-        raise AdvlabError(f"{model} needs a resolution that is a power of two, at least 8; got {resolution!r}")
-    return int(steps)
 
 
 def init_normal_weights(module: nn.Module) -> None:
