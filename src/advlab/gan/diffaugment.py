@@ -18,6 +18,8 @@ reference code; each sample draws its own parameters:
 * ``cutout``: set to 0 a square of half the height and width (rounded), its centre uniform over
   the image so that it may be cut by the border, as in the reference code.
 
+Augment before packing (PacGAN), so that each sample draws its own parameters.
+
 Conventions. The reference code works on images in [-1, 1]; here images are in [0, 1], so its
 brightness range U[-0.5, 0.5] becomes U[-0.25, 0.25] (the same shift relative to the range;
 saturation and contrast do not depend on it). Padding and cutout fill with 0, black in [0, 1]

@@ -18,7 +18,11 @@ it with `pack` times the channels (DCGANDiscriminator(channels=pack * C)) or fea
 (MLPDiscriminator(in_features=pack * 2)).
 
 With WGAN-GP the penalty interpolates the unpacked real and fake samples and hands the (N, ...)
-interpolates to this wrapper, which packs them like any other batch, so the two compose.
+interpolates to this wrapper, which packs them like any other batch, so the two compose. Note
+what the house penalty (gan/losses/wasserstein_gp.py) then computes: one eps per *sample* and the
+gradient norm per sample, i.e. over each sample's block of the packed input. Gulrajani et al.'s
+eq. 3 applied literally to the packed critic would draw one eps per pack and take the norm over
+the whole packed input (sqrt of the sum of the blocks' squared norms).
 """
 
 from __future__ import annotations

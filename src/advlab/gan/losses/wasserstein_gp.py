@@ -36,11 +36,17 @@ class WassersteinGPLoss(GANLoss):
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      generator: torch.Generator) -> torch.Tensor:
-    """E[(||grad D(x^)||_2 - 1)^2] on random interpolates x^ of real and fake samples."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    """E[(||grad D(x^)||_2 - 1)^2] on random interpolates x^ of real and fake samples.
+
+    A PacGAN critic (`discriminator.pack` > 1, Lin et al. 2018) judges packs, so its input is the pack: one
+    interpolation weight per pack, and the norm of the gradient with respect to the whole packed input,
+    which is Gulrajani et al.'s eq. 3 applied to the packed critic (pack 1 is the plain penalty).
+    """
+    pack = getattr(discriminator, "pack", 1)
+    shape = (real.shape[0] // pack,) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype).repeat_interleave(pack, 0)
     mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     out = discriminator(mixed)
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
+    norms = grad.reshape(out.shape[0], -1).norm(2, dim=1)
     return ((norms - 1) ** 2).mean()
