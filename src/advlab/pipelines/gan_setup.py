@@ -62,6 +62,15 @@ def build_generator(config: GANTrainConfig, sample_shape: tuple[int, ...], class
     return DCGANGenerator(config.z_dim, resolution, channels, config.width)
 
 
+ONE_HOT_CLASSES = 32  # up to this many classes D reads one-hot label maps; beyond, a learned embedding
+
+
+def label_embedding(classes: int) -> int | None:
+    """Width of the label maps of a conditional D: None (one-hot, `classes` maps) for a few classes; for many
+    (stacked digits' 1000) a learned embedding of ONE_HOT_CLASSES numbers, not 1000 input channels."""
+    return None if classes <= ONE_HOT_CLASSES else ONE_HOT_CLASSES
+
+
 def packed(discriminator: nn.Module, pack: int) -> nn.Module:
     """PacGAN's packing wrapper (Lin et al. 2018) when pack > 1; the network itself otherwise, so that
     unpacked runs keep their checkpoints' parameter names."""
@@ -78,7 +87,8 @@ def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...], c
     channels, resolution = shape[0], shape[-1]
     norm = "layer" if config.loss == "wgan-gp" else "batch"
     conditional = {
-        "cgan": lambda: ConditionalDCGANDiscriminator(resolution, classes, channels, config.width, norm),
+        "cgan": lambda: ConditionalDCGANDiscriminator(resolution, classes, channels, config.width, norm,
+                                                      label_embedding(classes)),
         "projection": lambda: ProjectionDiscriminator(resolution, classes, channels, config.width),
         "acgan": lambda: ACGANDiscriminator(resolution, classes, channels, config.width, norm),
     }
