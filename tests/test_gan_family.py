@@ -174,3 +174,19 @@ def test_bad_diffaugment_is_one_line(tmp_path, capsys, argv, words):
     status, _, err = run_cli(["gan", "train", "--steps", "2", "--out", str(tmp_path / "r"), "--no-progress", *argv],
                              capsys)
     assert_one_line_error(status, err, *words)
+
+
+def test_packed_run_on_points_draws_its_heatmap(tmp_path, capsys):
+    run = tmp_path / "packed"
+    status, _, err = run_cli(["gan", "train", "--data", "grid25", "--pack", "2", "--steps", "4", "--width", "16",
+                              "--out", str(run), "--no-progress", "--tensorboard", "false"], capsys)
+    assert status == 0, err
+    assert (run / "samples" / "final.png").is_file()
+    _, trainer = load_trained(run, "cpu")
+    from advlab.pipelines.gan_snapshots import judge_grid
+
+    points = torch.randn(7, 2)
+    with torch.no_grad():
+        scores = judge_grid(trainer, points)
+        by_hand = trainer.discriminator.discriminator(points.repeat_interleave(2, 0).reshape(7, 4))
+    assert torch.allclose(scores, by_hand)

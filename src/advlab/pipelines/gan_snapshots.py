@@ -68,7 +68,9 @@ def discriminator_heatmap(trainer: GANTrainer, low: torch.Tensor, high: torch.Te
 
 
 def judge_grid(trainer: GANTrainer, grid: torch.Tensor) -> torch.Tensor:
-    """D's raw output on grid points; a conditional D's averaged over the labels."""
+    """D's raw output on grid points; a conditional D's averaged over the labels; a packed D (PacGAN) scores
+    packs of `pack` copies of each point."""
+    grid = grid.repeat_interleave(getattr(trainer.discriminator, "pack", 1), 0)
     if not trainer.conditional:
         return trainer.discriminator(grid)
     labels = [torch.full((len(grid),), label, device=grid.device) for label in range(trainer.classes)]
