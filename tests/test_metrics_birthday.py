@@ -11,7 +11,7 @@ from scipy.stats import binom
 
 from advlab.core.errors import AdvlabError
 from advlab.data import load_digits_images
-from advlab.metrics import birthday
+from advlab.metrics import distances as distances_module
 from advlab.metrics.birthday import (
     LIKELIHOOD_DROP,
     birthday_estimate,
@@ -160,7 +160,7 @@ def test_nearest_neighbours_match_brute_force_in_blocks(monkeypatch):
     rows = torch.randn(57, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     distances = torch.cdist(rows, rows)
     distances.fill_diagonal_(math.inf)
-    monkeypatch.setattr(birthday, "PAIRWISE_ELEMENTS", 100)  # blocks of one row
+    monkeypatch.setattr(distances_module, "CHUNK_ELEMENTS", 100)  # chunks of one row
     found, indices = nearest_neighbours(rows)
     assert torch.equal(indices, distances.argmin(1))
     assert torch.allclose(found, distances.min(1).values, atol=1e-12)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import advlab.metrics.prdc as prdc_module
+import advlab.metrics.distances as distances_module
 from advlab.core.errors import AdvlabError
 from advlab.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
 
@@ -50,7 +50,7 @@ def test_agrees_with_prdc_on_random_sets(n_real, n_fake, width, k, seed):
 
 def test_agrees_with_prdc_across_many_small_chunks(monkeypatch):
     # ~7 rows per chunk, the last one partial: the chunked passes must stitch rows together exactly
-    monkeypatch.setattr(prdc_module, "CHUNK_ELEMENTS", 777)
+    monkeypatch.setattr(distances_module, "CHUNK_ELEMENTS", 777)
     rng = np.random.default_rng(4)
     assert_same_as_reference(rng.normal(size=(103, 6)), rng.normal(size=(111, 6)) + 0.5, 3)
 

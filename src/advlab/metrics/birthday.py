@@ -70,10 +70,10 @@ from scipy.stats import chi2
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
+from advlab.metrics.distances import pairwise_chunks
 from advlab.metrics.inputs import as_real_tensor
 
 LIKELIHOOD_DROP = float(chi2.ppf(0.95, 1)) / 2  # 1.92: half the 95% point of chi² with 1 dof
-PAIRWISE_ELEMENTS = 1 << 22  # entries of one block of the distance matrix (32 MiB in float64)
 LOG_THETA_RANGE = (-60.0, 20.0)  # initial bracket for log(1/N); widened when needed
 EXP_CAP = 700.0  # exp overflows float64 past ~709
 
@@ -224,23 +224,18 @@ def birthday_estimate(
 def nearest_neighbours(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each row's nearest other row: (distances (n,), indices (n,)), Euclidean, self excluded.
 
-    The squared distances |a|² + |b|² - 2 a·b are formed in row blocks of at most
-    ``PAIRWISE_ELEMENTS`` entries (never the whole n x n matrix); only the nearest index is kept,
-    and its distance is recomputed as |a - b| so that exact copies come out at exactly 0.
+    The squared distances come in row chunks (:func:`advlab.metrics.distances.pairwise_chunks`, never the
+    whole n x n matrix); only the nearest index is kept, and its distance is recomputed as |a - b| so that
+    exact copies come out at exactly 0.
 
     Args:
         rows: (n, d) float tensor, n >= 2, on any device.
     """
-    n = len(rows)
-    squares = (rows * rows).sum(1)
-    indices = torch.empty(n, dtype=torch.int64, device=rows.device)
-    step = max(1, PAIRWISE_ELEMENTS // n)
-    for start in range(0, n, step):
-        block = rows[start : start + step]
-        squared = squares[start : start + step, None] + squares[None, :] - 2 * (block @ rows.T)
-        own = torch.arange(len(block), device=rows.device)
-        squared[own, start + own] = math.inf
-        indices[start : start + step] = squared.argmin(1)
+    indices = torch.empty(len(rows), dtype=torch.int64, device=rows.device)
+    for chunk, squared in pairwise_chunks(rows, rows):
+        own = torch.arange(len(squared), device=rows.device)
+        squared[own, chunk.start + own] = math.inf
+        indices[chunk] = squared.argmin(1)
     return (rows - rows[indices]).norm(dim=1), indices
 
 

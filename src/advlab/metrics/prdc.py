@@ -27,14 +27,12 @@ square roots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 
+from advlab.metrics.distances import pairwise_chunks
 from advlab.metrics.inputs import Matrix, as_feature_pair, check_neighbours
-
-CHUNK_ELEMENTS = 2**21  # distances held at once (16 MiB of float64): small enough to stay in cache
 
 
 class PrecisionRecall(NamedTuple):
@@ -125,28 +123,6 @@ def kth_neighbour_radii2(points: torch.Tensor, k: int) -> torch.Tensor:
 def inside_balls(distances2: torch.Tensor, radii2: torch.Tensor) -> torch.Tensor:
     """Bool mask: a distance strictly below its ball's radius (open balls; radii2 broadcasts)."""
     return distances2 < radii2
-
-
-def pairwise_chunks(a: torch.Tensor, b: torch.Tensor) -> Iterator[tuple[slice, torch.Tensor]]:
-    """(rows, squared distances from a[rows] to every row of b), consecutive chunks of rows covering a.
-
-    Squared distances are ``|a|^2 + |b|^2 - 2 a.b`` clamped at 0 (rounding can make them slightly
-    negative). The chunks reuse one buffer of at most CHUNK_ELEMENTS values (a chunk has at least one
-    row): a chunk is overwritten by the next, so use it before asking for the next one.
-    """
-    a_norms2, b_norms2 = squared_norms(a), squared_norms(b)
-    rows_per_chunk = max(1, CHUNK_ELEMENTS // len(b))
-    buffer = torch.empty(min(rows_per_chunk, len(a)), len(b), dtype=a.dtype)
-    for start in range(0, len(a), rows_per_chunk):
-        rows = slice(start, min(start + rows_per_chunk, len(a)))
-        distances2 = buffer[: rows.stop - start]
-        torch.addmm(a_norms2[rows, None], a[rows], b.T, alpha=-2.0, out=distances2)
-        yield rows, distances2.add_(b_norms2).clamp_(min=0.0)
-
-
-def squared_norms(points: torch.Tensor) -> torch.Tensor:
-    """(n,) squared Euclidean norm of each row."""
-    return torch.einsum("ij,ij->i", points, points)
 
 
 def any_along(flags: torch.Tensor, dim: int) -> torch.Tensor:
