@@ -22,9 +22,10 @@ STACKED_CHANNELS = 3
 STACKED_MODES = 10**STACKED_CHANNELS
 
 
-def stack_labels(digits: Tensor) -> Tensor:
-    """Digit triples (N, 3) -> stacked labels ``100 a + 10 b + c`` (N,), int64 in [0, 1000)."""
-    place_values = torch.tensor([100, 10, 1], dtype=torch.int64, device=digits.device)
+def stack_labels(digits: Tensor, base: int = 10) -> Tensor:
+    """Per-channel classes (N, C) -> the C-digit number they spell in `base`, (N,) int64 in [0, base^C):
+    digit triples give the stacked labels ``100 a + 10 b + c``."""
+    place_values = base ** torch.arange(digits.shape[1] - 1, -1, -1, device=digits.device)
     return (digits.to(torch.int64) * place_values).sum(dim=1)
 
 

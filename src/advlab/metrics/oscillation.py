@@ -54,6 +54,7 @@ import torch
 from scipy import stats
 
 from advlab.core.errors import AdvlabError
+from advlab.core.runs import clean
 
 MAX_GRID_FACTOR = 4  # an uneven series is resampled onto at most this many times n points
 ROUNDING = 1e-9  # a residual this small relative to the values is rounding error, not an oscillation
@@ -376,10 +377,6 @@ def loss_at_evaluations(records, loss: str, quality: str = "fid") -> tuple[np.nd
     return steps, losses, qualities
 
 
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 def _correlation_entry(records: list, loss: str, quality: str) -> dict:
     """rho, p_value, pairs and, when rho is None, a note saying why."""
     _, losses, qualities = loss_at_evaluations(records, loss, quality)
@@ -391,7 +388,7 @@ def _correlation_entry(records: list, loss: str, quality: str) -> dict:
         note = f"only {losses.size} evaluation(s) with {quality!r}; a rank correlation needs 3"
     elif not math.isfinite(rho):
         note = f"{loss} or {quality} is constant across evaluations; rho is undefined"
-    return {"rho": _finite_or_none(rho), "p_value": _finite_or_none(p_value), "pairs": int(losses.size),
+    return {"rho": clean(float(rho)), "p_value": clean(float(p_value)), "pairs": int(losses.size),
             "note": note}
 
 

@@ -19,10 +19,10 @@ generator cannot be expected to beat real data against itself at that sample siz
 
 from __future__ import annotations
 
-import math
-import sys
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -30,6 +30,7 @@ from torch import Tensor
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.data import GaussianMixture2D
+from advlab.data.stacked_digits import stack_labels
 from advlab.metrics import (
     birthday_support,
     calibrate_threshold,
@@ -131,10 +132,27 @@ class Evaluator:
 
     # -- one method per metric: each adds its figures (and extras) to the result
 
+    # -- the real-data yardsticks depend on the real sample alone: computed once, on first use
+
+    @cached_property
+    def real_fid(self) -> float:
+        """FID between two disjoint halves of the real sample."""
+        half = len(self.real_features) // 2
+        return fid(self.real_features[:half], self.real_features[half:2 * half])
+
+    @cached_property
+    def real_inception_score(self) -> float:
+        real = torch.softmax(self.real_logits.double().reshape(-1, self.real_logits.shape[-1]), -1)
+        return inception_score(real, splits=IS_SPLITS)[0]
+
+    @cached_property
+    def real_modes(self):
+        """label_modes of the real sample, as the feature classifier counts them."""
+        labels, total = self._mode_labels(self.real_logits)
+        return label_modes(labels, total)
+
     def _fid(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
-        result.figures["fid"] = fid(self.real_features, fake_features)
-        first, second = self._halves()
-        result.figures["real_fid"] = fid(first, second)
+        result.figures.update(fid=fid(self.real_features, fake_features), real_fid=self.real_fid)
 
     def _kid(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
         size = min(KID_SUBSET, len(self.real_features) // 2, len(fake_features) // 2)  # several distinct subsets
@@ -144,9 +162,8 @@ class Evaluator:
     def _is(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
         probabilities = torch.softmax(fake_logits.double().reshape(-1, fake_logits.shape[-1]), -1)
         mean, std = inception_score(probabilities, splits=IS_SPLITS)
-        real = torch.softmax(self.real_logits.double().reshape(-1, self.real_logits.shape[-1]), -1)
         result.figures.update(inception_score=mean, inception_score_std=std,
-                              real_inception_score=inception_score(real, splits=IS_SPLITS)[0])
+                              real_inception_score=self.real_inception_score)
 
     def _prdc(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
         precision, recall = precision_recall(self.real_features, fake_features, k=PR_K)
@@ -165,9 +182,8 @@ class Evaluator:
             return
         labels, total = self._mode_labels(fake_logits)
         modes = label_modes(labels, total)
-        real = label_modes(self._mode_labels(self.real_logits)[0], total)
-        result.figures.update(modes=modes.modes, total_modes=total, kl=modes.kl, real_modes=real.modes,
-                              real_kl=real.kl)
+        result.figures.update(modes=modes.modes, total_modes=total, kl=modes.kl, real_modes=self.real_modes.modes,
+                              real_kl=self.real_modes.kl)
         result.mode_counts = modes.counts
 
     def _mode_labels(self, logits: Tensor) -> tuple[Tensor, int]:
@@ -175,12 +191,14 @@ class Evaluator:
         digits) the C-digit number the channels spell, base ``classes``."""
         predicted = logits.argmax(-1).reshape(len(logits), -1)
         classes = logits.shape[-1]
-        weights = classes ** torch.arange(predicted.shape[1] - 1, -1, -1)
-        return (predicted * weights).sum(1), classes ** predicted.shape[1]
+        return stack_labels(predicted, classes), classes ** predicted.shape[1]
 
     def _birthday(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
-        batches = iter(range(10**9))
-        sample = lambda s: draw(s, self.seed + 1000 + next(batches)).detach().cpu()  # noqa: E731
+        seeds = itertools.count(self.seed + 1000)  # fresh noise for every batch of the ladder
+
+        def sample(size: int) -> Tensor:
+            return draw(size, next(seeds)).detach().cpu()
+
         spaces = {"pixel": None} if self.net is None else {"pixel": None, "features": self.net.features}
         for space, embed in spaces.items():
             reference = self.real if embed is None else self.real_features
@@ -190,16 +208,3 @@ class Evaluator:
             suffix = "" if space == "pixel" else "_features"
             result.figures.update({f"support{suffix}": found.support, f"support_low{suffix}": found.low,
                                    f"support_high{suffix}": found.high})
-
-    def _halves(self) -> tuple[Tensor, Tensor]:
-        half = len(self.real_features) // 2
-        return self.real_features[:half], self.real_features[half:2 * half]
-
-
-def progress_note(message: str) -> None:
-    print(f"advlab: {message}", file=sys.stderr)
-
-
-def finite_or_none(value):
-    """JSON-safe numbers: NaN/inf become None."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.errors import AdvlabError
+from advlab.core.runs import clean
 from advlab.metrics.oscillation import convergence_vs_quality
-from advlab.pipelines.evaluate_gan import Evaluation, Evaluator, finite_or_none, parse_metrics
+from advlab.pipelines.evaluate_gan import Evaluation, Evaluator, parse_metrics
 from advlab.pipelines.gan_snapshots import draw
 from advlab.pipelines.sample_gan import load_trained
 from advlab.reports.eval_plots import (
@@ -54,13 +55,14 @@ def evaluate_run(path: str | Path, metrics: str | tuple[str, ...] | None = None,
     result = evaluator.evaluate(lambda count, draw_seed: draw(trainer, count, draw_seed))
     folder = Path(run_dir) / EVAL_FOLDER
     folder.mkdir(exist_ok=True)
+    records = read_metrics(run_dir)
     content = {"step": trainer.step, "n": n, "real_samples": len(evaluator.real), "features": evaluator.feature_spec,
                "seed": seed, "metrics": list(chosen),
-               "figures": {key: finite_or_none(value) for key, value in result.figures.items()},
+               "figures": {key: clean(value) for key, value in result.figures.items()},
                "mode_counts": list(result.mode_counts) if result.mode_counts else None,
                "birthday": {space: birthday_record(found) for space, found in result.birthday.items()},
-               "convergence": convergence_vs_quality(read_metrics(run_dir)),
-               "plots": write_plots(run_dir, folder, result)}
+               "convergence": convergence_vs_quality(records),
+               "plots": write_plots(records, folder, result)}
     target = folder / "eval.json"
     atomic_write_bytes(target, json.dumps(content, indent=1).encode())
     if report:
@@ -70,15 +72,14 @@ def evaluate_run(path: str | Path, metrics: str | tuple[str, ...] | None = None,
 
 def birthday_record(found) -> dict:
     """The JSON-able part of a birthday estimate (the pairs themselves go to a PNG)."""
-    return {"support": finite_or_none(found.support), "low": finite_or_none(found.low),
-            "high": finite_or_none(found.high), "rule_of_thumb": found.rule_of_thumb,
+    return {"support": clean(found.support), "low": clean(found.low),
+            "high": clean(found.high), "rule_of_thumb": found.rule_of_thumb,
             "threshold": found.threshold, "batch_sizes": list(found.batch_sizes), "trials": found.trials,
             "duplicates": list(found.duplicates), "median_closest": list(found.median_closest)}
 
 
-def write_plots(run_dir: Path, folder: Path, result: Evaluation) -> dict[str, str]:
-    """The evaluation's pictures; returns {caption: file name inside eval/}."""
-    records = read_metrics(run_dir)
+def write_plots(records: list[dict], folder: Path, result: Evaluation) -> dict[str, str]:
+    """The evaluation's pictures, next to the run's metrics.jsonl `records`; returns {caption: file name}."""
     written = {"quality over training": plot_quality_over_steps(records, folder / "quality.png")}
     figures = result.figures
     if "precision" in figures:
