@@ -57,18 +57,19 @@ class TensorData:
             raise AdvlabError(f"data set {self.name!r} has no labels; a conditional GAN needs labelled data "
                               "(digits, stacked-digits, idx with --labels-path, or class sub-folders)")
 
+    def row_index(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` row numbers drawn uniformly with replacement, on ``generator.device``."""
+        return torch.randint(len(self), (n,), generator=generator, device=generator.device)
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """Draw ``n`` rows uniformly with replacement, on ``generator.device``."""
-        device = generator.device
-        row_index = torch.randint(len(self), (n,), generator=generator, device=device)
-        return self.data.to(device)[row_index]
+        return self.data.to(generator.device)[self.row_index(n, generator)]
 
     def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``n`` rows and their labels, drawn as :meth:`sample` draws them."""
         self.require_labels()
-        device = generator.device
-        row_index = torch.randint(len(self), (n,), generator=generator, device=device)
-        return self.data.to(device)[row_index], self.labels.to(device)[row_index]
+        rows = self.row_index(n, generator)
+        return self.data.to(generator.device)[rows], self.labels.to(generator.device)[rows]
 
     def to(self, device: torch.device | str) -> TensorData:
         """Move data and labels to ``device``; returns ``self``."""
