@@ -229,7 +229,8 @@ def real_draw(data, evaluator, n: int):
 
 def evaluate(data, draw, spec: dict, device) -> dict:
     """The metric suite's figures for `draw` (None: the real-data yardstick), JSON-safe."""
-    from advlab.pipelines.evaluate_gan import Evaluator, finite_or_none
+    from advlab.core.runs import clean
+    from advlab.pipelines.evaluate_gan import Evaluator
 
     # the birthday estimate of held-out real rows would measure the size of the held-out set, slowly: not run
     metrics = METRICS_USED + (("birthday",) if spec["birthday"] and draw is not None else ())
@@ -240,9 +241,9 @@ def evaluate(data, draw, spec: dict, device) -> dict:
             evaluator.metrics = ("fid", "modes")
             first = evaluator.evaluate(lambda n, seed: evaluator.real[:n])
             keep = ("real_fid", "real_modes", "real_kl", "total_modes")
-            return {key: finite_or_none(first.figures.get(key)) for key in keep} | {"halves_only": True}
+            return {key: clean(first.figures.get(key)) for key in keep} | {"halves_only": True}
     figures = evaluator.evaluate(draw).figures
-    return {key: finite_or_none(value) for key, value in figures.items()}
+    return {key: clean(value) for key, value in figures.items()}
 
 
 def save_picture(trainer, path: Path, seed: int) -> None:
