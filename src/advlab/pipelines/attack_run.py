@@ -1,6 +1,7 @@
 """`advlab attack NAME RUN`: one registered evasion attack against a trained classifier run.
 
-The victim is the model of the classifier run RUN (``load_classifier``) and the images are the
+The victim is the model of the classifier run RUN (``advlab.defenses.load_model``: the classifier, behind its
+input transformation when RUN is a defended run) and the images are the
 first ``n`` of its held-out split (``held_out_split``), the rows it never trained on. The attack
 is ``advlab.attacks.ATTACKS[NAME]`` built with the given options; for an eps sweep
 (``eps=[0.05, 0.1]``) it shares one clean pass and gives one result per eps. Targets, for a
@@ -51,6 +52,7 @@ from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator, seed_everything
+from advlab.defenses.preprocessed import load_model
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier
 from advlab.reports.attack_report import grid_rows, markdown_attack_table, pick_examples, save_attack_grid
 
@@ -222,7 +224,7 @@ def attack_run(config: AttackRunConfig) -> Path:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
-    model, _ = load_classifier(config.run, device)
+    model = load_model(config.run, device)
     images, labels = select(*held_out_split(config.run), config.n)
     mask = load_mask(config.mask, images, config.attack)
     out = output_dir(config)  # checked before the attack runs, created after

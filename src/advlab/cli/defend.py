@@ -1,0 +1,13 @@
+"""`advlab defend VERB`: harden a classifier (adversarial training), certify it (randomized smoothing), or
+put an input transformation in front of it. Each verb lives in its own module."""
+
+from __future__ import annotations
+
+from advlab.cli import defend_smooth, defend_train, defend_transform
+
+
+def add_parser(subparsers) -> None:
+    defend = subparsers.add_parser("defend", help="adversarial training, randomized smoothing, input transformations")
+    verbs = defend.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for module in (defend_train, defend_smooth, defend_transform):
+        module.add_parsers(verbs)
