@@ -3,9 +3,10 @@
 Cases (``--cases``; a case runs on every ``--data`` set of its kind):
 
 * 2-D mixtures (ring8, grid25), advlab's MLP preset (``PRESETS["mlp"]``): one case per loss --
-  nonsaturating, least-squares, hinge and wgan-gp (with the paper's n_critic = 5: Gulrajani et al. 2017,
-  Algorithm 1) -- plus PacGAN with packing 2 (Lin et al. 2018) and the conditional MLP (Mirza & Osindero
-  2014), both with the preset's nonsaturating loss.
+  nonsaturating, least-squares, hinge and wgan-gp (with the authors' toy-data settings,
+  ``gan_config.WGAN_GP_SETTINGS["points"]``: n_critic 5, Adam(1e-4, 0.5, 0.9), lambda 0.1) -- plus PacGAN with
+  packing 2 (Lin et al. 2018) and the conditional MLP (Mirza & Osindero 2014), both with the preset's
+  nonsaturating loss.
 * Images (scikit-learn's digits resized to 16x16, and stacked digits: three digits as RGB, 1000 modes, also
   16x16): dcgan, cgan, projection, acgan, sngan, sagan, progan and wgan-gp, each with its paper's preset
   (``advlab.pipelines.gan_config.PRESETS``: loss, learning rates, betas, n_critic), plus dcgan with the hinge
@@ -40,7 +41,7 @@ another and each one's peak memory is its own):
 Every case trains with the same seeds (``--seeds``, default 0); with several seeds a cell is mean +- std.
 A "real data" row per data set is the yardstick (see "Reading the table" in the written page).
 
-    python bench/gan_zoo.py --budget-minutes 3          # the issue's run: 32 cases x 3 min, ~1 h 45 min on one CPU
+    python bench/gan_zoo.py --budget-minutes 3          # the issue's run: 36 cases x 3 min, ~2 h on one CPU
     python bench/gan_zoo.py --budget-minutes 0.5        # ~22 min
     python bench/gan_zoo.py --quick                     # a smoke run: seconds per case, tiny nets, 8x8 images
     python bench/gan_zoo.py --data ring8 --cases mlp-hinge,mlp-pack2 --seeds 0,1,2 --birthday
@@ -77,7 +78,7 @@ CASES: dict[str, dict] = {
     "mlp-nonsaturating": {"kind": "points", "model": "mlp", "loss": "nonsaturating"},
     "mlp-least-squares": {"kind": "points", "model": "mlp", "loss": "least-squares"},
     "mlp-hinge": {"kind": "points", "model": "mlp", "loss": "hinge"},
-    "mlp-wgan-gp": {"kind": "points", "model": "mlp", "loss": "wgan-gp", "k": 5},
+    "mlp-wgan-gp": {"kind": "points", "model": "mlp", "loss": "wgan-gp"},
     "mlp-pack2": {"kind": "points", "model": "mlp", "pack": 2},
     "mlp-conditional": {"kind": "points", "model": "mlp", "conditional": True},
     "dcgan": {"kind": "images", "model": "dcgan"},
@@ -86,6 +87,9 @@ CASES: dict[str, dict] = {
     "cgan": {"kind": "images", "model": "cgan"},
     "projection": {"kind": "images", "model": "projection"},
     "acgan": {"kind": "images", "model": "acgan"},
+    # PacGAN within a class (packs of one label): the remedy for the conditional models' collapse within a class
+    "projection-pack2": {"kind": "images", "model": "projection", "pack": 2},
+    "acgan-pack2": {"kind": "images", "model": "acgan", "pack": 2},
     "sngan": {"kind": "images", "model": "sngan"},
     "sagan": {"kind": "images", "model": "sagan"},
     "progan": {"kind": "images", "model": "progan"},
@@ -247,31 +251,16 @@ def evaluate(data, draw, spec: dict, device) -> dict:
 
 
 def save_picture(trainer, path: Path, seed: int) -> None:
-    """The snapshot `advlab gan train` saves. A packed D (PacGAN) judges packs, not points, so for the heatmap of
-    a 2-D run it is handed `pack` copies of each grid point (gan_snapshots.judge_grid itself does not do that
-    yet: it fails on a packed D)."""
-    from torch import nn
-
-    from advlab.gan.pacgan import Packed
+    """The snapshot `advlab gan train` saves (a packed D's heatmap scores packs of copies of each grid point)."""
     from advlab.pipelines.gan_snapshots import snapshot
 
-    class CopiesPerPack(nn.Module):
-        def forward(self, points):  # (N, 2) -> (pack * N, 2): D then scores N packs of one point each
-            return points.repeat_interleave(discriminator.pack, 0)
-
-    discriminator = trainer.discriminator
-    if isinstance(discriminator, Packed) and trainer.data.kind == "points":
-        trainer.discriminator = nn.Sequential(CopiesPerPack(), discriminator)
-    try:
-        snapshot(trainer, path, seed)
-    finally:
-        trainer.discriminator = discriminator
+    snapshot(trainer, path, seed)
 
 
 def settings(config) -> dict:
     """The resolved options a reader needs to repeat a case."""
     keep = ("model", "loss", "k", "batch_size", "z_dim", "width", "depth", "lr_g", "lr_d", "beta1", "beta2", "ema",
-            "pack", "conditional", "stage_steps", "image_size")
+            "gp_weight", "pack", "conditional", "stage_steps", "image_size")
     return {key: getattr(config, key) for key in keep}
 
 

@@ -204,3 +204,80 @@ def test_packing_covers_at_least_as_many_grid25_modes():
     assert mean_unpacked < 25, f"the unpacked GAN covers every mode here, the comparison cannot fail: {modes}"
     assert mean_packed >= mean_unpacked, modes
     assert sum(high_quality[2]) / len(GRID25_SEEDS) >= 0.10, f"PacGAN's samples are too diffuse: {high_quality}"
+
+
+# ---------------------------------------------------------------------- packing in a conditional game
+
+
+def test_same_label_rows_keep_each_pack_to_one_label():
+    from advlab.data import TensorData
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 2])
+    data = TensorData(torch.arange(10.0)[:, None], labels, "toy")
+    rows = data.same_label_rows(2000, 3, make_generator(0, torch.device("cpu")))
+    runs = labels[rows].reshape(-1, 3)
+    assert (runs == runs[:, :1]).all()
+    # the first row of a pack is uniform over all rows, so pack labels follow the label frequencies 3:2:5
+    share = torch.bincount(runs[:, 0], minlength=3).double() / 2000
+    assert torch.allclose(share, torch.tensor([0.3, 0.2, 0.5], dtype=torch.float64), atol=0.04)
+    assert set(rows.tolist()) == set(range(10))  # every row of every class is drawn
+    # pack 1 draws exactly what the unpacked game draws
+    one = data.sample_labelled(7, make_generator(3, torch.device("cpu")), 1)
+    plain = data.sample_labelled(7, make_generator(3, torch.device("cpu")))
+    assert all(torch.equal(a, b) for a, b in zip(one, plain))
+
+
+def test_ring8_labelled_packs_come_from_one_mode():
+    from advlab.data import ring8
+
+    points, modes = ring8().sample_labelled(12, make_generator(0, torch.device("cpu")), pack=4)
+    assert (modes.reshape(3, 4) == modes.reshape(3, 4)[:, :1]).all()
+    assert torch.allclose(points, ring8().means[modes], atol=0.06)
+
+
+class LabelRecorder(torch.nn.Module):
+    """A conditional D that remembers its packed inputs and the labels it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.weight = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x, labels):
+        self.calls.append((x.detach().clone(), labels.clone()))
+        return self.weight * x.flatten(1).sum(dim=1)
+
+
+def test_conditional_trainer_feeds_one_label_per_pack():
+    """Real points are (label, label) and generated ones (-label, -label): every pack's samples must carry the
+    label D is given, so a pack of 3 is the 6 numbers +-(y, y, y, y, y, y)."""
+    from advlab.data import TensorData
+
+    labels = torch.arange(40) % 5
+    data = TensorData(labels[:, None].float().repeat(1, 2), labels, "labelled")
+
+    class ByLabel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, z, y):
+            return -y[:, None].float().repeat(1, 2) * self.scale
+
+    recorder, generator = LabelRecorder(), ByLabel()
+    trainer = GANTrainer(generator=generator, discriminator=Packed(recorder, 3), loss=make_loss("nonsaturating"),
+                         data=data, optimizer_g=torch.optim.SGD(generator.parameters(), lr=0.0),
+                         optimizer_d=torch.optim.SGD(recorder.parameters(), lr=0.0),
+                         sampler=make_generator(0, torch.device("cpu")), z_dim=2, batch_size=12,
+                         conditioning="input", classes=5)
+    trainer.train_iteration()
+    assert len(recorder.calls) == 3  # D's real, D's fake, G's fake
+    for index, (packed, pack_labels) in enumerate(recorder.calls):
+        assert packed.shape == (4, 6) and pack_labels.shape == (4,)
+        sign = 1 if index == 0 else -1
+        assert torch.equal(packed, sign * pack_labels[:, None].float().expand(4, 6))
+
+
+def test_mixed_labels_in_a_pack_are_refused():
+    raises_one_line(lambda: Packed(LabelRecorder(), 2)(torch.zeros(4, 2), torch.tensor([0, 1, 1, 1])),
+                    "labels of a pack", "differ")

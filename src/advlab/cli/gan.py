@@ -24,13 +24,15 @@ OPTION_DOCS = {
     "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
              "progan or wgan-gp (each with its paper's settings as defaults)",
     "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",
-    "pack": "PacGAN: D judges groups of this many samples (Lin et al. 2018); 1 = off",
+    "pack": "PacGAN: D judges groups of this many samples (Lin et al. 2018), of one class in a conditional game "
+            "(against collapse within a class); 1 = off",
     "diffaugment": "DiffAugment policy for D's inputs, e.g. color,translation,cutout (Zhao et al. 2020)",
     "acgan_weight": "weight of ACGAN's class term L_C",
     "stage_steps": "progan: steps of each fade-in and each stabilisation phase (default: steps spread evenly)",
     "z_dim": "noise dimension", "width": "network width", "depth": "hidden layers (mlp)",
     "loss": "minimax, nonsaturating, least-squares, hinge or wgan-gp (default: the model's)",
-    "gp_weight": "gradient-penalty weight lambda (wgan-gp)",
+    "gp_weight": "gradient-penalty weight lambda (wgan-gp; unset: 10, or 0.1 on 2-D points as in the authors' "
+                 "toy script)",
     "steps": "generator steps (iterations of Algorithm 1)",
     "k": "discriminator steps per generator step (default: the model's; 1 for most, 5 for wgan-gp)",
     "batch_size": "minibatch size m", "optimizer": "adam or sgd (with momentum)",

@@ -65,11 +65,29 @@ class TensorData:
         """Draw ``n`` rows uniformly with replacement, on ``generator.device``."""
         return self.data.to(generator.device)[self.row_index(n, generator)]
 
-    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """``n`` rows and their labels, drawn as :meth:`sample` draws them."""
+    def sample_labelled(self, n: int, generator: torch.Generator, pack: int = 1) -> tuple[Tensor, Tensor]:
+        """``n`` rows and their labels, drawn as :meth:`sample` draws them; with ``pack`` > 1, in runs of
+        ``pack`` rows that share a label (:meth:`same_label_rows`)."""
         self.require_labels()
-        rows = self.row_index(n, generator)
+        rows = self.row_index(n, generator) if pack == 1 else self.same_label_rows(n // pack, pack, generator)
         return self.data.to(generator.device)[rows], self.labels.to(generator.device)[rows]
+
+    def same_label_rows(self, packs: int, pack: int, generator: torch.Generator) -> Tensor:
+        """``packs * pack`` row numbers in runs of ``pack`` that share a label, for PacGAN in a conditional game.
+
+        The first row of each run is uniform over all rows (so the runs' labels follow the data's label
+        frequencies); the other ``pack - 1`` are uniform over the rows with that label; all with replacement.
+        """
+        device = generator.device
+        labels = self.labels.to(device)
+        order = torch.argsort(labels, stable=True)
+        counts = torch.bincount(labels, minlength=self.classes)
+        starts = torch.cumsum(counts, 0) - counts
+        anchors = self.row_index(packs, generator)
+        label = labels[anchors]
+        draws = torch.rand((packs, pack - 1), generator=generator, device=device) * counts[label, None]
+        offsets = torch.minimum(draws.long(), counts[label, None] - 1)
+        return torch.cat([anchors[:, None], order[starts[label, None] + offsets]], dim=1).reshape(-1)
 
     def to(self, device: torch.device | str) -> TensorData:
         """Move data and labels to ``device``; returns ``self``."""

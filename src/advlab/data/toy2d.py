@@ -58,10 +58,12 @@ class GaussianMixture2D:
         """Draw ``n`` points, (n, 2) float32 on ``generator.device``; same state -> same points."""
         return self.sample_labelled(n, generator)[0]
 
-    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """``n`` points and the index of the mode each came from (int64), drawn as :meth:`sample` draws them."""
+    def sample_labelled(self, n: int, generator: torch.Generator, pack: int = 1) -> tuple[Tensor, Tensor]:
+        """``n`` points and the index of the mode each came from (int64), drawn as :meth:`sample` draws them;
+        with ``pack`` > 1, in runs of ``pack`` points from one mode (PacGAN in a conditional game)."""
         device = generator.device
-        mode_index = torch.randint(self.num_modes, (n,), generator=generator, device=device)
+        mode_index = torch.randint(self.num_modes, (n // pack,), generator=generator, device=device)
+        mode_index = mode_index.repeat_interleave(pack)
         noise = torch.randn((n, 2), generator=generator, device=device)
         return self.means.to(device)[mode_index] + self.std * noise, mode_index
 

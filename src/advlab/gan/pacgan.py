@@ -17,12 +17,16 @@ never mixes the two. The wrapped D must accept `packed_input_shape(sample_shape,
 it with `pack` times the channels (DCGANDiscriminator(channels=pack * C)) or features
 (MLPDiscriminator(in_features=pack * 2)).
 
-With WGAN-GP the penalty interpolates the unpacked real and fake samples and hands the (N, ...)
-interpolates to this wrapper, which packs them like any other batch, so the two compose. Note
-what the house penalty (gan/losses/wasserstein_gp.py) then computes: one eps per *sample* and the
-gradient norm per sample, i.e. over each sample's block of the packed input. Gulrajani et al.'s
-eq. 3 applied literally to the packed critic would draw one eps per pack and take the norm over
-the whole packed input (sqrt of the sum of the blocks' squared norms).
+In a conditional game (labels beside the samples) every pack holds samples of one class, real and
+generated alike (the trainer draws them so), and the wrapped D is called as D(packed samples, one label per
+pack): it then compares the class-conditional P(x|y)^m with Q(x|y)^m, Lin et al.'s argument applied within
+each class, where conditional GANs tend to collapse. ACGAN's D takes no labels; the trainer gives its class
+term one label per pack.
+
+With WGAN-GP the penalty interpolates the unpacked real and fake samples with one weight per pack and
+hands the (N, ...) interpolates to this wrapper, which packs them like any other batch; the gradient norm
+is then taken over each whole packed input -- Gulrajani et al.'s eq. 3 applied to the packed critic
+(gan/losses/wasserstein_gp.py).
 """
 
 from __future__ import annotations
@@ -70,6 +74,18 @@ def pack_samples(samples: torch.Tensor, pack: int) -> torch.Tensor:
     return samples.reshape(n // pack, pack * samples.shape[1], *samples.shape[2:])
 
 
+def pack_labels(labels: torch.Tensor, pack: int) -> torch.Tensor:
+    """One label per pack from (N,) labels in which each run of `pack` shares one; AdvlabError if one does not."""
+    if labels.dim() != 1 or labels.shape[0] % pack:
+        raise AdvlabError(f"PacGAN needs one label per sample, N divisible by pack={pack}; got labels of shape "
+                          f"{tuple(labels.shape)}")
+    runs = labels.reshape(-1, pack)
+    if not bool((runs == runs[:, :1]).all()):
+        raise AdvlabError(f"a conditional PacGAN discriminator judges packs of one class; the labels of a pack of "
+                          f"{pack} samples differ")
+    return runs[:, 0]
+
+
 class Packed(nn.Module):
     """A discriminator that scores packs of `pack` samples: (N, ...) -> (N / pack,).
 
@@ -87,9 +103,15 @@ class Packed(nn.Module):
         self.pack = check_int("pack", pack, 1)
         self.discriminator = discriminator
 
-    def forward(self, samples: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) or (N, D) samples, N divisible by pack -> D's scores of the N / pack packs."""
-        return self.discriminator(pack_samples(samples, self.pack))
+    def forward(self, samples: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, C, H, W) or (N, D) samples, N divisible by pack -> D's scores of the N / pack packs.
+
+        With `labels` (N,), the wrapped D is conditional: each pack's labels must agree, and D gets one per pack.
+        """
+        packed = pack_samples(samples, self.pack)
+        if labels is None:
+            return self.discriminator(packed)
+        return self.discriminator(packed, pack_labels(labels, self.pack))
 
     def extra_repr(self) -> str:
         return f"pack={self.pack}"

@@ -100,7 +100,7 @@ class ProgressiveData:
         """n real images (n, C, r, r) at the current stage, drawn as `data.sample` draws them."""
         return downsample_to(self.data.sample(n, generator), self.resolution, self.alpha)
 
-    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_labelled(self, n: int, generator: torch.Generator, pack: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """n real images at the current stage and their labels, drawn as `data.sample_labelled` draws them."""
-        images, labels = self.data.sample_labelled(n, generator)
+        images, labels = self.data.sample_labelled(n, generator, pack)
         return downsample_to(images, self.resolution, self.alpha), labels

@@ -16,7 +16,9 @@ Heusel et al. 2017).
 Conditional games (`conditioning`): "input" (Mirza & Osindero 2014; Miyato & Koyama 2018) draws labelled real
 minibatches and uniform labels for the generated ones and calls G(z, y) and D(x, y); "acgan" (Odena et al. 2017)
 calls G(z, y) and D(x) -> (source scores, class logits) and adds the class term L_C to both players' losses
-(advlab.gan.acgan_loss). The unconditional game draws exactly as before. `augment` (DiffAugment, Zhao et al.
+(advlab.gan.acgan_loss). The unconditional game draws exactly as before. With PacGAN packing (`pack` > 1)
+a conditional game keeps every pack to one label, real and generated: D compares P(x|y)^m with Q(x|y)^m,
+which penalises collapse within a class. `augment` (DiffAugment, Zhao et al.
 2020) transforms every image D sees, real and generated, in D's and G's steps alike.
 
 Statistics (losses, mean D(x), mean D(G(z)), gradient norms) are gathered only on the
@@ -110,13 +112,25 @@ class GANTrainer:
         """A minibatch of real samples, with their labels in a conditional game."""
         if not self.conditional:
             return self.real_source.sample(self.batch_size, self.sampler), None
-        return self.real_source.sample_labelled(self.batch_size, self.sampler)
+        return self.real_source.sample_labelled(self.batch_size, self.sampler, self.pack)
 
     def fake_labels(self) -> torch.Tensor | None:
-        """Uniform labels for a generated minibatch (conditional games only)."""
+        """Uniform labels for a generated minibatch (conditional games only); with PacGAN packing, one label per
+        pack, repeated for its `pack` samples."""
         if not self.conditional:
             return None
-        return torch.randint(self.classes, (self.batch_size,), generator=self.sampler, device=self.sampler.device)
+        draws = torch.randint(self.classes, (self.batch_size // self.pack,), generator=self.sampler,
+                              device=self.sampler.device)
+        return draws if self.pack == 1 else draws.repeat_interleave(self.pack)
+
+    @property
+    def pack(self) -> int:
+        """Samples per pack of a PacGAN discriminator (Lin et al. 2018); 1 without packing."""
+        return getattr(self.discriminator, "pack", 1)
+
+    def pack_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """One label per pack (packs are label-homogeneous in a conditional game), for ACGAN's class term."""
+        return labels[::self.pack]
 
     def generate(self, labels: torch.Tensor | None) -> torch.Tensor:
         noise = self.noise_batch()
@@ -145,8 +159,8 @@ class GANTrainer:
             fake = self.generate(fake_labels)
         real_out, fake_out = self.judge(real, real_labels), self.judge(fake, fake_labels)
         if self.conditioning == "acgan":
-            loss = acgan_discriminator_loss(self.loss, real_out, fake_out, real_labels, fake_labels,
-                                            self.acgan_weight)
+            loss = acgan_discriminator_loss(self.loss, real_out, fake_out, self.pack_labels(real_labels),
+                                            self.pack_labels(fake_labels), self.acgan_weight)
         else:
             loss = self.loss.discriminator_loss(real_out, fake_out)
         penalty = self.loss.penalty(self.critic(real_labels), real, fake, self.sampler)
@@ -162,7 +176,7 @@ class GANTrainer:
     def discriminator_stats(self, loss, real_out, fake_out, real_labels=None) -> dict[str, torch.Tensor]:
         stats = {}
         if self.conditioning == "acgan":
-            stats["d_class_accuracy"] = class_accuracy(real_out[1].detach(), real_labels)
+            stats["d_class_accuracy"] = class_accuracy(real_out[1].detach(), self.pack_labels(real_labels))
             real_out, fake_out = real_out[0], fake_out[0]
         return {"d_loss": loss.detach(), "d_real": self.loss.probability(real_out.detach()).mean(),
                 "d_fake": self.loss.probability(fake_out.detach()).mean(),
@@ -175,7 +189,7 @@ class GANTrainer:
             labels = self.fake_labels()
             fake_out = self.judge(self.generate(labels), labels)
             if self.conditioning == "acgan":
-                loss = acgan_generator_loss(self.loss, fake_out, labels, self.acgan_weight)
+                loss = acgan_generator_loss(self.loss, fake_out, self.pack_labels(labels), self.acgan_weight)
             else:
                 loss = self.loss.generator_loss(fake_out)
             self.optimizer_g.zero_grad(set_to_none=True)

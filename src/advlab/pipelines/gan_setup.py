@@ -82,7 +82,7 @@ def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...], c
     shape = packed_input_shape(sample_shape, config.pack)
     if config.model == "mlp":
         if config.conditional:
-            return ConditionalMLPDiscriminator(shape[0], classes, config.width, config.depth)
+            return packed(ConditionalMLPDiscriminator(shape[0], classes, config.width, config.depth), config.pack)
         return packed(MLPDiscriminator(shape[0], config.width, config.depth), config.pack)
     channels, resolution = shape[0], shape[-1]
     norm = "layer" if config.loss == "wgan-gp" else "batch"
@@ -93,7 +93,7 @@ def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...], c
         "acgan": lambda: ACGANDiscriminator(resolution, classes, channels, config.width, norm),
     }
     if config.model in conditional:
-        return conditional[config.model]()
+        return packed(conditional[config.model](), config.pack)
     unconditional = {"sngan": SNGANDiscriminator, "sagan": SAGANDiscriminator, "progan": ProGANDiscriminator}
     if config.model in unconditional:
         return packed(unconditional[config.model](resolution, channels, config.width), config.pack)
@@ -115,8 +115,6 @@ def check_shape(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> None:
         stage_resolutions(sample_shape[-1])  # a size progressive growing reaches from 4x4 by doubling
     if config.diffaugment and len(sample_shape) != 3:
         raise AdvlabError(f"--diffaugment transforms images; data {config.data!r} holds 2-D points")
-    if config.pack > 1 and config.conditional:
-        raise AdvlabError("--pack with a conditional model is not supported yet: PacGAN packs unlabelled samples")
 
 
 def progressive_schedule(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> ProgressiveSchedule | None:
