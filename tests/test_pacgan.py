@@ -281,3 +281,32 @@ def test_conditional_trainer_feeds_one_label_per_pack():
 def test_mixed_labels_in_a_pack_are_refused():
     raises_one_line(lambda: Packed(LabelRecorder(), 2)(torch.zeros(4, 2), torch.tensor([0, 1, 1, 1])),
                     "labels of a pack", "differ")
+
+
+def test_conditional_packed_critic_draws_one_weight_per_pack_and_sees_the_augmentation():
+    """The WGAN-GP penalty's critic is D as the game uses it: packed (one eps per pack) and augmented."""
+    from advlab.data import TensorData
+
+    labels = torch.arange(8) % 2
+    data = TensorData(torch.randn(8, 2), labels, "labelled")
+    seen = []
+
+    def augment(samples):
+        seen.append(samples.shape)
+        return samples
+
+    recorder = LabelRecorder()
+    trainer = GANTrainer(generator=torch.nn.Identity(), discriminator=Packed(recorder, 2), loss=make_loss("wgan-gp"), data=data,
+                         optimizer_g=torch.optim.SGD(recorder.parameters(), lr=0.0),
+                         optimizer_d=torch.optim.SGD(recorder.parameters(), lr=0.0),
+                         sampler=make_generator(0, torch.device("cpu")), z_dim=2, batch_size=4,
+                         conditioning="input", classes=2, augment=augment)
+    critic = trainer.critic(torch.tensor([0, 0, 1, 1]))
+    assert critic.pack == 2
+    real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+    penalty = trainer.loss.penalty(critic, real, fake, make_generator(1, torch.device("cpu")))
+    assert torch.isfinite(penalty) and seen == [torch.Size([4, 2])]
+    mixed, pack_labels = recorder.calls[-1]
+    assert torch.equal(pack_labels, torch.tensor([0, 1]))
+    assert torch.equal(mixed[:, 0], mixed[:, 2])  # the pack's two samples share one eps
+    assert mixed[0, 0] != mixed[1, 0]  # and the two packs have their own

@@ -143,13 +143,17 @@ class GANTrainer:
         return self.discriminator(samples, labels) if self.conditioning == "input" else self.discriminator(samples)
 
     def critic(self, labels: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
-        """D as a function of the samples alone (scores only), for a penalty such as WGAN-GP's: conditional
-        critics judge the interpolates under the real minibatch's labels."""
-        if self.conditioning == "input":
-            return lambda samples: self.discriminator(samples, labels)
-        if self.conditioning == "acgan":
-            return lambda samples: self.discriminator(samples)[0]
-        return self.discriminator
+        """D as a function of the samples alone (scores only), for a penalty such as WGAN-GP's: what D judges in
+        the game, so DiffAugment transforms the interpolates too (Zhao et al. 2020 augment every input of D);
+        conditional critics judge them under the real minibatch's labels. It carries D's `pack`, so that the
+        penalty draws one interpolation weight per pack."""
+
+        def scores(samples: torch.Tensor) -> torch.Tensor:
+            out = self.judge(samples, labels)
+            return out[0] if self.conditioning == "acgan" else out
+
+        scores.pack = self.pack
+        return scores
 
     def discriminator_step(self, record: bool) -> dict[str, torch.Tensor]:
         """One update of D on fresh real and generated minibatches."""

@@ -45,7 +45,15 @@ def attention_size(attention_at: int | None, resolution: int, model: str) -> int
     return attention_at
 
 
-class SAGANGenerator(nn.Module):
+class HasAttention:
+    """Mixin for a network whose `net` holds one SelfAttention block: `.attention` is that block."""
+
+    @property
+    def attention(self) -> SelfAttention:
+        return next(m for m in self.net if isinstance(m, SelfAttention))
+
+
+class SAGANGenerator(HasAttention, nn.Module):
     """z (N, z_dim) -> images (N, channels, resolution, resolution) in [0, 1].
 
     Args:
@@ -81,16 +89,11 @@ class SAGANGenerator(nn.Module):
         self.apply(init_normal_weights)
         apply_spectral_norm(self)
 
-    @property
-    def attention(self) -> SelfAttention:
-        """The self-attention block."""
-        return next(m for m in self.net if isinstance(m, SelfAttention))
-
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return (self.net(z[:, :, None, None]) + 1) / 2
 
 
-class SAGANDiscriminator(nn.Module):
+class SAGANDiscriminator(HasAttention, nn.Module):
     """images (N, channels, resolution, resolution) in [0, 1] -> raw scores (N,).
 
     Args:
@@ -120,11 +123,6 @@ class SAGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(init_normal_weights)
         apply_spectral_norm(self)
-
-    @property
-    def attention(self) -> SelfAttention:
-        """The self-attention block."""
-        return next(m for m in self.net if isinstance(m, SelfAttention))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x * 2 - 1).flatten()
