@@ -117,6 +117,8 @@ def test_progressive_growing_samples_at_the_data_size_in_every_stage(tmp_path):
     (["--pack", "3"], ["not divisible by pack 3"]),
     (["--model", "dcgan", "--stage-steps", "5"], ["stage_steps", "progan"]),
     (["--model", "nope"], ["unknown model 'nope'"]),
+    (["--model", "dcgan", "--drift", "0.1"], ["drift", "WGAN-GP"]),
+    (["--model", "progan", "--drift", "-1"], ["drift", "zero or more"]),
 ])
 def test_bad_model_options_are_one_line(tmp_path, capsys, argv, words):
     status, _, err = run_cli(["gan", "train", "--data", "digits", "--steps", "2", "--out", str(tmp_path / "r"),
@@ -216,3 +218,16 @@ def test_wgan_gp_loss_brings_its_own_optimiser_settings(tmp_path):
     assert (progan.lr_g, progan.beta2, progan.k) == (1e-3, 0.99, 1)
     plain = from_mapping(GANTrainConfig, {"data": "ring8"}).resolved("points")
     assert (plain.lr_g, plain.k, plain.gp_weight) == (1e-3, 1, 10.0)  # other losses: the mlp preset as before
+
+
+def test_progan_critic_has_the_drift_term(tmp_path):
+    """Karras et al. 2018, appendix A.1: L_D += 0.001 E[D(x)^2] in progan's preset, nowhere else by default."""
+    from advlab.gan.losses import make_loss
+
+    assert tiny(tmp_path, model="progan").resolved("images").drift == 1e-3
+    assert tiny(tmp_path, model="wgan-gp").resolved("images").drift == 0.0
+    assert tiny(tmp_path, model="progan", loss="hinge").resolved("images").drift == 0.0
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -0.5])
+    plain = make_loss("wgan-gp").discriminator_loss(real, fake)
+    drifted = make_loss("wgan-gp", drift=1e-3).discriminator_loss(real, fake)
+    assert torch.isclose(drifted - plain, torch.tensor(1e-3 * (1 + 9) / 2))

@@ -24,6 +24,7 @@ OPTION_DOCS = {
     "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
              "progan or wgan-gp (each with its paper's settings as defaults)",
     "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",
+    "drift": "wgan-gp: weight of progressive growing's drift term E[D(x)^2] (unset: 0.001 for progan, else 0)",
     "pack": "PacGAN: D judges groups of this many samples (Lin et al. 2018), of one class in a conditional game "
             "(against collapse within a class); 1 = off",
     "diffaugment": "DiffAugment policy for D's inputs, e.g. color,translation,cutout (Zhao et al. 2020)",

@@ -45,15 +45,16 @@ PRESETS.update({
     "sngan": {**IMAGE_BASE, "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
     # Zhang et al. 2018: spectral norm in G and D, hinge loss, TTUR 1e-4 (G) / 4e-4 (D), Adam(0, 0.9)
     "sagan": {**IMAGE_BASE, "loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
-    # Karras et al. 2018: WGAN-GP loss, Adam(1e-3, 0, 0.99), equalised learning rate
-    "progan": {**IMAGE_BASE, "loss": "wgan-gp", "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0, "beta2": 0.99},
+    # Karras et al. 2018: WGAN-GP loss with the drift term (eps_drift 0.001), Adam(1e-3, 0, 0.99), equalised lr
+    "progan": {**IMAGE_BASE, "loss": "wgan-gp", "drift": 1e-3, "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.0,
+               "beta2": 0.99},
     # Gulrajani et al. 2017, Algorithm 1: lambda 10, n_critic 5, Adam(1e-4, 0, 0.9), no batch norm in the critic
     "wgan-gp": {**IMAGE_BASE, "loss": "wgan-gp", "k": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
 })
 CONDITIONAL_MODELS = frozenset({"cgan", "projection", "acgan"})
 MODELS = ("auto", *PRESETS)
 # Options a preset may set when the user left them out, with the value used when no preset sets them
-PRESET_DEFAULTS = {"loss": "nonsaturating", "k": 1, "beta1": 0.5, "beta2": 0.999, "gp_weight": 10.0}
+PRESET_DEFAULTS = {"loss": "nonsaturating", "k": 1, "beta1": 0.5, "beta2": 0.999, "gp_weight": 10.0, "drift": 0.0}
 # The WGAN-GP game's own settings, for a model whose preset plays another loss but is given --loss wgan-gp.
 # Images: Gulrajani et al. 2017, Algorithm 1 (n_critic 5, Adam(1e-4, 0, 0.9)). 2-D points: the authors' toy
 # script (gan_toy.py of their improved_wgan_training code: n_critic 5, Adam(1e-4, 0.5, 0.9), lambda 0.1,
@@ -91,6 +92,7 @@ class GANTrainConfig:
     depth: int | None = None
     loss: str | None = None
     gp_weight: float | None = None
+    drift: float | None = None
     steps: int = 3000
     k: int | None = None
     batch_size: int | None = None
@@ -137,6 +139,8 @@ class GANTrainConfig:
             raise AdvlabError(f"option 'ema' must lie in [0, 1) (0 turns it off), got {self.ema}")
         if self.acgan_weight < 0:
             raise AdvlabError(f"option 'acgan_weight' must be zero or more, got {self.acgan_weight}")
+        if self.drift is not None and self.drift < 0:
+            raise AdvlabError(f"option 'drift' must be zero or more, got {self.drift}")
         if self.gp_weight is not None and self.gp_weight < 0:
             raise AdvlabError(f"option 'gp_weight' must be zero or more, got {self.gp_weight}")
         if self.eval_every is not None:
@@ -162,8 +166,11 @@ class GANTrainConfig:
             raise AdvlabError(f"model {model!r} has no conditional form; use cgan, projection or acgan "
                               "(or mlp for 2-D points)")
         preset = {**PRESET_DEFAULTS, **PRESETS[model]}
-        if (self.loss or preset["loss"]) == "wgan-gp" and preset["loss"] != "wgan-gp":
+        loss = self.loss or preset["loss"]
+        if loss == "wgan-gp" and preset["loss"] != "wgan-gp":
             preset.update(WGAN_GP_SETTINGS["points" if model == "mlp" else "images"])
+        if loss != "wgan-gp":
+            preset["drift"] = 0.0  # progan given another loss: the drift term belongs to the critic's loss
         filled = {key: value for key, value in preset.items() if getattr(self, key) is None}
         if model == "progan" and self.stage_steps is None and resolution is not None:
             filled["stage_steps"] = default_stage_steps(self.steps, resolution)
@@ -178,6 +185,9 @@ class GANTrainConfig:
                               "pair with its classifier head: use nonsaturating, minimax or least-squares")
         if self.model == "wgan-gp" and self.loss != "wgan-gp":
             raise AdvlabError(f"model 'wgan-gp' is the WGAN-GP critic; it trains with loss wgan-gp, not {self.loss!r}")
+        if self.drift and self.loss != "wgan-gp":
+            raise AdvlabError(f"option 'drift' is a term of the WGAN-GP critic's loss (Karras et al. 2018); loss "
+                              f"{self.loss!r} has none")
         if self.stage_steps is not None and self.model != "progan":
             raise AdvlabError(f"option 'stage_steps' applies to progressive growing (--model progan), not {self.model}")
         if self.batch_size % self.pack:

@@ -143,7 +143,7 @@ def build_trainer(config: GANTrainConfig, data, device: torch.device) -> GANTrai
     sampler = make_generator(config.seed, device)
     return GANTrainer(
         generator=generator, discriminator=discriminator,
-        loss=make_loss(config.loss, config.gp_weight), data=data,
+        loss=make_loss(config.loss, config.gp_weight, config.drift), data=data,
         optimizer_g=build_optimizer(config, generator.parameters(), config.lr_g),
         optimizer_d=build_optimizer(config, discriminator.parameters(), config.lr_d),
         sampler=sampler, z_dim=config.z_dim,

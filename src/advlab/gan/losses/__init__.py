@@ -19,11 +19,12 @@ LOSSES: dict[str, type[GANLoss]] = {
 }
 
 
-def make_loss(name: str, gp_weight: float = 10.0) -> GANLoss:
-    """The loss called `name`; an unknown name is an AdvlabError listing the valid ones."""
+def make_loss(name: str, gp_weight: float = 10.0, drift: float = 0.0) -> GANLoss:
+    """The loss called `name` (`gp_weight` and `drift` apply to wgan-gp); an unknown name is an AdvlabError listing
+    the valid ones."""
     if name not in LOSSES:
         raise AdvlabError(f"unknown loss {name!r}; valid losses are: {', '.join(LOSSES)}")
-    return LOSSES[name](gp_weight) if name == "wgan-gp" else LOSSES[name]()
+    return LOSSES[name](gp_weight, drift) if name == "wgan-gp" else LOSSES[name]()
 
 
 __all__ = ["GANLoss", "HingeLoss", "LOSSES", "LeastSquaresLoss", "MinimaxLoss",

@@ -7,6 +7,9 @@
 D is a critic with a raw output. The paper's lambda is 10 and it advises against batch
 normalisation in the critic (the penalty is per sample); advlab's image critic uses layer
 normalisation with this loss.
+
+`drift` adds progressive growing's drift term (Karras et al. 2018, appendix A.1: eps_drift = 0.001),
+L_D += eps_drift * E[D(x)^2], which keeps the critic's output near zero; 0 (the default) leaves it out.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from advlab.gan.losses.base import GANLoss
 class WassersteinGPLoss(GANLoss):
     name = "wgan-gp"
 
-    def __init__(self, gp_weight: float = 10.0):
+    def __init__(self, gp_weight: float = 10.0, drift: float = 0.0):
         self.gp_weight = gp_weight
+        self.drift = drift
 
     def discriminator_loss(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        return fake_out.mean() - real_out.mean()
+        loss = fake_out.mean() - real_out.mean()
+        return loss + self.drift * (real_out ** 2).mean() if self.drift else loss
 
     def generator_loss(self, fake_out: torch.Tensor) -> torch.Tensor:
         return -fake_out.mean()
