@@ -27,6 +27,14 @@ OPTION_DOCS = {
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "torch CPU threads (unset: torch's default; 1 is often faster on a busy machine)",
     "tensorboard": "write TensorBoard events",
+    "defense": "training objective: none (cross-entropy), pgd-at (Madry et al. 2018), trades (Zhang et al. 2019), "
+               "fast-at (Wong et al. 2020), noise (Gaussian augmentation, Cohen et al. 2019)",
+    "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at)",
+    "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades)",
+    "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at and trades, 1.25 eps for fast-at)",
+    "beta": "TRADES' weight of the robust KL term (1/lambda)",
+    "sigma": "standard deviation of the Gaussian noise (noise)",
+    "robust_eval_images": "held-out images the per-epoch robust accuracy is measured on (0: none)",
 }
 
 
@@ -46,10 +54,23 @@ def run_train(args: argparse.Namespace) -> int:
     config = from_mapping(ClassifierTrainConfig, {**values, **config_values(args, ClassifierTrainConfig)},
                           source=args.config or "command line")
     run = train_classifier(config, overwrite=args.overwrite, progress=not args.no_progress)
-    summary = json.loads(run.summary.read_text())
-    print(f"held-out accuracy: {summary['test_accuracy']:.4f} ({summary['test_size']} images)\n"
-          f"run: {run.root}\nreport: {run.root / 'report.html'}")
+    print_figures(json.loads(run.summary.read_text()), run.root)
     return 0
 
 
-__all__ = ["add_parser"]
+def print_figures(summary: dict, root) -> None:
+    """Held-out accuracy (and a defended run's robust accuracy), the run and its report."""
+    lines = [f"held-out accuracy: {summary['test_accuracy']:.4f} ({summary['test_size']} images)"]
+    for key in ("test_robust_accuracy", "test_noisy_accuracy"):
+        if key in summary:
+            lines.append(f"{'robust' if key == 'test_robust_accuracy' else 'noisy'} held-out accuracy: "
+                         f"{summary[key]:.4f} under {summary['robust_evaluation']} "
+                         f"({summary['robust_eval_images']} images)")
+    if "stopped_early" in summary:
+        lines.append(f"stopped early in epoch {summary['stopped_early']['epoch']}: {summary['stopped_early']['reason']}"
+                     f"; kept epoch {summary['epochs']}")
+    lines += [f"run: {root}", f"report: {root / 'report.html'}"]
+    print("\n".join(lines))
+
+
+__all__ = ["add_parser", "print_figures"]

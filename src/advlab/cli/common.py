@@ -32,12 +32,19 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, docs: dict[str, str]) -> None:
-    """One flag per config field; only flags actually given end up in the namespace."""
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, docs: dict[str, str],
+                     skip: typing.Collection[str] = (), default_note=None) -> None:
+    """One flag per config field but those in `skip`; only flags actually given end up in the namespace.
+
+    `default_note(field)` words the default in the help (default: "default VALUE").
+    """
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
         annotation = hints[field.name]
-        help_text = f"{docs.get(field.name, '')} ({describe(annotation)}; default {field.default})"
+        note = default_note(field) if default_note else f"default {field.default}"
+        help_text = f"{docs.get(field.name, '')} ({describe(annotation)}; {note})"
         # a bare boolean flag means true: --conditional is --conditional true
         bare = {"nargs": "?", "const": "true"} if annotation is bool else {}
         parser.add_argument(flag(field.name), dest=field.name, default=argparse.SUPPRESS,

@@ -1,5 +1,89 @@
-"""Placeholder: filled in by the helper that owns it (issue 6)."""
+"""`advlab defend adv-train | trades | fast-at | noise RUN --out DIR`: retrain RUN's classifier robustly.
+
+RUN is a trained classifier run (advlab classifier train). The defended model is trained from
+scratch, as the papers do, with RUN's config -- the same data, architecture, image size, seed and
+therefore the same held-out split -- so that the standard and the robust model are judged on the
+same held-out images; any option of `advlab classifier train` may be overridden (``--epochs 30``).
+The result is an ordinary classifier run: ``advlab attack`` and ``advlab robustness`` take it.
+
+    adv-train  PGD adversarial training (Madry et al. 2018); --attack fgsm: fast-at instead
+    trades     TRADES (Zhang et al. 2019), --beta
+    fast-at    FGSM from a random start + the catastrophic-overfitting guard (Wong et al. 2020)
+    noise      Gaussian noise augmentation, the base classifier of randomized smoothing (Cohen et al. 2019)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from advlab.cli.classifier import OPTION_DOCS, print_figures
+from advlab.cli.common import add_config_flags, config_values
+from advlab.core.config import from_mapping
+from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.pipelines.train_classifier import classifier_config, classifier_record, train_classifier
+
+DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma")  # reset to defaults, then set per verb
+ATTACKS = {"pgd": "pgd-at", "fgsm": "fast-at"}  # adv-train --attack -> defense
+VERBS = {  # verb: (defense, the defense options it shows, help)
+    "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha"),
+                  "PGD adversarial training (Madry et al. 2018) from scratch on RUN's data and split"),
+    "trades": ("trades", ("eps", "attack_steps", "attack_alpha", "beta"),
+               "TRADES (Zhang et al. 2019): clean cross-entropy + beta * KL to the worst point of the eps-ball"),
+    "fast-at": ("fast-at", ("eps", "attack_alpha"),
+                "fast adversarial training: FGSM from a random start, step 1.25 eps (Wong et al. 2020)"),
+    "noise": ("noise", ("sigma",),
+              "Gaussian noise augmentation (Cohen et al. 2019): the base classifier for randomized smoothing"),
+}
 
 
 def add_parsers(verbs) -> None:
-    return None
+    for verb, (defense, shown, help_text) in VERBS.items():
+        parser = verbs.add_parser(verb, help=help_text, description=help_text)
+        parser.add_argument("run", metavar="RUN", help="a trained classifier run (advlab classifier train)")
+        if verb == "adv-train":
+            parser.add_argument("--attack", choices=tuple(ATTACKS), default="pgd",
+                                help="inner maximisation: pgd (PGD-AT) or fgsm (FGSM from a random start = fast-at)")
+        parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        hidden = {"defense", *DEFENSE_OPTIONS} - set(shown)
+        add_config_flags(parser, ClassifierTrainConfig, OPTION_DOCS, skip=hidden, default_note=default_note)
+        parser.set_defaults(handler=run_defend, defense=defense)
+
+
+def default_note(field: dataclasses.Field) -> str:
+    """How a flag's default reads: --out is required, defense options have their own, the rest come from RUN."""
+    if field.name == "out":
+        return "required"
+    return f"default {field.default}" if field.name in DEFENSE_OPTIONS else "default: RUN's"
+
+
+def defended_config(args: argparse.Namespace) -> ClassifierTrainConfig:
+    """RUN's config with its defense options reset, the verb's defense, and the flags given."""
+    base = dataclasses.asdict(classifier_config(args.run))
+    defaults = {f.name: f.default for f in dataclasses.fields(ClassifierTrainConfig)}
+    base.update({name: defaults[name] for name in DEFENSE_OPTIONS}, out=None)
+    defense = ATTACKS[args.attack] if getattr(args, "attack", None) else args.defense
+    overrides = config_values(args, ClassifierTrainConfig)
+    overrides.pop("defense", None)
+    if defense == "fast-at":
+        overrides.pop("attack_steps", None)  # one FGSM step; adv-train --attack fgsm shows the flag for pgd
+    return from_mapping(ClassifierTrainConfig, {**base, **overrides, "defense": defense},
+                        source=f"{args.run}/config.yaml + command line")
+
+
+def run_defend(args: argparse.Namespace) -> int:
+    config = defended_config(args)
+    _, base_record = classifier_record(args.run)  # RUN must hold a trained classifier
+    run = train_classifier(config, overwrite=args.overwrite, progress=not args.no_progress)
+    _, record = classifier_record(run.root)
+    if record["split"]["test_rows"] != base_record.get("split", {}).get("test_rows"):
+        print(f"advlab: warning: the held-out split of {run.root} differs from {args.run}'s (data, seed or "
+              "test_fraction changed): the two models are not judged on the same images", file=sys.stderr)
+    print_figures(json.loads(run.summary.read_text()), run.root)
+    return 0
+
+
+__all__ = ["add_parsers"]

@@ -7,6 +7,14 @@ rebuilds the model a classifier run stands for, defended or not.
 
 from __future__ import annotations
 
+from advlab.defenses.fast_at import FastAdversarialTraining
+from advlab.defenses.gaussian_noise import GaussianNoiseTraining
+from advlab.defenses.pgd_at import PGDAdversarialTraining
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense, write_defense
+from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_objective
+from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
+from advlab.defenses.trades import TRADES
 
-__all__ = ["Preprocessed", "load_model", "read_defense", "write_defense"]
+__all__ = ["ABSTAIN", "OBJECTIVES", "TRADES", "FastAdversarialTraining", "GaussianNoiseTraining",
+           "PGDAdversarialTraining", "Preprocessed", "SmoothedClassifier", "TrainingObjective", "load_model",
+           "make_objective", "read_defense", "write_defense"]

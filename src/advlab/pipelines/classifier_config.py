@@ -5,10 +5,18 @@ The victim of the evasion attacks: a small CNN (``advlab.models.SmallCNN``) or a
 split on which the attacks are later measured. Every field is a flag (``--epochs 20``) and a
 YAML key (``epochs: 20``); `from_mapping` refuses unknown keys and wrong types, `validate`
 the ranges.
+
+``defense`` picks the training objective (advlab.defenses.robust_training): ``none`` (plain
+cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), ``fast-at``
+(Wong et al. 2020) -- these three need ``eps`` -- or ``noise`` (Cohen et al. 2019; needs
+``sigma``). ``attack_steps``/``attack_alpha`` set the inner PGD (pgd-at, trades; fast-at's FGSM
+step is ``attack_alpha``, default 1.25 eps), ``beta`` TRADES' weight of its KL term, and
+``robust_eval_images`` how many held-out images the per-epoch robust accuracy is measured on.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +30,7 @@ UNLABELLED_DATA = {
     "grid25": "grid25 holds 2-D points, not labelled images",
 }
 DEFAULT_WIDTH = {"cnn": 32, "mlp": 256}  # the models' own defaults
+ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at")  # the defenses with an Linf threat model (need eps)
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,13 @@ class ClassifierTrainConfig:
     device: str = "auto"
     threads: int | None = None
     tensorboard: bool = False
+    defense: Literal["none", "pgd-at", "trades", "fast-at", "noise"] = "none"
+    eps: float | None = None
+    attack_steps: int = 10
+    attack_alpha: float | None = None
+    beta: float = 6.0
+    sigma: float | None = None
+    robust_eval_images: int = 500
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
@@ -69,6 +85,37 @@ class ClassifierTrainConfig:
         if self.data == "idx" and self.labels_path is None:
             raise AdvlabError("data 'idx' needs labels for a classifier: pass --labels-path FILE "
                               "(e.g. train-labels-idx1-ubyte.gz)")
+        self.validate_defense()
+
+    def validate_defense(self) -> None:
+        """The defense's options: each in range, present when the defense needs it, absent otherwise."""
+        adversarial = self.defense in ADVERSARIAL_DEFENSES
+        if self.eps is not None and not adversarial:
+            raise AdvlabError(f"option 'eps' applies only to defenses {', '.join(ADVERSARIAL_DEFENSES)}, "
+                              f"not {self.defense!r}")
+        if adversarial and self.eps is None:
+            raise AdvlabError(f"defense {self.defense!r} needs option 'eps', the Linf radius it trains against "
+                              "(e.g. --eps 0.2)")
+        if self.eps is not None and not 0 < self.eps <= 1:
+            raise AdvlabError(f"option 'eps' must lie in (0, 1] (images are in [0, 1]), got {self.eps}")
+        if self.attack_steps < 1:
+            raise AdvlabError(f"option 'attack_steps' must be 1 or more, got {self.attack_steps}")
+        if self.attack_alpha is not None and not adversarial:
+            raise AdvlabError(f"option 'attack_alpha' applies only to defenses {', '.join(ADVERSARIAL_DEFENSES)}, "
+                              f"not {self.defense!r}")
+        if self.attack_alpha is not None and not 0 < self.attack_alpha <= 1:
+            raise AdvlabError(f"option 'attack_alpha' must lie in (0, 1], got {self.attack_alpha}")
+        if not 0 <= self.beta < math.inf:
+            raise AdvlabError(f"option 'beta' must be a finite number >= 0, got {self.beta}")
+        if self.sigma is not None and self.defense != "noise":
+            raise AdvlabError(f"option 'sigma' applies only to defense 'noise', not {self.defense!r}")
+        if self.defense == "noise" and self.sigma is None:
+            raise AdvlabError("defense 'noise' needs option 'sigma', the noise's standard deviation "
+                              "(e.g. --sigma 0.25)")
+        if self.sigma is not None and not 0 < self.sigma < math.inf:
+            raise AdvlabError(f"option 'sigma' must be a finite number > 0, got {self.sigma}")
+        if self.robust_eval_images < 0:
+            raise AdvlabError(f"option 'robust_eval_images' must be zero or more, got {self.robust_eval_images}")
 
     @property
     def model_width(self) -> int:

@@ -1,14 +1,20 @@
 """`advlab classifier train`: labelled images -> a victim classifier in a run directory.
 
 The data are split once, by a seeded permutation, into training rows and held-out rows
-(``test_fraction`` of them); the model (SmallCNN or MLPClassifier) is trained with Adam and
-cross-entropy on the training rows, and evaluated on the held-out rows after every epoch. The
-run directory (DESIGN.md) then holds::
+(``test_fraction`` of them); the model (SmallCNN or MLPClassifier) is trained with Adam on the
+training rows, and evaluated on the held-out rows after every epoch. The objective is the
+cross-entropy, or with ``defense`` a robust one (advlab.defenses.robust_training: PGD-AT, TRADES,
+fast FGSM-RS training, Gaussian noise); a defended run also measures, every epoch, the accuracy
+on up to ``robust_eval_images`` held-out images under PGD-10 at the training eps (under the noise,
+for ``noise``). The run directory (DESIGN.md) then holds::
 
     RUN/config.yaml                 the resolved config
-    RUN/metrics.jsonl               one "train" record per epoch: train_loss, train_accuracy, test_accuracy
+    RUN/metrics.jsonl               one "train" record per epoch: train_loss, train_accuracy (on the images
+                                    trained on: adversarial ones for pgd-at), test_accuracy, and for a
+                                    defended run test_robust_accuracy (test_noisy_accuracy for noise)
     RUN/checkpoints/step-E.*        the weights (safetensors) + a JSON record of the config, the number
-                                    of classes, the image shape and the split
+                                    of classes, the image shape and the split; written every epoch, so a
+                                    run whose loss turns NaN stops with an error and keeps the last good one
     RUN/summary.json                test accuracy and the rest of the final figures
     RUN/report.html, report.md      training curves, summary, and the attacks run on it since
     RUN/attacks/NAME/               written later by `advlab attack NAME RUN`
@@ -24,14 +30,15 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from advlab.core.checkpoints import load_latest, module_state, restore_module, save_checkpoint
+from advlab.core.checkpoints import load_latest, module_state, read_checkpoint, restore_module, save_checkpoint
 from advlab.core.config import dump_yaml, from_mapping, load_yaml
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
@@ -39,6 +46,7 @@ from advlab.core.modes import evaluating
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset
+from advlab.defenses.robust_training import TrainingObjective, make_objective
 from advlab.models import MLPClassifier, SmallCNN
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.reports.render import write_report
@@ -127,61 +135,155 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     train_rows, test_rows = split_rows(len(data), config.test_fraction, config.seed)
     classes = max(int(data.labels.max()) + 1, 2)
     model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
+    objective = training_objective(config)
     run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
     dump_yaml(config, run.config)
-    log = MetricsLog(run, tensorboard=config.tensorboard)
-    try:
-        figures = fit(model, data, train_rows.to(device), test_rows.to(device), config, log, progress)
-    finally:
-        log.close()
     meta = {"kind": RECORD_KIND, "config": dataclasses.asdict(config), "classes": classes,
             "class_names": class_names(config, classes), "sample_shape": list(data.sample_shape),
             "split": {"seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data),
                       "test_rows": test_rows.tolist()}}
-    save_checkpoint(run.checkpoints, config.epochs, module_state(model, "model"), meta, keep=1)
+
+    def checkpoint(epoch: int) -> Path:
+        return save_checkpoint(run.checkpoints, epoch, module_state(model, "model"), meta, keep=1)
+
+    log = MetricsLog(run, tensorboard=config.tensorboard)
+    try:
+        figures = fit(model, data, train_rows.to(device), test_rows.to(device), config, log, progress,
+                      checkpoint, objective)
+    finally:
+        log.close()
     run.write_summary({**figures, "classes": classes, "train_size": len(train_rows), "test_size": len(test_rows)})
     if report:
         write_report(run.root)
     return run
 
 
-def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor,
-        config: ClassifierTrainConfig, log: MetricsLog, progress: bool) -> dict:
-    """Adam on cross-entropy for `config.epochs` epochs; one metrics record per epoch; final figures."""
+def training_objective(config: ClassifierTrainConfig) -> TrainingObjective:
+    """The config's training objective (advlab.defenses.robust_training): plain CE or a defense."""
+    return make_objective(config.defense, eps=config.eps, steps=config.attack_steps, alpha=config.attack_alpha,
+                          beta=config.beta, sigma=config.sigma)
+
+
+def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor, config: ClassifierTrainConfig,
+        log: MetricsLog, progress: bool, checkpoint: Callable[[int], Path],
+        objective: TrainingObjective | None = None) -> dict:
+    """Adam on the training objective for `config.epochs` epochs; one metrics record and one checkpoint per
+    epoch (`checkpoint(epoch)` writes it); the final figures.
+
+    A NaN or infinite loss (or weights) stops training with an AdvlabError; the checkpoint of the last good
+    epoch stays. An objective's epoch check (fast-at's guard) may stop training early, and then the weights
+    of the last good epoch are restored from its checkpoint.
+    """
+    objective = training_objective(config) if objective is None else objective
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shuffler = make_generator(config.seed + 1, torch.device("cpu"))
+    randomness = make_generator(config.seed + 2, data.data.device)  # random starts and noise of a defense
     test_images, test_labels = data.data[test_rows], data.labels[test_rows]
+    guard_rows = train_rows[:config.batch_size]  # the training minibatch an epoch check attacks
     batches = math.ceil(len(train_rows) / config.batch_size)
-    bar = tqdm(total=config.epochs * batches, disable=not progress, unit="batch", desc=f"classifier {config.data}",
+    described = config.data if config.defense == "none" else f"{config.data}, {config.defense}"
+    bar = tqdm(total=config.epochs * batches, disable=not progress, unit="batch", desc=f"classifier {described}",
                dynamic_ncols=True, file=sys.stderr)
     start = time.perf_counter()
     model.train()
-    record: dict = {}
+    good = GoodEpoch()
+    stopped = None
     for epoch in range(1, config.epochs + 1):
         order = train_rows[torch.randperm(len(train_rows), generator=shuffler).to(train_rows.device)]
-        loss_sum, correct = 0.0, 0
-        for first in range(0, len(order), config.batch_size):
-            rows = order[first:first + config.batch_size]
-            logits = model(data.data[rows])
-            loss = F.cross_entropy(logits, data.labels[rows])
-            if not torch.isfinite(loss):
-                raise AdvlabError(f"the loss became NaN or infinite in epoch {epoch}; nothing was saved. "
-                                  "Try a lower --lr.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(rows)
-            correct += int((logits.argmax(1) == data.labels[rows]).sum())
-            bar.update(1)
+        sums = train_epoch(model, optimizer, objective, data, order, config.batch_size, randomness, bar)
+        if sums is None or not all(torch.isfinite(parameter).all() for parameter in model.parameters()):
+            raise diverged(epoch, good)
+        loss_sum, correct = sums
         record = {"train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
-                  "test_accuracy": accuracy(model, test_images, test_labels), "time": time.perf_counter() - start}
+                  "test_accuracy": accuracy(model, test_images, test_labels)}
+        record.update(robust_figures(model, objective, test_images, test_labels, config))
+        check = objective.epoch_check(model, data.data[guard_rows], data.labels[guard_rows], config.seed)
+        record.update({} if check is None else check.figures)
+        record["time"] = time.perf_counter() - start
         log.write("train", epoch, record)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", test=f"{record['test_accuracy']:.3f}", refresh=False)
+        if check is not None and check.stop and good.checkpoint is not None:
+            stopped = {"epoch": epoch, "reason": check.reason}
+            restore_module(model, "model", read_checkpoint(good.checkpoint).tensors)
+            bar.write(f"epoch {epoch}: {check.reason}; stopped and restored the weights of epoch {good.epoch}",
+                      file=sys.stderr)
+            break
+        good = GoodEpoch(epoch, record, checkpoint(epoch))
     bar.close()
     model.eval()
-    return {"epochs": config.epochs, "test_accuracy": record["test_accuracy"],
-            "train_accuracy": accuracy(model, data.data[train_rows], data.labels[train_rows]),
-            "final_train_loss": record["train_loss"], "seconds": round(time.perf_counter() - start, 2)}
+    return final_figures(model, data, train_rows, objective, config, good, stopped, time.perf_counter() - start)
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective: TrainingObjective,
+                data: TensorData, order: Tensor, batch_size: int, randomness: torch.Generator,
+                bar: tqdm) -> tuple[float, int] | None:
+    """One pass over `order` in minibatches: (sum of the losses, correct predictions) on the trained-on images,
+    or None as soon as a loss is NaN or infinite (before that step is taken)."""
+    loss_sum, correct = 0.0, 0
+    for first in range(0, len(order), batch_size):
+        rows = order[first:first + batch_size]
+        labels = data.labels[rows]
+        step = objective.loss(model, data.data[rows], labels, randomness)
+        if not torch.isfinite(step.loss):
+            return None
+        optimizer.zero_grad(set_to_none=True)
+        step.loss.backward()
+        optimizer.step()
+        loss_sum += step.loss.item() * len(rows)
+        correct += int((step.logits.argmax(1) == labels).sum())
+        bar.update(1)
+    return loss_sum, correct
+
+
+@dataclass(frozen=True)
+class GoodEpoch:
+    """The last epoch that ended with finite weights (and passed the objective's check): its metrics
+    record and checkpoint; epoch 0 (no checkpoint) before the first."""
+
+    epoch: int = 0
+    record: dict = field(default_factory=dict)
+    checkpoint: Path | None = None
+
+
+def diverged(epoch: int, good: GoodEpoch) -> AdvlabError:
+    """The one-line error of a diverged run, naming the epoch and the checkpoint that was kept."""
+    kept = "nothing was saved" if good.checkpoint is None else \
+        f"the last good checkpoint (epoch {good.epoch}) is kept in {good.checkpoint.parent}"
+    return AdvlabError(f"the loss became NaN or infinite in epoch {epoch}; training stopped and {kept}. "
+                       "Try a lower --lr.")
+
+
+def robust_figures(model: nn.Module, objective: TrainingObjective, images: Tensor, labels: Tensor,
+                   config: ClassifierTrainConfig) -> dict[str, float]:
+    """Accuracy on up to `robust_eval_images` held-out images under the objective's robustness measure."""
+    count = min(config.robust_eval_images, len(images))
+    if objective.evaluation_key is None or count == 0:
+        return {}
+    correct = 0
+    for first in range(0, count, EVAL_BATCH):
+        chunk = slice(first, min(first + EVAL_BATCH, count))
+        perturbed = objective.evaluation_inputs(model, images[chunk], labels[chunk], config.seed)
+        correct += round(accuracy(model, perturbed, labels[chunk]) * len(perturbed))
+    return {objective.evaluation_key: correct / count}
+
+
+def final_figures(model: nn.Module, data: TensorData, train_rows: Tensor, objective: TrainingObjective,
+                  config: ClassifierTrainConfig, good: GoodEpoch, stopped: dict | None, seconds: float) -> dict:
+    """The summary of a finished run: the last good epoch's figures (+ the defense's, for a defended run)."""
+    epoch, record = good.epoch, good.record
+    figures = {"epochs": epoch, "test_accuracy": record["test_accuracy"],
+               "train_accuracy": accuracy(model, data.data[train_rows], data.labels[train_rows]),
+               "final_train_loss": record["train_loss"], "seconds": round(seconds, 2)}
+    if config.defense == "none":
+        return figures
+    figures.update({"defense": config.defense, "defense_options": objective.options()})
+    if objective.evaluation_key in record:
+        figures.update({objective.evaluation_key: record[objective.evaluation_key],
+                        "robust_evaluation": objective.evaluation_label,
+                        "robust_eval_images": min(config.robust_eval_images, len(data.data) - len(train_rows))})
+    if stopped is not None:
+        figures["stopped_early"] = stopped
+    return figures
 
 
 # ---------------------------------------------------------------------- loading a trained run

@@ -190,7 +190,8 @@ def _text_width(font, text: str) -> int:
 
 
 def plot_classifier_curves(records: list[dict], out_dir) -> list[tuple[str, Path]]:
-    """Loss and accuracy (train and held-out) per epoch, as RUN/plots/loss.png and accuracy.png."""
+    """Loss and accuracy (train and held-out; for a defended run also held-out under its training attack or
+    noise) per epoch, as RUN/plots/loss.png and accuracy.png."""
     out_dir = Path(out_dir)
     fig, axes = _figure()
     ax = axes[0, 0]
@@ -199,8 +200,12 @@ def plot_classifier_curves(records: list[dict], out_dir) -> list[tuple[str, Path
     loss = _save(fig, out_dir / "loss.png")
     fig, axes = _figure()
     ax = axes[0, 0]
+    robust = any("test_robust_accuracy" in record or "test_noisy_accuracy" in record for record in records)
     drawn = [_curve(ax, *_series(records, key), label, color) for key, label, color in (
-        ("train_accuracy", "train", "tab:blue"), ("test_accuracy", "held-out", "tab:orange"))]
+        ("train_accuracy", "train (images trained on)" if robust else "train", "tab:blue"),
+        ("test_accuracy", "held-out", "tab:orange"),
+        ("test_robust_accuracy", "held-out, under the training attack", "tab:red"),
+        ("test_noisy_accuracy", "held-out, under the training noise", "tab:purple"))]
     if any(drawn):
         ax.set_ylim(top=1.005)
     _label(ax, "Accuracy", "accuracy", any(drawn))
