@@ -9,6 +9,7 @@ from __future__ import annotations
 from advlab.attacks.apgd import APGD
 from advlab.attacks.base import Attack
 from advlab.attacks.bim import BIM
+from advlab.attacks.bpda import BPDA
 from advlab.attacks.cw import CW
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.eot import EOT, expected_success
@@ -40,6 +41,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "transfer": Transfer,
     "eot-pgd": EOT,
     "patch": Patch,
+    "bpda": BPDA,
 }
 
 
@@ -51,7 +53,7 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "APGD", "ATTACKS", "BIM", "CW", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "DeepFool",
+    "APGD", "ATTACKS", "BIM", "BPDA", "CW", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "DeepFool",
     "HopSkipJump", "Normalize", "Patch", "QueryCounter", "Square", "Transfer", "TransformDistribution",
     "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
     "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask",

@@ -7,14 +7,19 @@ rebuilds the model a classifier run stands for, defended or not.
 
 from __future__ import annotations
 
+from advlab.defenses.bit_depth import BitDepth
+from advlab.defenses.defense_gan import DefenseGAN
 from advlab.defenses.fast_at import FastAdversarialTraining
+from advlab.defenses.feature_squeezing import MedianSmoothing, SqueezeDetector
 from advlab.defenses.gaussian_noise import GaussianNoiseTraining
+from advlab.defenses.jpeg import JPEG
 from advlab.defenses.pgd_at import PGDAdversarialTraining
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense, write_defense
 from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_objective
 from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
 from advlab.defenses.trades import TRADES
 
-__all__ = ["ABSTAIN", "OBJECTIVES", "TRADES", "FastAdversarialTraining", "GaussianNoiseTraining",
+__all__ = ["ABSTAIN", "JPEG", "OBJECTIVES", "TRADES", "BitDepth", "DefenseGAN", "FastAdversarialTraining",
+           "MedianSmoothing", "SqueezeDetector", "GaussianNoiseTraining",
            "PGDAdversarialTraining", "Preprocessed", "SmoothedClassifier", "TrainingObjective", "load_model",
            "make_objective", "read_defense", "write_defense"]
