@@ -296,7 +296,8 @@ def test_conditional_packed_critic_draws_one_weight_per_pack_and_sees_the_augmen
         return samples
 
     recorder = LabelRecorder()
-    trainer = GANTrainer(generator=torch.nn.Identity(), discriminator=Packed(recorder, 2), loss=make_loss("wgan-gp"), data=data,
+    trainer = GANTrainer(generator=torch.nn.Identity(), discriminator=Packed(recorder, 2), loss=make_loss("wgan-gp"),
+                         data=data,
                          optimizer_g=torch.optim.SGD(recorder.parameters(), lr=0.0),
                          optimizer_d=torch.optim.SGD(recorder.parameters(), lr=0.0),
                          sampler=make_generator(0, torch.device("cpu")), z_dim=2, batch_size=4,

@@ -1,5 +1,64 @@
-"""Placeholder: filled in by the helper that owns it (issue 6)."""
+"""`advlab robustness RUN --eps 0.05,0.1,0.2,0.3`: the honest robustness report of a classifier run.
+
+Robust accuracy vs eps against a worst-case ensemble (APGD-CE, APGD-T, Square; EOT and BPDA where
+the model calls for them), each attack's own curve, and the sanity checks of Carlini et al. 2019
+with AutoAttack's flags (pipelines/robustness.py, pipelines/robustness_checks.py). Prints the
+table, the checks and the paths; writes RUN/robustness.json and RUN/robustness/.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from advlab.pipelines.robustness import RobustnessConfig, parse_eps, robustness_run
+from advlab.reports.render import _md_table
+from advlab.reports.robustness_report import accuracy_table
+
+DEFAULTS = RobustnessConfig()
 
 
 def add_parser(subparsers) -> None:
-    return None
+    parser = subparsers.add_parser(
+        "robustness", help="robust accuracy vs eps against a worst-case ensemble, with sanity checks",
+        description="Evaluate a classifier run (plain or defended) against APGD-CE, APGD-T and Square per example "
+                    "(any success counts), plus FGSM, PGD and a transfer attack alone; check the evaluation for "
+                    "signs of gradient masking. Writes RUN/robustness.json and RUN/robustness/robustness.html.")
+    parser.add_argument("run", help="the classifier run directory (advlab classifier train / advlab defend)")
+    parser.add_argument("--eps", default=",".join(f"{eps:g}" for eps in DEFAULTS.eps),
+                        help="comma-separated budgets (default %(default)s)")
+    parser.add_argument("--norm", default=DEFAULTS.norm, help="linf or l2 (default %(default)s)")
+    for name, words in (("n", "evaluate the first N held-out images"), ("steps", "iterations of PGD and APGD"),
+                        ("restarts", "random restarts of PGD and APGD-CE"), ("queries", "Square's queries per image"),
+                        ("targets", "target classes of APGD-T"),
+                        ("eot_draws", "forward passes averaged per gradient for a randomised model (EOT)"),
+                        ("check_images", "images of the check runs"), ("seed", "seeds torch and every attack")):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(DEFAULTS, name),
+                            help=f"{words} (default %(default)s)")
+    parser.add_argument("--surrogate", default=None,
+                        help="a classifier run for the transfer attack (default: an MLP trained for a few seconds on "
+                             "the run's training split)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_robustness)
+
+
+def run_robustness(args: argparse.Namespace) -> int:
+    config = RobustnessConfig(run=args.run, eps=parse_eps(args.eps, args.norm), norm=args.norm, n=args.n,
+                              steps=args.steps, restarts=args.restarts, queries=args.queries, targets=args.targets,
+                              eot_draws=args.eot_draws, check_images=args.check_images, surrogate=args.surrogate,
+                              seed=args.seed, device=args.device, threads=args.threads,
+                              progress=not args.no_progress)
+    path, record = robustness_run(config)
+    if record["warning"]:
+        print(f"WARNING: {record['warning']}")
+    print(f"clean accuracy: {100 * record['clean_accuracy']:.1f}% ({record['n']} held-out images)")
+    print(_md_table(*accuracy_table(record)))
+    for check in record["checks"]:
+        print(f"[{'PASS' if check['passed'] else 'FAIL'}] {check['name']}: {check['evidence']}")
+    files = record["files"]
+    print(f"robustness: {path}\nreport: {path.parent / files['html']}\nmarkdown: {path.parent / files['markdown']}")
+    return 0
+
+
+__all__ = ["add_parser"]

@@ -9,7 +9,8 @@ the last train record plus the last eval record's other keys), the training plot
 A classifier run (advlab classifier train; its config has ``epochs`` and ``test_fraction``)
 shows its loss and accuracy per epoch instead of the GAN plots, and no samples. Any run with
 attack runs under ``RUN/attacks/*/results.json`` (advlab attack) gets an "Attacks" section:
-each attack's robustness table and example grids (reports/attack_report.py).
+each attack's robustness table and example grids (reports/attack_report.py). A run evaluated by
+``advlab robustness`` (RUN/robustness.json) gets a short "Robustness" section linking to its report.
 
 The HTML is one self-contained file (inline CSS, no scripts) whose images are relative links;
 every inserted string is escaped. The Markdown carries the same content.
@@ -283,6 +284,8 @@ def _html_section(view: RunView, base: Path, level: int, anchor: str) -> str:
         parts.append(_html_evaluation(view.evaluation, base, level + 1))
     if view.attacks:
         parts.append(_html_attacks(view.attacks, base, level + 1))
+    if robustness := _html_robustness(view.root, base, level + 1):
+        parts.append(robustness)
     return "\n".join(parts + ["</section>"])
 
 
@@ -314,6 +317,20 @@ def _html_attacks(attacks: list[AttackView], base: Path, level: int) -> str:
                   _html_table(attack.head, attack.cells),
                   f'<div class="figs grids">{grids}</div>' if grids else "<p><em>(no grid)</em></p>"]
     return "\n".join(parts)
+
+
+def _html_robustness(root: Path, base: Path, level: int) -> str:
+    """The Robustness section (advlab robustness): worst-case accuracy per eps and a link; empty without one."""
+    from advlab.reports.robustness_report import robustness_summary  # it imports this module
+
+    summary = robustness_summary(root)
+    if summary is None:
+        return ""
+    warning = f'<p><strong>Warning: {_esc(summary["warning"])}.</strong></p>' if summary["warning"] else ""
+    return (f"<h{level}>Robustness</h{level}>{warning}<p>Clean accuracy {_esc(summary['clean'])}, "
+            f"{_esc(summary['norm'])}; {_esc(summary['checks'])}. "
+            f'<a href="{_esc(_link(summary["html"], base))}">Full robustness report</a></p>'
+            + _html_table(summary["head"], summary["rows"]))
 
 
 def _html_page(title: str, body: str) -> str:
@@ -360,6 +377,8 @@ def _md_section(view: RunView, base: Path, level: int) -> str:
         parts.append(_md_evaluation(view.evaluation, base, level + 1))
     if view.attacks:
         parts.append(_md_attacks(view.attacks, base, level + 1))
+    if robustness := _md_robustness(view.root, base, level + 1):
+        parts.append(robustness)
     return "\n\n".join(parts) + "\n"
 
 
@@ -369,6 +388,18 @@ def _md_evaluation(evaluation: EvalView, base: Path, level: int) -> str:
         parts.append(_md_table(BIRTHDAY_HEAD, evaluation.birthday_rows))
     parts += [f"![{_md_cell(c)}]({_link(p, base)})" for c, p in evaluation.figures]
     return "\n\n".join(parts)
+
+
+def _md_robustness(root: Path, base: Path, level: int) -> str:
+    from advlab.reports.robustness_report import robustness_summary  # it imports this module
+
+    summary = robustness_summary(root)
+    if summary is None:
+        return ""
+    warning = [f"**Warning: {_md_cell(summary['warning'])}.**"] if summary["warning"] else []
+    line = (f"Clean accuracy {summary['clean']}, {_md_cell(summary['norm'])}; {summary['checks']}. "
+            f"[Full robustness report]({_link(summary['html'], base)})")
+    return "\n\n".join([f"{'#' * level} Robustness", *warning, line, _md_table(summary["head"], summary["rows"])])
 
 
 def _md_attacks(attacks: list[AttackView], base: Path, level: int) -> str:

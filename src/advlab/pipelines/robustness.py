@@ -1,0 +1,534 @@
+"""`advlab robustness RUN`: robust accuracy against a worst-case ensemble of attacks, and the sanity checks.
+
+Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+parameter-free attacks" (AutoAttack), sec. 4: robust accuracy is measured per example against an
+ensemble -- an example counts as broken if ANY attack breaks it -- run in order on the examples
+still unbroken: APGD-CE, APGD-T (the targeted DLR loss, eq. 6 and sec. 4, against the few classes
+with the highest clean logits; DLR needs >= 4 classes for targets, so 3 classes fall back to the
+untargeted DLR and 2 classes skip it), and the black-box Square attack (Andriushchenko et al.
+2020, with AutoAttack's p_init = 0.8). The additions are switched on by what the model shows,
+as Athalye, Carlini & Wagner 2018 ("Obfuscated gradients give a false sense of security") teach:
+
+* a randomised model (repeated predictions differ): the gradient attacks see the logits averaged
+  over ``eot_draws`` forward passes, Expectation over Transformation (sec. 4.3);
+* a ``Preprocessed`` model (an input transformation in front of a classifier): an extra APGD-CE on
+  ``model.bpda()``, the straight-through twin (BPDA, sec. 4.1), whose results are judged on the real
+  model (the forward passes are identical).
+
+Every attack also covers every example at every eps, for the per-attack curves: FGSM, PGD, APGD-CE,
+APGD-T, Square, a transfer attack (PGD on a surrogate: ``--surrogate RUN``, or by default an MLP
+trained for a few seconds on the run's own training split) and the BPDA member. An ensemble member
+first attacks the images still unbroken, then, for its own curve, the images an earlier member
+broke; the attacks treat images independently, so that is one run over all images and no work is
+done twice. The worst-case robust accuracy counts an example as broken if any attack broke it, at
+that eps or a smaller one (an adversarial example inside a smaller ball lies inside every larger
+one), so it never exceeds any per-attack curve and never rises with eps; the raw curves are kept
+for the checks (``advlab.pipelines.robustness_checks``, Carlini et al. 2019), which add two small
+runs on the first ``check_images`` examples: APGD at a budget that allows any answer (Linf 0.5:
+every pixel can reach mid-grey, so every image can become the same image; L2 0.5 sqrt(d), the ball
+holding that Linf ball) and APGD-CE with twice the steps and two more restarts. Images the model
+gets wrong count as broken and are not attacked.
+
+The run writes RUN/robustness.json (the stable interface for scripts: ``clean_accuracy``,
+``robust_accuracy`` {eps: accuracy}, ``per_attack`` {attack: {eps: accuracy}}, ``checks`` [{name,
+passed, evidence}], ``warning``, and the options, n, seeds, timings and measurements) and the
+report under RUN/robustness/ (reports/robustness_report.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from advlab.attacks import APGD, FGSM, PGD, Square, Transfer
+from advlab.attacks.base import NORMS
+from advlab.core.checkpoints import atomic_write_bytes
+from advlab.core.checks import check_int
+from advlab.core.devices import resolve_device
+from advlab.core.errors import AdvlabError
+from advlab.core.seeding import make_generator, seed_everything
+from advlab.defenses.preprocessed import Preprocessed, load_model
+from advlab.models import MLPClassifier
+from advlab.pipelines import robustness_checks as checks
+from advlab.pipelines.train_classifier import (
+    classifier_config,
+    classifier_record,
+    held_out_split,
+    load_classifier,
+    load_labelled_data,
+    split_rows,
+)
+from advlab.reports.render import write_report
+from advlab.reports.robustness_report import write_robustness_report
+
+RESULT_FILE = "robustness.json"
+REPORT_DIR = "robustness"
+FORMAT = "advlab-robustness/1"
+SQUARE_P_INIT = 0.8  # AutoAttack's Square (their autoattack.py sets p_init = .8)
+LARGE_LINF = 0.5
+MORE_STEPS, MORE_RESTARTS = 2, 2  # the "more effort" run: steps x 2, restarts + 2
+SURROGATE_SECONDS, SURROGATE_EPOCHS, SURROGATE_WIDTH = 5.0, 10, 256
+WHITE_BOX = ("fgsm", "pgd", "apgd-ce", "apgd-t", "apgd-dlr")  # the naive gradient attacks
+TITLES = {"fgsm": "FGSM", "pgd": "PGD", "apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "apgd-dlr": "APGD-DLR",
+          "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE"}
+
+
+# ---------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """The options of a robustness evaluation (``advlab robustness --help``).
+
+    Args:
+        run: the classifier run (plain or defended) to evaluate; only ``robustness_run`` reads it.
+        eps: the budgets, in the norm's units (a tuple of numbers > 0; Linf at most 1).
+        norm: ``"linf"`` or ``"l2"``.
+        n: evaluate the first n held-out images (fewer if the split holds fewer).
+        steps: iterations of PGD and each APGD run.
+        restarts: random restarts of PGD and APGD-CE.
+        queries: Square's query budget per image.
+        targets: target classes of APGD-T (the highest clean logits but the true class).
+        eot_draws: forward passes averaged per gradient for a randomised model (EOT).
+        check_images: images of the check runs (large eps, more effort, loss landscape, randomness).
+        surrogate: a classifier run for the transfer attack (None: a quick MLP on the training split).
+        seed: seeds torch and every attack.
+        device: auto, cpu, cuda or cuda:N.
+        threads: torch CPU threads (None: torch's default).
+        progress: a progress bar on stderr.
+        report: also rewrite the run's report.html/md (it links to the robustness report).
+    """
+
+    run: str | None = None
+    eps: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3)
+    norm: str = "linf"
+    n: int = 500
+    steps: int = 50
+    restarts: int = 1
+    queries: int = 1000
+    targets: int = 3
+    eot_draws: int = 8
+    check_images: int = 100
+    surrogate: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool = True
+    report: bool = True
+
+    def validate(self) -> None:
+        if self.norm not in NORMS:
+            raise AdvlabError(f"unknown --norm {self.norm!r}; valid norms are: {', '.join(NORMS)}")
+        check_eps_list(self.eps, self.norm)
+        for name, least in (("n", 1), ("steps", 1), ("restarts", 1), ("queries", 2), ("targets", 1),
+                            ("eot_draws", 1), ("check_images", 1), ("seed", 0)):
+            check_int(f"--{name.replace('_', '-')}", getattr(self, name), least)
+        if self.threads is not None:
+            check_int("--threads", self.threads, 1)
+
+
+def check_eps_list(eps: Sequence[float], norm: str = "linf") -> tuple[float, ...]:
+    """A non-empty list of finite budgets > 0 (Linf: at most 1), sorted, without repeats."""
+    if isinstance(eps, (int, float)):
+        eps = (eps,)
+    if not eps:
+        raise AdvlabError("--eps is empty; give at least one budget, e.g. --eps 0.05,0.1,0.2")
+    for value in eps:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value <= 0 or (norm == "linf" and value > 1):
+            limit = " and at most 1 (images lie in [0, 1])" if norm == "linf" else ""
+            raise AdvlabError(f"--eps values must be numbers > 0{limit}; got {value!r}")
+    return tuple(sorted(set(float(value) for value in eps)))
+
+
+def parse_eps(text: str, norm: str = "linf") -> tuple[float, ...]:
+    """``"0.05,0.1,0.2"`` -> (0.05, 0.1, 0.2); anything else is one AdvlabError line."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if not any(parts):
+        raise AdvlabError("--eps is empty; give at least one budget, e.g. --eps 0.05,0.1,0.2")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise AdvlabError(f"--eps must be comma-separated numbers > 0, e.g. 0.05,0.1,0.2; got {text!r}") from None
+    return check_eps_list(values, norm)
+
+
+def eps_key(eps: float) -> str:
+    """How an eps is written as a JSON key: ``0.1`` -> ``"0.1"``."""
+    return f"{eps:g}"
+
+
+# ---------------------------------------------------------------------- the attacks
+
+
+class ExpectedLogits(nn.Module):
+    """EOT for a randomised model (Athalye et al. 2018, sec. 4.3): logits averaged over `draws` passes."""
+
+    def __init__(self, model: nn.Module, draws: int):
+        super().__init__()
+        self.model, self.draws = model, draws
+
+    def forward(self, images: Tensor) -> Tensor:
+        return torch.stack([self.model(images) for _ in range(self.draws)]).mean(0)
+
+
+@dataclass
+class Member:
+    """One attack of the report: ``run(images, labels, clean_logits, eps)`` -> fooled (bool per image),
+    judged on the real model."""
+
+    name: str
+    kind: str  # "white-box", "black-box" or "adaptive"
+    run: Callable[[Tensor, Tensor, Tensor, float], Tensor]
+
+
+class Verdict:
+    """The real model's predicted classes: one forward pass, or for a randomised model the class it gives
+    most often over `draws` passes (so that a verdict does not hang on one draw of its randomness)."""
+
+    def __init__(self, model: nn.Module, draws: int = 1):
+        self.model, self.draws = model, draws
+
+    def __call__(self, images: Tensor) -> Tensor:
+        votes = torch.stack([checks.predict(self.model, images).argmax(1) for _ in range(self.draws)])
+        return votes[0] if self.draws == 1 else votes.mode(0).values
+
+
+def target_classes(clean_logits: Tensor, labels: Tensor, rank: int) -> Tensor:
+    """The class with the rank-th highest clean logit among those that are not the true label."""
+    others = clean_logits.scatter(1, labels[:, None], float("-inf"))
+    return others.argsort(1, descending=True)[:, rank - 1]
+
+
+def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: RobustnessConfig, randomized: bool,
+                 surrogate: nn.Module | None) -> tuple[dict[str, Member], list[str], list[str]]:
+    """(attacks by name, the ensemble's members in order, notes) for this model."""
+    notes: list[str] = []
+    gradient_model = ExpectedLogits(model, config.eot_draws) if randomized else model
+    norm, seed = config.norm, config.seed
+
+    def judged(build: Callable[[float], Callable[[Tensor, Tensor], Tensor]]) -> Callable:
+        return lambda images, labels, _logits, eps: verdict(build(eps)(images, labels)) != labels
+
+    def apgd_ce(target: nn.Module) -> Callable:
+        return judged(lambda eps: APGD(target, eps=eps, steps=config.steps, norm=norm, loss="ce",
+                                       restarts=config.restarts, seed=seed))
+
+    attacks = {
+        "fgsm": Member("fgsm", "white-box", judged(lambda eps: FGSM(gradient_model, eps=eps, norm=norm))),
+        "pgd": Member("pgd", "white-box", judged(lambda eps: PGD(gradient_model, eps=eps, steps=config.steps,
+                                                                 norm=norm, restarts=config.restarts, seed=seed))),
+        "apgd-ce": Member("apgd-ce", "white-box", apgd_ce(gradient_model)),
+    }
+    if classes >= 4:
+        attacks["apgd-t"] = Member("apgd-t", "white-box", targeted_dlr(verdict, gradient_model, config,
+                                                                       min(config.targets, classes - 1)))
+    elif classes == 3:
+        attacks["apgd-dlr"] = Member("apgd-dlr", "white-box", judged(
+            lambda eps: APGD(gradient_model, eps=eps, steps=config.steps, norm=norm, loss="dlr", seed=seed)))
+        notes.append("3 classes: the targeted DLR loss needs 4, so the ensemble uses APGD with the untargeted DLR")
+    else:
+        notes.append(f"{classes} classes: the DLR loss needs at least 3, so APGD-T is left out of the ensemble")
+    attacks["square"] = Member("square", "black-box", judged(
+        lambda eps: Square(model, eps=eps, queries=config.queries, p_init=SQUARE_P_INIT, norm=norm, seed=seed)))
+    if surrogate is not None:
+        attacks["transfer"] = Member("transfer", "black-box", judged(
+            lambda eps: Transfer(model, surrogate, attack="pgd", eps=eps, steps=config.steps, norm=norm, seed=seed)))
+    else:
+        notes.append("no surrogate model: the transfer attack was left out")
+    if isinstance(model, Preprocessed):
+        twin = model.bpda()
+        attacks["bpda-apgd-ce"] = Member("bpda-apgd-ce", "adaptive",
+                                         apgd_ce(ExpectedLogits(twin, config.eot_draws) if randomized else twin))
+        notes.append(f"the model is an input transformation ({type(model.transform).__name__}) in front of a "
+                     "classifier: the ensemble adds APGD-CE through its BPDA twin (identity backward pass)")
+    if randomized:
+        notes.append(f"the model is randomised: the gradient attacks averaged its logits over {config.eot_draws} "
+                     f"forward passes (EOT), and every prediction (clean or adversarial) is the class it gives most "
+                     f"often over {config.eot_draws} passes")
+    chain = [name for name in ("apgd-ce", "bpda-apgd-ce", "apgd-t", "apgd-dlr", "square") if name in attacks]
+    return attacks, chain, notes
+
+
+def targeted_dlr(verdict: Verdict, gradient_model: nn.Module, config: RobustnessConfig, targets: int) -> Callable:
+    """APGD-T: APGD on the targeted DLR loss, one target class after another, on the images left unbroken."""
+
+    def run(images: Tensor, labels: Tensor, clean_logits: Tensor, eps: float) -> Tensor:
+        fooled = torch.zeros(len(images), dtype=torch.bool)
+        for rank in range(1, targets + 1):
+            left = (~fooled).nonzero().flatten()
+            if len(left) == 0:
+                break
+            attack = APGD(gradient_model, eps=eps, steps=config.steps, norm=config.norm, loss="dlr", targeted=True,
+                          seed=config.seed)
+            adversarial = attack(images[left], target_classes(clean_logits[left], labels[left], rank))
+            fooled[left] = verdict(adversarial) != labels[left]
+        return fooled
+
+    return run
+
+
+# ---------------------------------------------------------------------- the evaluation
+
+
+def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config: RobustnessConfig,
+                        surrogate: nn.Module | None = None) -> dict:
+    """The robustness record (see the module docstring) of `model` on `images` (N, C, H, W) in [0, 1]."""
+    config.validate()
+    seed_everything(config.seed)
+    start = time.perf_counter()
+    images, labels = images.detach().cpu(), labels.detach().cpu().long()
+    eps_list = check_eps_list(config.eps, config.norm)
+    keys = [eps_key(eps) for eps in eps_list]
+    n, subset = len(images), min(len(images), config.check_images)
+    clean_logits = checks.predict(model, images)
+    probes = {"randomness": checks.probe_randomness(model, images[:subset]),
+              "outputs": checks.probe_outputs(clean_logits)}
+    randomized = probes["randomness"]["randomized"]
+    verdict = Verdict(model, config.eot_draws if randomized else 1)
+    correct = verdict(images) == labels
+    attacks, chain, notes = plan_attacks(model, verdict, clean_logits.shape[1], config, randomized, surrogate)
+    runner = Runner(attacks, images, labels, clean_logits, len(eps_list) * len(attacks) + 2, config.progress)
+    broken, after = attack_runs(runner, chain, correct, eps_list)
+    robust_accuracy = worst_case(correct, broken, keys)
+    per_attack = {name: {key: share(~broken[name][key]) for key in keys} for name in attacks}
+    white = [name for name in attacks if name in WHITE_BOX]
+    white_box = {key: share(~torch.stack([broken[name][key] for name in white]).any(0)) for key in keys}
+    began = time.perf_counter()
+    probes.update(measure(model, verdict, runner, correct, broken, robust_accuracy, eps_list, config, randomized))
+    runner.bar.close()
+    seconds = {**runner.seconds, "checks": time.perf_counter() - began, "total": time.perf_counter() - start}
+    check_list = run_checks(per_attack, white_box, after, chain, probes, n, config)
+    return {
+        "format": FORMAT,
+        "model": {"class": type(model).__name__, "randomized": randomized,
+                  "preprocessed": isinstance(model, Preprocessed),
+                  "transform": type(model.transform).__name__ if isinstance(model, Preprocessed) else None,
+                  "classes": int(clean_logits.shape[1])},
+        "options": {**{k: v for k, v in asdict(config).items() if k not in ("progress", "report")},
+                    "eps": list(eps_list)},
+        "n": n, "eps": keys, "norm": config.norm,
+        "clean_accuracy": share(correct), "robust_accuracy": robust_accuracy, "per_attack": per_attack,
+        "white_box_accuracy": white_box,
+        "ensemble": {"members": chain, "accuracy_after": after, "accuracy": after[chain[-1]]},
+        "attacks": {name: {"kind": member.kind, "title": TITLES[name]} for name, member in attacks.items()},
+        "adaptive": {"eot": randomized, "eot_draws": config.eot_draws if randomized else None,
+                     "bpda": "bpda-apgd-ce" in attacks},
+        "checks": check_list, "warning": checks.masking_warning(check_list),
+        "probes": probes, "notes": notes,
+        "seeds": {"torch": config.seed, "attacks": config.seed, "more_effort": config.seed + 1},
+        "seconds": {name: round(value, 3) for name, value in seconds.items()},
+    }
+
+
+class Runner:
+    """Runs the report's attacks on rows of the images: times each attack and counts it on the progress bar."""
+
+    def __init__(self, attacks: dict[str, Member], images: Tensor, labels: Tensor, clean_logits: Tensor, runs: int,
+                 progress: bool):
+        self.attacks, self.images, self.labels, self.clean_logits = attacks, images, labels, clean_logits
+        self.seconds = {name: 0.0 for name in attacks}
+        self.bar = tqdm(total=runs, disable=not progress, unit="run", desc="robustness", dynamic_ncols=True,
+                        file=sys.stderr)
+
+    def __call__(self, name: str, rows: Tensor, eps: float) -> Tensor:
+        """Attack `name` on the images of `rows` at eps: fooled per row."""
+        if len(rows) == 0:
+            return torch.zeros(0, dtype=torch.bool)
+        self.bar.set_postfix_str(f"{name} eps {eps:g}")
+        began = time.perf_counter()
+        fooled = self.attacks[name].run(self.images[rows], self.labels[rows], self.clean_logits[rows], eps)
+        self.seconds[name] += time.perf_counter() - began
+        return fooled
+
+
+def attack_runs(runner: Runner, chain: list[str], correct: Tensor,
+                eps_list: Sequence[float]) -> tuple[dict[str, dict[str, Tensor]], dict[str, dict[str, float]]]:
+    """Every attack at every eps: (broken per attack per eps, the ensemble's accuracy after each member per eps).
+
+    The ensemble runs in AutoAttack's order, each member on the images still unbroken; for its own curve the
+    member then also attacks the images an earlier member broke, so every attack covers every image once
+    (the attacks treat images independently). Images the model gets wrong count as broken unattacked."""
+    broken: dict[str, dict[str, Tensor]] = {name: {} for name in runner.attacks}
+    after: dict[str, dict[str, float]] = {name: {} for name in chain}
+    for eps in eps_list:
+        key, survivors = eps_key(eps), correct.clone()
+        for name in [*chain, *(name for name in runner.attacks if name not in chain)]:
+            fooled = torch.zeros(len(correct), dtype=torch.bool)
+            first = survivors.nonzero().flatten() if name in chain else correct.nonzero().flatten()
+            fooled[first] = runner(name, first, eps)
+            if name in chain:
+                rest = (correct & ~survivors).nonzero().flatten()
+                fooled[rest] = runner(name, rest, eps)
+                survivors &= ~fooled
+                after[name][key] = share(survivors)
+            broken[name][key] = ~correct | fooled
+            runner.bar.update(1)
+    return broken, after
+
+
+def worst_case(correct: Tensor, broken: dict[str, dict[str, Tensor]], keys: list[str]) -> dict[str, float]:
+    """Robust accuracy per eps: unbroken by every attack, at this eps and every smaller one."""
+    robust, accuracy = correct.clone(), {}
+    for key in keys:
+        for flags in broken.values():
+            robust &= ~flags[key]
+        accuracy[key] = share(robust)
+    return accuracy
+
+
+def measure(model: nn.Module, verdict: Verdict, runner: Runner, correct: Tensor, broken: dict,
+            robust_accuracy: dict, eps_list: Sequence[float], config: RobustnessConfig, randomized: bool) -> dict:
+    """The probes behind the checks: gradient norms, loss landscape, the large-eps and the more-effort runs."""
+    images, labels, clean_logits = runner.images, runner.labels, runner.clean_logits
+    subset = min(len(images), config.check_images)
+    focus = correct.nonzero().flatten() if correct.any() else torch.arange(len(images))
+    near = focus[focus < subset] if (focus < subset).any() else focus[:subset]
+    probes = {"gradients": checks.probe_gradients(model, images[focus], labels[focus]),
+              "landscape": checks.probe_landscape(model, images[near], labels[near], eps_list[-1], config.norm,
+                                                  config.seed)}
+    runner.bar.set_postfix_str("large eps")
+    probes["large_eps"] = large_eps_probe(runner.attacks, images[:subset], labels[:subset], clean_logits[:subset],
+                                          correct[:subset], config)
+    runner.bar.update(1)
+    runner.bar.set_postfix_str("more effort")
+    probes["more_effort"] = more_effort_probe(model, verdict, images[:subset], labels[:subset], correct[:subset],
+                                              broken, robust_accuracy, eps_list, config, randomized)
+    runner.bar.update(1)
+    return probes
+
+
+def run_checks(per_attack: dict, white_box: dict, after: dict, chain: list[str], probes: dict, n: int,
+               config: RobustnessConfig) -> list[dict]:
+    """Every check of robustness_checks, in the report's order."""
+    return [
+        checks.check_iterative_beats_single_step(per_attack, n),
+        checks.check_white_box_beats_black_box(white_box, per_attack, n),
+        checks.check_square(after, chain, n),
+        checks.check_reaches_zero(probes["large_eps"]),
+        checks.check_more_effort(probes["more_effort"]),
+        checks.check_falls_with_eps({**per_attack, "ensemble": after[chain[-1]]}, n),
+        checks.check_gradients(probes["gradients"]),
+        checks.check_landscape(probes["landscape"]),
+        checks.check_deterministic(probes["randomness"], config.eot_draws),
+        checks.check_logits(probes["outputs"]),
+    ]
+
+
+def share(flags: Tensor) -> float:
+    """The share of True in a bool tensor (0 for an empty one)."""
+    return int(flags.sum()) / len(flags) if len(flags) else 0.0
+
+
+def large_budget(config: RobustnessConfig, sample_shape: Sequence[int], eps_list: Sequence[float]) -> tuple[float, str]:
+    """(eps, why) of the check run at a budget that allows any answer."""
+    if config.norm == "linf":
+        return max(LARGE_LINF, max(eps_list)), "every pixel can reach mid-grey, so every image can become the same one"
+    dimension = math.prod(sample_shape)
+    eps = max(0.5 * math.sqrt(dimension), max(eps_list))
+    return eps, f"0.5 sqrt(d) for d = {dimension}: the L2 ball holding the Linf ball of 0.5"
+
+
+def large_eps_probe(attacks: dict[str, Member], images: Tensor, labels: Tensor, clean_logits: Tensor,
+                    correct: Tensor, config: RobustnessConfig) -> dict:
+    """The gradient members of the ensemble (APGD-CE, then APGD-T) at a budget that allows any answer."""
+    eps, why = large_budget(config, images.shape[1:], config.eps)
+    names = [name for name in ("apgd-ce", "apgd-t", "apgd-dlr") if name in attacks]
+    survivors = correct.clone()
+    for name in names:
+        rows = survivors.nonzero().flatten()
+        if len(rows):
+            survivors[rows[attacks[name].run(images[rows], labels[rows], clean_logits[rows], eps)]] = False
+    return {"eps": eps, "norm": config.norm, "why": why, "n": len(images), "accuracy": share(survivors),
+            "attacks": " then ".join(TITLES[name] for name in names)}
+
+
+def more_effort_probe(model: nn.Module, verdict: Verdict, images: Tensor, labels: Tensor, correct: Tensor,
+                      broken: dict, robust_accuracy: dict, eps_list: Sequence[float], config: RobustnessConfig,
+                      randomized: bool) -> dict:
+    """APGD-CE with more steps and restarts at the eps whose robust accuracy is nearest 50%."""
+    eps = min(eps_list, key=lambda e: (abs(robust_accuracy[eps_key(e)] - 0.5), e))
+    target = ExpectedLogits(model, config.eot_draws) if randomized else model
+    steps, restarts = config.steps * MORE_STEPS, config.restarts + MORE_RESTARTS
+    attack = APGD(target, eps=eps, steps=steps, norm=config.norm, loss="ce", restarts=restarts, seed=config.seed + 1)
+    survivors = correct & (verdict(attack(images, labels)) == labels)
+    base = ~broken["apgd-ce"][eps_key(eps)][:len(images)]
+    return {"eps": eps, "n": len(images), "base_steps": config.steps, "base_restarts": config.restarts,
+            "more_steps": steps, "more_restarts": restarts, "base_accuracy": share(base),
+            "more_accuracy": share(survivors)}
+
+
+# ---------------------------------------------------------------------- a run directory
+
+
+def quick_surrogate(run: str | Path, device: torch.device, seed: int) -> tuple[nn.Module, dict]:
+    """An MLP trained for a few seconds (at most SURROGATE_EPOCHS epochs) on the run's training split."""
+    config = classifier_config(run)
+    data = load_labelled_data(config)
+    train_rows, _ = split_rows(len(data), config.test_fraction, config.seed)
+    classes = int(classifier_record(run)[1]["classes"])
+    torch.manual_seed(seed)
+    model = MLPClassifier(math.prod(data.sample_shape), classes, SURROGATE_WIDTH).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    shuffler, start, epochs = make_generator(seed, torch.device("cpu")), time.perf_counter(), 0
+    images, labels = data.data[train_rows].to(device), data.labels[train_rows].to(device)
+    while epochs < SURROGATE_EPOCHS and time.perf_counter() - start < SURROGATE_SECONDS:
+        order = torch.randperm(len(images), generator=shuffler).to(device)
+        for first in range(0, len(order), 64):
+            rows = order[first:first + 64]
+            loss = F.cross_entropy(model(images[rows]), labels[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        epochs += 1
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    train_accuracy = share(checks.predict(model, images).argmax(1) == labels.cpu())
+    return model, {"kind": "quick MLP", "epochs": epochs, "seconds": round(time.perf_counter() - start, 2),
+                   "train_accuracy": train_accuracy}
+
+
+def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
+    """Evaluate the run ``config.run``; write RUN/robustness.json and RUN/robustness/. Returns (json path, record)."""
+    if config.run is None:
+        raise AdvlabError("no run directory: give the classifier run to evaluate")
+    config.validate()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    run = Path(config.run)
+    model = load_model(run, device)
+    images, labels = held_out_split(run)
+    n = min(config.n, len(images))
+    if config.surrogate is not None:
+        surrogate, about = load_classifier(config.surrogate, device)[0], {"kind": "run",
+                                                                         "run": str(Path(config.surrogate).resolve())}
+    else:
+        surrogate, about = quick_surrogate(run, device, config.seed)
+    record = evaluate_robustness(model, images[:n], labels[:n], config, surrogate)
+    if n < config.n:
+        record["notes"].insert(0, f"--n {config.n} asked for more images than the {len(images)} of the held-out "
+                                  f"split; all {n} were used")
+    record["model"]["run"] = str(run.resolve())
+    record["surrogate"] = about
+    record["options"]["device"] = str(device)
+    record["files"] = {name: str(path.relative_to(run)) for name, path in write_robustness_report(run, record).items()}
+    path = run / RESULT_FILE
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+    if config.report and (run / "metrics.jsonl").is_file():
+        write_report(run)
+    return path, record
+
+
+__all__ = ["ExpectedLogits", "RobustnessConfig", "evaluate_robustness", "parse_eps", "robustness_run"]
