@@ -323,3 +323,30 @@ def test_cli_refuses_a_directory_without_a_classifier(tmp_path, capsys):
     assert_one_line_error(status, err, str(tmp_path), "classifier run")
     status, _, err = run_cli(["defend", "smooth", str(tmp_path / "missing"), "--no-progress"], capsys)
     assert_one_line_error(status, err, "no such run directory")
+
+
+def test_base_noise_note_says_when_the_base_was_not_trained_for_this_sigma(tmp_path):
+    import json
+
+    from advlab.pipelines.smooth_run import base_noise_note
+
+    (tmp_path / "summary.json").write_text(json.dumps({"defense": "none"}))
+    assert "not trained with Gaussian noise" in base_noise_note(tmp_path, 0.25)
+    (tmp_path / "summary.json").write_text(json.dumps({"defense": "noise", "defense_options": {"sigma": 0.25}}))
+    assert base_noise_note(tmp_path, 0.25) is None
+    assert "sigma 0.25, not the certified sigma 0.5" in base_noise_note(tmp_path, 0.5)
+
+
+def test_run_report_shows_the_certifications(tmp_path):
+    import json
+
+    from advlab.reports.render import _md_smoothing, smoothing_summary
+
+    assert smoothing_summary(tmp_path) is None
+    sigma = tmp_path / "smoothing" / "sigma-0.5"
+    sigma.mkdir(parents=True)
+    (sigma / "certify.json").write_text(json.dumps({"options": {"n": 1000}, "summary": {
+        "images": 20, "abstains": 3, "certified_accuracy": {"0": 0.85, "0.25": 0.6, "0.5": 0.4}}}))
+    summary = smoothing_summary(tmp_path)
+    assert summary["rows"] == [["sigma-0.5", 1000, 20, 3, "85.0%", "60.0%", "40.0%", "—"]]
+    assert "| sigma-0.5 | 1000 | 20 | 3 | 85.0% | 60.0% | 40.0% | — |" in _md_smoothing(tmp_path, tmp_path, 2)

@@ -111,6 +111,20 @@ class SmoothRunConfig:
 # ---------------------------------------------------------------------- certifying images
 
 
+def base_noise_note(run: str | Path, sigma: float) -> str | None:
+    """A warning when the base classifier was not trained with Gaussian noise of the certified sigma (Cohen et al.
+    2019, sec. 3.2, train f on x + N(0, sigma^2 I): a classifier never shown noise is certified at small radii)."""
+    path = Path(run) / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    if summary.get("defense") != "noise":
+        return (f"the base classifier was not trained with Gaussian noise; Cohen et al. train it with noise of the "
+                f"certified sigma (advlab defend noise RUN --sigma {sigma:g}), which certifies far larger radii")
+    trained = summary.get("defense_options", {}).get("sigma")
+    if trained is not None and not math.isclose(trained, sigma):
+        return f"the base classifier was trained with noise sigma {trained:g}, not the certified sigma {sigma:g}"
+    return None
+
+
 def image_seed(seed: int, index: int) -> int:
     """The noise seed of image `index`: a hash of (seed, index)."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)
@@ -196,6 +210,8 @@ def smooth_run(config: SmoothRunConfig) -> Path:
     seconds = time.perf_counter() - start
     clean = accuracy(model, images.to(device), labels.to(device))
     summary = {**summarize(records, config.sigma, config.n, config.alpha, clean), "seconds": round(seconds, 2)}
+    if (note := base_noise_note(config.run, config.sigma)) is not None:
+        summary["note"] = note
     make_output_dir(out, config.overwrite)
     write_outputs(out, config, model, summary, records, asked_images=config.n_images)
     return out
@@ -256,6 +272,7 @@ def markdown_table(record: dict) -> str:
              f"n {options['n']}, alpha {options['alpha']:g}, {summary['images']} held-out images", "",
              "| L2 radius | certified accuracy |", "|---:|---:|"]
     lines += [f"| {radius} | {percent(value)} |" for radius, value in summary["certified_accuracy"].items()]
+    lines += [f"\n**Note: {summary['note']}.**"] if summary.get("note") else []
     lines += ["", f"- clean accuracy of the base classifier f: {percent(summary['clean_accuracy'])}",
               f"- accuracy of g's vote over the n samples (no abstaining): {percent(summary['smoothed_accuracy'])}",
               f"- CERTIFY abstained on {summary['abstains']} of {summary['images']} images and certified a wrong "

@@ -10,7 +10,8 @@ A classifier run (advlab classifier train; its config has ``epochs`` and ``test_
 shows its loss and accuracy per epoch instead of the GAN plots, and no samples. Any run with
 attack runs under ``RUN/attacks/*/results.json`` (advlab attack) gets an "Attacks" section:
 each attack's robustness table and example grids (reports/attack_report.py). A run evaluated by
-``advlab robustness`` (RUN/robustness.json) gets a short "Robustness" section linking to its report.
+``advlab robustness`` (RUN/robustness.json) gets a short "Robustness" section linking to its report, and one
+certified by ``advlab defend smooth`` (RUN/smoothing/*/certify.json) a "Randomized smoothing" section.
 
 The HTML is one self-contained file (inline CSS, no scripts) whose images are relative links;
 every inserted string is escaped. The Markdown carries the same content.
@@ -286,6 +287,8 @@ def _html_section(view: RunView, base: Path, level: int, anchor: str) -> str:
         parts.append(_html_attacks(view.attacks, base, level + 1))
     if robustness := _html_robustness(view.root, base, level + 1):
         parts.append(robustness)
+    if smoothing := _html_smoothing(view.root, base, level + 1):
+        parts.append(smoothing)
     return "\n".join(parts + ["</section>"])
 
 
@@ -331,6 +334,48 @@ def _html_robustness(root: Path, base: Path, level: int) -> str:
             f"{_esc(summary['norm'])}; {_esc(summary['checks'])}. "
             f'<a href="{_esc(_link(summary["html"], base))}">Full robustness report</a></p>'
             + _html_table(summary["head"], summary["rows"]))
+
+
+SMOOTHING_RADII = ("0", "0.25", "0.5", "1")  # the L2 radii a report row shows (advlab defend smooth records more)
+
+
+def smoothing_summary(root: Path) -> dict | None:
+    """The randomized-smoothing certifications of a classifier run (advlab defend smooth, RUN/smoothing/*/
+    certify.json): one row per sigma directory, certified accuracy at SMOOTHING_RADII; None without any."""
+    rows = []
+    for path in sorted((root / "smoothing").glob("*/certify.json")):
+        try:
+            record = json.loads(path.read_text())
+            options, summary = record["options"], record["summary"]
+        except (OSError, ValueError, KeyError):
+            continue
+        accuracy = summary.get("certified_accuracy", {})
+        rows.append([path.parent.name, options.get("n"), summary.get("images"), summary.get("abstains"),
+                     *(f"{100 * accuracy[r]:.1f}%" if r in accuracy else "—" for r in SMOOTHING_RADII)])
+    if not rows:
+        return None
+    head = ["certification", "n", "images", "abstains", *(f"certified @ L2 {r}" for r in SMOOTHING_RADII)]
+    return {"head": head, "rows": rows, "plot": root / "smoothing" / "certified_accuracy.png"}
+
+
+def _html_smoothing(root: Path, base: Path, level: int) -> str:
+    """The Randomized smoothing section (Cohen et al. 2019); empty without a certification."""
+    summary = smoothing_summary(root)
+    if summary is None:
+        return ""
+    figure = _html_grid("certified accuracy vs radius", summary["plot"], base) if summary["plot"].exists() else ""
+    return (f"<h{level}>Randomized smoothing</h{level}>" + _html_table(summary["head"], summary["rows"])
+            + (f'<div class="figs">{figure}</div>' if figure else ""))
+
+
+def _md_smoothing(root: Path, base: Path, level: int) -> str:
+    summary = smoothing_summary(root)
+    if summary is None:
+        return ""
+    parts = [f"{'#' * level} Randomized smoothing", _md_table(summary["head"], summary["rows"])]
+    if summary["plot"].exists():
+        parts.append(f"![certified accuracy vs radius]({_link(summary['plot'], base)})")
+    return "\n\n".join(parts)
 
 
 def _html_page(title: str, body: str) -> str:
@@ -379,6 +424,8 @@ def _md_section(view: RunView, base: Path, level: int) -> str:
         parts.append(_md_attacks(view.attacks, base, level + 1))
     if robustness := _md_robustness(view.root, base, level + 1):
         parts.append(robustness)
+    if smoothing := _md_smoothing(view.root, base, level + 1):
+        parts.append(smoothing)
     return "\n\n".join(parts) + "\n"
 
 
