@@ -13,6 +13,14 @@ from victims import train_digits_victim  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """Commands given --threads N set torch's thread count for the process; every test gets the suite's back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def feature_cache(tmp_path_factory):
     """Feature networks (advlab.metrics.features) train into one temporary cache, never the user's."""

@@ -17,13 +17,6 @@ VICTIM = ["--width", "8", "--epochs", "3", "--lr", "0.003", "--device", "cpu", "
 QUIET = ["--device", "cpu", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def victim(tmp_path_factory):
     out = tmp_path_factory.mktemp("attack") / "clf"

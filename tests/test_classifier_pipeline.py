@@ -24,13 +24,6 @@ pipeline = importlib.import_module("advlab.pipelines.train_classifier")  # the m
 TINY = {"model": "cnn", "width": 8, "epochs": 3, "batch_size": 64, "lr": 3e-3, "device": "cpu", "threads": 1}
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def config(out, **values):
     return from_mapping(ClassifierTrainConfig, {**TINY, "out": str(out), **values})
 

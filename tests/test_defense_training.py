@@ -29,13 +29,6 @@ TINY = {"model": "cnn", "width": 8, "epochs": 2, "device": "cpu", "threads": 1, 
 EPS = 0.2
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def batch():
     """A tiny CNN in train mode (half-trained, so gradients are informative) and 32 digits."""

@@ -31,13 +31,6 @@ TINY_GAN = {"data": "digits", "width": 8, "z_dim": 8, "batch_size": 16, "steps":
             "sample_every": 1, "checkpoint_every": 1, "tensorboard": False, "device": "cpu", "threads": 1}
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
     with torch.no_grad():
         return float((model(images).argmax(1) == labels).double().mean())
