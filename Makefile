@@ -35,6 +35,7 @@ test-fast: $(STAMP)
 bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python bench/train_overhead.py
 	$(BIN)/python bench/attacks_vs_peers.py
+	$(BIN)/python bench/robustness_report.py
 	$(BIN)/python bench/metrics_speed.py
 	$(BIN)/python bench/birthday_validation.py
 	$(PEERS)/bin/python bench/inception_vs_pytorch_fid.py
