@@ -15,6 +15,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'torchattacks==3.5.1'
+	command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null || \
+		echo "make: could not install Debian's chromium; the playground's browser tests will be skipped"
 	touch $(STAMP)
 
 $(PEERS_STAMP):
