@@ -19,5 +19,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     html = run_demo(Path(args.out), quick=args.quick, device=args.device)
-    print(f"demo report: {html}")
+    print(f"demo report: {html}\n"
+          f"watch a GAN learn and an attack succeed in your browser: advlab playground --runs {args.out}")
     return 0
