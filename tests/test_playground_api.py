@@ -138,7 +138,8 @@ def test_health_limits_and_gan_options(client):
         stats = client.get("/api/gan/sessions").json()
         assert stats["by_kind"] == {"gan": 1} and stats["bytes"] == estimate_bytes(GanOptions())
     page = client.get("/")
-    assert page.status_code == 200 and "/ws/gan" in page.text
+    assert page.status_code == 200 and "gan.js" in page.text  # the pages ship in the package
+    assert "/ws/gan" in client.get("/gan.js").text
 
 
 def test_victims_lists_the_builtin_and_the_runs_inside_the_root_only(client):
