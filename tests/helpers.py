@@ -94,3 +94,45 @@ def raises_one_line(call, *words):
     for word in words:
         assert word in message, message
     return message
+
+
+def load_bench(name: str):
+    """bench/NAME.py as a module, loaded once per session (registered in sys.modules, where dataclasses look)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def table_rows(text: str, header_start: str) -> list[list[str]]:
+    """The cells of the rows of the Markdown table whose header line starts with `header_start`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("| "):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def receive(ws, timeout: float = 30.0) -> dict:
+    """The next message of a test WebSocket as JSON, failing (not hanging) after `timeout` seconds."""
+    import json
+
+    import anyio
+
+    async def within():
+        with anyio.fail_after(timeout):
+            return await ws._send_rx.receive()
+
+    message = ws.portal.call(within)
+    ws._raise_on_close(message)
+    return json.loads(message["text"])

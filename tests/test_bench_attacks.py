@@ -5,39 +5,17 @@ business (timings above all), so no ratio or verdict is asserted, only that each
 what its column says.
 """
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_bench, table_rows
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "attacks_vs_peers.py"
 NUMBER = r"\d+\.\d+"
 VERDICTS = ("PASS", "PASS (stronger)", "FAIL", "SKIP", "n/a (no peer ran)")
-
-
-def load_bench():
-    if "attacks_vs_peers" in sys.modules:
-        return sys.modules["attacks_vs_peers"]
-    spec = importlib.util.spec_from_file_location("attacks_vs_peers", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["attacks_vs_peers"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def table_rows(text: str, header_start: str) -> list[list[str]]:
-    """The cells of the rows of the table whose header line starts with `header_start`."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("| "):
-            break
-        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    return rows
 
 
 def is_percent_or_status(cell: str) -> bool:
@@ -56,7 +34,7 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_writes_the_agreement_table(quick_run):
     done, text = quick_run
-    bench = load_bench()
+    bench = load_bench("attacks_vs_peers")
     assert "| fgsm |" in done.stdout  # the table is printed too
     assert "`python bench/attacks_vs_peers.py --quick --out " in text  # the exact command is recorded
     robust = [name for name in bench.CASES if name not in ("cw", "deepfool")]
@@ -90,7 +68,7 @@ def test_quick_run_writes_the_minimum_norm_table(quick_run):
 
 def test_quick_run_writes_the_speed_table(quick_run):
     _, text = quick_run
-    bench = load_bench()
+    bench = load_bench("attacks_vs_peers")
     rows = table_rows(text, "| case | floor ms")
     assert [row[0].split(":")[0] for row in rows] == list(bench.SPEED_CASES)
     for row in rows:
@@ -109,7 +87,7 @@ def test_quick_run_writes_the_speed_table(quick_run):
     (["--no-such-option"], "unrecognized arguments"),
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
-    bench = load_bench()
+    bench = load_bench("attacks_vs_peers")
     out = tmp_path / "x.md"
     with pytest.raises(SystemExit) as exit_:
         bench.main([*argv, "--out", str(out)])

@@ -7,7 +7,6 @@ with eps; the peers stay inside their budget and the verdicts follow the gaps; c
 with the radius, counts abstains as wrong, and is 0 beyond the largest radius n and alpha can certify.
 """
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -15,34 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_bench, table_rows
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "robustness_report.py"
 NUMBER = r"\d+\.\d"
 SINGLE = ("APGD-CE", "APGD-T", "Square", "FGSM", "PGD", "transfer")
 CHAIN = "AutoAttack chain alone (APGD-CE → APGD-T → Square)"
 WORST = "**worst case (advlab)**"
-
-
-def load_bench():
-    if "robustness_report_bench" in sys.modules:
-        return sys.modules["robustness_report_bench"]
-    spec = importlib.util.spec_from_file_location("robustness_report_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["robustness_report_bench"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def table_rows(text: str, header_start: str) -> list[list[str]]:
-    """The cells of the rows of the table whose header line starts with `header_start`."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("| "):
-            break
-        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    return rows
 
 
 def percent(cell: str) -> float:
@@ -78,13 +56,13 @@ def test_models_table(quick_run):
     rows = table_rows(text, "| model | training | epochs")
     assert [row[0] for row in rows] == ["surrogate-mlp", "standard", "pgd-at", "trades", "noise"]
     for row in rows:
-        assert row[2] == str(load_bench().QUICK["epochs"])
+        assert row[2] == str(load_bench("robustness_report").QUICK["epochs"])
         percent(row[3])
 
 
 def test_worst_case_table_obeys_the_invariants(quick_run):
     _, text, folder = quick_run
-    bench = load_bench()
+    bench = load_bench("robustness_report")
     rows = table_rows(text, "| model | clean acc % | eps 0.05")
     assert [row[0] for row in rows] == list(bench.DEFAULT_MODELS)
     for name, clean, *cells, passed, failed, seconds in rows:
@@ -108,7 +86,7 @@ def test_worst_case_is_at_most_every_single_attack_and_peer_chain(quick_run):
     by_model: dict[str, dict[str, list[str]]] = {}
     for model, attack, *cells in rows:
         by_model.setdefault(model, {})[attack] = cells
-    assert list(by_model) == list(load_bench().DEFAULT_MODELS)
+    assert list(by_model) == list(load_bench("robustness_report").DEFAULT_MODELS)
     for model, attacks in by_model.items():
         assert set(SINGLE) | {WORST, CHAIN} <= set(attacks), model
         worst = [percent(cell) for cell in attacks[WORST]]
@@ -135,7 +113,7 @@ def test_comparison_table_matches_the_attack_table(quick_run):
 
 def test_smoothing_table(quick_run):
     _, text, _ = quick_run
-    bench = load_bench()
+    bench = load_bench("robustness_report")
     rows = table_rows(text, "| base model | n | images")
     assert [row[0] for row in rows] == ["noise", "standard"]
     for base, n, images, clean, vote, abstains, *certified, largest, mean_radius, seconds in rows:
@@ -163,7 +141,7 @@ def test_smoothing_table(quick_run):
     (["--no-such-option"], "unrecognized arguments"),
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
-    bench = load_bench()
+    bench = load_bench("robustness_report")
     out = tmp_path / "x.md"
     with pytest.raises(SystemExit) as exit_:
         bench.main([*argv, "--out", str(out)])

@@ -8,11 +8,11 @@ import threading
 import time
 import warnings
 
-import anyio
 import httpx
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import receive
 from starlette.websockets import WebSocketDisconnect
 
 from advlab.cli.common import Parser
@@ -73,18 +73,6 @@ def client(runs):
     app = create_app([runs], PlaygroundLimits(max_body_bytes=4096), builtin_epochs=BUILTIN_EPOCHS)
     with TestClient(app) as test_client:
         yield test_client
-
-
-def receive(ws, timeout: float = 30.0) -> dict:
-    """The next message of a test socket as JSON, failing (not hanging) after `timeout` seconds."""
-
-    async def within():
-        with anyio.fail_after(timeout):
-            return await ws._send_rx.receive()
-
-    message = ws.portal.call(within)
-    ws._raise_on_close(message)
-    return json.loads(message["text"])
 
 
 def until(ws, kind: str, skip: tuple[str, ...] = ("frame",)) -> dict:

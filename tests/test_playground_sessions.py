@@ -2,14 +2,13 @@
 concurrent GAN sessions training side by side."""
 
 import contextlib
-import json
 import threading
 import time
 import warnings
 
-import anyio
 import pytest
 import torch
+from helpers import receive
 from starlette.websockets import WebSocketDisconnect
 
 from advlab.core.errors import AdvlabError
@@ -41,18 +40,6 @@ class State:
 
     def close(self) -> None:
         self.closed = True
-
-
-def receive(ws, timeout: float = 30.0) -> dict:
-    """The next message of a test socket as JSON, failing (not hanging) after `timeout` seconds."""
-
-    async def within():
-        with anyio.fail_after(timeout):
-            return await ws._send_rx.receive()
-
-    message = ws.portal.call(within)
-    ws._raise_on_close(message)
-    return json.loads(message["text"])
 
 
 def until(ws, kind: str) -> dict:
