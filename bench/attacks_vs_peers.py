@@ -97,7 +97,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import pinned_cpus  # noqa: E402
+from benchlib import pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "attacks_vs_peers.md"
@@ -811,16 +811,6 @@ def render(agreement: list[dict], speed: list[dict], info: dict, args, command: 
 
 
 # ---------------------------------------------------------------------------------- command line
-
-
-def split_list(text: str, valid, parser: argparse.ArgumentParser, flag: str) -> list[str]:
-    if text.strip() == "none":
-        return []
-    chosen = [item.strip() for item in text.split(",") if item.strip()]
-    unknown = [item for item in chosen if item not in valid]
-    if unknown or not chosen:
-        parser.error(f"unknown {flag} {', '.join(unknown) or '(none)'}; valid: {', '.join(valid)}, or none")
-    return chosen
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -24,3 +24,14 @@ def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list
     if not set(cpus) <= set(allowed):
         parser.error(f"--pin {pin}: this process may only use CPUs {allowed}")
     return cpus
+
+
+def split_list(text: str, valid, parser: argparse.ArgumentParser, flag: str) -> list[str]:
+    """A comma-separated choice out of `valid` ('none': nothing); an unknown or empty one is a parser error."""
+    if text.strip() == "none":
+        return []
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in valid]
+    if unknown or not chosen:
+        parser.error(f"unknown {flag} {', '.join(unknown) or '(none)'}; valid: {', '.join(valid)}, or none")
+    return chosen

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import pinned_cpus  # noqa: E402
+from benchlib import pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "robustness.md"
@@ -724,16 +724,6 @@ def parse_list(text: str, parser: argparse.ArgumentParser, flag: str) -> tuple[f
         parser.error(f"{flag}: {error}")
 
 
-def split_names(text: str, valid, parser: argparse.ArgumentParser, flag: str) -> tuple[str, ...]:
-    if text.strip() == "none":
-        return ()
-    chosen = tuple(item.strip() for item in text.split(",") if item.strip())
-    unknown = [item for item in chosen if item not in valid]
-    if unknown or not chosen:
-        parser.error(f"unknown {flag} {', '.join(unknown) or '(none)'}; valid: {', '.join(valid)}, or none")
-    return chosen
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -780,8 +770,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, least in (("queries", 3), ("smooth_large_n", 0), ("smooth_large_images", 0), ("seed", 0)):
         if getattr(args, name) < least:
             parser.error(f"--{name.replace('_', '-')} must be at least {least}")
-    args.models = split_names(args.models, MODELS, parser, "model(s)")
-    args.peers = split_names(args.peers, PEERS, parser, "peer(s)")
+    args.models = tuple(split_list(args.models, MODELS, parser, "model(s)"))
+    args.peers = tuple(split_list(args.peers, PEERS, parser, "peer(s)"))
     args.eps = parse_list(args.eps, parser, "--eps")
     if not args.eps:
         parser.error("--eps is empty; give at least one budget, e.g. 0.05,0.1")
