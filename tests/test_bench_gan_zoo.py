@@ -5,23 +5,16 @@ in their columns, every case a picture linked from the page, the exact command a
 flags are refused, and the cells (mean ± std over seeds, modes/total, errors, divergence) are what they say.
 """
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_bench
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_zoo.py"
 NUMBER = r"-?\d+(\.\d+)?(e[-+]\d+)?"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("gan_zoo", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -75,7 +68,7 @@ def test_quick_run_writes_table_and_grids(tmp_path):
 
 
 def test_bad_flags_are_refused(tmp_path, capsys):
-    bench = load_bench()
+    bench = load_bench("gan_zoo")
     for argv, words in ((["--cases", "nope"], "unknown case nope"), (["--data", "mnist"], "unknown data mnist"),
                         (["--budget-minutes", "0"], "--budget-minutes must be positive"),
                         (["--seeds", "a"], "--seeds takes"), (["--image-size", "12"], "power of two"),
@@ -95,7 +88,7 @@ def fake_run(fid: float, modes: int, steps: int = 100, seconds: float = 2.0) -> 
 
 
 def test_cells_are_mean_and_std_over_seeds():
-    bench = load_bench()
+    bench = load_bench("gan_zoo")
     args = bench.parse_args(["--data", "digits", "--cases", "dcgan", "--seeds", "0,1"])
     row = bench.case_row("digits", "dcgan", [fake_run(10.0, 8, seconds=2.0), fake_run(20.0, 10, seconds=4.0)], args)
     cells = [cell.strip() for cell in row.strip("|").split("|")]
@@ -109,7 +102,7 @@ def test_cells_are_mean_and_std_over_seeds():
 
 
 def test_errors_and_divergence_are_shown_in_place_of_figures():
-    bench = load_bench()
+    bench = load_bench("gan_zoo")
     args = bench.parse_args(["--data", "digits", "--cases", "dcgan"])
     failed = bench.case_row("digits", "dcgan", [{"error": "AdvlabError: boom"}], args)
     assert "error: AdvlabError: boom" in failed
@@ -121,7 +114,7 @@ def test_errors_and_divergence_are_shown_in_place_of_figures():
 
 
 def test_real_rows_have_a_cell_per_column():
-    bench = load_bench()
+    bench = load_bench("gan_zoo")
     args = bench.parse_args(["--data", "digits,ring8"])
     # digits: all 1,797 images are in the real sample, so only the evaluator's half-against-half figures exist
     halves = {"figures": {"real_fid": 21.4, "real_modes": 10, "real_kl": 0.001, "total_modes": 10,

@@ -4,24 +4,18 @@ Only the shape of the output is checked here: timings belong to the benchmark, n
 test, so the ratio is not asserted.
 """
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from helpers import load_bench
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "train_overhead.py"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("train_overhead", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_quick_run_writes_table(tmp_path):
-    bench = load_bench()
+    bench = load_bench("train_overhead")
     out = tmp_path / "results" / "train_overhead.md"
     # a subprocess, as the bench is meant to be run: its workers import it as __main__
     done = subprocess.run([sys.executable, str(BENCH), "--quick", "--cases", "ring8,digits16",
@@ -46,7 +40,7 @@ def test_quick_run_writes_table(tmp_path):
 
 
 def test_unknown_case_is_refused(tmp_path, capsys):
-    bench = load_bench()
+    bench = load_bench("train_overhead")
     try:
         bench.main(["--cases", "nope", "--out", str(tmp_path / "x.md")])
     except SystemExit as exit_:
