@@ -40,6 +40,7 @@ bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python bench/robustness_report.py
 	$(BIN)/python bench/metrics_speed.py
 	$(BIN)/python bench/birthday_validation.py
+	$(BIN)/python bench/playground_rate.py
 	$(PEERS)/bin/python bench/inception_vs_pytorch_fid.py
 
 clean:

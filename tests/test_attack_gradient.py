@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advlab.attacks import BIM, FGSM, PGD
-from advlab.attacks.bim import kurakin_steps
+from advlab.attacks.bim import kurakin_alpha, kurakin_steps
 
 TOL = 1e-6
 
@@ -81,6 +81,12 @@ def test_bim_uses_kurakins_step_rule_and_is_pgd_without_random_start():
     pgd = PGD(model, eps=8 / 255, alpha=1 / 255, steps=10, random_start=False)
     assert torch.equal(bim(images, labels), pgd(images, labels))
     assert BIM(model, eps=0.1, steps=3).iterations() == 3
+
+
+def test_kurakin_alpha_spreads_the_papers_distance_over_the_given_steps():
+    assert kurakin_alpha(16 / 255, 20) == pytest.approx(1 / 255)  # the paper's own step count: its 1/255
+    assert kurakin_alpha(0.3, 20) == pytest.approx(81 / 255 / 20)  # min(76.5 + 4, 95.6) -> 81 steps' worth
+    assert 20 * kurakin_alpha(0.3, 20) >= 0.3  # fewer steps still reach the edge of the ball
 
 
 def test_pgd_without_steps_or_start_returns_the_image_and_eps_zero_changes_nothing():

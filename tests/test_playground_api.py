@@ -206,6 +206,13 @@ def test_every_attack_answers_consistently(client, request_json):
         assert len(result["trace"]["target_probability"]) == len(result["trace"]["loss"])
 
 
+def test_bim_with_fewer_steps_than_the_papers_rule_still_reaches_the_edge_of_the_ball(client):
+    # at 1/255 per step, 20 steps could move a pixel by 0.078 at most, whatever eps says
+    result = client.post("/api/attack", json={"attack": "bim", "digit": 4, "eps": 0.3, "steps": 20}).json()
+    assert result["perturbation"]["linf"] == pytest.approx(0.3, abs=1e-3)
+    assert result["evaluations"] == 20 + 2
+
+
 def test_a_drawn_digit_without_label_is_attacked_away_from_its_prediction(client):
     drawing = load_digits_images().data[0].flatten().tolist()
     result = client.post("/api/attack", json={"attack": "pgd", "image": drawing, "eps": 0.3}).json()

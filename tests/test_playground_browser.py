@@ -1,5 +1,7 @@
 """advlab playground in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright): the GAN page
-plays, steps and pauses; the attack page runs PGD on a test digit and the predicted label changes."""
+plays, steps and pauses, trains on drawn points and on a CSV (typed or uploaded; a bad one is reported), honours
+the speed and slow motion, and its download loads with load_generator; the attack page runs FGSM, BIM, PGD
+(targeted too), CW and Square, drawing images, probability bars and the per-step trace."""
 
 import os
 import shutil
@@ -165,3 +167,332 @@ def test_attack_page_attacks_a_drawn_digit(page):
     status = page.locator("#attack-status")
     assert status.get_attribute("class") != "error", status.inner_text()
     assert "label_source" not in status.inner_text() and "fgsm" in status.inner_text()
+
+
+# ---------------------------------------------------------------------- helpers of the tests below
+
+FRAMES = "Number(document.getElementById('frame-count').textContent)"
+# every frame the page draws, as [milliseconds, step]: drawFrame sets #step-count before #frame-count
+RECORD_FRAMES = """() => {
+  window.recordedFrames = [];
+  new MutationObserver(() => window.recordedFrames.push(
+      [performance.now(), Number(document.getElementById('step-count').textContent)]))
+    .observe(document.getElementById('frame-count'), { childList: true, characterData: true, subtree: true });
+}"""
+# pixels of a canvas near an RGB colour (opaque ones only), in total and per column slot of `slots`
+COLOUR_PIXELS = """([id, rgb, tolerance, slots]) => {
+  const canvas = document.getElementById(id);
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const perSlot = new Array(slots).fill(0);
+  let total = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] < 200) continue;
+    if (Math.abs(data[i] - rgb[0]) > tolerance || Math.abs(data[i + 1] - rgb[1]) > tolerance
+        || Math.abs(data[i + 2] - rgb[2]) > tolerance) continue;
+    total += 1;
+    perSlot[Math.floor(((i / 4) % canvas.width) / (canvas.width / slots))] += 1;
+  }
+  return { total, perSlot };
+}"""
+GREY, RED, BLUE = (170, 170, 170), (221, 51, 51), (47, 111, 219)  # attack.js: #aaa, #d33, #2f6fdb
+
+
+def wait_first_frame(page) -> None:
+    page.wait_for_function(f"{FRAMES} >= 1", timeout=20_000)
+
+
+def wait_next_frame(page, frames: int, timeout: int = 10_000) -> None:
+    page.wait_for_function(f"{FRAMES} > {frames}", timeout=timeout)
+
+
+def click_for_frame(page, selector: str) -> None:
+    """Click and wait for the frame the server answers with."""
+    frames = text_int(page, "#frame-count")
+    page.click(selector)
+    wait_next_frame(page, frames)
+
+
+def set_speed(page, steps_per_frame: int) -> None:
+    """Move the Speed slider as a user does (input while dragging, change on release); wait for the answer."""
+    frames = text_int(page, "#frame-count")
+    page.evaluate("""(value) => { const speed = document.getElementById('speed'); speed.value = value;
+      speed.dispatchEvent(new Event('input')); speed.dispatchEvent(new Event('change')); }""", steps_per_frame)
+    wait_next_frame(page, frames)
+
+
+def recorded(page) -> list[list[float]]:
+    return page.evaluate("window.recordedFrames")
+
+
+def play_frames(page, minimum: int, timeout: int = 20_000) -> list[list[float]]:
+    """Play until `minimum` more frames are drawn, pause; the frames drawn while playing."""
+    start = len(recorded(page))
+    page.click("#play")
+    page.wait_for_function(f"window.recordedFrames.length >= {start + minimum}", timeout=timeout)
+    page.click("#pause")
+    return recorded(page)[start:]
+
+
+def frame_rate(page, seconds: float) -> int:
+    """Frames drawn in `seconds` of play, counted from the first playing frame (the play request's latency and the
+    pause are outside the window)."""
+    start = len(recorded(page))
+    page.click("#play")
+    page.wait_for_function(f"window.recordedFrames.length > {start}", timeout=10_000)
+    first = len(recorded(page))
+    page.wait_for_timeout(int(seconds * 1000))
+    frames = len(recorded(page)) - first
+    page.click("#pause")
+    page.wait_for_timeout(600)  # a frame in flight arrives before the next measurement starts
+    return frames
+
+
+def download_generator(page, tmp_path: Path):
+    """Click the page's download link; (generator, info, file name) loaded with advlab.playground.load_generator."""
+    from advlab.playground import load_generator
+
+    with page.expect_download(timeout=20_000) as download_info:
+        page.click("#download")
+    download = download_info.value
+    target = tmp_path / "downloaded.safetensors"
+    download.save_as(str(target))
+    generator, info = load_generator(target)
+    return generator, info, download.suggested_filename
+
+
+def generated_points(generator, info, n: int = 500):
+    import torch
+
+    from advlab.gan.trainer import sample_noise
+
+    with torch.no_grad():
+        points = generator(sample_noise(n, info["z_dim"], info["noise"], torch.Generator().manual_seed(0)))
+    assert points.shape == (n, 2)
+    assert torch.isfinite(points).all()
+    return points
+
+
+# ---------------------------------------------------------------------- the GAN page: CSV, speed, download
+
+CLUSTER_CSV = "x,y\n" + "\n".join(f"{100 + dx},{-50 + dy}" for dx in (-10, -5, 0, 5, 10) for dy in (-10, 0, 10))
+LINE_CSV = "\n".join(f"{i};{2 * i}" for i in range(40))  # a diagonal line, ';' separated, no header
+
+
+def test_gan_page_trains_on_a_csv_typed_or_uploaded_and_reports_a_malformed_one(page, tmp_path):
+    wait_first_frame(page)
+    for _ in range(3):
+        click_for_frame(page, "#step")
+    assert text_int(page, "#step-count") == 3
+    ring = canvas_pixels(page, "points")
+
+    page.select_option("#data", "csv")
+    assert page.locator("#csv-box").is_visible() and page.locator("#draw-box").is_hidden()
+    page.fill("#csv-text", CLUSTER_CSV)
+    click_for_frame(page, "#csv-apply")
+    assert page.locator("#gan-error").is_hidden(), page.locator("#gan-error").inner_text()
+    assert text_int(page, "#step-count") == 0, "new CSV data did not reset the game"
+    cluster = canvas_pixels(page, "points")
+    assert cluster != ring, "the CSV's points did not replace the ring's"
+    assert page.locator("#data").input_value() == "csv"
+
+    # the generator downloaded now draws in the CSV's units (the map into [-1, 1]^2 is folded into it)
+    generator, info, _ = download_generator(page, tmp_path)
+    assert info["data"] == "csv"
+    points = generated_points(generator, info)
+    centre = points.new_tensor([100.0, -50.0])
+    assert (points - centre).abs().max() < 30, f"generated points far from the CSV's cluster: {points[:3].tolist()}"
+
+    csv_file = tmp_path / "line.csv"
+    csv_file.write_text(LINE_CSV)
+    page.set_input_files("#csv-file", str(csv_file))
+    page.wait_for_function("document.getElementById('csv-text').value.startsWith('0;0')", timeout=10_000)
+    assert page.locator("#csv-text").input_value() == LINE_CSV
+    click_for_frame(page, "#step")
+    click_for_frame(page, "#csv-apply")
+    assert page.locator("#gan-error").is_hidden(), page.locator("#gan-error").inner_text()
+    assert text_int(page, "#step-count") == 0
+    line = canvas_pixels(page, "points")
+    assert line not in (cluster, ring), "the uploaded CSV did not change the real points"
+
+    click_for_frame(page, "#step")
+    page.fill("#csv-text", "x,y\n1,2\n3,oops\n5,6\n")
+    page.click("#csv-apply")
+    page.wait_for_selector("#gan-error", state="visible", timeout=10_000)
+    assert "CSV line 3" in page.locator("#gan-error").inner_text()
+    assert text_int(page, "#step-count") == 1, "a refused CSV changed the game"
+    save_screenshot(page, tmp_path, "playground-gan-csv-error")
+    click_for_frame(page, "#step")  # the game goes on with the last good data
+    assert text_int(page, "#step-count") == 2
+    assert page.locator("#gan-error").is_hidden()
+    page.fill("#csv-text", "1,2\n")
+    page.click("#csv-apply")
+    page.wait_for_selector("#gan-error", state="visible", timeout=10_000)
+    assert "at least 2" in page.locator("#gan-error").inner_text()
+
+    # while playing too, the error stays up as the game goes on with the last good data
+    click_for_frame(page, "#step")
+    assert page.locator("#gan-error").is_hidden()
+    page.click("#play")
+    wait_next_frame(page, text_int(page, "#frame-count"))
+    page.fill("#csv-text", "1,2\n3,4,5\n")
+    page.click("#csv-apply")
+    page.wait_for_selector("#gan-error", state="visible", timeout=10_000)
+    wait_next_frame(page, text_int(page, "#frame-count") + 3)
+    page.click("#pause")
+    assert page.locator("#gan-error").is_visible(), "the next frames hid the CSV's error"
+    assert "CSV line 2" in page.locator("#gan-error").inner_text()
+
+
+def test_gan_page_speed_and_slow_motion(page):
+    wait_first_frame(page)
+    page.evaluate(RECORD_FRAMES)
+
+    set_speed(page, 3)
+    assert page.locator("#speed-value").inner_text() == "3"
+    start = text_int(page, "#step-count")
+    steps = [start] + [step for _, step in play_frames(page, 4)]
+    assert all(b - a == 3 for a, b in zip(steps, steps[1:])), f"at 3 steps/frame the frames showed steps {steps}"
+
+    set_speed(page, 1)
+    normal = frame_rate(page, 1.5)
+    frames = text_int(page, "#frame-count")
+    page.check("#slow")
+    wait_next_frame(page, frames)
+    assert page.locator("#speed-value").inner_text() == "1"
+    before = len(recorded(page))
+    slow = frame_rate(page, 1.5)
+    assert slow <= 5, f"slow motion drew {slow} frames in 1.5 s (at most 2 a second expected)"
+    assert slow < normal / 2, f"slow motion drew {slow} frames in 1.5 s, normal play {normal}"
+    steps = [step for _, step in recorded(page)[before:]]
+    assert all(b - a == 1 for a, b in zip(steps, steps[1:])), f"slow motion frames showed steps {steps}"
+
+    # slow motion on, then off, gives the speed the user had chosen back
+    for checked in (False, True):
+        frames = text_int(page, "#frame-count")
+        page.set_checked("#slow", checked)
+        wait_next_frame(page, frames)
+        assert page.locator("#slow").is_checked() == checked
+    set_speed(page, 6)
+    assert page.locator("#slow").is_checked(), "moving the speed in slow motion left slow motion"
+    for checked in (False, True, False):
+        frames = text_int(page, "#frame-count")
+        page.set_checked("#slow", checked)
+        wait_next_frame(page, frames)
+        assert page.locator("#speed-value").inner_text() == ("1" if checked else "6")
+    assert page.locator("#speed-value").inner_text() == "6"
+    start = text_int(page, "#step-count")
+    steps = [start] + [step for _, step in play_frames(page, 3)]
+    assert all(b - a == 6 for a, b in zip(steps, steps[1:])), f"after slow motion the frames showed steps {steps}"
+
+
+def test_gan_page_downloads_a_generator_that_loads(page, tmp_path):
+    wait_first_frame(page)
+    for _ in range(4):
+        click_for_frame(page, "#step")
+    href = page.locator("#download").get_attribute("href")
+    assert href.startswith("/api/gan/") and href.endswith("/generator.safetensors")
+    generator, info, name = download_generator(page, tmp_path)
+    assert name == "advlab-generator-ring8-step4.safetensors"
+    assert info["step"] == 4 and info["data"] == "ring8" and info["z_dim"] == 2
+    points = generated_points(generator, info)
+    assert points.std(0).min() > 0, "the generator draws a single point"
+
+    # the same bytes through the link's href fetched by the page itself
+    fetched = page.evaluate("""async () => { const response = await fetch(document.getElementById('download').href);
+      return { status: response.status, bytes: Array.from(new Uint8Array(await response.arrayBuffer())) }; }""")
+    assert fetched["status"] == 200
+    from advlab.playground import load_generator
+
+    again, info_again = load_generator(bytes(fetched["bytes"]))
+    assert info_again == info
+    assert (generated_points(again, info_again) == points).all()
+
+
+# ---------------------------------------------------------------------- the attack page: every attack, targeted
+
+
+def open_attack_page(page) -> None:
+    page.click("#tab-attack")
+    page.wait_for_selector("#digit-strip canvas", timeout=60_000)
+
+
+def run_attack(page, attack: str, timeout: int = 60_000, **fields) -> None:
+    """Pick `attack`, fill `fields` (input ids), run it and wait for its answer; the status must not be an error."""
+    page.select_option("#attack", attack)
+    for name, value in fields.items():
+        if isinstance(value, bool):
+            page.set_checked(f"#{name}", value)
+        else:
+            page.fill(f"#{name}", str(value))
+    page.evaluate("delete document.getElementById('adv-pred').dataset.label")
+    page.click("#run-attack")
+    page.wait_for_function("!document.getElementById('run-attack').disabled && "
+                           "(document.getElementById('adv-pred').dataset.label !== undefined || "
+                           "document.getElementById('attack-status').className === 'error')", timeout=timeout)
+    status = page.locator("#attack-status")
+    assert status.get_attribute("class") != "error", f"{attack}: {status.inner_text()}"
+    assert status.inner_text().startswith(attack), status.inner_text()
+
+
+def colour_pixels(page, canvas_id: str, rgb, slots: int = 1, tolerance: int = 30) -> dict:
+    return page.evaluate(COLOUR_PIXELS, [canvas_id, list(rgb), tolerance, slots])
+
+
+def predictions(page) -> tuple[int, int]:
+    return (int(page.locator("#clean-pred").get_attribute("data-label")),
+            int(page.locator("#adv-pred").get_attribute("data-label")))
+
+
+def assert_result_drawn(page, iterative: bool) -> None:
+    """Images, probability bars (tallest grey bar at the clean prediction, tallest red at the adversarial one) and
+    the per-step trace for iterative attacks (cleared otherwise)."""
+    clean, adversarial = predictions(page)
+    for canvas in ("clean-img", "adv-img", "pert-img"):
+        assert page.evaluate(f"""(() => {{ const c = document.getElementById('{canvas}');
+          return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v);
+        }})()"""), f"#{canvas} is blank"
+    assert float(page.locator("#amp").inner_text()) > 0
+    grey, red = colour_pixels(page, "probs", GREY, 10), colour_pixels(page, "probs", RED, 10)
+    assert grey["perSlot"].index(max(grey["perSlot"])) == clean, grey
+    assert red["perSlot"].index(max(red["perSlot"])) == adversarial, red
+    loss, probability = colour_pixels(page, "trace", BLUE), colour_pixels(page, "trace", RED)
+    if iterative:
+        assert loss["total"] > 50 and probability["total"] > 50, f"trace not drawn: {loss}, {probability}"
+    else:
+        assert loss["total"] == 0 and probability["total"] == 0, "a one-step attack left a trace drawn"
+
+
+def test_attack_page_runs_every_attack_and_draws_its_trace(page, tmp_path):
+    open_attack_page(page)
+    page.click("#digit-strip canvas:nth-child(3)")
+    run_attack(page, "fgsm", eps=0.3)
+    assert_result_drawn(page, iterative=False)
+    run_attack(page, "bim", eps=0.3, steps=20)  # 20 steps spread the paper's distance: they reach eps 0.3
+    assert_result_drawn(page, iterative=True)
+    assert "evaluations" in page.locator("#attack-status").inner_text()
+    clean, adversarial = predictions(page)
+    assert adversarial != clean and "success" in page.locator("#attack-status").inner_text(), \
+        "BIM at eps 0.3 in 20 steps did not change the prediction"
+    run_attack(page, "cw")
+    assert_result_drawn(page, iterative=True)
+    clean, adversarial = predictions(page)
+    assert adversarial != clean and "success" in page.locator("#attack-status").inner_text(), \
+        "CW (an unbounded L2 attack) did not change the prediction"
+    run_attack(page, "square", eps=0.3, steps=20)  # the page asks for 10 queries a step: 200
+    assert_result_drawn(page, iterative=True)
+    save_screenshot(page, tmp_path, "playground-attack-square")
+
+
+def test_attack_page_targeted_pgd_reaches_its_target(page, tmp_path):
+    open_attack_page(page)
+    run_attack(page, "fgsm", eps=0.05)  # to read the clean prediction and the true label
+    clean, _ = predictions(page)
+    label = int(page.locator("#attack-status").inner_text().split("true label ")[1].split()[0])
+    target = next(c for c in range(10) if c not in (clean, label))
+    run_attack(page, "pgd", eps=0.5, steps=40, targeted=True, target=target)
+    clean_after, adversarial = predictions(page)
+    assert clean_after == clean
+    assert adversarial == target, f"targeted PGD at {target} ended at {adversarial}"
+    assert page.locator("#attack-status").inner_text().startswith(f"pgd → {target}: success")
+    assert_result_drawn(page, iterative=True)
+    save_screenshot(page, tmp_path, "playground-attack-targeted")

@@ -26,6 +26,13 @@ def kurakin_steps(eps: float) -> int:
     return max(1, math.ceil(min(scaled + 4, 1.25 * scaled)))
 
 
+def kurakin_alpha(eps: float, steps: int) -> float:
+    """The step size that covers the paper's total distance, kurakin_steps(eps) / 255, in `steps` steps:
+    1/255 at the paper's own step count; larger for fewer steps, so that BIM still reaches the edge of the
+    eps-ball (with 1/255 per step, `steps` steps could never move a pixel further than steps / 255)."""
+    return kurakin_steps(eps) / 255 / steps
+
+
 class BIM(PGD):
     """BIM / I-FGSM (Kurakin et al. 2016): ``BIM(model, eps=0.1)(images, labels)``.
 

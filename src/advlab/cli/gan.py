@@ -1,4 +1,5 @@
-"""`advlab gan train` and `advlab gan sample`."""
+"""`advlab gan train`, `sample` (a run, or a generator downloaded from the playground), `interpolate` and
+`evaluate`."""
 
 from __future__ import annotations
 
@@ -65,12 +66,14 @@ def add_parser(subparsers) -> None:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(train, GANTrainConfig, OPTION_DOCS)
     train.set_defaults(handler=run_train)
-    sample = verbs.add_parser("sample", help="draw samples from a trained run")
-    sample.add_argument("run", help="run directory (or a checkpoint .safetensors inside one)")
+    sample = verbs.add_parser("sample", help="draw samples from a trained run or a playground generator file")
+    sample.add_argument("run", help="run directory, a checkpoint .safetensors inside one, or a generator "
+                                    ".safetensors downloaded from the playground's GAN page")
     sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("--out", required=True, help="PNG to write (or .npy for the raw samples)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    sample.add_argument("--label", type=int, default=None, help="a conditional run's class to draw (default: all)")
+    sample.add_argument("--label", type=int, default=None,
+                        help="a conditional run's class to draw (default: all; not for a playground generator)")
     sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
     sample.set_defaults(handler=run_sample)
     walk = verbs.add_parser("interpolate", help="latent interpolation grid: each row walks between two noise vectors")

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from advlab.attacks import BIM, CW, FGSM, PGD, Square
+from advlab.attacks.bim import kurakin_alpha
 from advlab.core.errors import AdvlabError
 from advlab.data import FILE_DATASETS, load_digits_images, resize_images
 from advlab.defenses.preprocessed import load_model
@@ -84,7 +85,8 @@ class AttackRequest(BaseModel):
     eps: float = Field(0.2, gt=0, le=1, description="Linf budget (FGSM, BIM, PGD, Square)")
     steps: int | None = Field(None, ge=1, le=500,
                               description="iterations (BIM: the paper's rule; PGD: 20; CW: Adam steps per round, 100)")
-    alpha: float | None = Field(None, gt=0, le=1, description="step size (BIM: 1/255; PGD: 2.5 eps / steps)")
+    alpha: float | None = Field(None, gt=0, le=1, description="step size (BIM: 1/255 at the paper's step count, else the "
+                                  "paper's total distance over the steps; PGD: 2.5 eps / steps)")
     queries: int = Field(1000, ge=2, le=10_000, description="Square's query budget")
     c: float = Field(0.1, gt=0, le=1e4, description="CW's first trade-off constant")
     kappa: float = Field(0.0, ge=0, le=50, description="CW's confidence margin")
@@ -396,7 +398,8 @@ def build_attack(request: AttackRequest, model: nn.Module):
     if name == "fgsm":
         return FGSM(model, eps=eps, targeted=targeted)
     if name == "bim":
-        return BIM(model, eps=eps, alpha=request.alpha or 1 / 255, steps=request.steps, targeted=targeted)
+        alpha = request.alpha or (1 / 255 if request.steps is None else kurakin_alpha(eps, request.steps))
+        return BIM(model, eps=eps, alpha=alpha, steps=request.steps, targeted=targeted)
     if name == "pgd":
         return PGD(model, eps=eps, alpha=request.alpha, steps=request.steps or 20, targeted=targeted,
                    seed=request.seed)

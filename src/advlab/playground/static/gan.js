@@ -2,14 +2,19 @@
 "use strict";
 (() => {
   const $ = Playground.$;
-  const state = { socket: null, frame: null, frames: 0, drawn: [], download: null };
+  const state = { socket: null, frame: null, frames: 0, drawn: [], download: null, speed: 10 };
   const LIVE = ["lr_g", "lr_d", "k"];
   const RESET = ["loss", "optimizer", "noise_dim", "noise", "g_layers", "g_width", "d_layers", "d_width"];
   const STRINGS = ["loss", "optimizer", "noise"];
   const INTEGER = ["k", "noise_dim", "g_layers", "g_width", "d_layers", "d_width"];
 
+  // An error shown answers the last request: it stays up while frames go on (and on Pause, to be read) until
+  // the page sends another request.
   function send(message) {
-    if (state.socket && state.socket.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      if (message.type !== "pause") showError("");
+      state.socket.send(JSON.stringify(message));
+    }
   }
   function showError(text) {
     const box = $("gan-error");
@@ -33,9 +38,10 @@
     if (message.type === "hello") {
       state.download = message.download;
       $("download").href = message.download;
+      if (message.options.fps > 2) state.speed = message.options.steps_per_frame;
       syncOptions(message.options);
     } else if (message.type === "frame") {
-      showError(message.diverged ? "training diverged (a loss is not finite): reset or lower the rates" : "");
+      if (message.diverged) showError("training diverged (a loss is not finite): reset or lower the rates");
       drawFrame(message);
     } else if (message.type === "options") {
       syncOptions(message.options);
@@ -156,9 +162,13 @@
   $("step").onclick = () => send({ type: "step" });
   $("reset").onclick = () => send({ type: "reset" });
   $("speed").oninput = () => { $("speed-value").textContent = $("speed").value; };
-  $("speed").onchange = () => send({ type: "set", options: { steps_per_frame: parseInt($("speed").value, 10) } });
+  // state.speed is the user's steps/frame: slow motion shows 1 on the slider, and leaving it gives the speed back.
+  $("speed").onchange = () => {
+    state.speed = parseInt($("speed").value, 10);
+    send({ type: "set", options: { steps_per_frame: state.speed } });
+  };
   $("slow").onchange = () => send({ type: "set", options: $("slow").checked ? { fps: 2, steps_per_frame: 1 }
-    : { fps: 30, steps_per_frame: parseInt($("speed").value, 10) } });
+    : { fps: 30, steps_per_frame: state.speed } });
   // lr_g, lr_d and k change live on the server; the other options rebuild the game from its seed.
   for (const name of [...LIVE, ...RESET]) {
     $(name).addEventListener("change", () => {
