@@ -265,7 +265,8 @@ def render(rows: list[Measured], parts: list[Breakdown], info: dict, command: st
                      f"{row.steps_per_second:.0f} | {row.frame_kb:.1f} | {row.frames} | {shown.strip()} |")
     lines += ["", "Where a frame's time goes (in-process, one thread, median of "
               f"{info['repeats']} frames):", "",
-              "| case | ms / training step | ms / frame render | ms / JSON encode | frame KB | compute-bound frames/s |",
+              "| case | ms / training step | ms / frame render | ms / JSON encode | frame KB "
+              "| compute-bound frames/s |",
               "|---|---:|---:|---:|---:|---:|"]
     for part in parts:
         lines.append(f"| {part.case.name} | {part.step_ms:.2f} | {part.render_ms:.2f} | {part.encode_ms:.2f} | "

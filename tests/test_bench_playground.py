@@ -30,7 +30,7 @@ def test_quick_run_measures_frames_from_the_real_server(quick_run):
     assert "`python bench/playground_rate.py --quick --pin none --out " in text
     rows = table_rows(text, "| case | tabs |")
     assert [row[0] for row in rows] == [bench.CASES[name].description for name in bench.QUICK["cases"]]
-    for name, (description, tabs, fps, steps, kb, frames, verdict) in zip(bench.QUICK["cases"], rows):
+    for name, (_, tabs, fps, steps, kb, frames, verdict) in zip(bench.QUICK["cases"], rows):
         case = bench.CASES[name]
         assert int(tabs) == case.clients
         assert float(fps) > 0 and int(frames) >= 2 * case.clients, (name, fps, frames)

@@ -85,8 +85,9 @@ class AttackRequest(BaseModel):
     eps: float = Field(0.2, gt=0, le=1, description="Linf budget (FGSM, BIM, PGD, Square)")
     steps: int | None = Field(None, ge=1, le=500,
                               description="iterations (BIM: the paper's rule; PGD: 20; CW: Adam steps per round, 100)")
-    alpha: float | None = Field(None, gt=0, le=1, description="step size (BIM: 1/255 at the paper's step count, else the "
-                                  "paper's total distance over the steps; PGD: 2.5 eps / steps)")
+    alpha: float | None = Field(None, gt=0, le=1,
+                                description="step size (BIM: 1/255 at the paper's step count, else the paper's total "
+                                            "distance over the steps; PGD: 2.5 eps / steps)")
     queries: int = Field(1000, ge=2, le=10_000, description="Square's query budget")
     c: float = Field(0.1, gt=0, le=1e4, description="CW's first trade-off constant")
     kappa: float = Field(0.0, ge=0, le=50, description="CW's confidence margin")
