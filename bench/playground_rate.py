@@ -19,7 +19,7 @@ client on this machine. What is measured, end to end, as a user gets it:
   client (the median client), steps/s the sum.
 
 A second table breaks one frame's time down in-process (the same ``GanGame`` the server plays, one thread, on
-the server's CPU, after the server has stopped): ms per training step, ms to render a frame (the forward passes
+the server's CPU, after the server has stopped; means over ``--repeats`` frames): ms per training step, ms to render a frame (the forward passes
 for the points, heatmap, manifold and metrics, and the gradient arrows), ms to encode it as JSON, and the frame's
 size; the compute-bound rate is 1 / (steps_per_frame x step + render + encode).
 
@@ -54,6 +54,7 @@ TARGET_FPS = 20.0
 TARGET_CASE = "ring8"
 START_TIMEOUT = 120.0  # seconds for the server to print its address
 RECEIVE_TIMEOUT = 30.0
+WARMUP_FRAMES = 5  # untimed frames before the in-process breakdown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,14 +216,16 @@ class Breakdown:
 
 
 def breakdown(case: Case, repeats: int) -> Breakdown:
-    """The median over `repeats` of the time of each part of one frame, for the game the case plays."""
+    """The mean over `repeats` frames of the time of each part of one frame, for the game the case plays (means, so
+    that the parts add up to the time of a frame, rare slow steps included)."""
     from advlab.playground.app import dumps
     from advlab.playground.gan_game import GanGame, GanOptions
 
     game = GanGame(GanOptions(**case.options))
     steps = case.options["steps_per_frame"]
-    game.advance(steps)
-    dumps(game.frame())
+    for _ in range(WARMUP_FRAMES):  # first calls allocate; they are not what a playing page sees
+        game.advance(steps)
+        dumps(game.frame())
     step, render, encode = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -235,7 +238,7 @@ def breakdown(case: Case, repeats: int) -> Breakdown:
         step.append((t1 - t0) / steps * 1000)
         render.append((t2 - t1) * 1000)
         encode.append((t3 - t2) * 1000)
-    return Breakdown(case, statistics.median(step), statistics.median(render), statistics.median(encode),
+    return Breakdown(case, statistics.mean(step), statistics.mean(render), statistics.mean(encode),
                      len(text) / 1024)
 
 
@@ -263,7 +266,7 @@ def render(rows: list[Measured], parts: list[Breakdown], info: dict, command: st
         shown = verdict(row) + (f" errors: {'; '.join(row.errors)}" if row.errors else "")
         lines.append(f"| {row.case.description} | {row.case.clients} | {row.frames_per_second:.1f} | "
                      f"{row.steps_per_second:.0f} | {row.frame_kb:.1f} | {row.frames} | {shown.strip()} |")
-    lines += ["", "Where a frame's time goes (in-process, one thread, median of "
+    lines += ["", "Where a frame's time goes (in-process, one thread, mean of "
               f"{info['repeats']} frames):", "",
               "| case | ms / training step | ms / frame render | ms / JSON encode | frame KB "
               "| compute-bound frames/s |",
