@@ -158,8 +158,11 @@ class MixtureLike:
 # from, 100 packs a minibatch as in their code (so the trainer draws 100 * pack samples), GRID25_STEPS steps.
 # In this setting the unpacked GAN settles on 16 of the 25 modes (seeds 0-2, with 30-60% high-quality samples);
 # PacGAN2 covers 23-25 but is still blurrier at this budget (14-22% high quality; a G spread evenly over the grid
-# would have 1.8% and cover ~21 modes by chance, hence the floor on high quality). Two seeds keep the test near 90 s.
-GRID25_SEEDS = (0, 1)
+# would have 1.8% and cover ~21 modes by chance, hence the floor on high quality). One seed (about 75 s; seed 1
+# gives the same picture, 16 against 24 modes at 3000 steps) keeps the suite inside its 15 minutes; fewer steps are
+# no saving: at 3000 PacGAN2 still covers 24-25 modes but with only 5-9% high-quality samples, too near the even
+# spread for the floor to mean anything.
+GRID25_SEEDS = (0,)
 GRID25_STEPS = 4000
 PACKS_PER_MINIBATCH = 100
 EVALUATION_SAMPLES = 2500
