@@ -19,9 +19,10 @@ client on this machine. What is measured, end to end, as a user gets it:
   client (the median client), steps/s the sum.
 
 A second table breaks one frame's time down in-process (the same ``GanGame`` the server plays, one thread, on
-the server's CPU, after the server has stopped; means over ``--repeats`` frames): ms per training step, ms to render a frame (the forward passes
-for the points, heatmap, manifold and metrics, and the gradient arrows), ms to encode it as JSON, and the frame's
-size; the compute-bound rate is 1 / (steps_per_frame x step + render + encode).
+the server's CPU, after the server has stopped; means over ``--repeats`` frames after a few untimed ones): ms per
+training step, ms to render a frame (the forward passes for the points, heatmap, manifold and metrics, and the
+gradient arrows), ms to encode it as JSON, and the frame's size; the compute-bound rate is
+1 / (steps_per_frame x step + render + encode).
 
     python bench/playground_rate.py            # the cases below, ~2 min
     python bench/playground_rate.py --quick    # smoke run (seconds)

@@ -111,6 +111,18 @@ def load_bench(name: str):
     return sys.modules[name]
 
 
+def assert_bench_refuses(name: str, argv: list[str], message: str, out, capsys) -> None:
+    """bench/NAME.py's main(argv + --out OUT) stops with argparse's exit 2, says `message` on stderr and writes
+    nothing to `out`."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        load_bench(name).main([*argv, "--out", str(out)])
+    assert exit_.value.code == 2, argv
+    assert message in capsys.readouterr().err, argv
+    assert not out.exists()
+
+
 def table_rows(text: str, header_start: str) -> list[list[str]]:
     """The cells of the rows of the Markdown table whose header line starts with `header_start`."""
     lines = text.splitlines()

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import load_bench, table_rows
+from helpers import assert_bench_refuses, load_bench, table_rows
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "attacks_vs_peers.py"
 NUMBER = r"\d+\.\d+"
@@ -87,10 +87,4 @@ def test_quick_run_writes_the_speed_table(quick_run):
     (["--no-such-option"], "unrecognized arguments"),
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
-    bench = load_bench("attacks_vs_peers")
-    out = tmp_path / "x.md"
-    with pytest.raises(SystemExit) as exit_:
-        bench.main([*argv, "--out", str(out)])
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
-    assert not out.exists()
+    assert_bench_refuses("attacks_vs_peers", argv, message, tmp_path / "x.md", capsys)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import load_bench, table_rows
+from helpers import assert_bench_refuses, load_bench, table_rows
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "playground_rate.py"
 NUMBER = r"\d+\.\d+"
@@ -68,10 +68,4 @@ def test_breakdown_rate_is_its_formula(quick_run):
     (["--pin", "x"], "--pin takes auto, none or CPU numbers"),
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
-    bench = load_bench("playground_rate")
-    out = tmp_path / "x.md"
-    with pytest.raises(SystemExit) as exit_:
-        bench.main([*argv, "--out", str(out)])
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
-    assert not out.exists()
+    assert_bench_refuses("playground_rate", argv, message, tmp_path / "x.md", capsys)
