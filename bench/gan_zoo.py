@@ -373,8 +373,21 @@ def modes_cell(runs: list[dict], modes_key: str = "modes") -> str:
 
 
 def support_cell(runs: list[dict], kind: str) -> str:
-    """The birthday estimate: in feature space for images, in the points' own space for 2-D."""
-    return figure(runs, "support_features" if kind == "images" else "support", ".3g")
+    """The birthday estimate (in feature space for images, in the points' own space for 2-D) with its 95%
+    interval, "N̂ [low, high]"; "> low" when some seed's batches held no near-duplicate at all: then the
+    estimate is unbounded and only the interval's lower end says something (birthday_support's docstring)."""
+    suffix = "_features" if kind == "images" else ""
+    found = [run.get("figures", {}) for run in runs]
+    found = [figures for figures in found if f"support_low{suffix}" in figures]
+    if not found:
+        return "—"
+    estimates = [figures.get(f"support{suffix}") for figures in found]
+    lows = [figures[f"support_low{suffix}"] for figures in found]
+    highs = [figures.get(f"support_high{suffix}") for figures in found]
+    if any(value is None or not math.isfinite(value) for value in estimates + highs):
+        return f"> {number(min(lows), '.3g')}"
+    cell = mean_std(estimates, ".3g")
+    return f"{cell} [{number(min(lows), '.3g')}, {number(max(highs), '.3g')}]"
 
 
 def case_row(data: str, case: str, runs: list[dict], args: argparse.Namespace) -> str:
@@ -482,6 +495,9 @@ READING = """\
   space for images, the points for 2-D data; near = within a quarter of the real samples' median
   nearest-neighbour distance).
   A generator that memorised or collapsed has a small one; 0 means even pairs collide (complete collapse).
+  The brackets hold the 95% interval (over seeds: the lowest low and the highest high). "> L" means no batch
+  held a near-duplicate: the support is at least L (the interval's lower end) and may be far larger, so the
+  estimate says nothing more; a very wide interval says the same.
   Not computed for real data (held-out rows would only measure the held-out set's size).
 """
 

@@ -123,3 +123,21 @@ def test_real_rows_have_a_cell_per_column():
     assert cells[12:] == ["8/8", "99", "0.125"]
     args = bench.parse_args(["--data", "digits", "--birthday"])
     assert len(bench.case_row("digits", bench.REAL, [halves], args).strip("|").split("|")) == len(bench.COLUMNS) + 1
+
+
+def test_support_cell_shows_the_interval_and_a_lower_bound_without_duplicates():
+    bench = load_bench("gan_zoo")
+
+    def run(support, low, high, suffix="_features"):
+        return {"figures": {f"support{suffix}": support, f"support_low{suffix}": low, f"support_high{suffix}": high}}
+
+    assert bench.support_cell([run(500.0, 300.0, 900.0)], "images") == "500 [300, 900]"
+    assert bench.support_cell([run(400.0, 250.0, 700.0), run(600.0, 350.0, 1100.0)], "images") == \
+        "500 ± 141 [250, 1100]"
+    # no near-duplicate in any batch: the estimate is unbounded (None once cleaned for JSON), the low end stands
+    assert bench.support_cell([run(None, 2.5e5, None)], "images") == "> 250000"
+    assert bench.support_cell([run(500.0, 300.0, 900.0), run(float("inf"), 8e4, float("inf"))], "images") == \
+        "> 300"
+    assert bench.support_cell([run(80.0, 60.0, 110.0, suffix="")], "points") == "80 [60, 110]"
+    assert bench.support_cell([run(80.0, 60.0, 110.0, suffix="")], "images") == "—"  # images read features
+    assert bench.support_cell([{"figures": {}}], "images") == "—"

@@ -134,6 +134,14 @@ def test_large_eps_more_effort_and_monotonicity_checks():
     assert checks.check_more_effort(effort)["passed"]
     assert "not converged" in checks.check_more_effort({**effort, "more_accuracy": 0.45})["evidence"]
     assert "helped the model" in checks.check_more_effort({**effort, "more_accuracy": 0.55})["evidence"]
+    # with the worst case on the same images: APGD-CE alone gaining from more effort is no failure when the other
+    # attacks had already broken those images; the stronger run breaking images the worst case left is one
+    covered = {**effort, "more_accuracy": 0.45, "worst_case_accuracy": 0.44, "with_more_accuracy": 0.43}
+    assert checks.check_more_effort(covered)["passed"]
+    assert "worst case leaves 44.0%, and 43.0% with the stronger run" in checks.check_more_effort(covered)["evidence"]
+    overstated = {**covered, "worst_case_accuracy": 0.48, "with_more_accuracy": 0.45}
+    assert "reported accuracy is too high" in checks.check_more_effort(overstated)["evidence"]
+    assert not checks.check_more_effort({**covered, "more_accuracy": 0.53})["passed"]  # helped the model
     falling = {"pgd": {"0.1": 0.5, "0.2": 0.3, "0.05": 0.7}}
     assert checks.check_falls_with_eps(falling, 500)["passed"]
     rising = checks.check_falls_with_eps({"pgd": {"0.05": 0.7, "0.1": 0.5, "0.2": 0.6}}, 500)
@@ -210,6 +218,15 @@ def test_worst_case_is_a_per_example_union_below_every_attack(standard):
         singles = [curve[eps] for curve in standard["per_attack"].values()]
         assert value <= min(singles) and value <= standard["ensemble"]["accuracy"][eps]
     assert robust["0.3"] == 0.0  # 8x8 digits at Linf 0.3: nothing survives
+
+
+def test_more_effort_probe_compares_against_the_worst_case_on_the_same_images(standard):
+    probe = standard["probes"]["more_effort"]
+    # the worst case unites APGD-CE with the other attacks, the stronger run can only break more on top of it
+    assert probe["with_more_accuracy"] <= probe["worst_case_accuracy"] <= probe["base_accuracy"]
+    assert probe["with_more_accuracy"] <= probe["more_accuracy"]
+    check = next(check for check in standard["checks"] if check["name"] == "more_effort_does_not_help")
+    assert "the report's worst case leaves" in check["evidence"]
 
 
 def test_worst_case_unites_attacks_per_example_and_carries_breaks_to_larger_eps():

@@ -201,20 +201,34 @@ def check_reaches_zero(probe: dict) -> dict:
 
 
 def check_more_effort(probe: dict) -> dict:
-    """More steps and restarts change APGD-CE's result by no more than the tolerance."""
+    """More steps and restarts do not lower the reported robust accuracy (Carlini et al. 2019, sec. 5: "applying
+    more iterations ... should not increase attack success"), and do not raise APGD-CE's own.
+
+    Two failures: the stronger APGD-CE breaks images the report's worst case (every attack, per image) left
+    robust, by more than the tolerance: the reported figure is too high; or it leaves more images robust than
+    APGD-CE at the report's budget did: more effort helped the model, a sign of noisy or misleading gradients.
+    APGD-CE alone gaining from more effort is not a failure when the other attacks of the worst case already
+    broke those images. Probes without the worst-case fields (older robustness.json) compare APGD-CE alone.
+    """
     tol = tolerance(probe["n"])
     base, more = probe["base_accuracy"], probe["more_accuracy"]
+    reported = probe.get("worst_case_accuracy", base)
+    combined = probe.get("with_more_accuracy", min(base, more))
     numbers = (f"APGD-CE at eps {probe['eps']:g} on {probe['n']} images: {probe['base_steps']} steps x "
                f"{probe['base_restarts']} restarts leave {percent(base)}, {probe['more_steps']} steps x "
-               f"{probe['more_restarts']} restarts leave {percent(more)} (tolerance {percent(tol)})")
+               f"{probe['more_restarts']} restarts leave {percent(more)}")
+    if "worst_case_accuracy" in probe:
+        numbers += (f"; the report's worst case leaves {percent(reported)}, and {percent(combined)} with the "
+                    "stronger run added")
+    numbers += f" (tolerance {percent(tol)})"
     if above(more, base, tol):
         return result("more_effort_does_not_help", False,
                       f"{numbers}; more effort helped the model, a sign of noisy or misleading gradients.")
-    if above(base, more, tol):
+    if above(reported, combined, tol):
         return result("more_effort_does_not_help", False,
-                      f"{numbers}; the attack had not converged, so the reported accuracy is too high: "
+                      f"{numbers}; the attacks had not converged, so the reported accuracy is too high: "
                       "raise --steps and --restarts.")
-    return result("more_effort_does_not_help", True, f"{numbers}; the attack has converged.")
+    return result("more_effort_does_not_help", True, f"{numbers}; the reported worst case has converged.")
 
 
 def check_falls_with_eps(curves: dict[str, dict[str, float]], n: int) -> dict:
