@@ -27,7 +27,8 @@ What each side computes, from the feature matrices (float32 NumPy arrays) to the
           torch-fidelity  torch_fidelity.metric_prc.prc_features_to_metric(fake, real,
                           prc_neighborhood=3, prc_batch_size=10000, save_cpu_ram=False): its
                           convention is features_1 = generated, features_2 = real
-    all four  advlab      precision_recall + density_coverage (k=3), against prdc.compute_prdc
+    all four  advlab      advlab.metrics.prdc.prdc(real, fake, 3, 3): all four in one walk over the
+                          distances, against prdc.compute_prdc
 
 pytorch-fid and torch-fidelity import torchvision, which advlab's environment must not hold: they
 run in the peers' virtual environment (``.venv-peers``) in a worker process started once per run
@@ -290,15 +291,11 @@ def advlab_fid(real, fake) -> Callable[[], dict[str, float]]:
 
 
 def advlab_precision_recall(real, fake, k: int, all_four: bool) -> Callable[[], dict[str, float]]:
-    from advlab.metrics.prdc import density_coverage, precision_recall
+    from advlab.metrics.prdc import prdc, precision_recall
 
-    def run() -> dict[str, float]:
-        values = precision_recall(real, fake, k)._asdict()
-        if all_four:
-            values.update(density_coverage(real, fake, k)._asdict())
-        return values
-
-    return run
+    if all_four:  # one walk over the distances, as the evaluator computes them
+        return lambda: prdc(real, fake, k, k)._asdict()
+    return lambda: precision_recall(real, fake, k)._asdict()
 
 
 def prdc_all_four(real, fake, k: int) -> Callable[[], dict[str, float]]:
@@ -611,9 +608,8 @@ def build_groups(args, folder: Path, worker: PeerWorker | None, missing: str, in
                         "(torch_fidelity.metric_prc.prc_features_to_metric)."]),
             Case(f"precision, recall, density, coverage (k={args.k})", data, four, [prdc_side],
                  {"prdc": SAME_COUNTS}, relative=False,
-                 notes=["- all four: advlab calls precision_recall then density_coverage (the real radii are "
-                        "computed in both); prdc makes one compute_prdc call. prdc's own timing is shared by "
-                        "both rows (one call per round)."]),
+                 notes=["- all four: advlab makes one prdc call (each distance computed once); prdc makes one "
+                        "compute_prdc call. prdc's own timing is shared by both rows (one call per round)."]),
         ]
         groups.append(Group("precision/recall", [two, four, prdc_side, fidelity], rows))
     return groups

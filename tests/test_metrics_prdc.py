@@ -14,7 +14,7 @@ import torch
 
 import advlab.metrics.distances as distances_module
 from advlab.core.errors import AdvlabError
-from advlab.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
+from advlab.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, prdc, precision_recall
 
 reference = pytest.importorskip("prdc")
 
@@ -33,6 +33,16 @@ def assert_same_as_reference(real: np.ndarray, fake: np.ndarray, k: int) -> None
     found = {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
     for name, value in expected.items():
         assert found[name] == pytest.approx(value, abs=1e-12, rel=1e-12), (name, found, expected)
+    assert prdc(real, fake, k, k)._asdict() == found  # the one-walk version: exactly the same figures
+
+
+def test_prdc_with_two_neighbourhood_sizes_is_the_two_functions():
+    rng = np.random.default_rng(6)
+    real, fake = rng.normal(size=(250, 8)), rng.normal(size=(180, 8)) + 0.4
+    both = prdc(real, fake, k_precision=3, k_density=5)
+    assert (both.precision, both.recall) == tuple(precision_recall(real, fake, 3))
+    assert (both.density, both.coverage) == tuple(density_coverage(real, fake, 5))
+    assert prdc(real, fake, 5, 3) != both  # the sizes are not swapped or ignored
 
 
 @pytest.mark.parametrize(("n_real", "n_fake", "width", "k", "seed"), [
@@ -140,8 +150,7 @@ def test_prdc_readme_example():
     # et al. 2020) is checked to 0.1. ~35 s on one busy CPU thread.
     rng = np.random.default_rng(1)
     real, fake = rng.normal(size=(10_000, 1_000)), rng.normal(size=(10_000, 1_000))
-    precision, recall = precision_recall(real, fake, k=5)
-    density, coverage = density_coverage(real, fake, k=5)
+    precision, recall, density, coverage = prdc(real, fake, k_precision=5, k_density=5)  # the package's one k
     assert precision == pytest.approx(0.4772, abs=0.01)
     assert recall == pytest.approx(0.4705, abs=0.01)
     assert coverage == pytest.approx(0.9735, abs=0.01)
@@ -159,9 +168,9 @@ def test_prdc_readme_example():
     (np.zeros((10,)), np.zeros((10, 2)), 3, ("real features", "shape (n, d)")),
 ])
 def test_bad_input_raises_one_clear_error(real, fake, k, words):
-    for metric in (precision_recall, density_coverage):
+    for metric in (precision_recall, density_coverage, prdc):
         with pytest.raises(AdvlabError) as error:
-            metric(real, fake, k)
+            metric(real, fake, k) if metric is not prdc else prdc(real, fake, k, k)
         message = str(error.value)
         assert "\n" not in message
         for word in words:

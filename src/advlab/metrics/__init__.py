@@ -16,14 +16,14 @@ from advlab.metrics.oscillation import (
     loss_oscillation,
     rank_correlation,
 )
-from advlab.metrics.prdc import DensityCoverage, PrecisionRecall, density_coverage, precision_recall
+from advlab.metrics.prdc import PRDC, DensityCoverage, PrecisionRecall, density_coverage, prdc, precision_recall
 from advlab.metrics.stacked_modes import digit_mode_coverage, stacked_mode_coverage
 
 __all__ = [
-    "KID", "BirthdaySupport", "DensityCoverage", "FeatureNet", "InceptionScore", "LabelModes", "ModeCoverage",
+    "KID", "PRDC", "BirthdaySupport", "DensityCoverage", "FeatureNet", "InceptionScore", "LabelModes", "ModeCoverage",
     "Oscillation", "PrecisionRecall", "RankCorrelation",
     "birthday_support", "cache_dir", "calibrate_threshold", "convergence_vs_quality", "density_coverage",
     "digit_mode_coverage", "feature_statistics", "fid", "frechet_distance", "inception_score",
     "inception_score_from_logits", "kid", "label_modes", "load_feature_net", "loss_oscillation", "mode_coverage",
-    "precision_recall", "rank_correlation", "stacked_mode_coverage", "train_feature_net",
+    "prdc", "precision_recall", "rank_correlation", "stacked_mode_coverage", "train_feature_net",
 ]

@@ -19,6 +19,8 @@ and the k-th neighbour excludes the sample itself but counts its duplicates. Kyn
 eq. 1 writes ``<=`` (closed balls, as torch-fidelity computes); the two differ only for a sample
 exactly on a ball's boundary (ties, duplicates).
 
+``prdc`` gives all four from one walk over the distances, with a k for each pair (see there).
+
 The work is in float64, in chunks of rows: squared distances by ``|a|^2 + |b|^2 - 2 a.b`` clamped at
 0 (as scikit-learn computes them) are compared with squared radii; at most CHUNK_ELEMENTS distances
 (or one row, if longer) are held at once, whatever the number of samples, and never a matrix of
@@ -102,6 +104,51 @@ def density_coverage(real_features: Matrix, fake_features: Matrix, k: int = 5) -
     return DensityCoverage(float(balls_per_fake.double().mean()) / k, share(real_ball_used))
 
 
+class PRDC(NamedTuple):
+    """All four: precision and recall (Kynkäänniemi et al. 2019), density and coverage (Naeem et al. 2020)."""
+
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+
+
+def prdc(real_features: Matrix, fake_features: Matrix, k_precision: int = 3, k_density: int = 5) -> PRDC:
+    """precision_recall(k=k_precision) and density_coverage(k=k_density) in one walk over the distances.
+
+    Computed apart, the two walk the real-to-real and the real-to-fake distances twice each; here every
+    distance is computed once: the real balls of both sizes come from one k-nearest-neighbour search, and
+    each chunk of real-to-fake distances serves all four figures. The values are exactly the two functions'.
+
+    Args:
+        real_features: (n_real, d) NumPy array or torch tensor, n_real > max(k_precision, k_density).
+        fake_features: (n_fake, d) NumPy array or torch tensor, n_fake > k_precision.
+        k_precision: precision and recall's neighbourhood size (default 3, Kynkäänniemi et al.'s).
+        k_density: density and coverage's (default 5, Naeem et al.'s; the ``prdc`` package uses one k for all).
+
+    Raises:
+        AdvlabError: as precision_recall and density_coverage.
+    """
+    real, fake = as_feature_pair(real_features, fake_features)
+    k_precision = check_neighbours(k_precision, len(real), "real features")
+    k_density = check_neighbours(k_density, len(real), "real features")
+    check_neighbours(k_precision, len(fake), "fake features")
+    real_pr2, real_dc2 = kth_neighbour_radii2(real, (k_precision, k_density))
+    fake_radii2 = kth_neighbour_radii2(fake, k_precision)
+    fake_in_real = torch.zeros(len(fake), dtype=torch.bool)
+    real_in_fake = torch.empty(len(real), dtype=torch.bool)
+    balls_per_fake = torch.zeros(len(fake), dtype=torch.int64)
+    real_ball_used = torch.empty(len(real), dtype=torch.bool)
+    for rows, distances2 in pairwise_chunks(real, fake):
+        fake_in_real |= any_along(inside_balls(distances2, real_pr2[rows, None]), dim=0)
+        real_in_fake[rows] = any_along(inside_balls(distances2, fake_radii2[None, :]), dim=1)
+        inside = inside_balls(distances2, real_dc2[rows, None])
+        balls_per_fake += inside.sum(dim=0)
+        real_ball_used[rows] = any_along(inside, dim=1)
+    return PRDC(share(fake_in_real), share(real_in_fake), float(balls_per_fake.double().mean()) / k_density,
+                share(real_ball_used))
+
+
 def checked_sets(real_features: Matrix, fake_features: Matrix, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Both sets as float64 (n, d) tensors of the same width, each with more than k samples."""
     real, fake = as_feature_pair(real_features, fake_features)
@@ -110,14 +157,17 @@ def checked_sets(real_features: Matrix, fake_features: Matrix, k: int) -> tuple[
     return real, fake
 
 
-def kth_neighbour_radii2(points: torch.Tensor, k: int) -> torch.Tensor:
-    """(n,) squared distance from each point to its k-th nearest other point of the same set."""
-    radii2 = torch.empty(len(points), dtype=points.dtype)
+def kth_neighbour_radii2(points: torch.Tensor, k: int | tuple[int, ...]) -> torch.Tensor:
+    """(n,) squared distance from each point to its k-th nearest other point of the same set; for a tuple of
+    k, (len(k), n): one row per k, from one search."""
+    ks = (k,) if isinstance(k, int) else tuple(k)
+    radii2 = torch.empty(len(ks), len(points), dtype=points.dtype)
     for rows, distances2 in pairwise_chunks(points, points):
         own = torch.arange(len(distances2))
-        distances2[own, own + rows.start] = -torch.inf  # the point itself: always among the k + 1 smallest
-        radii2[rows] = distances2.topk(k + 1, dim=1, largest=False, sorted=False).values.amax(dim=1)
-    return radii2
+        distances2[own, own + rows.start] = -torch.inf  # the point itself: the smallest, column 0 once sorted
+        nearest = distances2.topk(max(ks) + 1, dim=1, largest=False, sorted=True).values
+        radii2[:, rows] = nearest[:, list(ks)].T
+    return radii2[0] if isinstance(k, int) else radii2
 
 
 def inside_balls(distances2: torch.Tensor, radii2: torch.Tensor) -> torch.Tensor:

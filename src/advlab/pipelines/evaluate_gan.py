@@ -34,14 +34,13 @@ from advlab.data.stacked_digits import stack_labels
 from advlab.metrics import (
     birthday_support,
     calibrate_threshold,
-    density_coverage,
     fid,
     inception_score,
     kid,
     label_modes,
     load_feature_net,
     mode_coverage,
-    precision_recall,
+    prdc,
 )
 from advlab.metrics.birthday import BirthdaySupport
 
@@ -166,9 +165,7 @@ class Evaluator:
                               real_inception_score=self.real_inception_score)
 
     def _prdc(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
-        precision, recall = precision_recall(self.real_features, fake_features, k=PR_K)
-        density, coverage = density_coverage(self.real_features, fake_features, k=DC_K)
-        result.figures.update(precision=precision, recall=recall, density=density, coverage=coverage)
+        result.figures.update(prdc(self.real_features, fake_features, k_precision=PR_K, k_density=DC_K)._asdict())
 
     def _modes(self, result: Evaluation, fake, fake_features, fake_logits, draw) -> None:
         if self.points:
