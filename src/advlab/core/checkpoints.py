@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,19 @@ def parse_safetensors(payload: bytes, path: Path) -> dict[str, torch.Tensor]:
         return safetensors_from_bytes(payload)
     except Exception:  # safetensors raises its own error types for malformed headers
         raise AdvlabError(f"{path} is not a safetensors file") from None
+
+
+def safetensors_metadata(payload: bytes, name: str) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors header (8-byte little-endian length, then JSON)."""
+    try:
+        (length,) = struct.unpack("<Q", payload[:8])
+        header = json.loads(payload[8:8 + length])
+        metadata = header.get("__metadata__", {})
+    except (struct.error, ValueError, AttributeError):
+        raise AdvlabError(f"{name} is not a safetensors file") from None
+    if not isinstance(metadata, dict):
+        raise AdvlabError(f"{name} has no readable description")
+    return metadata
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:

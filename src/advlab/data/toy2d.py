@@ -86,3 +86,27 @@ def grid25() -> GaussianMixture2D:
     xs, ys = torch.meshgrid(coordinates, coordinates, indexing="ij")
     means = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
     return GaussianMixture2D("grid25", means, GRID25_STD)
+
+
+class Spiral2D:
+    """An Archimedean spiral of two turns, as in the TensorFlow Playground's spiral data (the playground's
+    "spiral"):
+    t ~ U(0, 1), angle 4 pi t, radius 0.1 + 0.9 t, plus Gaussian noise of std ``std`` per coordinate."""
+
+    kind = "points"
+    sample_shape = (2,)
+    labels = None
+    name = "spiral"
+
+    def __init__(self, std: float = 0.02):
+        self.std = std
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        device = generator.device
+        t = torch.rand(n, generator=generator, device=device)
+        angle, radius = 4 * math.pi * t, 0.1 + 0.9 * t
+        curve = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)
+        return curve + self.std * torch.randn((n, 2), generator=generator, device=device)
+
+    def to(self, device: torch.device | str) -> Spiral2D:
+        return self

@@ -1,6 +1,6 @@
 """`advlab gan sample`: draw from a trained run's generator (the EMA copy when the run has one), or from a
 generator downloaded from the playground's GAN page (a safetensors file whose header metadata says format
-``advlab-playground-generator/1``; see :func:`advlab.playground.gan_game.load_generator`).
+``advlab-playground-generator/1``; see :mod:`advlab.models.generator_file`).
 
 A playground file is recognised by its header alone (the 8-byte length and the JSON after it; nothing is
 unpickled), drawn from with :func:`advlab.gan.trainer.sample_noise` of the file's noise kind and a CPU
@@ -11,7 +11,6 @@ the generated points, with real points when the file's data is a known distribut
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,15 @@ from advlab.core.checkpoints import list_checkpoints, load_latest, read_checkpoi
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator, seed_everything
+from advlab.data import Spiral2D, grid25, ring8
 from advlab.gan.trainer import GANTrainer, sample_noise
+from advlab.models.generator_file import is_generator_file, load_generator
 from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer
 from advlab.pipelines.gan_snapshots import DRAW_BATCH, draw, image_snapshot, points_snapshot
 from advlab.pipelines.train_gan import resume_config, warn
 from advlab.reports.plots import plot_points_over_heatmap
 
 OUTPUTS = (".png", ".npy")
-MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own cap on the JSON header
 DENSITY_CELLS = 40  # the generated-density background of a playground scatter is DENSITY_CELLS^2
 
 
@@ -42,7 +42,7 @@ def locate(path: Path):
         return path, load_latest(path / "checkpoints", warn=warn)
     if path.suffix == ".safetensors" and path.exists():
         record = path.with_suffix(".json")
-        if not record.exists() and is_playground_generator(path):
+        if not record.exists() and is_generator_file(path):
             raise AdvlabError(f"{path} is a playground generator, not a run's checkpoint: it has no data or "
                               "discriminator to judge it by; draw from it with advlab gan sample")
         if not record.exists():
@@ -79,7 +79,7 @@ def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str =
     """Write n samples of the run at `path` to `out` (.png picture or .npy array); only class `label` if given."""
     if out.suffix not in OUTPUTS:
         raise AdvlabError(f"--out must end in {' or '.join(OUTPUTS)}, got {out.name}")
-    if is_playground_generator(Path(path)):
+    if is_generator_file(Path(path)):
         return sample_playground(Path(path), n, out, seed, device, label)
     run_dir, trainer = load_trained(path, device)
     check_label(trainer, label)
@@ -98,34 +98,10 @@ def sample_run(path: str | Path, n: int, out: Path, seed: int = 0, device: str =
 # ---------------------------------------------------------------------- playground downloads
 
 
-def is_playground_generator(path: Path) -> bool:
-    """Whether `path` is a safetensors file whose header metadata has the playground generator's format;
-    only the header is read (8-byte little-endian length, then that much JSON), and nothing else is parsed."""
-    # Imported here: advlab.playground.gan_game imports advlab.pipelines, whose __init__ imports this module.
-    from advlab.playground.gan_game import GENERATOR_FORMAT, safetensors_metadata
-
-    if path.suffix != ".safetensors" or not path.is_file():
-        return False
-    try:
-        with path.open("rb") as file:
-            prefix = file.read(8)
-            if len(prefix) < 8:
-                return False
-            (length,) = struct.unpack("<Q", prefix)
-            if length > MAX_HEADER_BYTES:
-                return False
-            header = prefix + file.read(length)
-        return safetensors_metadata(header, str(path)).get("format") == GENERATOR_FORMAT
-    except (OSError, AdvlabError):
-        return False
-
-
 @torch.no_grad()
 def draw_playground(path: Path, n: int, seed: int, device: str = "auto") -> tuple[torch.Tensor, dict]:
     """(n samples on the CPU, the file's description) of the playground generator at `path`: G(z) with
     z = sample_noise(n, z_dim, noise, torch.Generator().manual_seed(seed)), as load_generator's docstring draws."""
-    from advlab.playground.gan_game import load_generator  # see is_playground_generator
-
     generator, info = load_generator(path)
     if info["noise"] not in ("uniform", "gaussian"):
         raise AdvlabError(f"{path}: unknown noise kind {info['noise']!r} in its description "
@@ -150,9 +126,8 @@ def sample_playground(path: Path, n: int, out: Path, seed: int = 0, device: str 
         return out
     if samples.shape[1] != 2:
         raise AdvlabError(f"{path.name} draws {samples.shape[1]}-D samples; a scatter needs 2-D (write .npy)")
-    from advlab.playground.gan_game import MIXTURES, Spiral2D  # see is_playground_generator
-
-    known = {"spiral": Spiral2D, **MIXTURES}.get(info["data"])  # data that can be drawn again as the real points
+    # data that can be drawn again as the real points
+    known = {"spiral": Spiral2D, "ring8": ring8, "grid25": grid25}.get(info["data"])
     real = known().sample(n, make_generator(seed + 1, torch.device("cpu"))) if known else torch.zeros(0, 2)
     xs, ys, heat = density_grid(samples, real)
     title = f"{path.name}: playground {info['data']}, step {info['step']}" + ("" if known else ", no real points")

@@ -14,7 +14,7 @@ EXPORTS = {
     "create_app": "advlab.playground.app",
     "AttackLab": "advlab.playground.attack_lab", "AttackRequest": "advlab.playground.attack_lab",
     "GanGame": "advlab.playground.gan_game", "GanOptions": "advlab.playground.gan_game",
-    "load_generator": "advlab.playground.gan_game",
+    "load_generator": "advlab.models.generator_file",
     "PlaygroundLimits": "advlab.playground.sessions", "SessionManager": "advlab.playground.sessions",
     "SessionRefused": "advlab.playground.sessions",
 }

@@ -14,8 +14,8 @@ of Gulrajani et al.'s code, lambda 0.1 and Adam(0.5, 0.9)). What the page may ch
 Learning rates, k and the frame pacing change *live*: the optimisers' param groups are updated and training
 goes on (step count and weights kept); any other change rebuilds the game from its seed.
 
-Data: ring8 and grid25 (advlab.data.toy2d; modes covered and the high-quality fraction of
-``advlab.metrics.mode_coverage`` are shown for them), a spiral (:class:`Spiral2D`), points drawn on the page
+Data: ring8, grid25 and the spiral (advlab.data.toy2d; modes covered and the high-quality fraction of
+``advlab.metrics.mode_coverage`` are shown for the first two), points drawn on the page
 (in the canvas square [-1, 1]^2) and the user's CSV of 2-D points (GAN Lab's issue #10), which is moved and
 scaled into [-1, 1]^2 for training; the exported generator undoes that map, so it draws in the CSV's units.
 
@@ -27,20 +27,17 @@ m = (p + q) / 2, and KL(p || q) with ``SMOOTHING`` pseudo-counts added to every 
 a cell that G misses costs a finite amount); natural logarithms.
 
 The generator downloads as one safetensors file (:meth:`GanGame.export_generator`), read back by
-:func:`load_generator`; see that function for the format.
+:func:`advlab.models.generator_file.load_generator` (re-exported here); the format is described there.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import re
-import struct
 import threading
 import time
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
@@ -48,14 +45,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.torch import save as safetensors_to_bytes
 from torch import Tensor, nn
 
-from advlab.core.checkpoints import module_state, parse_safetensors, restore_module
+from advlab.core.checkpoints import module_state
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
-from advlab.data import GaussianMixture2D, TensorData, grid25, ring8
+from advlab.data import GaussianMixture2D, Spiral2D, TensorData, grid25, ring8
 from advlab.gan.losses import make_loss
 from advlab.gan.trainer import GANTrainer, sample_noise
 from advlab.metrics.modes import mode_coverage
-from advlab.models import MLPGenerator
+from advlab.models.generator_file import GENERATOR_FORMAT, load_generator
 from advlab.pipelines.gan_config import GANTrainConfig
 from advlab.pipelines.gan_setup import build_discriminator, build_generator, build_optimizer
 
@@ -76,7 +73,6 @@ MANIFOLD_LINES, MANIFOLD_POINTS, CURVE_POINTS = 11, 21, 101
 ARROW_FRACTION = 0.08  # the longest gradient arrow, as a fraction of the view's width
 HISTORY_POINTS = 256  # loss history kept (decimated by 2 when full)
 DECIMALS = 4
-GENERATOR_FORMAT = "advlab-playground-generator/1"
 LIVE_OPTIONS = frozenset({"lr_g", "lr_d", "k", "steps_per_frame", "fps"})
 MIXTURES = {"ring8": ring8, "grid25": grid25}
 BASE_BYTES = 1 << 20  # buffers of a frame, the fixed samples, Python objects
@@ -160,29 +156,6 @@ def mlp_parameters(inputs: int, outputs: int, width: int, layers: int) -> int:
 
 
 # ---------------------------------------------------------------------- data
-
-
-class Spiral2D:
-    """An Archimedean spiral of two turns, as in the TensorFlow Playground's spiral data:
-    t ~ U(0, 1), angle 4 pi t, radius 0.1 + 0.9 t, plus Gaussian noise of std ``std`` per coordinate."""
-
-    kind = "points"
-    sample_shape = (2,)
-    labels = None
-    name = "spiral"
-
-    def __init__(self, std: float = 0.02):
-        self.std = std
-
-    def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        device = generator.device
-        t = torch.rand(n, generator=generator, device=device)
-        angle, radius = 4 * math.pi * t, 0.1 + 0.9 * t
-        curve = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=1)
-        return curve + self.std * torch.randn((n, 2), generator=generator, device=device)
-
-    def to(self, device: torch.device | str) -> Spiral2D:
-        return self
 
 
 def parse_csv_points(text: str) -> Tensor:
@@ -455,59 +428,6 @@ def players(options: GanOptions, config: GANTrainConfig) -> tuple[nn.Module, nn.
         discriminator = build_discriminator(
             dataclasses.replace(config, width=options.d_width, depth=options.d_layers), (2,))
     return generator, discriminator
-
-
-# ---------------------------------------------------------------------- loading an exported generator
-
-
-def load_generator(source: str | Path | bytes) -> tuple[MLPGenerator, dict[str, Any]]:
-    """(generator, description) from a playground download: a safetensors file whose tensors are an
-    ``advlab.models.MLPGenerator``'s state under ``generator.`` (as in advlab checkpoints) and whose header
-    metadata says ``format`` (``advlab-playground-generator/1``), ``z_dim``, ``out_features``, ``width``,
-    ``depth``, ``noise`` (``uniform`` on [-1, 1] or ``gaussian``), ``loss``, ``data`` and ``step``.
-
-    Drawing from it::
-
-        generator, info = load_generator("generator.safetensors")
-        z = sample_noise(1000, info["z_dim"], info["noise"], torch.Generator().manual_seed(0))
-        points = generator(z)   # (1000, 2)
-
-    Parsed with safetensors and json alone (nothing is unpickled); anything else is an AdvlabError.
-    """
-    name = "the generator file" if isinstance(source, bytes) else str(source)
-    payload = source if isinstance(source, bytes) else read_bytes(Path(source))
-    metadata = safetensors_metadata(payload, name)
-    if metadata.get("format") != GENERATOR_FORMAT:
-        raise AdvlabError(f"{name} is not a playground generator (format {metadata.get('format')!r}, expected "
-                          f"{GENERATOR_FORMAT!r})")
-    try:
-        info = {key: int(metadata[key]) for key in ("z_dim", "out_features", "width", "depth", "step")}
-    except (KeyError, ValueError) as error:
-        raise AdvlabError(f"{name}: its description lacks a number ({error})") from None
-    info.update({key: metadata.get(key) for key in ("noise", "loss", "data", "format")})
-    generator = MLPGenerator(info["z_dim"], info["out_features"], info["width"], info["depth"])
-    restore_module(generator, "generator", parse_safetensors(payload, Path(name)))
-    return generator.eval(), info
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise AdvlabError(f"cannot read {path}: {error.strerror or error}") from None
-
-
-def safetensors_metadata(payload: bytes, name: str) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors header (8-byte little-endian length, then JSON)."""
-    try:
-        (length,) = struct.unpack("<Q", payload[:8])
-        header = json.loads(payload[8:8 + length])
-        metadata = header.get("__metadata__", {})
-    except (struct.error, ValueError, AttributeError):
-        raise AdvlabError(f"{name} is not a safetensors file") from None
-    if not isinstance(metadata, dict):
-        raise AdvlabError(f"{name} has no readable description")
-    return metadata
 
 
 # ---------------------------------------------------------------------- frame pieces
