@@ -20,7 +20,7 @@ from advlab.data.npy import load_npy
 from advlab.data.resize import check_image_size, resize_images
 from advlab.data.stacked_digits import load_stacked_digits
 from advlab.data.tensor_data import TensorData
-from advlab.data.toy2d import GaussianMixture2D, Spiral2D, grid25, ring8
+from advlab.data.toy2d import TOY2D, GaussianMixture2D, Spiral2D, grid25, ring8
 
 Dataset = GaussianMixture2D | TensorData
 
@@ -90,6 +90,7 @@ __all__ = [
     "Dataset",
     "GaussianMixture2D",
     "Spiral2D",
+    "TOY2D",
     "TensorData",
     "check_image_size",
     "grid25",

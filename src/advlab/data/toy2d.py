@@ -110,3 +110,6 @@ class Spiral2D:
 
     def to(self, device: torch.device | str) -> Spiral2D:
         return self
+
+
+TOY2D = {"ring8": ring8, "grid25": grid25, "spiral": Spiral2D}  # the built-in 2-D data sets, by name

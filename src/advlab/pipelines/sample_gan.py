@@ -20,7 +20,7 @@ from advlab.core.checkpoints import list_checkpoints, load_latest, read_checkpoi
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator, seed_everything
-from advlab.data import Spiral2D, grid25, ring8
+from advlab.data import TOY2D
 from advlab.gan.trainer import GANTrainer, sample_noise
 from advlab.models.generator_file import is_generator_file, load_generator
 from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer
@@ -126,8 +126,7 @@ def sample_playground(path: Path, n: int, out: Path, seed: int = 0, device: str 
         return out
     if samples.shape[1] != 2:
         raise AdvlabError(f"{path.name} draws {samples.shape[1]}-D samples; a scatter needs 2-D (write .npy)")
-    # data that can be drawn again as the real points
-    known = {"spiral": Spiral2D, "ring8": ring8, "grid25": grid25}.get(info["data"])
+    known = TOY2D.get(info["data"])  # data that can be drawn again as the real points
     real = known().sample(n, make_generator(seed + 1, torch.device("cpu"))) if known else torch.zeros(0, 2)
     xs, ys, heat = density_grid(samples, real)
     title = f"{path.name}: playground {info['data']}, step {info['step']}" + ("" if known else ", no real points")

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from advlab.core.checkpoints import module_state
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
-from advlab.data import GaussianMixture2D, Spiral2D, TensorData, grid25, ring8
+from advlab.data import TOY2D, GaussianMixture2D, Spiral2D, TensorData
 from advlab.gan.losses import make_loss
 from advlab.gan.trainer import GANTrainer, sample_noise
 from advlab.metrics.modes import mode_coverage
@@ -74,7 +74,6 @@ ARROW_FRACTION = 0.08  # the longest gradient arrow, as a fraction of the view's
 HISTORY_POINTS = 256  # loss history kept (decimated by 2 when full)
 DECIMALS = 4
 LIVE_OPTIONS = frozenset({"lr_g", "lr_d", "k", "steps_per_frame", "fps"})
-MIXTURES = {"ring8": ring8, "grid25": grid25}
 BASE_BYTES = 1 << 20  # buffers of a frame, the fixed samples, Python objects
 _INIT_LOCK = threading.Lock()  # seeded initialisation borrows torch's global generator
 
@@ -206,10 +205,8 @@ def fit_square(points: Tensor) -> tuple[Tensor, float]:
 
 def make_data(options: GanOptions) -> tuple[Any, tuple[Tensor, float] | None]:
     """(data source, (centre, scale) of the map applied to CSV data or None)."""
-    if options.data in MIXTURES:
-        return MIXTURES[options.data](), None
-    if options.data == "spiral":
-        return Spiral2D(), None
+    if options.data in TOY2D:
+        return TOY2D[options.data](), None
     if options.data == "points":
         points = torch.tensor(options.points, dtype=torch.float32)
         if len(points) < MIN_POINTS:
