@@ -31,6 +31,7 @@ from advlab.core.errors import AdvlabError
 
 FORMAT = "advlab-checkpoint/1"
 NAME = re.compile(r"^step-(\d+)\.json$")
+MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own cap on its JSON header
 
 
 @dataclass
@@ -143,14 +144,33 @@ def safetensors_metadata(payload: bytes, name: str) -> dict[str, str]:
     return metadata
 
 
+def read_safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of the safetensors file at `path`, reading only its header (the 8-byte length and
+    at most MAX_HEADER_BYTES of JSON, the format's own cap); anything else is an AdvlabError."""
+    try:
+        with path.open("rb") as file:
+            prefix = file.read(8)
+            length = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else 0
+            if length > MAX_HEADER_BYTES:
+                raise AdvlabError(f"{path} is not a safetensors file")
+            header = prefix + file.read(length)
+    except OSError as error:
+        raise AdvlabError(f"cannot read {path}: {error.strerror or error}") from None
+    return safetensors_metadata(header, str(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a file a user hands in; an unreadable one is an AdvlabError."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise AdvlabError(f"cannot read {path}: {error.strerror or error}") from None
+
+
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a bare safetensors file that a user hands in (no record, no hash)."""
     path = Path(path)
-    try:
-        payload = path.read_bytes()
-    except OSError as error:
-        raise AdvlabError(f"cannot read {path}: {error.strerror or error}") from None
-    return parse_safetensors(payload, path)
+    return parse_safetensors(read_bytes(path), path)
 
 
 def load_latest(directory: str | Path, warn=None) -> Checkpoint:

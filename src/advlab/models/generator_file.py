@@ -9,16 +9,20 @@ writes it; :func:`load_generator` reads it back and :func:`is_generator_file` te
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Any
 
-from advlab.core.checkpoints import parse_safetensors, restore_module, safetensors_metadata
+from advlab.core.checkpoints import (
+    parse_safetensors,
+    read_bytes,
+    read_safetensors_metadata,
+    restore_module,
+    safetensors_metadata,
+)
 from advlab.core.errors import AdvlabError
 from advlab.models.mlp import MLPGenerator
 
 GENERATOR_FORMAT = "advlab-playground-generator/1"
-MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own cap on the JSON header
 
 
 def load_generator(source: str | Path | bytes) -> tuple[MLPGenerator, dict[str, Any]]:
@@ -51,29 +55,13 @@ def load_generator(source: str | Path | bytes) -> tuple[MLPGenerator, dict[str, 
     return generator.eval(), info
 
 
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise AdvlabError(f"cannot read {path}: {error.strerror or error}") from None
-
-
 def is_generator_file(path: Path) -> bool:
-    """Whether `path` is a safetensors file whose header metadata has GENERATOR_FORMAT; only the header is read
-    (8-byte little-endian length, then that much JSON), nothing else is parsed."""
+    """Whether `path` is a safetensors file whose header metadata has GENERATOR_FORMAT; only the header is read."""
     if path.suffix != ".safetensors" or not path.is_file():
         return False
     try:
-        with path.open("rb") as file:
-            prefix = file.read(8)
-            if len(prefix) < 8:
-                return False
-            (length,) = struct.unpack("<Q", prefix)
-            if length > MAX_HEADER_BYTES:
-                return False
-            header = prefix + file.read(length)
-        return safetensors_metadata(header, str(path)).get("format") == GENERATOR_FORMAT
-    except (OSError, AdvlabError):
+        return read_safetensors_metadata(path).get("format") == GENERATOR_FORMAT
+    except AdvlabError:
         return False
 
 
