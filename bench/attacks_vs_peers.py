@@ -97,7 +97,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import pinned_cpus, split_list  # noqa: E402
+from benchlib import attack_peer_versions, pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "attacks_vs_peers.md"
@@ -753,18 +753,6 @@ def speed_notes(results: list[dict]) -> list[str]:
     return notes
 
 
-def versions() -> dict[str, str]:
-    import torch
-
-    found = {"torch": torch.__version__}
-    for module in ("torchattacks", "art"):
-        try:
-            found[module] = importlib.import_module(module).__version__
-        except ImportError:
-            found[module] = "not installed"
-    return found
-
-
 def render(agreement: list[dict], speed: list[dict], info: dict, args, command: str) -> str:
     v = info["versions"]
     lines = [
@@ -882,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, args.cpus)
     torch.set_num_threads(args.threads)
     info = {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "threads": torch.get_num_threads(), "device": str(device), "versions": versions()}
+            "threads": torch.get_num_threads(), "device": str(device), "versions": attack_peer_versions()}
     started = time.perf_counter()
     victims: dict[int, Victim] = {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 
 
@@ -35,3 +36,16 @@ def split_list(text: str, valid, parser: argparse.ArgumentParser, flag: str) -> 
     if unknown or not chosen:
         parser.error(f"unknown {flag} {', '.join(unknown) or '(none)'}; valid: {', '.join(valid)}, or none")
     return chosen
+
+
+def attack_peer_versions() -> dict[str, str]:
+    """The versions of torch and of the attack peers (torchattacks, ART) this process imports."""
+    import torch
+
+    found = {"torch": torch.__version__}
+    for module in ("torchattacks", "art"):
+        try:
+            found[module] = importlib.import_module(module).__version__
+        except ImportError:
+            found[module] = "not installed"
+    return found

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import pinned_cpus, split_list  # noqa: E402
+from benchlib import attack_peer_versions, pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "robustness.md"
@@ -574,18 +574,6 @@ def follow_up_note(found: dict) -> str:
             "worst case overstated by more than the tolerance (the two were not combined per image)")
 
 
-def versions() -> dict[str, str]:
-    import torch
-
-    found = {"torch": torch.__version__}
-    for module in ("torchattacks", "art"):
-        try:
-            found[module] = importlib.import_module(module).__version__
-        except ImportError:
-            found[module] = "not installed"
-    return found
-
-
 def header_lines(info: dict, args: argparse.Namespace, command: str) -> list[str]:
     v = info["versions"]
     return [
@@ -869,7 +857,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     info = {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "threads": torch.get_num_threads(), "versions": versions(), "cpus": ",".join(map(str, cpus)) or "n/a"}
+            "threads": torch.get_num_threads(), "versions": attack_peer_versions(),
+            "cpus": ",".join(map(str, cpus)) or "n/a"}
     started, cpu = time.perf_counter(), time.process_time()
     try:
         device = resolve_device(args.device)
