@@ -12,7 +12,7 @@ import httpx
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import receive
+from helpers import receive, same, snapshot
 from starlette.websockets import WebSocketDisconnect
 
 from advlab.cli.common import Parser
@@ -367,10 +367,10 @@ def test_a_learning_rate_change_keeps_step_and_weights_an_architecture_change_re
         hello, _ = opened(ws)
         step_frames(ws, 5)
         game = game_of(client, hello)
-        weights = [p.detach().clone() for p in game.trainer.generator.parameters()]
+        weights = snapshot(game.trainer.generator)
         reply, frame = set_options(ws, lr_g=0.01, lr_d=0.002, k=2)
         assert reply["reset"] is False and reply["options"]["lr_g"] == 0.01 and frame["step"] == 5
-        assert all(torch.equal(a, b) for a, b in zip(weights, game.trainer.generator.parameters()))
+        assert same(weights, snapshot(game.trainer.generator))
         assert game.trainer.optimizer_g.param_groups[0]["lr"] == 0.01
         assert game.trainer.optimizer_d.param_groups[0]["lr"] == 0.002 and game.trainer.k == 2
         assert step_frames(ws, 1)[0]["step"] == 6  # training goes on from there
@@ -428,7 +428,7 @@ def test_bad_messages_get_an_error_and_the_session_goes_on(client):
         hello, _ = opened(ws)
         step_frames(ws, 2)
         game = game_of(client, hello)
-        weights = [p.detach().clone() for p in game.trainer.generator.parameters()]
+        weights = snapshot(game.trainer.generator)
         for text, request, words in BAD_MESSAGES:
             ws.send_text(text)
             error = until(ws, "error")
@@ -440,8 +440,7 @@ def test_bad_messages_get_an_error_and_the_session_goes_on(client):
         assert "over the limit" in until(ws, "error")["message"]
         ws.send_bytes(b'{"type": "play"}')
         assert "text" in until(ws, "error")["message"]
-        assert game.options == GanOptions() and all(
-            torch.equal(a, b) for a, b in zip(weights, game.trainer.generator.parameters()))
+        assert game.options == GanOptions() and same(weights, snapshot(game.trainer.generator))
         assert step_frames(ws, 1)[0]["step"] == 3  # nothing was reset
 
 
