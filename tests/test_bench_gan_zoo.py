@@ -11,22 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import assert_bench_refuses, load_bench
+from helpers import assert_bench_refuses, load_bench, table_rows
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gan_zoo.py"
 NUMBER = r"-?\d+(\.\d+)?(e[-+]\d+)?"
-
-
-def table_rows(text: str) -> list[list[str]]:
-    """The cells of the results table's body rows (the first table on the page)."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| data |"))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    return rows
 
 
 @pytest.mark.slow
@@ -42,7 +30,7 @@ def test_quick_run_writes_table_and_grids(tmp_path):
     assert "| ring8 | mlp | hinge |" in done.stdout  # printed too
     assert "python bench/gan_zoo.py --quick --data ring8,digits" in text  # the exact command
     assert "0.05 min of training wall-clock" in text and "seeds 0" in text
-    rows = table_rows(text)
+    rows = table_rows(text, "| data |")  # the results table, the first on the page
     assert [row[:3] for row in rows] == [["ring8", "real data", "—"], ["ring8", "mlp", "hinge"],
                                          ["digits", "real data", "—"], ["digits", "dcgan", "nonsaturating"]]
     header = 15
