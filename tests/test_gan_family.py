@@ -231,3 +231,20 @@ def test_progan_critic_has_the_drift_term(tmp_path):
     plain = make_loss("wgan-gp").discriminator_loss(real, fake)
     drifted = make_loss("wgan-gp", drift=1e-3).discriminator_loss(real, fake)
     assert torch.isclose(drifted - plain, torch.tensor(1e-3 * (1 + 9) / 2))
+
+
+def test_progan_trains_packed_through_every_stage(tmp_path, capsys):
+    """PacGAN around ProGAN's critic (issue 14): the CLI accepts --model progan --pack 2, so the packed critic must
+    follow the schedule (4x4, fading in 8x8, 8x8) like an unpacked one, and the run must finish."""
+    run = tmp_path / "packed-progan"
+    status, _, err = run_cli(["gan", "train", "--model", "progan", "--pack", "2", "--data", "digits", "--image-size",
+                              "8", "--steps", "4", "--stage-steps", "1", "--width", "8", "--batch-size", "16",
+                              "--out", str(run), "--no-progress", "--tensorboard", "false"], capsys)
+    assert status == 0, err
+    assert any(key.startswith("discriminator.discriminator.") for key in weights(run))
+    _, trainer = load_trained(run, "cpu")
+    trainer.step = 1
+    trainer.apply_stage()  # fading in 8x8 halfway through the schedule's second phase
+    critic = trainer.discriminator.discriminator
+    assert (critic.resolution, critic.alpha) == (8, 0.0) == (trainer.discriminator.resolution,
+                                                             trainer.discriminator.alpha)

@@ -314,3 +314,23 @@ def test_conditional_packed_critic_draws_one_weight_per_pack_and_sees_the_augmen
     assert torch.equal(pack_labels, torch.tensor([0, 1]))
     assert torch.equal(mixed[:, 0], mixed[:, 2])  # the pack's two samples share one eps
     assert mixed[0, 0] != mixed[1, 0]  # and the two packs have their own
+
+
+def test_packed_forwards_the_progressive_growing_stage():
+    """Karras et al. 2018's critic changes resolution and fade-in weight with the schedule; packed, it must still:
+    Packed(D).set_stage sets D's stage, and the packed critic scores what D scores on the packed inputs."""
+    from advlab.gan.progressive import ProgressiveSchedule
+    from advlab.models.progan import ProGANDiscriminator
+
+    torch.manual_seed(0)
+    critic = Packed(ProGANDiscriminator(16, channels=2, width=4), pack=2)
+    ProgressiveSchedule(16, steps_per_stage=4).apply(6, critic)  # phase 1: fading in 8x8, alpha 2/4
+    assert (critic.discriminator.resolution, critic.discriminator.alpha) == (8, 0.5)
+    assert (critic.resolution, critic.alpha) == (8, 0.5)
+    images = torch.rand(8, 1, 8, 8)
+    assert torch.equal(critic(images), critic.discriminator(pack_samples(images, 2)))
+
+
+def test_packed_stage_on_a_discriminator_without_stages_is_one_line():
+    raises_one_line(lambda: Packed(DCGANDiscriminator(8, 2, 4), 2).set_stage(4, 1.0), "progressive",
+                    "DCGANDiscriminator")

@@ -27,6 +27,10 @@ With WGAN-GP the penalty interpolates the unpacked real and fake samples with on
 hands the (N, ...) interpolates to this wrapper, which packs them like any other batch; the gradient norm
 is then taken over each whole packed input -- Gulrajani et al.'s eq. 3 applied to the packed critic
 (gan/losses/wasserstein_gp.py).
+
+Progressive growing (Karras et al. 2018, fig. 2) sets the critic's stage -- resolution and fade-in weight alpha --
+before every step; `Packed` passes `set_stage` on to the wrapped D and reads its `resolution` and `alpha` back, so
+a packed ProGAN critic grows with the schedule like an unpacked one (packing joins channels, never pixels).
 """
 
 from __future__ import annotations
@@ -112,6 +116,24 @@ class Packed(nn.Module):
         if labels is None:
             return self.discriminator(packed)
         return self.discriminator(packed, pack_labels(labels, self.pack))
+
+    def set_stage(self, resolution: int, alpha: float) -> None:
+        """Progressive growing (Karras et al. 2018): set the wrapped D's resolution and fade-in weight."""
+        set_stage = getattr(self.discriminator, "set_stage", None)
+        if set_stage is None:
+            raise AdvlabError(f"{type(self.discriminator).__name__} has no progressive-growing stages to set; "
+                              "only a progressive critic (ProGAN) takes set_stage")
+        set_stage(resolution, alpha)
+
+    @property
+    def resolution(self) -> int:
+        """The wrapped progressive D's current resolution."""
+        return self.discriminator.resolution
+
+    @property
+    def alpha(self) -> float:
+        """The wrapped progressive D's current fade-in weight."""
+        return self.discriminator.alpha
 
     def extra_repr(self) -> str:
         return f"pack={self.pack}"
