@@ -57,6 +57,9 @@ def test_presets_are_the_papers_settings(tmp_path):
     sagan = resolved["sagan"]
     assert (sagan.loss, sagan.lr_g, sagan.lr_d, sagan.beta1) == ("hinge", 1e-4, 4e-4, 0.0)
     assert resolved["sngan"].loss == "hinge" and resolved["progan"].loss == "wgan-gp"
+    projection = resolved["projection"]  # Miyato & Koyama 2018, sec. 5: n_dis 5 with Adam(2e-4, 0, 0.9)
+    assert (projection.loss, projection.k, projection.lr_g, projection.lr_d, projection.beta1, projection.beta2) == \
+        ("hinge", 5, 2e-4, 2e-4, 0.0, 0.9)
     assert resolved["acgan"].conditional and resolved["projection"].conditional
     # what the user sets wins over the preset
     assert tiny(tmp_path, model="sngan", loss="least-squares").resolved("images").loss == "least-squares"
