@@ -28,11 +28,12 @@ $(PEERS_STAMP):
 demo: $(STAMP)
 	$(BIN)/advlab demo --out runs/demo
 
+# -n auto: one worker per core; --dist loadfile keeps a file's tests (and its module fixtures) on one worker
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python bench/train_overhead.py

@@ -58,12 +58,18 @@ def test_masked_pixels_only(digits, norm):
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_at_least_as_strong_as_pgd(digits, norm):
     """Same eps, same steps (10), CE, 100 digits. Measured robust accuracy PGD / APGD: Linf 0.1: 0.62 / 0.60,
-    0.15: 0.20 / 0.17; L2 0.5: 0.59 / 0.58, 0.8: 0.16 / 0.12."""
+    0.15: 0.20 / 0.17; L2 0.5: 0.59 / 0.58, 0.8: 0.16 / 0.12. Another CPU's float kernels flip single images
+    (0.21 against 0.20 seen on an AMD EPYC without AVX-512), so each eps allows APGD two images more than PGD
+    and the sum over the eps list must not exceed PGD's: a broken APGD (robust accuracy near the clean 0.9+)
+    fails both by far."""
     model, images, labels = digits
+    pgd_total = apgd_total = 0.0
     for eps in EPS[norm]:
         pgd = robust(model, PGD(model, eps=eps, steps=STEPS, norm=norm, seed=0)(images, labels), labels)
         apgd = robust(model, APGD(model, eps=eps, steps=STEPS, norm=norm, seed=0)(images, labels), labels)
-        assert apgd <= pgd
+        assert apgd <= pgd + 2 / len(images), (eps, apgd, pgd)
+        pgd_total, apgd_total = pgd_total + pgd, apgd_total + apgd
+    assert apgd_total <= pgd_total + 1e-9, (apgd_total, pgd_total)
 
 
 @pytest.mark.parametrize("loss", ["ce", "dlr"])

@@ -183,16 +183,25 @@ RECORD_FRAMES = """() => {
 COLOUR_PIXELS = """([id, rgb, tolerance, slots]) => {
   const canvas = document.getElementById(id);
   const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  const perSlot = new Array(slots).fill(0);
+  const perSlot = new Array(slots).fill(0), perColumn = new Array(canvas.width).fill(0);
   let total = 0;
   for (let i = 0; i < data.length; i += 4) {
     if (data[i + 3] < 200) continue;
     if (Math.abs(data[i] - rgb[0]) > tolerance || Math.abs(data[i + 1] - rgb[1]) > tolerance
         || Math.abs(data[i + 2] - rgb[2]) > tolerance) continue;
     total += 1;
-    perSlot[Math.floor(((i / 4) % canvas.width) / (canvas.width / slots))] += 1;
+    const column = (i / 4) % canvas.width;
+    perSlot[Math.floor(column / (canvas.width / slots))] += 1;
+    perColumn[column] += 1;
   }
-  return { total, perSlot };
+  // a bar's height: its tallest column (its pixel count also depends on its width, which the canvas rounds
+  // differently from slot to slot)
+  const heights = new Array(slots).fill(0);
+  perColumn.forEach((count, column) => {
+    const slot = Math.floor(column / (canvas.width / slots));
+    heights[slot] = Math.max(heights[slot], count);
+  });
+  return { total, perSlot, heights };
 }"""
 GREY, RED, BLUE = (170, 170, 170), (221, 51, 51), (47, 111, 219)  # attack.js: #aaa, #d33, #2f6fdb
 
@@ -443,6 +452,20 @@ def predictions(page) -> tuple[int, int]:
             int(page.locator("#adv-pred").get_attribute("data-label")))
 
 
+def assert_tallest_bar(heights: list[int], label: int, page, side: str) -> None:
+    """The bar of the predicted class is the tallest, up to the one pixel by which the canvas may round two
+    near-equal probabilities (C&W stops just across the boundary, where two classes share about half each), and
+    the label and bars come from one response whose probabilities peak at that label.
+
+    The failure seen on another machine (tallest red bar 4, label 6, after C&W) was this test's: it compared the
+    bars' pixel counts, and the canvas rounds a bar's width (slot * 0.33 px) differently from slot to slot, so a
+    bar a pixel shorter but a pixel wider counted more. The page draws the bars and the label from one pass."""
+    assert heights[label] >= max(heights) - 1, (side, label, heights)
+    assert heights[label] > 0, (side, label, heights)
+    shown = page.evaluate(f"AttackPage.result.{side}")
+    assert shown["prediction"] == label and shown["probabilities"][label] == max(shown["probabilities"]), shown
+
+
 def assert_result_drawn(page, iterative: bool) -> None:
     """Images, probability bars (tallest grey bar at the clean prediction, tallest red at the adversarial one) and
     the per-step trace for iterative attacks (cleared otherwise)."""
@@ -453,8 +476,8 @@ def assert_result_drawn(page, iterative: bool) -> None:
         }})()"""), f"#{canvas} is blank"
     assert float(page.locator("#amp").inner_text()) > 0
     grey, red = colour_pixels(page, "probs", GREY, 10), colour_pixels(page, "probs", RED, 10)
-    assert grey["perSlot"].index(max(grey["perSlot"])) == clean, grey
-    assert red["perSlot"].index(max(red["perSlot"])) == adversarial, red
+    assert_tallest_bar(grey["heights"], clean, page, "clean")
+    assert_tallest_bar(red["heights"], adversarial, page, "adversarial")
     loss, probability = colour_pixels(page, "trace", BLUE), colour_pixels(page, "trace", RED)
     if iterative:
         assert loss["total"] > 50 and probability["total"] > 50, f"trace not drawn: {loss}, {probability}"

@@ -266,7 +266,10 @@ def test_quantised_input_passes_naive_pgd_but_is_flagged_and_broken_by_bpda(digi
     assert record["per_attack"]["pgd"]["0.3"] >= 0.8  # naive PGD sees a zero gradient and fails
     assert record["per_attack"]["apgd-ce"]["0.3"] >= 0.8
     found = named(record)
-    assert not found["gradients_not_zero"]["passed"] and "64 of 64" in found["gradients_not_zero"]["evidence"]
+    probe = record["probes"]["gradients"]  # the images the model gets right: 64 here, 63 on another CPU
+    assert probe["n"] >= 0.9 * 64 and probe["zero"] == probe["n"]
+    assert not found["gradients_not_zero"]["passed"]
+    assert f"{probe['n']} of {probe['n']} images have an exactly zero" in found["gradients_not_zero"]["evidence"]
     assert not found["gradient_direction_raises_loss"]["passed"]
     assert record["warning"].startswith("this model may mask its gradients") and \
         "gradients_not_zero" in record["warning"]

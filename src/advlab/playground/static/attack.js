@@ -3,7 +3,7 @@
 window.AttackPage = (() => {
   const $ = Playground.$;
   const SIZE = 8;  // the API takes drawings as 8x8 = 64 values in [0, 1]
-  const state = { opened: false, source: null, shape: [1, 8, 8] };
+  const state = { opened: false, source: null, shape: [1, 8, 8], result: null };
 
   function setStatus(text, isError) {
     const box = $("attack-status");
@@ -98,6 +98,7 @@ window.AttackPage = (() => {
   }
 
   function show(result) {
+    state.result = result;  // what the page shows comes from this one response (AttackPage.result)
     const [, h, w] = result.shape;
     Playground.drawImage($("clean-img"), result.clean.pixels, w, h);
     Playground.drawImage($("adv-img"), result.adversarial.pixels, w, h);
@@ -140,6 +141,7 @@ window.AttackPage = (() => {
   clearDrawing();
 
   return {
+    get result() { return state.result; },
     async open() {
       if (state.opened) return;
       state.opened = true;
