@@ -54,13 +54,37 @@ def test_subset_indices_are_distinct_seeded_and_in_torch_fidelity_order():
     assert real_rows.shape == fake_rows.shape == (4, 30)
     assert all(len(set(row)) == 30 for row in np.concatenate([real_rows, fake_rows]))
     assert real_rows.max() < 50 and fake_rows.max() < 30 and min(real_rows.min(), fake_rows.min()) >= 0
-    rng = np.random.RandomState(2020)  # torch-fidelity: real then fake, per subset, from RandomState(rng_seed)
+    rng = np.random.RandomState(2020)  # per subset, real then fake, from RandomState(seed)
     for r, f in zip(real_rows, fake_rows):
         assert np.array_equal(r, rng.choice(50, 30, replace=False))
         assert np.array_equal(f, rng.choice(30, 30, replace=False))
     again = kid_subset_indices(50, 30, subsets=4, subset_size=30, seed=2020)
     other = kid_subset_indices(50, 30, subsets=4, subset_size=30, seed=2021)
     assert np.array_equal(again[0], real_rows) and not np.array_equal(other[0], real_rows)
+
+
+def torch_fidelity_kid(features_1, features_2, subsets, subset_size, seed):
+    """torch-fidelity's metric_kid.kid_features_to_metric, transcribed: per subset it draws from input1, then from
+    input2, with one RandomState(rng_seed), and reports the mean and np.std of the unbiased MMD^2."""
+    rng = np.random.RandomState(seed)
+    estimates = []
+    for _ in range(subsets):
+        f1 = features_1[rng.choice(len(features_1), subset_size, replace=False)]
+        f2 = features_2[rng.choice(len(features_2), subset_size, replace=False)]
+        estimates.append(loop_mmd2(f1, f2))
+    return np.mean(estimates), np.std(estimates)
+
+
+def test_subsets_match_torch_fidelity_only_with_the_real_features_as_its_input1():
+    """The docstring's claim: kid(real, fake, seed=s) is torch-fidelity's KID with input1=real, input2=fake and
+    rng_seed=s; in torch-fidelity's usual order (input1 the generated samples) the subsets, and the figure, differ."""
+    rng = np.random.default_rng(6)
+    real, fake = gaussian(rng, 40, 5), gaussian(rng, 40, 5, shift=0.3)
+    ours = kid(real, fake, subsets=4, subset_size=12, seed=2020)
+    real_first = torch_fidelity_kid(real, fake, 4, 12, 2020)
+    usual_order = torch_fidelity_kid(fake, real, 4, 12, 2020)
+    assert (ours.mean, ours.std) == pytest.approx(real_first, rel=1e-9)
+    assert ours.mean != pytest.approx(usual_order[0], rel=1e-6)
 
 
 def test_same_distribution_is_near_zero_and_shift_raises_it():

@@ -10,7 +10,9 @@ cross sum over all m^2 pairs,
             - 2 sum_{i, j} k(x_i, y_j) / m^2.
 
 KID reports the mean and the (population) standard deviation of this estimate over ``subsets``
-random subsets, each drawn without replacement. Everything runs in float64 with batched matmuls.
+random subsets, each drawn without replacement (the subsets match torch-fidelity's only with its
+arguments in advlab's order, real first: see `kid_subset_indices`). Everything runs in float64
+with batched matmuls.
 """
 
 from __future__ import annotations
@@ -65,9 +67,14 @@ def kid_subset_indices(n_real: int, n_fake: int, subsets: int, subset_size: int,
     """Row indices of the random subsets: each row holds ``subset_size`` distinct indices.
 
     The draws alternate real, fake, real, ... from ``np.random.RandomState(seed)`` with
-    ``choice(n, subset_size, replace=False)``, the order torch-fidelity uses, so the same seed
-    picks the same subsets as torch-fidelity (whose default seed is 2020). The generator is this
-    call's own; the global NumPy state is untouched.
+    ``choice(n, subset_size, replace=False)``. torch-fidelity (``metric_kid.kid_features_to_metric``)
+    draws the same way but in the order of its own arguments, input1 then input2, and its usual call
+    puts the generated samples first (``calculate_metrics(input1=generator, input2=real data)``).
+    So the same seed picks the same subsets as torch-fidelity (default seed 2020) only when
+    torch-fidelity is given the real features as input1 and the generated ones as input2; in its
+    usual order the subsets differ, and so do the estimates, by subset-sampling noise alone (each
+    estimate is symmetric in the two sets). The generator is this call's own; the global NumPy
+    state is untouched.
 
     Args:
         n_real, n_fake: number of real and fake samples.
