@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advlab.attacks import BIM, FGSM, PGD
+from advlab.attacks import BIM, FGSM, PGD, Transfer
 from advlab.attacks.bim import kurakin_alpha, kurakin_steps
+from advlab.core.errors import AdvlabError
 
 TOL = 1e-6
 
@@ -77,10 +78,37 @@ def test_bim_uses_kurakins_step_rule_and_is_pgd_without_random_start():
     assert kurakin_steps(0.0) == 1
     model, (images, labels) = linear_model(), linear_batch()
     bim = BIM(model, eps=8 / 255)
-    assert bim.alpha == 1 / 255
+    assert bim.step_size() == 1 / 255
     pgd = PGD(model, eps=8 / 255, alpha=1 / 255, steps=10, random_start=False)
     assert torch.equal(bim(images, labels), pgd(images, labels))
     assert BIM(model, eps=0.1, steps=3).iterations() == 3
+
+
+def test_bim_with_given_steps_reaches_the_edge_of_its_ball():
+    """BIM(eps 0.3, steps 10) used to keep 1/255 per step: no pixel could move past 10/255 = 0.039 while the
+    result was reported at eps 0.3 (failed before the fix: 0.0392 < 0.29)."""
+    model, (images, labels) = linear_model(), linear_batch()
+    adversarial = BIM(model, eps=0.3, steps=10)(images, labels)
+    assert (adversarial - images).abs().max() >= 0.29
+    assert (adversarial - images).abs().max() <= 0.3 + 1e-6
+    lists = BIM(model, eps=[0.1, 0.3], steps=10)(images, labels)
+    assert [float((x - images).abs().max()) for x in lists] == pytest.approx([0.1, 0.3], abs=0.01)
+
+
+def test_bim_refuses_a_step_that_cannot_reach_eps():
+    model = linear_model()
+    with pytest.raises(AdvlabError, match=r"bim: alpha 0.00392157 x 10 steps moves a pixel at most 0.03922, less "
+                                          r"than eps 0.3"):
+        BIM(model, eps=0.3, alpha=1 / 255, steps=10)
+    with pytest.raises(AdvlabError, match="less than eps 0.3"):
+        BIM(model, eps=[0.01, 0.3], alpha=0.01, steps=10)  # every eps of a list is checked
+    BIM(model, eps=0.3, alpha=0.03, steps=10)  # exactly reaches it: allowed
+
+
+def test_transfer_with_bim_spreads_the_distance_too(digits_mlp, digits_cnn):
+    images, labels = digits_cnn.images[:20], digits_cnn.labels[:20]
+    attack = Transfer(digits_cnn.model, digits_mlp.model, attack="bim", eps=0.3, steps=10)
+    assert float((attack(images, labels) - images).abs().max()) >= 0.29
 
 
 def test_kurakin_alpha_spreads_the_papers_distance_over_the_given_steps():

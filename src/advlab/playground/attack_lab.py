@@ -37,7 +37,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from advlab.attacks import BIM, CW, FGSM, PGD, Square
-from advlab.attacks.bim import kurakin_alpha
 from advlab.core.errors import AdvlabError
 from advlab.data import FILE_DATASETS, load_digits_images, resize_images
 from advlab.defenses.preprocessed import load_model
@@ -399,8 +398,7 @@ def build_attack(request: AttackRequest, model: nn.Module):
     if name == "fgsm":
         return FGSM(model, eps=eps, targeted=targeted)
     if name == "bim":
-        alpha = request.alpha or (1 / 255 if request.steps is None else kurakin_alpha(eps, request.steps))
-        return BIM(model, eps=eps, alpha=alpha, steps=request.steps, targeted=targeted)
+        return BIM(model, eps=eps, alpha=request.alpha or None, steps=request.steps, targeted=targeted)
     if name == "pgd":
         return PGD(model, eps=eps, alpha=request.alpha, steps=request.steps or 20, targeted=targeted,
                    seed=request.seed)
