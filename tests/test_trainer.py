@@ -115,3 +115,77 @@ def test_ema_is_a_moving_average():
     ema.update(trainer.generator)
     for averaged, previous, current in zip(ema.model.parameters(), old, trainer.generator.parameters()):
         assert torch.allclose(averaged, 0.9 * previous + 0.1 * current.detach(), atol=1e-6)
+
+
+def dcgan_trainer_with_ema(decay: float = 0.9):
+    """A tiny DCGAN on 8x8 digits whose generator has batch norms, with an EMA copy."""
+    from advlab.core.seeding import make_generator
+    from advlab.data import load_digits_images
+    from advlab.gan.losses import make_loss
+    from advlab.gan.trainer import GANTrainer
+    from advlab.models import DCGANDiscriminator, DCGANGenerator
+
+    torch.manual_seed(0)
+    generator, discriminator = DCGANGenerator(8, 8, 1, 8), DCGANDiscriminator(8, 1, 8)
+    adam = lambda params: torch.optim.Adam(params, lr=2e-3, betas=(0.5, 0.999))  # noqa: E731
+    return GANTrainer(generator, discriminator, make_loss("nonsaturating"), load_digits_images(8),
+                      adam(generator.parameters()), adam(discriminator.parameters()),
+                      make_generator(0, torch.device("cpu")), z_dim=8, batch_size=16,
+                      ema=GeneratorEMA(generator, decay))
+
+
+def record_training_mode_inputs(norms):
+    """Forward pre-hooks that keep every input a batch norm gets in training mode; returns ({norm: [inputs]}, hooks)."""
+    seen = {norm: [] for norm in norms}
+
+    def keep(norm, args):
+        if norm.training:
+            seen[norm].append(args[0].detach().clone())
+
+    return seen, [norm.register_forward_pre_hook(keep) for norm in norms]
+
+
+def test_ema_copy_samples_with_its_own_standing_batch_norm_statistics():
+    """BigGAN's standing statistics (Brock et al. 2019): before the EMA copy is sampled, each batch norm's running
+    mean is the mean of its own pre-BN activations over the standing passes (running_var the mean of the passes'
+    unbiased variances), not the live generator's statistics."""
+    trainer = dcgan_trainer_with_ema()
+    for _ in range(5):
+        trainer.train_iteration()
+    norms = [m for m in trainer.ema.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    live = [m for m in trainer.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    seen, hooks = record_training_mode_inputs(norms)
+    model = trainer.sampling_model()
+    for hook in hooks:
+        hook.remove()
+    assert model is trainer.ema.model and not model.training
+    for norm, live_norm in zip(norms, live):
+        batches = seen[norm]
+        assert batches, "the EMA copy's batch norms saw no forward pass of their own before sampling"
+        by_hand = torch.cat(batches).mean(dim=(0, 2, 3))
+        assert torch.allclose(norm.running_mean, by_hand, atol=1e-6)
+        variances = torch.stack([batch.var(dim=(0, 2, 3), unbiased=True) for batch in batches]).mean(0)
+        assert torch.allclose(norm.running_var, variances, rtol=1e-5)
+        assert not torch.allclose(norm.running_mean, live_norm.running_mean, atol=1e-3)
+        assert norm.momentum == live_norm.momentum  # put back after the cumulative average
+
+
+def test_standing_statistics_stay_off_the_training_loop_and_are_recomputed_once_per_change():
+    """The training loop never runs the EMA copy; sampling recomputes its statistics only after G moved, from the
+    same inputs every time (a function of the weights), and leaves the training sampler's stream alone."""
+    trainer = dcgan_trainer_with_ema()
+    norms = [m for m in trainer.ema.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    seen, hooks = record_training_mode_inputs(norms)
+    trainer.train_iteration()
+    assert not seen[norms[0]] and trainer.ema.stale
+    state = trainer.sampler.get_state()
+    trainer.sampling_model()
+    passes = len(seen[norms[0]])
+    first = norms[0].running_mean.clone()
+    trainer.sampling_model()
+    assert passes > 0 and len(seen[norms[0]]) == passes and not trainer.ema.stale
+    assert torch.equal(trainer.sampler.get_state(), state)
+    trainer.ema.recompute_statistics(trainer.standing_inputs(torch.Generator().manual_seed(0)))
+    assert torch.equal(norms[0].running_mean, first)
+    for hook in hooks:
+        hook.remove()

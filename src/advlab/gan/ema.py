@@ -1,25 +1,51 @@
-"""Exponential moving average of the generator's weights.
+"""Exponential moving average of the generator's weights, with "standing statistics" for its batch norms.
 
 theta_ema <- decay * theta_ema + (1 - decay) * theta after every generator step, as in
 Yazici et al. 2019 ("The unusual effectiveness of averaging in GAN training") and Karras et
-al. 2018; buffers (batch-norm statistics) are copied. The averaged copy is only sampled from.
+al. 2018. The averaged copy is only sampled from.
+
+Buffers are copied from the live generator at every step (spectral norm's power-iteration vectors,
+batch-norm statistics), which is cheap. But batch-norm running statistics describe the activations
+of the weights that made them: the live generator's mean and variance do not fit the averaged
+weights. BigGAN (Brock et al. 2019, sec. 4 and appendix C, "standing statistics") recomputes them
+for the network that samples: forward passes in training mode on fresh noise, with the running
+averages reset and accumulated as a plain (cumulative) mean over the passes, then eval mode. Here
+`recompute_statistics` does that, and `stale` says when the weights moved since the last time, so
+that the trainer recomputes only when the copy is about to be read (samples, metrics, a
+checkpoint), never on the hot path of the training loop.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+#: forward passes that the standing statistics average over (BigGAN's code accumulates 16 by default)
+STANDING_BATCHES = 16
+
+
+def batch_norms(model: nn.Module) -> list[_BatchNorm]:
+    """The batch-norm layers of `model` that keep running statistics."""
+    return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
 class GeneratorEMA:
-    """Keeps `self.model`, an averaged copy of `generator` in eval mode."""
+    """Keeps `self.model`, an averaged copy of `generator` in eval mode.
+
+    `stale` is True while the copy's batch-norm statistics are the live generator's (after an
+    `update`) rather than its own; `recompute_statistics` makes them its own.
+    """
 
     def __init__(self, generator: nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
         self.source: nn.Module | None = None
+        self.norms = batch_norms(self.model)
+        self.stale = bool(self.norms)
 
     def pair_with(self, generator: nn.Module) -> None:
         """Cache the tensor lists of `generator` and of the copy (rebuilt on a new generator)."""
@@ -34,3 +60,29 @@ class GeneratorEMA:
         torch._foreach_lerp_(self.averaged, self.live, 1.0 - self.decay)
         if self.buffers:
             torch._foreach_copy_(self.buffers, self.live_buffers)
+        self.stale = bool(self.norms)
+
+    @torch.no_grad()
+    def recompute_statistics(self, inputs: Callable[[], tuple[torch.Tensor, ...]],
+                             batches: int = STANDING_BATCHES) -> None:
+        """BigGAN's standing statistics: the copy's batch-norm running mean and variance become the
+        average, over `batches` forward passes of the copy on `inputs()` (fresh noise, and labels
+        for a conditional generator), of the batch statistics of its own activations.
+
+        Only the batch norms run in training mode (momentum None: a cumulative average); every
+        other layer stays in eval mode, so spectral norm's vectors do not move. Afterwards the
+        copy is in eval mode and no longer `stale`.
+        """
+        momenta = [norm.momentum for norm in self.norms]
+        for norm in self.norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+            norm.train()
+        try:
+            for _ in range(batches):
+                self.model(*inputs())
+        finally:
+            for norm, momentum in zip(self.norms, momenta):
+                norm.momentum = momentum
+            self.model.eval()
+        self.stale = False

@@ -36,12 +36,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from advlab.core.seeding import make_generator
 from advlab.gan.acgan_loss import acgan_discriminator_loss, acgan_generator_loss, class_accuracy
 from advlab.gan.ema import GeneratorEMA
 from advlab.gan.losses import GANLoss
 from advlab.gan.progressive import ProgressiveData, ProgressiveSchedule
 
 CONDITIONING = ("none", "input", "acgan")
+STANDING_SEED = 0  # the EMA copy's standing statistics draw the same inputs every time: a function of its weights
 
 
 def sample_noise(n: int, z_dim: int, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -227,5 +229,22 @@ class GANTrainer:
         return bool(torch.isfinite(self.loss_sum))
 
     def sampling_model(self) -> nn.Module:
-        """The generator to draw samples from: the averaged one when EMA is on."""
-        return self.ema.model if self.ema is not None else self.generator
+        """The generator to draw samples from: the averaged one when EMA is on, its batch-norm statistics
+        recomputed for its own weights first if they moved since (BigGAN's standing statistics; gan/ema.py)."""
+        if self.ema is None:
+            return self.generator
+        if self.ema.stale:
+            self.ema.recompute_statistics(self.standing_inputs(make_generator(STANDING_SEED, self.sampler.device)))
+        return self.ema.model
+
+    def standing_inputs(self, draws: torch.Generator) -> Callable[[], tuple[torch.Tensor, ...]]:
+        """Fresh generator inputs, one minibatch per call, drawn from `draws` (not the training sampler, whose
+        stream stays as it was): noise, and uniform labels in a conditional game."""
+
+        def inputs() -> tuple[torch.Tensor, ...]:
+            noise = sample_noise(self.batch_size, self.z_dim, self.noise, draws)
+            if not self.conditional:
+                return (noise,)
+            return noise, torch.randint(self.classes, (self.batch_size,), generator=draws, device=draws.device)
+
+        return inputs

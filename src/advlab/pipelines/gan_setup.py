@@ -165,8 +165,8 @@ def trainer_state(trainer: GANTrainer) -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {**module_state(trainer.generator, "generator"),
                **module_state(trainer.discriminator, "discriminator"),
                "rng.sampler": trainer.sampler.get_state(), "rng.torch": torch.get_rng_state()}
-    if trainer.ema is not None:
-        tensors.update(module_state(trainer.ema.model, "generator_ema"))
+    if trainer.ema is not None:  # with its standing batch-norm statistics, as it samples (gan/ema.py)
+        tensors.update(module_state(trainer.sampling_model(), "generator_ema"))
     meta = {}
     for name in ("optimizer_g", "optimizer_d"):
         opt_tensors, meta[name] = optimizer_state(getattr(trainer, name), name)
@@ -179,8 +179,9 @@ def restore_trainer(trainer: GANTrainer, checkpoint: Checkpoint) -> None:
     tensors = checkpoint.tensors
     restore_module(trainer.generator, "generator", tensors)
     restore_module(trainer.discriminator, "discriminator", tensors)
-    if trainer.ema is not None:
+    if trainer.ema is not None:  # recomputed before the next use: older checkpoints hold the live statistics
         restore_module(trainer.ema.model, "generator_ema", tensors)
+        trainer.ema.stale = bool(trainer.ema.norms)
     for name in ("optimizer_g", "optimizer_d"):
         try:
             restore_optimizer(getattr(trainer, name), name, tensors, checkpoint.meta[name])
