@@ -103,6 +103,38 @@ def test_linear_two_class_model_reaches_the_hyperplane_distance():
     assert (ratio >= 1 - 1e-4).all() and (ratio <= 1.01).all()
 
 
+class CountingModel(nn.Module):
+    """The model, counting its forward passes."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, images):
+        self.calls += 1
+        return self.model(images)
+
+
+def test_abort_early_fires_with_a_confidence_margin():
+    """Once the images are adversarial with margin kappa and the distance stops shrinking, abort_early ends the
+    run. With kappa > 0 the loss used to be l2 + c max(-margin, -kappa), negative once c kappa outweighs the
+    distance; on a negative loss the ratio test `loss > previous * 0.9999` asks for an increase instead of too
+    small a decrease, so the run went on (failed before the fix: 902 forward passes, 602 after; double
+    precision, so any CPU gives the same counts)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2)).double()
+    with torch.no_grad():
+        model[1].weight.mul_(10)
+    images = torch.rand(4, 16, dtype=torch.float64) * 0.5 + 0.25
+    labels = model(images).argmax(1)
+    counting = CountingModel(model)
+    adversarial = CW(counting, c=10.0, kappa=1.0, steps=1000, lr=0.05, binary_steps=1)(images, labels)
+    assert counting.calls < 800, counting.calls
+    logits = model(adversarial)
+    assert (logits.argmax(1) != labels).all()
+    assert ((logits.max(1).values - logits.gather(1, labels[:, None])[:, 0]) >= 1.0).all()
+
+
 def test_bad_options():
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     for options, word in (({"steps": -1}, "steps"), ({"binary_steps": 0}, "binary_steps"), ({"c": 0.0}, "c"),

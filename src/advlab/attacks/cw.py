@@ -11,7 +11,9 @@ the attack minimises (sec. VI, "Our L2 attack")
 
 over w with Adam (f is the paper's f_6; Z the logits; t the target; untargeted, f(x') =
 max(Z(x')_y - max_{i != y} Z(x')_i, -kappa) with y the true class, the sign flipped). kappa is the
-confidence: an iterate counts as adversarial when its margin exceeds kappa.
+confidence: an iterate counts as adversarial when its margin exceeds kappa. As in the authors' code the
+loss is written f + kappa = max(kappa - margin, 0) >= 0 (the same gradient): the early abort compares
+losses by ratio, which only means "no longer decreasing" for a positive loss.
 
 The constant c is chosen per image by the paper's binary search (sec. VI): start at ``c``; after
 each run of ``steps`` Adam iterations from the clean image, an image that was never adversarial
@@ -101,7 +103,7 @@ class CW(Attack):
             logits = self.model(adversarial)
             l2_squared = (adversarial - images).flatten(1).pow(2).sum(1)
             goal = margin(logits, labels, self.targeted)  # > 0: the goal is reached
-            loss = (l2_squared + const * torch.clamp(-goal, min=-self.kappa)).sum()
+            loss = (l2_squared + const * torch.clamp(self.kappa - goal, min=0.0)).sum()
             with torch.no_grad():
                 success = goal > self.kappa
                 found |= success
