@@ -144,7 +144,9 @@ def test_combined_report_with_a_gan_run_and_a_classifier(tmp_path):
     text = page.read_text()
     assert text.count("<section") == 2 and "Samples over time" in text and "Attacks" in text
     assert all((tmp_path / "out" / link).is_file() for link in html_images(page))
-    head = re.search(r"<table><tr>(.*?)</tr>", text).group(1)
+    # the options that differ come after the pictures and the summary figures, folded
+    head = re.search(r"<details><summary>Options that differ[^<]*</summary>\s*<div[^>]*><table><tr>(.*?)</tr>",
+                     text).group(1)
     assert "<th>data</th>" in head and "<th>loss</th>" not in head  # only the options both kinds have
     assert "../clf/attacks/pgd/grid.png" in md.read_text()
 

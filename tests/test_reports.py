@@ -255,7 +255,10 @@ def test_write_combined_report(tmp_path):
         assert "hinge" in body and "wgan gp" in body and "demo &lt;b&gt;" in body
     assert text.count("<section") == 2 and md_text.count("\n## ") == 2
     images, md_imgs = html_images(page), md_images(md)
-    assert len(images) == len(md_imgs) == 2 * (4 + 3)
+    # the page opens with one picture per run (its latest samples here), then each run's 4 plots and 3 samples
+    assert len(images) == len(md_imgs) == 2 + 2 * (4 + 3)
+    for shown in (images[:2], md_imgs[:2]):
+        assert [p.resolve() for p in shown] == [run / "samples" / "step-000500.png" for run in runs]
     assert all(p.is_file() for p in images + md_imgs)
     assert all((run / "plots" / "losses.png").is_file() for run in runs)
 

@@ -2,6 +2,9 @@
 
 ``write_report(run_dir)`` turns a run directory (config.yaml, metrics.jsonl, samples/) into
 ``report.html`` and ``report.md``; ``write_combined_report`` puts several runs on one page.
+A report leads with its answer (pictures and headline figures) and ends with the configuration, folded.
+Each kind of result is a section module in ``reports.sections`` that says whether it applies to a run and
+renders itself; ``render`` only assembles them; ``markup`` holds the Markdown/HTML helpers.
 Classifier runs show their accuracy curves and the attacks run on them (``attack_report``).
 """
 

@@ -222,11 +222,6 @@ def _label(ax, title: str, ylabel: str, drawn: bool) -> None:
         ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
 
 
-def is_classifier_config(config: dict) -> bool:
-    """Does a run's config.yaml describe a classifier run (advlab classifier train)?"""
-    return "epochs" in config and "test_fraction" in config
-
-
 # ---------------------------------------------------------------------- attack runs in a run directory
 
 

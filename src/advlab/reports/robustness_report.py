@@ -1,15 +1,16 @@
 """The robustness report of `advlab robustness RUN`: RUN/robustness/robustness.md and .html.
 
 What a reviewer needs to trust a robustness claim (Carlini et al. 2019, "On Evaluating Adversarial
-Robustness", sec. 6 on reporting): at the top, a warning when any sanity check failed ("this model
-may mask its gradients", naming the checks); the clean accuracy; a table of robust accuracy vs eps
-for the worst case, the ensemble as AutoAttack runs it and every attack alone; the curves
-(``accuracy_vs_eps.png``); the loss along the gradient direction against random directions and the
+Robustness", sec. 6 on reporting), the answer first: a warning when any sanity check failed ("this model
+may mask its gradients", naming the checks); the clean accuracy; the curves of robust accuracy vs eps
+(``accuracy_vs_eps.png``) and their table, for the worst case, the ensemble as AutoAttack runs it and every
+attack alone; the attack budgets beside AutoAttack's standard version, saying when they are lighter
+(reports/budgets.py); the loss along the gradient direction against random directions and the
 input-gradient norms (``loss_landscape.png``); and every check with pass/fail and its evidence.
 
 The record rendered is the one ``advlab.pipelines.robustness`` writes to RUN/robustness.json.
 The HTML is one self-contained page (inline CSS, relative image links) whose inserted strings are
-all escaped, like reports/render.py's; the Markdown carries the same content.
+all escaped (reports/markup.py); the Markdown carries the same content.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from pathlib import Path
 import numpy as np
 
 from advlab.core.errors import AdvlabError
+from advlab.reports.budgets import HEAD as BUDGET_HEAD
+from advlab.reports.budgets import budget_settings, budgets
+from advlab.reports.markup import esc, html_page, html_table, md_cell, md_table
 from advlab.reports.plots import _figure, _save
-from advlab.reports.render import CSS, _esc, _html_table, _md_cell, _md_table
 
 REPORT_DIR = "robustness"
+RESULT_FILE = "robustness.json"  # the record advlab.pipelines.robustness writes into the run directory
 WARNING_CSS = (".warning{border:2px solid #b71c1c;background:#ffebee;color:#7f0000;padding:.6em 1em;"
                "margin:1em 0;font-weight:600}.ok{border:2px solid #2e7d32;background:#e8f5e9;padding:.6em 1em;"
-               "margin:1em 0}.fail{color:#b71c1c;font-weight:700}.pass{color:#2e7d32;font-weight:700}\n")
+               "margin:1em 0}.fail{color:#b71c1c;font-weight:700}.pass{color:#2e7d32;font-weight:700}"
+               ".lighter{border-left:4px solid #e65100;background:#fff3e0;padding:.4em .8em;font-weight:600}\n")
 COLORS = {"fgsm": "tab:olive", "pgd": "tab:green", "apgd-ce": "tab:blue", "apgd-t": "tab:purple",
           "apgd-dlr": "tab:purple", "square": "tab:orange", "transfer": "tab:brown", "bpda-apgd-ce": "tab:red"}
 
@@ -59,13 +64,14 @@ def checks_table(record: dict) -> tuple[list[str], list[list[str]]]:
 def description(record: dict) -> str:
     """One paragraph: what was evaluated, how, and the clean accuracy."""
     options, model = record["options"], record["model"]
+    _, shared, _ = budget_settings(record)  # the options, or the budget where the record has one
     members = " → ".join(title(record, name) for name in record["ensemble"]["members"])
     name = f"{model.get('class')} ({model['transform']})" if model.get("transform") else model.get("class")
     return (f"{name} on the first {record['n']} held-out images, {record['norm']} threat model; "
             f"clean accuracy {percent(record['clean_accuracy'])}. Ensemble (per example, any success counts; "
-            f"each member on the images still unbroken): {members}. APGD/PGD {options['steps']} steps x "
-            f"{options['restarts']} restart(s), APGD-T {options['targets']} target classes, Square "
-            f"{options['queries']} queries; seed {options['seed']}; {record['seconds']['total']:.1f} s. "
+            f"each member on the images still unbroken): {members}. APGD/PGD {shared.get('steps', '?')} steps x "
+            f"{shared.get('restarts', '?')} restart(s), APGD-T {shared.get('targets', '?')} target classes, Square "
+            f"{shared.get('queries', '?')} queries; seed {options['seed']}; {record['seconds']['total']:.1f} s. "
             "The worst case counts an image as broken if any attack broke it at that eps or a smaller one.")
 
 
@@ -136,45 +142,55 @@ def plot_loss_landscape(record: dict, path) -> Path:
 def markdown(record: dict, base: Path, figures: dict[str, Path]) -> str:
     head, rows = accuracy_table(record)
     check_head, check_rows = checks_table(record)
+    budget = budgets(record)
     parts = ["# Robustness report"]
     if record.get("warning"):
-        parts.append(f"> **Warning: {_md_cell(record['warning'])}.**")
+        parts.append(f"> **Warning: {md_cell(record['warning'])}.**")
     else:
         parts.append("All sanity checks passed.")
-    parts += [_md_cell(description(record)), f"Clean accuracy: **{percent(record['clean_accuracy'])}**",
-              "## Robust accuracy vs eps", _md_table(head, rows),
+    parts += [f"Clean accuracy: **{percent(record['clean_accuracy'])}**",
+              "## Robust accuracy vs eps",
               f"![robust accuracy vs eps]({figures['accuracy_vs_eps'].relative_to(base).as_posix()})",
-              "## Sanity checks", _md_table(check_head, check_rows),
+              md_table(head, rows),
+              "## Budgets", f"**{md_cell(budget.verdict)}.**" if budget.lighter else md_cell(budget.verdict) + ".",
+              md_table(BUDGET_HEAD, budget.rows), md_cell(description(record)),
+              "## Sanity checks", md_table(check_head, check_rows),
               f"![loss landscape]({figures['loss_landscape'].relative_to(base).as_posix()})"]
     if record.get("notes"):
-        parts += ["## Notes", "\n".join(f"- {_md_cell(note)}" for note in record["notes"])]
+        parts += ["## Notes", "\n".join(f"- {md_cell(note)}" for note in record["notes"])]
     return "\n\n".join(parts) + "\n"
 
 
-def html_page(record: dict, base: Path, figures: dict[str, Path]) -> str:
+def html_body(record: dict, base: Path, figures: dict[str, Path]) -> str:
     head, rows = accuracy_table(record)
     check_head, check_rows = checks_table(record)
-    verdicts = [[name, f'<span class="{verdict.lower()}">{verdict}</span>', _esc(evidence)]
+    budget = budgets(record)
+    verdicts = [[name, f'<span class="{verdict.lower()}">{verdict}</span>', esc(evidence)]
                 for name, verdict, evidence in check_rows]
-    check_html = ('<div class="wide"><table><tr>' + "".join(f"<th>{_esc(x)}</th>" for x in check_head) + "</tr>"
-                  + "".join(f"<tr><td>{_esc(name)}</td><td>{verdict}</td><td>{evidence}</td></tr>"
+    check_html = ('<div class="wide"><table><tr>' + "".join(f"<th>{esc(x)}</th>" for x in check_head) + "</tr>"
+                  + "".join(f"<tr><td>{esc(name)}</td><td>{verdict}</td><td>{evidence}</td></tr>"
                             for name, verdict, evidence in verdicts) + "</table></div>")
-    banner = (f'<div class="warning">Warning: {_esc(record["warning"])}.</div>' if record.get("warning")
+    banner = (f'<div class="warning">Warning: {esc(record["warning"])}.</div>' if record.get("warning")
               else '<div class="ok">All sanity checks passed.</div>')
-    images = {name: _esc(path.relative_to(base).as_posix()) for name, path in figures.items()}
-    notes = "".join(f"<li>{_esc(note)}</li>" for note in record.get("notes", []))
-    body = "\n".join([
-        "<h1>Robustness report</h1>", banner, f'<p class="options">{_esc(description(record))}</p>',
-        f"<p>Clean accuracy: <strong>{_esc(percent(record['clean_accuracy']))}</strong></p>",
-        "<h2>Robust accuracy vs eps</h2>", _html_table(head, rows),
+    images = {name: esc(path.relative_to(base).as_posix()) for name, path in figures.items()}
+    notes = "".join(f"<li>{esc(note)}</li>" for note in record.get("notes", []))
+    return "\n".join([
+        "<h1>Robustness report</h1>", banner,
+        f"<p>Clean accuracy: <strong>{esc(percent(record['clean_accuracy']))}</strong></p>",
+        "<h2>Robust accuracy vs eps</h2>",
         f'<figure><img src="{images["accuracy_vs_eps"]}" alt="robust accuracy vs eps"></figure>',
+        html_table(head, rows),
+        "<h2>Budgets</h2>", f'<p class="{"lighter" if budget.lighter else "ok-budget"}">{esc(budget.verdict)}.</p>',
+        html_table(BUDGET_HEAD, budget.rows), f'<p class="options">{esc(description(record))}</p>',
         "<h2>Sanity checks</h2>", check_html,
         f'<figure><img src="{images["loss_landscape"]}" alt="loss landscape and gradient norms"></figure>',
         f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "",
     ])
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Robustness report</title>'
-            f"<style>{CSS}{WARNING_CSS}figure img{{max-width:100%;height:auto}}</style></head>\n<body>\n{body}\n"
-            "</body></html>\n")
+
+
+def html_document(record: dict, base: Path, figures: dict[str, Path]) -> str:
+    return html_page("Robustness report", html_body(record, base, figures),
+                     WARNING_CSS + "figure img{max-width:100%;height:auto}\n")
 
 
 def write_robustness_report(run_dir, record: dict) -> dict[str, Path]:
@@ -185,7 +201,7 @@ def write_robustness_report(run_dir, record: dict) -> dict[str, Path]:
                "loss_landscape": plot_loss_landscape(record, out / "loss_landscape.png")}
     md, page = out / "robustness.md", out / "robustness.html"
     md.write_text(markdown(record, out, figures), encoding="utf-8")
-    page.write_text(html_page(record, out, figures), encoding="utf-8")
+    page.write_text(html_document(record, out, figures), encoding="utf-8")
     return {**figures, "markdown": md, "html": page}
 
 
@@ -193,21 +209,26 @@ def write_robustness_report(run_dir, record: dict) -> dict[str, Path]:
 
 
 def robustness_summary(run_dir) -> dict | None:
-    """What a run's report shows of RUN/robustness.json: warning, clean accuracy, worst case per eps, link."""
+    """What a run's report shows of RUN/robustness.json: warning, clean accuracy, worst case per eps, the budget
+    beside AutoAttack's, the curves' picture and the link to the robustness report."""
     root = Path(run_dir)
-    path = root / "robustness.json"
+    path = root / RESULT_FILE
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         rows = [[eps, percent(record["robust_accuracy"][eps])] for eps in record["eps"]]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        budget = budgets(record)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise AdvlabError(f"{path}: not a readable robustness record ({error})") from None
     failed = sum(not check.get("passed", True) for check in record.get("checks", []))
     return {"warning": record.get("warning"), "clean": percent(record.get("clean_accuracy")),
+            "budget": budget.verdict if budget.lighter else f"{budget.label} is at least AutoAttack's standard version",
+            "plot": root / REPORT_DIR / "accuracy_vs_eps.png",
             "norm": record.get("norm"), "head": ["eps", "worst-case robust accuracy"], "rows": rows,
             "checks": f"{len(record.get('checks', [])) - failed} of {len(record.get('checks', []))} checks passed",
             "html": root / REPORT_DIR / "robustness.html"}
 
 
-__all__ = ["plot_accuracy_vs_eps", "plot_loss_landscape", "robustness_summary", "write_robustness_report"]
+__all__ = ["RESULT_FILE", "plot_accuracy_vs_eps", "plot_loss_landscape", "robustness_summary",
+           "write_robustness_report"]
