@@ -22,6 +22,15 @@ with the true class taken as the clean prediction, since a targeted attack is gi
 targets). An image that reached its goal at some iterate returns its first such iterate; the
 others return their best point x_max. With ``restarts`` > 1 each further random start attacks only
 the images no earlier one fooled, and keeps the point of highest loss for the rest.
+
+AutoAttack's APGD-T (their ``APGDAttack_targeted``) uses the target only to steer the loss: an iterate
+counts as soon as it leaves the true class, whichever class it lands in. ``misclassify=True`` does that
+(the true class is the clean prediction), so an image pushed into a third class on the way to its target
+is kept, not traded for the point of highest targeted loss.
+
+For a randomised model ``eot_draws`` > 1 averages the loss, and so its gradient, over that many forward
+passes at every iterate (Expectation over Transformation, Athalye et al. 2018, sec. 4.3, as AutoAttack's
+rand version does with 20 draws); an iterate's success is judged on the mean of the draws' logits.
 """
 
 from __future__ import annotations
@@ -65,6 +74,10 @@ class APGD(Attack):
         rho: the share of loss-increasing steps below which the step size is halved.
         momentum: the weight alpha of the new step against the previous one.
         targeted: labels are target classes.
+        misclassify: targeted only: an iterate succeeds when it leaves the true class (the clean
+            prediction), not only when it reaches the target (AutoAttack's APGD-T).
+        eot_draws: forward passes whose losses (and gradients) are averaged at every iterate, for a
+            randomised model (1: a deterministic model).
         seed: seed of the random starts (None: torch's global generator).
     """
 
@@ -72,7 +85,7 @@ class APGD(Attack):
 
     def __init__(self, model: nn.Module, eps=8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
                  restarts: int = 1, rho: float = 0.75, momentum: float = 0.75, targeted: bool = False,
-                 seed: int | None = None):
+                 misclassify: bool = False, eot_draws: int = 1, seed: int | None = None):
         super().__init__(model, eps=eps, targeted=targeted, seed=seed)
         self.steps = check_int(f"{self.name}: steps", steps, 1)
         self.norm = check_norm(norm, self.name)
@@ -84,6 +97,11 @@ class APGD(Attack):
         self.momentum = check_number(f"{self.name}: momentum", momentum)
         if self.rho > 1 or self.momentum > 1:
             raise AdvlabError(f"{self.name}: rho and momentum must lie in [0, 1], got {rho} and {momentum}")
+        if misclassify and not targeted:
+            raise AdvlabError(f"{self.name}: misclassify=True is for a targeted attack (untargeted success is "
+                              "already leaving the true class)")
+        self.misclassify = bool(misclassify)
+        self.eot_draws = check_int(f"{self.name}: eot_draws", eot_draws, 1)
 
     # ------------------------------------------------------------------ objective
 
@@ -96,14 +114,22 @@ class APGD(Attack):
         return dlr_objective(logits, labels)
 
     def gradient(self, x: Tensor, labels: Tensor, truth: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """(gradient, loss, goal reached) at x, from one forward and one backward."""
+        """(gradient, loss, success) at x, from one forward and one backward per EOT draw."""
         x = x.detach().requires_grad_(True)
-        logits = self.model(x)
-        loss = self.objective(logits, labels, truth)
-        grad, = torch.autograd.grad(loss.sum(), x)
+        grad, loss, logits = torch.zeros_like(x), torch.zeros(len(x), dtype=x.dtype, device=x.device), 0.0
+        for _ in range(self.eot_draws):
+            draw = self.model(x)
+            draw_loss = self.objective(draw, labels, truth)
+            grad += torch.autograd.grad(draw_loss.sum(), x)[0]
+            loss, logits = loss + draw_loss.detach(), logits + draw.detach()
+        grad, loss, logits = grad / self.eot_draws, loss / self.eot_draws, logits / self.eot_draws
         if mask is not None:
             grad = grad * mask
-        return grad, loss.detach(), self.goal(logits.detach(), labels)
+        return grad, loss, self.succeeded(logits, labels, truth)
+
+    def succeeded(self, logits: Tensor, labels: Tensor, truth: Tensor) -> Tensor:
+        """Per image: the goal reached, or with `misclassify` the true class left."""
+        return logits.argmax(1) != truth if self.misclassify else self.goal(logits, labels)
 
     def check_classes(self) -> None:
         classes = self.clean_logits.shape[1]
