@@ -21,7 +21,7 @@ from advlab.core.runs import RunDir
 from advlab.defenses import Preprocessed
 from advlab.pipelines import robustness_checks as checks
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.robustness import RobustnessConfig, evaluate_robustness, parse_eps, worst_case
+from advlab.pipelines.robustness import TITLES, RobustnessConfig, evaluate_robustness, parse_eps, worst_case
 from advlab.pipelines.train_classifier import RECORD_KIND, held_out_split, load_labelled_data, split_rows
 from advlab.reports.robustness_report import write_robustness_report
 
@@ -227,6 +227,63 @@ def test_more_effort_probe_compares_against_the_worst_case_on_the_same_images(st
     assert probe["with_more_accuracy"] <= probe["more_accuracy"]
     check = next(check for check in standard["checks"] if check["name"] == "more_effort_does_not_help")
     assert "the report's worst case leaves" in check["evidence"]
+    # every member of the ensemble ran again with more effort, not only APGD-CE (before: APGD-CE alone)
+    chain = standard["ensemble"]["members"]
+    assert list(probe["broke_more"]) == chain and probe["members"] == [TITLES[name] for name in chain]
+    assert (probe["more_steps"], probe["more_targets"], probe["more_queries"]) == (20, 3, 60)  # FAST x 2, + 2, x 2
+    broke = sum(probe["broke_more"].values())
+    assert probe["with_more_accuracy"] == pytest.approx(probe["worst_case_accuracy"] - broke / probe["n"])
+    assert "once every member ran with more effort" in check["evidence"] and "Square" in check["evidence"]
+
+
+def test_more_effort_counts_what_each_stronger_member_breaks_beyond_the_worst_case(digits_cnn):
+    """A report whose members barely ran (1 step, 4 queries) leaves images that the stronger members break: the
+    check fails and names the budget (the stronger members only attack the worst case's survivors)."""
+    record = evaluate(digits_cnn.model, digits_cnn, eps=(0.15,), n=48, check_images=48, steps=1, queries=4,
+                      restarts=1)
+    probe = record["probes"]["more_effort"]
+    assert probe["more_steps"] == 2 and probe["more_queries"] == 8
+    assert sum(probe["broke_more"].values()) >= 3
+    assert not named(record)["more_effort_does_not_help"]["passed"]
+    assert "raise --steps" in named(record)["more_effort_does_not_help"]["evidence"]
+
+
+def test_budgets_fill_what_the_command_left_open():
+    fast, standard = RobustnessConfig().resolved(), RobustnessConfig(budget="standard").resolved()
+    assert (fast.steps, fast.restarts, fast.targets, fast.fab_targets, fast.queries, fast.eot_draws) == \
+        (50, 1, 3, 0, 1000, 8)
+    # AutoAttack's standard version: APGD-CE/APGD-T 100 steps, 9 targets, FAB-T 9 targets, Square 5,000; rand: EOT 20
+    assert (standard.steps, standard.restarts, standard.targets, standard.fab_targets, standard.queries,
+            standard.eot_draws) == (100, 1, 9, 9, 5000, 20)
+    assert RobustnessConfig(budget="standard", queries=300).resolved().queries == 300  # a flag changes one setting
+    raises_one_line(RobustnessConfig(budget="autoattack").validate, "unknown --budget 'autoattack'",
+                    "valid budgets are: fast, standard")
+
+
+def test_record_states_every_members_budget(standard):
+    budget = standard["budget"]
+    assert budget["name"] == "fast" and budget["eot"] is None
+    assert set(budget["changed"]) == {"steps", "targets", "queries"}  # FAST overrides them
+    assert budget["members"] == {"apgd-ce": {"steps": 10, "restarts": 1}, "apgd-t": {"steps": 10, "targets": 1},
+                                 "square": {"queries": 30}}
+
+
+def test_apgd_t_member_counts_any_misclassified_iterate(digits_cnn, monkeypatch):
+    """The report's APGD-T runs AutoAttack's rule (misclassify=True); before the fix it kept only iterates that
+    reached the target (failed: APGD-T was built without misclassify)."""
+    import advlab.pipelines.robustness as robustness
+
+    built = []
+
+    class Spy(APGD):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(robustness, "APGD", Spy)
+    evaluate(digits_cnn.model, digits_cnn, eps=(0.1,), n=16, check_images=16, steps=2, queries=4)
+    targeted = [kwargs for kwargs in built if kwargs.get("targeted")]
+    assert targeted and all(kwargs["misclassify"] for kwargs in targeted)
 
 
 def test_worst_case_unites_attacks_per_example_and_carries_breaks_to_larger_eps():
@@ -293,6 +350,7 @@ def test_a_randomised_model_is_flagged_and_attacked_with_eot(digits_cnn):
     found = named(record)
     assert not found["deterministic"]["passed"] and "EOT" in found["deterministic"]["evidence"]
     assert record["adaptive"] == {"eot": True, "eot_draws": 2, "bpda": False}
+    assert record["budget"]["eot"] == {"draws": 2, "average": "gradients"}  # AutoAttack's rand version
     assert record["model"]["randomized"] and "deterministic" in record["warning"]
     assert record["per_attack"]["apgd-ce"]["0.2"] <= 0.3  # EOT-APGD still breaks it at eps 0.2
 
@@ -361,6 +419,10 @@ def test_cli_refuses_bad_options(victim_run, capsys):
     assert_one_line_error(status, err, "--norm", "l3", "linf, l2")
     status, _, err = run_cli(["robustness", str(victim_run.root), "--steps", "0", "--no-progress"], capsys)
     assert_one_line_error(status, err, "--steps", ">= 1")
+    status, _, err = run_cli(["robustness", str(victim_run.root), "--budget", "autoattack", "--no-progress"], capsys)
+    assert_one_line_error(status, err, "--budget", "autoattack", "fast, standard")
+    status, _, err = run_cli(["robustness", str(victim_run.root), "--fab-targets", "-1", "--no-progress"], capsys)
+    assert_one_line_error(status, err, "--fab-targets", ">= 0")
 
 
 def test_large_budget_for_l2_holds_the_linf_half_ball():

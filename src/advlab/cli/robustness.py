@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from advlab.pipelines.robustness import RobustnessConfig, parse_eps, robustness_run
+from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
 from advlab.reports.render import _md_table
 from advlab.reports.robustness_report import accuracy_table
 
@@ -27,13 +27,20 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--eps", default=",".join(f"{eps:g}" for eps in DEFAULTS.eps),
                         help="comma-separated budgets (default %(default)s)")
     parser.add_argument("--norm", default=DEFAULTS.norm, help="linf or l2 (default %(default)s)")
-    for name, words in (("n", "evaluate the first N held-out images"), ("steps", "iterations of PGD and APGD"),
-                        ("restarts", "random restarts of PGD and APGD-CE"), ("queries", "Square's queries per image"),
-                        ("targets", "target classes of APGD-T"),
-                        ("eot_draws", "forward passes averaged per gradient for a randomised model (EOT)"),
-                        ("check_images", "images of the check runs"), ("seed", "seeds torch and every attack")):
+    parser.add_argument("--budget", default=DEFAULTS.budget,
+                        help="the attacks' budgets: " + "; ".join(f"{name}: {budget_words(budget)}"
+                                                                  for name, budget in BUDGETS.items()) +
+                             " (standard is AutoAttack's standard version; default %(default)s)")
+    for name, words in (("n", "evaluate the first N held-out images"), ("check_images", "images of the check runs"),
+                        ("seed", "seeds torch and every attack")):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(DEFAULTS, name),
                             help=f"{words} (default %(default)s)")
+    for name, words in (("steps", "iterations of PGD, APGD and FAB-T"), ("restarts", "random restarts of PGD and "
+                        "APGD-CE"), ("queries", "Square's queries per image"), ("targets", "target classes of APGD-T"),
+                        ("fab_targets", "target classes of FAB-T (0: none)"),
+                        ("eot_draws", "forward passes averaged per gradient for a randomised model (EOT)")):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                            help=f"{words} (default: the budget's)")
     parser.add_argument("--surrogate", default=None,
                         help="a classifier run for the transfer attack (default: an MLP trained for a few seconds on "
                              "the run's training split)")
@@ -43,10 +50,17 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run_robustness)
 
 
+def budget_words(budget: Budget) -> str:
+    fab = f", FAB-T on {budget.fab_targets} targets" if budget.fab_targets else ", no FAB-T"
+    return (f"{budget.steps} steps, APGD-T on {budget.targets} targets{fab}, Square {budget.queries} queries, EOT "
+            f"over {budget.eot_draws} draws")
+
+
 def run_robustness(args: argparse.Namespace) -> int:
     config = RobustnessConfig(run=args.run, eps=parse_eps(args.eps, args.norm), norm=args.norm, n=args.n,
-                              steps=args.steps, restarts=args.restarts, queries=args.queries, targets=args.targets,
-                              eot_draws=args.eot_draws, check_images=args.check_images, surrogate=args.surrogate,
+                              budget=args.budget, steps=args.steps, restarts=args.restarts, queries=args.queries,
+                              targets=args.targets, fab_targets=args.fab_targets, eot_draws=args.eot_draws,
+                              check_images=args.check_images, surrogate=args.surrogate,
                               seed=args.seed, device=args.device, threads=args.threads,
                               progress=not args.no_progress)
     path, record = robustness_run(config)

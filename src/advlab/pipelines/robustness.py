@@ -9,11 +9,20 @@ untargeted DLR and 2 classes skip it), and the black-box Square attack (Andriush
 2020, with AutoAttack's p_init = 0.8). The additions are switched on by what the model shows,
 as Athalye, Carlini & Wagner 2018 ("Obfuscated gradients give a false sense of security") teach:
 
-* a randomised model (repeated predictions differ): the gradient attacks see the logits averaged
-  over ``eot_draws`` forward passes, Expectation over Transformation (sec. 4.3);
+* a randomised model (repeated predictions differ): the APGD members average the loss and its gradient
+  over ``eot_draws`` forward passes at every iterate, Expectation over Transformation (sec. 4.3; AutoAttack's
+  rand version), and FGSM, PGD and the transfer attack see the logits averaged over as many passes;
 * a ``Preprocessed`` model (an input transformation in front of a classifier): an extra APGD-CE on
   ``model.bpda()``, the straight-through twin (BPDA, sec. 4.1), whose results are judged on the real
   model (the forward passes are identical).
+
+The attacks' budgets come from ``--budget``: ``fast`` (the default: 50 steps, 3 APGD-T targets, no FAB-T,
+Square 1,000 queries, EOT over 8 draws) or ``standard``, AutoAttack's standard version (sec. 4 and their
+``set_version('standard')``: APGD-CE 100 steps, APGD-T 100 steps on 9 targets, FAB-T (Croce & Hein 2020,
+"Minimally distorted adversarial examples with a fast adaptive boundary attack") on 9 targets, Square 5,000
+queries; EOT over 20 draws as their rand version). ``--steps``, ``--queries``, ``--targets`` ... change one
+setting of the chosen budget. The record's ``budget`` says what every member ran with. APGD-T and FAB-T count
+an image as broken when it leaves its true class, whichever class it lands in, as AutoAttack's do.
 
 Every attack also covers every example at every eps, for the per-attack curves: FGSM, PGD, APGD-CE,
 APGD-T, Square, a transfer attack (PGD on a surrogate: ``--surrogate RUN``, or by default an MLP
@@ -26,12 +35,14 @@ one), so it never exceeds any per-attack curve and never rises with eps; the raw
 for the checks (``advlab.pipelines.robustness_checks``, Carlini et al. 2019), which add two small
 runs on the first ``check_images`` examples: APGD at a budget that allows any answer (Linf 0.5:
 every pixel can reach mid-grey, so every image can become the same image; L2 0.5 sqrt(d), the ball
-holding that Linf ball) and APGD-CE with twice the steps and two more restarts. Images the model
-gets wrong count as broken and are not attacked.
+holding that Linf ball) and every member of the ensemble with more effort (twice the steps, two more
+restarts and targets, twice the queries), run on the images the report's worst case left unbroken (APGD-CE
+on all of them too, to see whether more effort helps the model). Images the model gets wrong count as broken
+and are not attacked.
 
 The run writes RUN/robustness.json (the stable interface for scripts: ``clean_accuracy``,
 ``robust_accuracy`` {eps: accuracy}, ``per_attack`` {attack: {eps: accuracy}}, ``checks`` [{name,
-passed, evidence}], ``warning``, and the options, n, seeds, timings and measurements) and the
+passed, evidence}], ``warning``, ``budget``, and the options, n, seeds, timings and measurements) and the
 report under RUN/robustness/ (reports/robustness_report.py).
 """
 
@@ -42,7 +53,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -76,11 +87,30 @@ REPORT_DIR = "robustness"
 FORMAT = "advlab-robustness/1"
 SQUARE_P_INIT = 0.8  # AutoAttack's Square (their autoattack.py sets p_init = .8)
 LARGE_LINF = 0.5
-MORE_STEPS, MORE_RESTARTS = 2, 2  # the "more effort" run: steps x 2, restarts + 2
+MORE_STEPS, MORE_RESTARTS, MORE_TARGETS, MORE_QUERIES = 2, 2, 2, 2  # more effort: x 2, + 2, + 2, x 2
 SURROGATE_SECONDS, SURROGATE_EPOCHS, SURROGATE_WIDTH = 5.0, 10, 256
 WHITE_BOX = ("fgsm", "pgd", "apgd-ce", "apgd-t", "apgd-dlr")  # the naive gradient attacks
 TITLES = {"fgsm": "FGSM", "pgd": "PGD", "apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "apgd-dlr": "APGD-DLR",
-          "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE"}
+          "fab-t": "FAB-T", "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE"}
+CHAIN = ("apgd-ce", "bpda-apgd-ce", "apgd-t", "apgd-dlr", "fab-t", "square")  # AutoAttack's order
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The ensemble's attack budgets (see the module docstring); ``fab_targets`` 0 leaves FAB-T out."""
+
+    steps: int
+    restarts: int
+    targets: int
+    fab_targets: int
+    queries: int
+    eot_draws: int
+
+
+BUDGETS = {
+    "fast": Budget(steps=50, restarts=1, targets=3, fab_targets=0, queries=1000, eot_draws=8),
+    "standard": Budget(steps=100, restarts=1, targets=9, fab_targets=9, queries=5000, eot_draws=20),
+}
 
 
 # ---------------------------------------------------------------------- options
@@ -95,10 +125,12 @@ class RobustnessConfig:
         eps: the budgets, in the norm's units (a tuple of numbers > 0; Linf at most 1).
         norm: ``"linf"`` or ``"l2"``.
         n: evaluate the first n held-out images (fewer if the split holds fewer).
-        steps: iterations of PGD and each APGD run.
+        budget: ``"fast"`` or ``"standard"`` (AutoAttack's): the settings below that are left None.
+        steps: iterations of PGD, each APGD run and FAB-T.
         restarts: random restarts of PGD and APGD-CE.
         queries: Square's query budget per image.
         targets: target classes of APGD-T (the highest clean logits but the true class).
+        fab_targets: target classes of FAB-T (0: no FAB-T).
         eot_draws: forward passes averaged per gradient for a randomised model (EOT).
         check_images: images of the check runs (large eps, more effort, loss landscape, randomness).
         surrogate: a classifier run for the transfer attack (None: a quick MLP on the training split).
@@ -113,11 +145,13 @@ class RobustnessConfig:
     eps: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3)
     norm: str = "linf"
     n: int = 500
-    steps: int = 50
-    restarts: int = 1
-    queries: int = 1000
-    targets: int = 3
-    eot_draws: int = 8
+    budget: str = "fast"
+    steps: int | None = None
+    restarts: int | None = None
+    queries: int | None = None
+    targets: int | None = None
+    fab_targets: int | None = None
+    eot_draws: int | None = None
     check_images: int = 100
     surrogate: str | None = None
     seed: int = 0
@@ -126,13 +160,21 @@ class RobustnessConfig:
     progress: bool = True
     report: bool = True
 
+    def resolved(self) -> RobustnessConfig:
+        """This config with every attack setting left None taken from its budget."""
+        if self.budget not in BUDGETS:
+            raise AdvlabError(f"unknown --budget {self.budget!r}; valid budgets are: {', '.join(BUDGETS)}")
+        preset = asdict(BUDGETS[self.budget])
+        return replace(self, **{name: value for name, value in preset.items() if getattr(self, name) is None})
+
     def validate(self) -> None:
         if self.norm not in NORMS:
             raise AdvlabError(f"unknown --norm {self.norm!r}; valid norms are: {', '.join(NORMS)}")
         check_eps_list(self.eps, self.norm)
+        resolved = self.resolved()
         for name, least in (("n", 1), ("steps", 1), ("restarts", 1), ("queries", 2), ("targets", 1),
-                            ("eot_draws", 1), ("check_images", 1), ("seed", 0)):
-            check_int(f"--{name.replace('_', '-')}", getattr(self, name), least)
+                            ("fab_targets", 0), ("eot_draws", 1), ("check_images", 1), ("seed", 0)):
+            check_int(f"--{name.replace('_', '-')}", getattr(resolved, name), least)
         if self.threads is not None:
             check_int("--threads", self.threads, 1)
 
@@ -212,33 +254,36 @@ def target_classes(clean_logits: Tensor, labels: Tensor, rank: int) -> Tensor:
 
 def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: RobustnessConfig, randomized: bool,
                  surrogate: nn.Module | None) -> tuple[dict[str, Member], list[str], list[str]]:
-    """(attacks by name, the ensemble's members in order, notes) for this model."""
+    """(attacks by name, the ensemble's members in order, notes) for this model and a resolved config."""
     notes: list[str] = []
     gradient_model = ExpectedLogits(model, config.eot_draws) if randomized else model
-    norm, seed = config.norm, config.seed
+    norm, seed, draws = config.norm, config.seed, config.eot_draws if randomized else 1
 
     def judged(build: Callable[[float], Callable[[Tensor, Tensor], Tensor]]) -> Callable:
         return lambda images, labels, _logits, eps: verdict(build(eps)(images, labels)) != labels
 
     def apgd_ce(target: nn.Module) -> Callable:
         return judged(lambda eps: APGD(target, eps=eps, steps=config.steps, norm=norm, loss="ce",
-                                       restarts=config.restarts, seed=seed))
+                                       restarts=config.restarts, eot_draws=draws, seed=seed))
 
     attacks = {
         "fgsm": Member("fgsm", "white-box", judged(lambda eps: FGSM(gradient_model, eps=eps, norm=norm))),
         "pgd": Member("pgd", "white-box", judged(lambda eps: PGD(gradient_model, eps=eps, steps=config.steps,
                                                                  norm=norm, restarts=config.restarts, seed=seed))),
-        "apgd-ce": Member("apgd-ce", "white-box", apgd_ce(gradient_model)),
+        "apgd-ce": Member("apgd-ce", "white-box", apgd_ce(model)),
     }
     if classes >= 4:
-        attacks["apgd-t"] = Member("apgd-t", "white-box", targeted_dlr(verdict, gradient_model, config,
-                                                                       min(config.targets, classes - 1)))
+        attacks["apgd-t"] = Member("apgd-t", "white-box", targeted_dlr(verdict, model, config,
+                                                                       min(config.targets, classes - 1), draws))
     elif classes == 3:
         attacks["apgd-dlr"] = Member("apgd-dlr", "white-box", judged(
-            lambda eps: APGD(gradient_model, eps=eps, steps=config.steps, norm=norm, loss="dlr", seed=seed)))
+            lambda eps: APGD(model, eps=eps, steps=config.steps, norm=norm, loss="dlr", eot_draws=draws, seed=seed)))
         notes.append("3 classes: the targeted DLR loss needs 4, so the ensemble uses APGD with the untargeted DLR")
     else:
         notes.append(f"{classes} classes: the DLR loss needs at least 3, so APGD-T is left out of the ensemble")
+    if config.fab_targets:
+        attacks["fab-t"] = Member("fab-t", "white-box", targeted_fab(verdict, gradient_model, config,
+                                                                     min(config.fab_targets, classes - 1)))
     attacks["square"] = Member("square", "black-box", judged(
         lambda eps: Square(model, eps=eps, queries=config.queries, p_init=SQUARE_P_INIT, norm=norm, seed=seed)))
     if surrogate is not None:
@@ -248,20 +293,23 @@ def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: Robus
         notes.append("no surrogate model: the transfer attack was left out")
     if isinstance(model, Preprocessed):
         twin = model.bpda()
-        attacks["bpda-apgd-ce"] = Member("bpda-apgd-ce", "adaptive",
-                                         apgd_ce(ExpectedLogits(twin, config.eot_draws) if randomized else twin))
+        attacks["bpda-apgd-ce"] = Member("bpda-apgd-ce", "adaptive", apgd_ce(twin))
         notes.append(f"the model is an input transformation ({type(model.transform).__name__}) in front of a "
                      "classifier: the ensemble adds APGD-CE through its BPDA twin (identity backward pass)")
     if randomized:
-        notes.append(f"the model is randomised: the gradient attacks averaged its logits over {config.eot_draws} "
-                     f"forward passes (EOT), and every prediction (clean or adversarial) is the class it gives most "
-                     f"often over {config.eot_draws} passes")
-    chain = [name for name in ("apgd-ce", "bpda-apgd-ce", "apgd-t", "apgd-dlr", "square") if name in attacks]
+        notes.append(f"the model is randomised: the APGD members averaged the loss and its gradient over "
+                     f"{config.eot_draws} forward passes at every step (EOT), FGSM, PGD and the transfer attack its "
+                     f"logits, and every prediction (clean or adversarial) is the class it gives most often over "
+                     f"{config.eot_draws} passes")
+    chain = [name for name in CHAIN if name in attacks]
     return attacks, chain, notes
 
 
-def targeted_dlr(verdict: Verdict, gradient_model: nn.Module, config: RobustnessConfig, targets: int) -> Callable:
-    """APGD-T: APGD on the targeted DLR loss, one target class after another, on the images left unbroken."""
+def target_by_target(verdict: Verdict, targets: int,
+                     attack: Callable[[Tensor, Tensor, float], Tensor]) -> Callable:
+    """A targeted member as AutoAttack runs it: `attack(images, target classes, eps)` -> adversarial images, against
+    the highest clean logits one target after another on the images still unbroken; an image is broken when it
+    leaves its true class, whichever class it lands in."""
 
     def run(images: Tensor, labels: Tensor, clean_logits: Tensor, eps: float) -> Tensor:
         fooled = torch.zeros(len(images), dtype=torch.bool)
@@ -269,13 +317,41 @@ def targeted_dlr(verdict: Verdict, gradient_model: nn.Module, config: Robustness
             left = (~fooled).nonzero().flatten()
             if len(left) == 0:
                 break
-            attack = APGD(gradient_model, eps=eps, steps=config.steps, norm=config.norm, loss="dlr", targeted=True,
-                          seed=config.seed)
-            adversarial = attack(images[left], target_classes(clean_logits[left], labels[left], rank))
+            adversarial = attack(images[left], target_classes(clean_logits[left], labels[left], rank), eps)
             fooled[left] = verdict(adversarial) != labels[left]
         return fooled
 
     return run
+
+
+def targeted_dlr(verdict: Verdict, model: nn.Module, config: RobustnessConfig, targets: int, draws: int) -> Callable:
+    """APGD-T: APGD on the targeted DLR loss, keeping any iterate that leaves the true class (``misclassify``)."""
+    return target_by_target(verdict, targets, lambda images, goal, eps: APGD(
+        model, eps=eps, steps=config.steps, norm=config.norm, loss="dlr", targeted=True, misclassify=True,
+        eot_draws=draws, seed=config.seed)(images, goal))
+
+
+def targeted_fab(verdict: Verdict, gradient_model: nn.Module, config: RobustnessConfig, targets: int) -> Callable:
+    """FAB-T: the targeted fast adaptive boundary attack within eps."""
+    from advlab.attacks import FAB  # TEMPORARY until fab lands
+
+    return target_by_target(verdict, targets, lambda images, goal, eps: FAB(
+        gradient_model, eps=eps, steps=config.steps, norm=config.norm, targeted=True, seed=config.seed)(images, goal))
+
+
+def budget_record(config: RobustnessConfig, attacks: dict[str, Member], classes: int, randomized: bool) -> dict:
+    """What every member of the ensemble ran with (the report's Budgets table reads it)."""
+    settings = {"apgd-ce": {"steps": config.steps, "restarts": config.restarts},
+                "bpda-apgd-ce": {"steps": config.steps, "restarts": config.restarts},
+                "apgd-t": {"steps": config.steps, "targets": min(config.targets, classes - 1)},
+                "apgd-dlr": {"steps": config.steps, "restarts": 1},
+                "fab-t": {"steps": config.steps, "targets": min(config.fab_targets, classes - 1)},
+                "square": {"queries": config.queries}}
+    preset = asdict(BUDGETS[config.budget])
+    changed = [name for name, value in preset.items() if getattr(config, name) != value]
+    return {"name": config.budget, "changed": changed,
+            "members": {name: values for name, values in settings.items() if name in attacks},
+            "eot": {"draws": config.eot_draws, "average": "gradients"} if randomized else None}
 
 
 # ---------------------------------------------------------------------- the evaluation
@@ -285,6 +361,7 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
                         surrogate: nn.Module | None = None) -> dict:
     """The robustness record (see the module docstring) of `model` on `images` (N, C, H, W) in [0, 1]."""
     config.validate()
+    config = config.resolved()
     seed_everything(config.seed)
     start = time.perf_counter()
     images, labels = images.detach().cpu(), labels.detach().cpu().long()
@@ -305,7 +382,8 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
     white = [name for name in attacks if name in WHITE_BOX]
     white_box = {key: share(~torch.stack([broken[name][key] for name in white]).any(0)) for key in keys}
     began = time.perf_counter()
-    probes.update(measure(model, verdict, runner, correct, broken, robust_accuracy, eps_list, config, randomized))
+    probes.update(measure(model, verdict, runner, correct, broken, robust_accuracy, eps_list, config, randomized,
+                          surrogate))
     runner.bar.close()
     seconds = {**runner.seconds, "checks": time.perf_counter() - began, "total": time.perf_counter() - start}
     check_list = run_checks(per_attack, white_box, after, chain, probes, n, config)
@@ -321,6 +399,7 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
         "clean_accuracy": share(correct), "robust_accuracy": robust_accuracy, "per_attack": per_attack,
         "white_box_accuracy": white_box,
         "ensemble": {"members": chain, "accuracy_after": after, "accuracy": after[chain[-1]]},
+        "budget": budget_record(config, attacks, int(clean_logits.shape[1]), randomized),
         "attacks": {name: {"kind": member.kind, "title": TITLES[name]} for name, member in attacks.items()},
         "adaptive": {"eot": randomized, "eot_draws": config.eot_draws if randomized else None,
                      "bpda": "bpda-apgd-ce" in attacks},
@@ -393,7 +472,8 @@ def worst_case_flags(correct: Tensor, broken: dict[str, dict[str, Tensor]], keys
 
 
 def measure(model: nn.Module, verdict: Verdict, runner: Runner, correct: Tensor, broken: dict,
-            robust_accuracy: dict, eps_list: Sequence[float], config: RobustnessConfig, randomized: bool) -> dict:
+            robust_accuracy: dict, eps_list: Sequence[float], config: RobustnessConfig, randomized: bool,
+            surrogate: nn.Module | None) -> dict:
     """The probes behind the checks: gradient norms, loss landscape, the large-eps and the more-effort runs."""
     images, labels, clean_logits = runner.images, runner.labels, runner.clean_logits
     subset = min(len(images), config.check_images)
@@ -407,8 +487,9 @@ def measure(model: nn.Module, verdict: Verdict, runner: Runner, correct: Tensor,
                                           correct[:subset], config)
     runner.bar.update(1)
     runner.bar.set_postfix_str("more effort")
-    probes["more_effort"] = more_effort_probe(model, verdict, images[:subset], labels[:subset], correct[:subset],
-                                              broken, robust_accuracy, eps_list, config, randomized)
+    probes["more_effort"] = more_effort_probe(model, verdict, runner.clean_logits[:subset], images[:subset],
+                                              labels[:subset], correct[:subset], broken, robust_accuracy, eps_list,
+                                              config, randomized, surrogate)
     runner.bar.update(1)
     return probes
 
@@ -458,24 +539,39 @@ def large_eps_probe(attacks: dict[str, Member], images: Tensor, labels: Tensor, 
             "attacks": " then ".join(TITLES[name] for name in names)}
 
 
-def more_effort_probe(model: nn.Module, verdict: Verdict, images: Tensor, labels: Tensor, correct: Tensor,
-                      broken: dict, robust_accuracy: dict, eps_list: Sequence[float], config: RobustnessConfig,
-                      randomized: bool) -> dict:
-    """APGD-CE with more steps and restarts at the eps whose robust accuracy is nearest 50%, beside APGD-CE at the
-    report's budget and the report's worst case on the same images (with and without the stronger run)."""
+def more_effort(config: RobustnessConfig) -> RobustnessConfig:
+    """The budget of the more-effort runs: twice the steps and queries, two more restarts and targets."""
+    return replace(config, steps=config.steps * MORE_STEPS, restarts=config.restarts + MORE_RESTARTS,
+                   targets=config.targets + MORE_TARGETS, queries=config.queries * MORE_QUERIES,
+                   fab_targets=config.fab_targets + MORE_TARGETS if config.fab_targets else 0, seed=config.seed + 1)
+
+
+def more_effort_probe(model: nn.Module, verdict: Verdict, clean_logits: Tensor, images: Tensor, labels: Tensor,
+                      correct: Tensor, broken: dict, robust_accuracy: dict, eps_list: Sequence[float],
+                      config: RobustnessConfig, randomized: bool, surrogate: nn.Module | None) -> dict:
+    """Every ensemble member with more effort at the eps whose robust accuracy is nearest 50%, beside the report's
+    worst case on the same images (with and without the stronger runs). The stronger APGD-CE attacks every image
+    (its accuracy against APGD-CE at the report's budget tells whether more effort helped the model); the other
+    stronger members, in the ensemble's order, attack only what the worst case and the runs before them left."""
     eps = min(eps_list, key=lambda e: (abs(robust_accuracy[eps_key(e)] - 0.5), e))
-    target = ExpectedLogits(model, config.eot_draws) if randomized else model
-    steps, restarts = config.steps * MORE_STEPS, config.restarts + MORE_RESTARTS
-    attack = APGD(target, eps=eps, steps=steps, norm=config.norm, loss="ce", restarts=restarts, seed=config.seed + 1)
-    survivors = correct & (verdict(attack(images, labels)) == labels)
+    stronger = more_effort(config)
+    attacks, chain, _ = plan_attacks(model, verdict, clean_logits.shape[1], stronger, randomized, surrogate)
+    survivors = correct & ~attacks["apgd-ce"].run(images, labels, clean_logits, eps)
     base = ~broken["apgd-ce"][eps_key(eps)][:len(images)]
     keys = [eps_key(e) for e in sorted(eps_list) if e <= eps]
     reported = worst_case_flags(correct, {name: {key: flags[key][:len(images)] for key in keys}
                                           for name, flags in broken.items()}, keys)[eps_key(eps)]
+    left, members = reported & survivors, {"apgd-ce": int((reported & ~survivors).sum())}
+    for name in chain[1:]:
+        rows = left.nonzero().flatten()
+        fooled = attacks[name].run(images[rows], labels[rows], clean_logits[rows], eps) if len(rows) else rows.bool()
+        left[rows[fooled]] = False
+        members[name] = int(fooled.sum())
     return {"eps": eps, "n": len(images), "base_steps": config.steps, "base_restarts": config.restarts,
-            "more_steps": steps, "more_restarts": restarts, "base_accuracy": share(base),
-            "more_accuracy": share(survivors), "worst_case_accuracy": share(reported),
-            "with_more_accuracy": share(reported & survivors)}
+            "more_steps": stronger.steps, "more_restarts": stronger.restarts, "more_targets": stronger.targets,
+            "more_queries": stronger.queries, "base_accuracy": share(base), "more_accuracy": share(survivors),
+            "worst_case_accuracy": share(reported), "with_more_accuracy": share(left),
+            "members": [TITLES[name] for name in chain], "broke_more": members}
 
 
 # ---------------------------------------------------------------------- a run directory
@@ -514,6 +610,7 @@ def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
     if config.run is None:
         raise AdvlabError("no run directory: give the classifier run to evaluate")
     config.validate()
+    config = config.resolved()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -541,4 +638,5 @@ def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
     return path, record
 
 
-__all__ = ["ExpectedLogits", "RobustnessConfig", "evaluate_robustness", "parse_eps", "robustness_run"]
+__all__ = ["BUDGETS", "Budget", "ExpectedLogits", "RobustnessConfig", "evaluate_robustness", "parse_eps",
+           "robustness_run"]
