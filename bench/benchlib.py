@@ -49,3 +49,37 @@ def attack_peer_versions() -> dict[str, str]:
         except ImportError:
             found[module] = "not installed"
     return found
+
+
+def section_markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def replace_section(path, name: str, text: str) -> None:
+    """Write `text` into the Markdown page `path` between the markers of section `name`: in place of the section's
+    last version where the page has one, else at its end (a page that does not exist yet is created)."""
+    from pathlib import Path
+
+    path, (start, end) = Path(path), section_markers(name)
+    block = f"{start}\n{text.strip()}\n{end}\n"
+    page = path.read_text() if path.is_file() else ""
+    if start in page and end in page:
+        before, rest = page.split(start, 1)
+        page = before + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        page = page.rstrip("\n") + ("\n\n" if page.strip() else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+
+
+def kept_sections(path, names) -> str:
+    """The marked sections `names` of the page `path` as they stand (for a bench that rewrites the rest of it)."""
+    from pathlib import Path
+
+    page = Path(path).read_text() if Path(path).is_file() else ""
+    blocks = []
+    for name in names:
+        start, end = section_markers(name)
+        if start in page and end in page:
+            blocks.append(start + page.split(start, 1)[1].split(end, 1)[0] + end + "\n")
+    return "\n".join(blocks)

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import attack_peer_versions, pinned_cpus, split_list  # noqa: E402
+from benchlib import attack_peer_versions, kept_sections, pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "robustness.md"
@@ -98,6 +98,7 @@ PEERS = ("torchattacks", "torchattacks-standard", "art")
 PEER_TITLES = {"torchattacks": "torchattacks APGD-CE → APGD-T → Square (advlab's budgets)",
                "torchattacks-standard": "torchattacks AutoAttack standard (its own budgets)",
                "art": "ART APGD-CE → APGD-DLR → Square (advlab's budgets)"}
+KEPT_SECTIONS = ("autoattack",)  # sections other benches write into robustness.md
 ATTACK_ORDER = ("apgd-ce", "apgd-t", "square", "fgsm", "pgd", "transfer")
 
 FULL = {"images": 360, "epochs": 20, "train_steps": 10, "steps": 50, "queries": 1000, "targets": 3,
@@ -874,8 +875,9 @@ def main(argv: list[str] | None = None) -> int:
         parts["figure"] = plot(parts, args, args.out.with_suffix(".png"))
     text = render(parts, info, args, command)
     print(text)
+    kept = kept_sections(args.out, KEPT_SECTIONS)  # bench/autoattack.py's table lives on the same page
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    args.out.write_text(text + ("\n" + kept if kept else ""))
     print(f"written to {args.out}", file=sys.stderr)
     return 0
 

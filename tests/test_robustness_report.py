@@ -260,6 +260,15 @@ def test_budgets_fill_what_the_command_left_open():
                     "valid budgets are: fast, standard")
 
 
+def test_record_lists_the_images_no_attack_broke(standard):
+    for key, accuracy in standard["robust_accuracy"].items():
+        rows = standard["unbroken"][key]
+        assert len(rows) == round(accuracy * standard["n"]) and rows == sorted(set(rows))
+    keys = standard["eps"]
+    for smaller, larger in zip(keys, keys[1:]):
+        assert set(standard["unbroken"][larger]) <= set(standard["unbroken"][smaller])
+
+
 def test_record_states_every_members_budget(standard):
     budget = standard["budget"]
     assert budget["name"] == "fast" and budget["eot"] is None

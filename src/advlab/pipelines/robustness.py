@@ -41,7 +41,8 @@ on all of them too, to see whether more effort helps the model). Images the mode
 and are not attacked.
 
 The run writes RUN/robustness.json (the stable interface for scripts: ``clean_accuracy``,
-``robust_accuracy`` {eps: accuracy}, ``per_attack`` {attack: {eps: accuracy}}, ``checks`` [{name,
+``robust_accuracy`` {eps: accuracy}, ``unbroken`` {eps: the rows of the images no attack broke},
+``per_attack`` {attack: {eps: accuracy}}, ``checks`` [{name,
 passed, evidence}], ``warning``, ``budget``, and the options, n, seeds, timings and measurements) and the
 report under RUN/robustness/ (reports/robustness_report.py).
 """
@@ -377,7 +378,8 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
     attacks, chain, notes = plan_attacks(model, verdict, clean_logits.shape[1], config, randomized, surrogate)
     runner = Runner(attacks, images, labels, clean_logits, len(eps_list) * len(attacks) + 2, config.progress)
     broken, after = attack_runs(runner, chain, correct, eps_list)
-    robust_accuracy = worst_case(correct, broken, keys)
+    unbroken = worst_case_flags(correct, broken, keys)
+    robust_accuracy = {key: share(flags) for key, flags in unbroken.items()}
     per_attack = {name: {key: share(~broken[name][key]) for key in keys} for name in attacks}
     white = [name for name in attacks if name in WHITE_BOX]
     white_box = {key: share(~torch.stack([broken[name][key] for name in white]).any(0)) for key in keys}
@@ -397,6 +399,7 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
                     "eps": list(eps_list)},
         "n": n, "eps": keys, "norm": config.norm,
         "clean_accuracy": share(correct), "robust_accuracy": robust_accuracy, "per_attack": per_attack,
+        "unbroken": {key: flags.nonzero().flatten().tolist() for key, flags in unbroken.items()},
         "white_box_accuracy": white_box,
         "ensemble": {"members": chain, "accuracy_after": after, "accuracy": after[chain[-1]]},
         "budget": budget_record(config, attacks, int(clean_logits.shape[1]), randomized),

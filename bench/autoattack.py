@@ -1,0 +1,256 @@
+"""`advlab robustness` against torchattacks' AutoAttack: as strong, in at most half its wall time.
+
+Issue 14, part 3. A PGD-trained SmallCNN on scikit-learn's 8x8 digits (PGD-AT, Madry et al. 2018, Linf eps 0.2,
+PGD-10, 20 epochs; and the standard model beside it), trained here with advlab's own pipeline exactly as
+bench/robustness_report.py trains it (the same seed and 80/20 split). On the first ``--images`` (200) held-out
+images, at each eps:
+
+* advlab: the whole command, ``advlab robustness RUN --eps E1,E2,... --n 200 --budget fast --threads 1``, run as
+  a subprocess and timed from start to exit -- Python's start, the quick transfer surrogate, every curve (FGSM,
+  PGD, APGD-CE, APGD-T, Square, transfer), the checks and the report included. Its worst-case robust accuracy per
+  eps and the rows of the images no attack broke come from RUN/robustness.json.
+* torchattacks 3.5.1 ``AutoAttack(version="standard")`` as it ships: APGD-CE, APGD-T (9 targets), FAB-T
+  (multi-targeted, 9 targets) and Square (5,000 queries), chained by ``MultiAttack`` on the images still
+  unbroken; APGD, APGD-T and FAB at torchattacks' default of 10 steps each (the authors' AutoAttack uses 100).
+  Timed around the call, in this process, one eps at a time (it takes one eps), model already loaded.
+
+The pass criteria of the issue: advlab's worst case at most 0.5 points above AutoAttack's robust accuracy at
+every eps, and advlab's whole command at most half of AutoAttack's summed wall time. For images AutoAttack
+breaks that advlab's worst case left unbroken, each AutoAttack member is run alone on them to name which one
+does it.
+
+Both sides run on one torch thread pinned to the same CPU (``--pin``), one after the other.
+
+    python bench/autoattack.py            # ~15 min on one CPU thread
+    python bench/autoattack.py --quick    # a smoke run (~1 min)
+
+The table goes into docs/results/robustness.md, between the markers below (the rest of the page is
+bench/robustness_report.py's, which keeps this section when it rewrites the page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import attack_peer_versions, pinned_cpus, replace_section, split_list  # noqa: E402
+from robustness_report import MODELS, load_target, train_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "docs" / "results" / "robustness.md"
+SECTION = "autoattack"
+SEED = 0
+GAP_PP, RATIO = 0.5, 0.5  # the issue's criteria: at most 0.5 points weaker, at most half the time
+FULL = {"images": 200, "epochs": 20, "train_steps": 10, "eps": "0.1,0.2,0.3", "models": "pgd-at,standard"}
+QUICK = {"images": 20, "epochs": 2, "train_steps": 3, "eps": "0.2", "models": "pgd-at"}
+MEMBERS = ("APGD-CE", "APGD-T", "FAB-T", "Square")
+
+
+# ---------------------------------------------------------------------------------- the two sides
+
+
+def advlab_flags(args: argparse.Namespace) -> list[str]:
+    return ["--eps", ",".join(f"{e:g}" for e in args.eps), "--n", str(args.images), "--budget", args.budget,
+            "--seed", str(args.seed), "--threads", "1", "--device", "cpu", "--no-progress"]
+
+
+def advlab_command(run: Path, args: argparse.Namespace) -> list[str]:
+    """The console script beside this Python (the venv's `advlab`)."""
+    return [str(Path(sys.executable).parent / "advlab"), "robustness", str(run), *advlab_flags(args)]
+
+
+def run_advlab(run: Path, args: argparse.Namespace) -> dict:
+    """The whole `advlab robustness` command, timed from start to exit; its record."""
+    started = time.perf_counter()
+    done = subprocess.run(advlab_command(run, args), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"advlab robustness failed: {done.stderr.strip()}")
+    record = json.loads((run / "robustness.json").read_text())
+    print(f"advlab robustness {run.name}: {seconds:.1f} s", file=sys.stderr)
+    return {"seconds": seconds, "record": record}
+
+
+def autoattack(target, eps: float, args: argparse.Namespace):
+    import torchattacks
+
+    return torchattacks.AutoAttack(target.model, norm="Linf", eps=eps, version="standard",
+                                   n_classes=target.classes, seed=args.seed)
+
+
+def robust_rows(model, adversarial, labels) -> list[int]:
+    import torch
+
+    with torch.no_grad():
+        return (model(adversarial).argmax(1) == labels).nonzero().flatten().tolist()
+
+
+def run_autoattack(target, eps: float, args: argparse.Namespace) -> dict:
+    """torchattacks' AutoAttack at one eps: robust rows, seconds, and the largest Linf perturbation."""
+    attack = autoattack(target, eps, args)
+    started = time.perf_counter()
+    adversarial = attack(target.images, target.labels)
+    seconds = time.perf_counter() - started
+    largest = float((adversarial.detach() - target.images).abs().max())
+    if largest > eps + 1e-5:
+        raise RuntimeError(f"AutoAttack left its ball: Linf {largest:.4f} > eps {eps:g}")
+    print(f"AutoAttack eps {eps:g}: {seconds:.1f} s", file=sys.stderr)
+    return {"seconds": seconds, "robust": robust_rows(target.model, adversarial, target.labels)}
+
+
+def who_breaks(target, eps: float, rows: list[int]) -> dict[str, int]:
+    """Each AutoAttack member alone on the images only AutoAttack broke: how many of them it breaks."""
+    import torch
+
+    if not rows:
+        return {}
+    members = autoattack(target, eps, argparse.Namespace(seed=SEED))._autoattack.attacks
+    index = torch.tensor(rows)
+    images, labels = target.images[index], target.labels[index]
+    return {name: len(rows) - len(robust_rows(target.model, member(images, labels), labels))
+            for name, member in zip(MEMBERS, members)}
+
+
+# ---------------------------------------------------------------------------------- the page
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def compare(name: str, advlab: dict, peer: dict[float, dict], target, args: argparse.Namespace) -> list[dict]:
+    """One row per eps: both robust accuracies, the gap, and the images only AutoAttack broke."""
+    record, rows = advlab["record"], []
+    for eps in args.eps:
+        key = f"{eps:g}"
+        ours, theirs = set(record["unbroken"][key]), set(peer[eps]["robust"])
+        missed = sorted(ours - theirs)
+        rows.append({"model": name, "eps": eps, "n": record["n"], "advlab": len(ours) / record["n"],
+                     "autoattack": len(theirs) / record["n"], "only_autoattack": missed,
+                     "only_advlab": len(theirs - ours), "members": who_breaks(target, eps, missed)})
+    return rows
+
+
+def table_lines(rows: list[dict], timing: dict[str, dict]) -> list[str]:
+    lines = ["| model | eps | advlab worst case | AutoAttack | advlab − AutoAttack (points) | broken only by "
+             "AutoAttack | broken only by advlab |", "|---|---:|---:|---:|---:|---|---:|"]
+    for row in rows:
+        gap = 100 * (row["advlab"] - row["autoattack"])
+        members = ", ".join(f"{k} {v}" for k, v in row["members"].items() if v) or "—"
+        only = f"{len(row['only_autoattack'])} ({members})" if row["only_autoattack"] else "0"
+        lines.append(f"| {row['model']} | {row['eps']:g} | {pct(row['advlab'])} | {pct(row['autoattack'])} | "
+                     f"{gap:+.1f} {'PASS' if gap <= GAP_PP + 1e-9 else 'FAIL'} | {only} | {row['only_advlab']} |")
+    lines += ["", "| model | advlab robustness, whole command (s) | AutoAttack, summed over eps (s) | ratio |",
+              "|---|---:|---:|---:|"]
+    for name, seconds in timing.items():
+        ratio = seconds["advlab"] / seconds["autoattack"]
+        lines.append(f"| {name} | {seconds['advlab']:.1f} | {seconds['autoattack']:.1f} | "
+                     f"{ratio:.2f} {'PASS' if ratio <= RATIO else 'FAIL'} |")
+    return lines
+
+
+def render(rows: list[dict], timing: dict, info: dict, args: argparse.Namespace, command: str) -> str:
+    eps = ", ".join(f"{e:g}" for e in args.eps)
+    advlab = shlex.join(["advlab", "robustness", "RUN", *advlab_flags(args)])
+    return "\n".join([
+        "## advlab robustness against torchattacks' AutoAttack",
+        "",
+        f"Command: `{command}` ({info['date']}; {info['seconds']:.0f} s; torch {info['versions']['torch']}, "
+        f"torchattacks {info['versions']['torchattacks']}; one torch thread on CPU {info['cpus']}; load "
+        f"{info['load']} at the start, {info['load_end']} at the end). The first {args.images} held-out digits "
+        f"(8x8) at Linf eps {eps}. advlab: `{advlab}`, the whole command timed from start to exit (every "
+        "curve, the checks and the report included). AutoAttack: `torchattacks.AutoAttack(version='standard')` "
+        "as it ships (APGD-CE, APGD-T and FAB-T at 10 steps, 9 targets, Square 5,000 queries), timed around the "
+        "call, one eps at a time. Criteria (issue 14): advlab at most "
+        f"{GAP_PP} points above AutoAttack's robust accuracy, and at most {RATIO:g} of its time. 'Broken only by "
+        "AutoAttack' names the members that break those images when run alone.",
+        "",
+        *table_lines(rows, timing),
+        "",
+    ])
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from advlab.core.errors import AdvlabError
+    from advlab.pipelines.robustness import BUDGETS, parse_eps
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, words in (("images", "held-out images attacked"), ("epochs", "training epochs"),
+                        ("train_steps", "PGD steps of adversarial training")):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                            help=f"{words} (default {FULL[name]}; --quick {QUICK[name]})")
+    parser.add_argument("--eps", default=None, help=f"Linf budgets (default {FULL['eps']}; --quick {QUICK['eps']})")
+    parser.add_argument("--models", default=None, help=f"out of {', '.join(MODELS)} (default {FULL['models']})")
+    parser.add_argument("--budget", default="fast", choices=sorted(BUDGETS), help="advlab's budget (default fast)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="train into this folder and keep the runs (a finished run of the same config is reused)")
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of everything (default %(default)s)")
+    parser.add_argument("--pin", default="auto", help="CPU to pin to; 'auto': the last CPU; 'none'")
+    parser.add_argument("--quick", action="store_true", help="a smoke run")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the page to write the section into")
+    args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    for name in ("images", "epochs", "train_steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        args.eps = parse_eps(args.eps)
+    except AdvlabError as error:
+        parser.error(f"--eps: {error}")
+    args.models = tuple(split_list(args.models, MODELS, parser, "model(s)"))
+    if not args.models:
+        parser.error("--models is empty")
+    args.threads, args.device, args.progress = 1, "cpu", False
+    args.cpus = pinned_cpus(args.pin, 1, parser)
+    return args
+
+
+def load_average() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = shlex.join(["python", "bench/autoattack.py", *(sys.argv[1:] if argv is None else argv)])
+    import torch
+
+    if args.cpus:
+        os.sched_setaffinity(0, args.cpus)
+    torch.set_num_threads(1)
+    info = {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "versions": attack_peer_versions(), "cpus": ",".join(map(str, sorted(os.sched_getaffinity(0))))}
+    started, rows, timing = time.perf_counter(), [], {}
+    with tempfile.TemporaryDirectory(prefix="advlab-autoattack-") as temporary:
+        folder = args.work if args.work is not None else Path(temporary)
+        for name in args.models:
+            trained = train_model(name, *MODELS[name], args, folder)
+            ours = run_advlab(trained.run, args)
+            target = load_target(trained, args, torch.device("cpu"))
+            theirs = {eps: run_autoattack(target, eps, args) for eps in args.eps}
+            rows += compare(name, ours, theirs, target, args)
+            timing[name] = {"advlab": ours["seconds"], "autoattack": sum(p["seconds"] for p in theirs.values())}
+    info.update(load_end=load_average(), seconds=time.perf_counter() - started)
+    text = render(rows, timing, info, args, command)
+    print(text)
+    replace_section(args.out, SECTION, text)
+    print(f"written to {args.out} (section {SECTION})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
