@@ -166,7 +166,7 @@ def _eot_row(record: dict, shared: dict, members: dict[str, dict], lighter: list
     used += f", averaging the {average}" if average else ", averaging not recorded"
     wanted = f"{RAND['eot_draws']} draws, averaging the {RAND['average']} (rand version)"
     if not randomized:
-        return [TITLES["eot"], f"not used: the model is deterministic ({used} if it were not)", wanted, "—"]
+        return [TITLES["eot"], "not needed: the model is deterministic", wanted, "—"]
     short = []
     if not isinstance(draws, int | float) or draws < RAND["eot_draws"]:
         short.append(f"{used.split(',')[0]} (AutoAttack: {RAND['eot_draws']})")
