@@ -13,6 +13,11 @@ averages reset and accumulated as a plain (cumulative) mean over the passes, the
 `recompute_statistics` does that, and `stale` says when the weights moved since the last time, so
 that the trainer recomputes only when the copy is about to be read (samples, metrics, a
 checkpoint), never on the hot path of the training loop.
+
+Measured on 16x16 digits (dcgan preset, 1,500 steps, seeds 0/1/2; FID in the digits feature space over
+1,797 samples, real halves 21.4): with decay 0.99 the copy's FID goes from 109.3/125.1/113.0 with the
+live statistics to 108.0/117.6/110.1 with its own; with decay 0.999, whose average lags further behind
+the live weights, from 507.6/509.5/474.6 to 345.6/358.0/343.4.
 """
 
 from __future__ import annotations
