@@ -13,6 +13,7 @@ from advlab.attacks.bpda import BPDA
 from advlab.attacks.cw import CW
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.eot import EOT, expected_success
+from advlab.attacks.fab import FAB, target_by_rank
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.hopskipjump import HopSkipJump
 from advlab.attacks.masks import eyeglass_mask, random_blocks_mask, rectangle_mask, stickers_mask
@@ -35,6 +36,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "cw": CW,
     "deepfool": DeepFool,
     "apgd": APGD,
+    "fab": FAB,
     "square": Square,
     "nes": NES,
     "hopskipjump": HopSkipJump,
@@ -53,8 +55,8 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "APGD", "ATTACKS", "BIM", "BPDA", "CW", "EOT", "FGSM", "NES", "PGD", "Attack", "AttackResult", "DeepFool",
+    "APGD", "ATTACKS", "BIM", "BPDA", "CW", "EOT", "FAB", "FGSM", "NES", "PGD", "Attack", "AttackResult", "DeepFool",
     "HopSkipJump", "Normalize", "Patch", "QueryCounter", "Square", "Transfer", "TransformDistribution",
     "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
-    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask",
+    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
