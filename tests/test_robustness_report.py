@@ -269,6 +269,19 @@ def test_record_lists_the_images_no_attack_broke(standard):
         assert set(standard["unbroken"][larger]) <= set(standard["unbroken"][smaller])
 
 
+def test_standard_budget_adds_fab_t_in_autoattacks_order(digits_cnn):
+    """--budget standard runs AutoAttack's members (here with small overrides): APGD-CE, APGD-T, FAB-T, Square."""
+    record = evaluate(digits_cnn.model, digits_cnn, eps=(0.15,), n=24, check_images=24, budget="standard", steps=5,
+                      queries=20, targets=2, fab_targets=2)
+    assert record["ensemble"]["members"] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert record["budget"]["name"] == "standard"
+    assert record["budget"]["members"]["fab-t"] == {"steps": 5, "targets": 2}
+    assert set(record["budget"]["changed"]) == {"steps", "queries", "targets", "fab_targets"}
+    assert record["per_attack"]["fab-t"]["0.15"] <= record["clean_accuracy"]
+    assert record["robust_accuracy"]["0.15"] <= record["per_attack"]["fab-t"]["0.15"]
+    assert "fab-t" in record["probes"]["more_effort"]["broke_more"]
+
+
 def test_record_states_every_members_budget(standard):
     budget = standard["budget"]
     assert budget["name"] == "fast" and budget["eot"] is None
