@@ -558,7 +558,8 @@ def more_effort_probe(model: nn.Module, verdict: Verdict, clean_logits: Tensor, 
     eps = min(eps_list, key=lambda e: (abs(robust_accuracy[eps_key(e)] - 0.5), e))
     stronger = more_effort(config)
     attacks, chain, _ = plan_attacks(model, verdict, clean_logits.shape[1], stronger, randomized, surrogate)
-    survivors = correct & ~attacks["apgd-ce"].run(images, labels, clean_logits, eps)
+    runner = Runner({name: attacks[name] for name in chain}, images, labels, clean_logits, 0, progress=False)
+    survivors = correct & ~runner("apgd-ce", torch.arange(len(images)), eps)
     base = ~broken["apgd-ce"][eps_key(eps)][:len(images)]
     keys = [eps_key(e) for e in sorted(eps_list) if e <= eps]
     reported = worst_case_flags(correct, {name: {key: flags[key][:len(images)] for key in keys}
@@ -566,14 +567,16 @@ def more_effort_probe(model: nn.Module, verdict: Verdict, clean_logits: Tensor, 
     left, members = reported & survivors, {"apgd-ce": int((reported & ~survivors).sum())}
     for name in chain[1:]:
         rows = left.nonzero().flatten()
-        fooled = attacks[name].run(images[rows], labels[rows], clean_logits[rows], eps) if len(rows) else rows.bool()
+        fooled = runner(name, rows, eps)
         left[rows[fooled]] = False
         members[name] = int(fooled.sum())
+    runner.bar.close()
     return {"eps": eps, "n": len(images), "base_steps": config.steps, "base_restarts": config.restarts,
             "more_steps": stronger.steps, "more_restarts": stronger.restarts, "more_targets": stronger.targets,
             "more_queries": stronger.queries, "base_accuracy": share(base), "more_accuracy": share(survivors),
             "worst_case_accuracy": share(reported), "with_more_accuracy": share(left),
-            "members": [TITLES[name] for name in chain], "broke_more": members}
+            "members": [TITLES[name] for name in chain], "broke_more": members,
+            "seconds": {name: round(value, 3) for name, value in runner.seconds.items()}}
 
 
 # ---------------------------------------------------------------------- a run directory
