@@ -15,6 +15,13 @@ Two questions, one table each (written to docs/results/attacks_vs_peers.md):
    (x.requires_grad_(); loss = CE(model(x), y).sum(); torch.autograd.grad(loss, x)) on the same
    model and batch, which is what any PGD-40 has to compute. PASS when advlab / floor <= 1.1,
    and when advlab / torchattacks <= 1.0 and advlab / ART <= 1.0 (at least as fast as the peers).
+3. **Square per query.** advlab's Square and torchattacks' Square (Linf, p_init 0.8, ``--queries``
+   per image) on the same held-out 8x8 digits (the first ``--square-images``, 100 by default),
+   the model wrapped in a QueryCounter that counts every evaluation (clean pass included): seconds
+   per call, queries spent, microseconds per query and robust accuracy. PASS when advlab's time
+   per query is at most torchattacks' (ratio <= 1.0) at equal or better strength (robust accuracy
+   at most 2 pp above). Shown, not judged by ``--check``: on one thread of a shared machine these
+   ratios move by a few percent from run to run.
 
 The victims are trained here, seeded, on one thread: advlab.models.SmallCNN on scikit-learn's
 digits (advlab.data.load_digits_images), split 80/20 with a fixed seed. The agreement table uses
@@ -76,6 +83,7 @@ is then this machine's noise. On CUDA each timed call ends with a synchronize.
     python bench/attacks_vs_peers.py --quick      # a smoke run (seconds)
     python bench/attacks_vs_peers.py --control    # A/A: floor against floor in the speed table
     python bench/attacks_vs_peers.py --check      # exit 1 when any verdict is FAIL
+    python bench/attacks_vs_peers.py --cases none --speed square-linf-0.1,square-linf-0.2   # Square alone
 """
 
 from __future__ import annotations
@@ -122,8 +130,12 @@ SPEED_CASES: dict[str, dict] = {
     "digits28": {"size": 28, "batch": 32, "repeats": 1, "judged": True},
     "digits8-tiny": {"size": 8, "batch": 8, "repeats": 5, "judged": False},
 }
+# Square per query against torchattacks' Square: case -> Linf eps, on the 8x8 victim's first --square-images
+SQUARE_SPEED_CASES: dict[str, float] = {"square-linf-0.1": 0.1, "square-linf-0.2": 0.2}
+SQUARE_P_INIT = 0.8  # AutoAttack's, and torchattacks' default
 # a smoke run: fewer images, seeds, queries and rounds; victims barely trained (the 28x28 one not at all)
-QUICK = {"images": 64, "seeds": 1, "rounds": 2, "warmup": 1, "batch": 4, "epochs": {8: 2, 28: 0}, "queries": 100}
+QUICK = {"images": 64, "seeds": 1, "rounds": 2, "warmup": 1, "batch": 4, "epochs": {8: 2, 28: 0}, "queries": 100,
+         "square_images": 32, "square_rounds": 1}
 
 
 class Unavailable(Exception):
@@ -629,6 +641,56 @@ def speed_case(name: str, victim: Victim, args) -> dict:
             "robust": robust_on_batch(victim.model, last, labels), "notes": notes}
 
 
+def square_speed_case(name: str, victim: Victim, args) -> dict:
+    """advlab's Square and torchattacks' Square on the same images and budget: interleaved rounds, every
+    model evaluation counted; seconds, queries and robust accuracy per side."""
+    from advlab.attacks.queries import QueryCounter
+
+    eps, notes = SQUARE_SPEED_CASES[name], []
+    images, labels = victim.images[:args.square_images], victim.labels[:args.square_images]
+    counter = QueryCounter(victim.model)
+    counted = Victim(counter, images, labels, victim.size, victim.epochs, victim.clean_accuracy,
+                     victim.train_seconds, victim.device)
+    factories = {
+        "advlab": advlab_factory(counted, "advlab.attacks.square", "Square", notes, seeded=True, eps=eps,
+                                 queries=args.queries, norm="linf", p_init=SQUARE_P_INIT),
+        "torchattacks": torchattacks_factory(counted, "Square", notes, seeded=True, norm="Linf", eps=eps,
+                                             n_queries=args.queries - 2, n_restarts=1, p_init=SQUARE_P_INIT,
+                                             loss="margin")}
+    runners = {}
+    for side, make in factories.items():
+        try:
+            runners[side] = bound(make(SEED), images, labels)
+        except Unavailable as why:
+            notes.append(f"{side}: {why}")
+    out = {"case": name, "eps": eps, "images": len(labels), "queries_per_image": args.queries, "notes": notes,
+           "seconds": {side: [] for side in runners}, "queries": {}, "robust": {}}
+    if len(runners) < 2:
+        return out
+    sides = list(runners)
+    for side in sides:
+        for _ in range(args.warmup):
+            timed(runners[side], 1, victim.device)
+    for round_index in range(args.square_rounds):
+        for side in sides if round_index % 2 == 0 else sides[::-1]:
+            counter.reset()
+            seconds, _, adversarial = timed(runners[side], 1, victim.device)
+            out["seconds"][side].append(seconds)
+            out["queries"][side] = counter.queries  # the same every round: both sides are seeded
+            out["robust"][side] = robust_on_batch(victim.model, {side: adversarial}, labels)[side]
+        print(f"  {name} round {round_index + 1}/{args.square_rounds}: "
+              + ", ".join(f"{side} {out['seconds'][side][-1]:.2f} s" for side in sides), file=sys.stderr)
+    mine, theirs = out["seconds"]["advlab"], out["seconds"]["torchattacks"]
+    each = [a / b for a, b in zip(mine, theirs)]
+    per_query = out["queries"]["torchattacks"] / out["queries"]["advlab"]
+    out["ratio"] = statistics.median(each)
+    out["ratio_per_query"] = out["ratio"] * per_query
+    out["each"] = each
+    out["verdict"] = ("PASS" if out["ratio_per_query"] <= PEER_LIMIT
+                      and out["robust"]["advlab"] <= out["robust"]["torchattacks"] + AGREE_PP / 100 else "FAIL")
+    return out
+
+
 def ratios(wall: dict[str, list[float]], other: str) -> dict:
     """advlab / other: median of the within-round ratios, best-round ratio, the rounds."""
     each = [a / b for a, b in zip(wall["advlab"], wall[other])]
@@ -753,7 +815,39 @@ def speed_notes(results: list[dict]) -> list[str]:
     return notes
 
 
-def render(agreement: list[dict], speed: list[dict], info: dict, args, command: str) -> str:
+def square_speed_lines(results: list[dict]) -> list[str]:
+    lines = ["| case | images, queries per image | advlab s | torchattacks s | advlab / torchattacks s "
+             "| queries advlab / torchattacks | µs per query advlab / torchattacks | advlab / torchattacks "
+             "per query | verdict (≤ 1.0, as strong) | robust acc % advlab / torchattacks |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in results:
+        if "ratio" not in r:
+            lines.append(f"| {r['case']} | {r['images']}, {r['queries_per_image']} | n/a | n/a | — | — | — | — "
+                         "| n/a | — |")
+            continue
+        seconds = {side: statistics.median(r["seconds"][side]) for side in ("advlab", "torchattacks")}
+        micro = {side: 1e6 * seconds[side] / r["queries"][side] for side in seconds}
+        lines.append(f"| {r['case']}: Linf eps={r['eps']}, p_init={SQUARE_P_INIT} | {r['images']}, "
+                     f"{r['queries_per_image']} | {seconds['advlab']:.2f} | {seconds['torchattacks']:.2f} "
+                     f"| {r['ratio']:.3f} | {r['queries']['advlab']} / {r['queries']['torchattacks']} "
+                     f"| {micro['advlab']:.1f} / {micro['torchattacks']:.1f} | {r['ratio_per_query']:.3f} "
+                     f"| {r['verdict']} | {100 * r['robust']['advlab']:.1f} / "
+                     f"{100 * r['robust']['torchattacks']:.1f} |")
+    return lines
+
+
+def square_speed_notes(results: list[dict]) -> list[str]:
+    notes = []
+    for r in results:
+        if "each" in r:
+            notes.append(f"- {r['case']}: per-round ratios advlab / torchattacks (seconds): "
+                         + ", ".join(f"{x:.3f}" for x in r["each"]))
+        notes += [f"- {r['case']}: {note}" for note in r["notes"]]
+    return notes
+
+
+def render(agreement: list[dict], speed: list[dict], info: dict, args, command: str,
+           square: list[dict] | None = None) -> str:
     v = info["versions"]
     lines = [
         "# advlab's attacks side by side with torchattacks and ART",
@@ -792,7 +886,20 @@ def render(agreement: list[dict], speed: list[dict], info: dict, args, command: 
         lines += speed_lines(speed, args.control)
         if 28 in {r["size"] for r in speed}:
             lines += ["", f"Speed victim (28x28): {info['victim28']}."]
+    if square:
+        lines += ["", "## Speed: Square per query against torchattacks' Square", "",
+                  (f"The same held-out 8x8 digits, model and budget for both (torchattacks' n_queries = queries - 2, "
+                   "see the parameter mapping); every model evaluation is counted (clean pass included) by a "
+                   "QueryCounter around the model. s = median wall time per attack call over "
+                   f"{args.square_rounds} rounds after {args.warmup} warm-up call(s) per side, the order of the "
+                   "sides reversed every round; advlab / torchattacks s = median of the within-round ratios; per "
+                   "query = that ratio times torchattacks' queries over advlab's (both are seeded, so their "
+                   "queries are the same every round). An image stops being queried once it is misclassified, "
+                   "so the stronger attack spends fewer queries and ends on smaller batches. Shown, not judged "
+                   f"by --check. Victim: {info['square_victim']}."), ""]
+        lines += square_speed_lines(square)
     notes = (agreement_notes(agreement) if agreement else []) + (speed_notes(speed) if speed else [])
+    notes += square_speed_notes(square) if square else []
     if notes:
         lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
@@ -806,8 +913,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES),
                         help=f"agreement cases, comma-separated, out of {', '.join(CASES)}; 'none' to skip")
-    parser.add_argument("--speed", default=",".join(SPEED_CASES),
-                        help=f"speed cases out of {', '.join(SPEED_CASES)}; 'none' to skip")
+    parser.add_argument("--speed", default=",".join([*SPEED_CASES, *SQUARE_SPEED_CASES]),
+                        help=f"speed cases out of {', '.join([*SPEED_CASES, *SQUARE_SPEED_CASES])}; 'none' to skip")
+    parser.add_argument("--square-images", type=int, default=100,
+                        help="held-out 8x8 images of the Square speed cases (default 100)")
+    parser.add_argument("--square-rounds", type=int, default=3, help="timed rounds per Square speed case (default 3)")
     parser.add_argument("--images", type=int, default=None, help="held-out images to attack (default all)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds averaged for random attacks (default 3)")
     parser.add_argument("--queries", type=int, default=1000, help="Square's queries per image (default 1000)")
@@ -823,8 +933,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "CPUs this process may use; 'none': no pinning")
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: {QUICK['images']} images, {QUICK['seeds']} seed, {QUICK['queries']} "
-                             f"queries, speed batch {QUICK['batch']}, {QUICK['rounds']} rounds, victims trained "
-                             f"{QUICK['epochs'][8]} epochs (overrides those flags)")
+                             f"queries, speed batch {QUICK['batch']}, {QUICK['rounds']} rounds, Square speed on "
+                             f"{QUICK['square_images']} images in {QUICK['square_rounds']} round(s), victims "
+                             f"trained {QUICK['epochs'][8]} epochs (overrides those flags)")
     parser.add_argument("--control", action="store_true",
                         help="A/A control: time a second floor in advlab's place in the speed table")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when any verdict is FAIL")
@@ -833,15 +944,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where to write the Markdown page (default docs/results/attacks_vs_peers.md)")
     args = parser.parse_args(argv)
     args.case_list = split_list(args.cases, CASES, parser, "case(s)")
-    args.speed_list = split_list(args.speed, SPEED_CASES, parser, "speed case(s)")
+    args.speed_list = split_list(args.speed, {**SPEED_CASES, **SQUARE_SPEED_CASES}, parser, "speed case(s)")
     args.epochs = None
     if args.quick:
         args.images, args.seeds, args.queries = QUICK["images"], QUICK["seeds"], QUICK["queries"]
         args.batch, args.rounds, args.warmup, args.epochs = (QUICK["batch"], QUICK["rounds"], QUICK["warmup"],
                                                              QUICK["epochs"])
-    for name, least in (("seeds", 1), ("rounds", 1), ("threads", 1), ("warmup", 0), ("queries", 3)):
+        args.square_images, args.square_rounds = QUICK["square_images"], QUICK["square_rounds"]
+    for name, least in (("seeds", 1), ("rounds", 1), ("threads", 1), ("warmup", 0), ("queries", 3),
+                        ("square_images", 1), ("square_rounds", 1)):
         if getattr(args, name) < least:
-            parser.error(f"--{name} must be at least {least}")
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}")
     for name in ("images", "batch"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
@@ -890,11 +1003,15 @@ def main(argv: list[str] | None = None) -> int:
             shown.clean_accuracy = float((full.model(shown.images).argmax(1) == shown.labels).double().mean())
         info["victim8"] = shown.describe()
         agreement = [run_case(name, shown, args) for name in args.case_list]
-    speed = [speed_case(name, victim(SPEED_CASES[name]["size"]), args) for name in args.speed_list]
+    speed = [speed_case(name, victim(SPEED_CASES[name]["size"]), args) for name in args.speed_list
+             if name in SPEED_CASES]
+    square = [square_speed_case(name, victim(8), args) for name in args.speed_list if name in SQUARE_SPEED_CASES]
+    if square:
+        info["square_victim"] = victim(8).describe()
     if 28 in victims:
         info["victim28"] = victims[28].describe()
     info.update(load_end=load_average(), seconds=time.perf_counter() - started)
-    text = render(agreement, speed, info, args, command)
+    text = render(agreement, speed, info, args, command, square)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -1,14 +1,30 @@
 """Square Attack: exact query counts, the feasible set, strength, and torchattacks / ART side by side."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import TaggedCounter, tagged
 from peers import art_classifier, robust_accuracy
 from torch import nn
 
+from advlab.attacks.losses import margin
+from advlab.attacks.lp import linf_bounds
 from advlab.attacks.queries import QueryCounter
-from advlab.attacks.square import Square, bump, fraction, nested_squares
+from advlab.attacks.square import (
+    Square,
+    bump,
+    bump_as,
+    corners,
+    fraction,
+    nested_squares,
+    place,
+    random_signs,
+    window,
+    window_at,
+)
 from advlab.core.errors import AdvlabError
 
 
@@ -156,3 +172,109 @@ def test_images_without_height_and_width_are_refused(digits_mlp):
     flat = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), digits_mlp.model)
     with pytest.raises(AdvlabError, match=r"\(N, C, H, W\)"):
         Square(flat, eps=0.1, queries=10)(digits_mlp.images[:4].flatten(1), digits_mlp.labels[:4])
+
+
+# ---------------------------------------------------------------------- the optimised search, draw for draw
+
+
+def reference_linf(model, images, labels, eps, queries, p_init, seed, mask=None, targeted=False):
+    """The Linf Square Attack as advlab first wrote it, kept here to pin the optimised class to it.
+
+    Every iteration gathers the images still attacked and scatters them back; every redraw builds
+    whole candidate images and compares them with x_hat. Square(...) draws the same random numbers
+    in the same order and must return the very same tensors.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def goal(logits, y):
+        return logits.argmax(1) == y if targeted else logits.argmax(1) != y
+
+    def score(x, y):
+        with torch.no_grad():
+            logits = model(x)
+        loss = F.cross_entropy(logits, y, reduction="none") if targeted else -margin(logits, y)
+        return loss, goal(logits, y)
+
+    with torch.no_grad():
+        todo = (~goal(model(images), labels)).nonzero().flatten()
+    x, y, part = images[todo], labels[todo], None if mask is None else mask.expand_as(images)[todo]
+    lower, upper = linf_bounds(x, eps, part)
+    n, c, h, w = x.shape
+    best = torch.clamp(x + eps * random_signs((n, c, 1, w), generator, x.device), lower, upper)
+    best_loss, done = score(best, y)
+
+    def draw(rows, side):
+        top, left = corners(len(rows), h, w, side, generator, x.device)
+        signs = random_signs((len(rows), c, 1, 1), generator, x.device)
+        moved = torch.clamp(best[rows] + 2 * eps * signs, lower[rows], upper[rows])
+        down = torch.arange(h)[None, :] - top[:, None]
+        across = torch.arange(w)[None, :] - left[:, None]
+        inside = ((down >= 0) & (down < side))[:, :, None] & ((across >= 0) & (across < side))[:, None, :]
+        return torch.where(inside[:, None], moved, best[rows])
+
+    for iteration in range(queries - 2):
+        active = (~done).nonzero().flatten()
+        if len(active) == 0:
+            break
+        side = min(max(round(math.sqrt(fraction(p_init, iteration, queries - 1) * h * w)), 1), max(min(h, w) - 1, 1))
+        candidate = draw(active, side)
+        for _ in range(10):
+            same = ((candidate - best[active]).abs() < 1e-7).flatten(1).all(1)
+            if not same.any():
+                break
+            redo = same.nonzero().flatten()
+            candidate[redo] = draw(active[redo], side)
+        loss, reached = score(candidate, y[active])
+        better = (loss < best_loss[active]) | reached
+        best[active] = torch.where(better[:, None, None, None], candidate, best[active])
+        best_loss[active] = torch.where(better, loss, best_loss[active])
+        done[active] = reached
+    adversarial = images.clone()
+    adversarial[todo] = best
+    return adversarial
+
+
+@pytest.mark.parametrize("eps, queries, p_init, targeted", [(0.1, 300, 0.8, False), (0.2, 200, 0.05, True)])
+def test_linf_search_is_the_straightforward_one_draw_for_draw(digits_cnn, eps, queries, p_init, targeted):
+    """Bit for bit the reference above (the optimised class looks redraws up in tables, keeps compact
+    copies of the images still attacked and reads windows from lookup tables)."""
+    images, labels = digits_cnn.images[:100], digits_cnn.labels[:100]
+    goal = (labels + 3) % 10 if targeted else labels
+    ours = Square(digits_cnn.model, eps=eps, queries=queries, p_init=p_init, targeted=targeted, seed=4)(images, goal)
+    theirs = reference_linf(digits_cnn.model, images, goal, eps, queries, p_init, seed=4, targeted=targeted)
+    assert torch.equal(ours, theirs)
+    assert not torch.equal(ours, images)
+
+
+def test_linf_search_draw_for_draw_with_channels_masks_and_idle_squares():
+    """Three channels (one sign each), a non-square image, a mask, and an eps so small that no update
+    changes anything (every draw is redrawn up to the cap, as the reference does)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 9, 32), nn.ReLU(), nn.Linear(32, 5)).eval()
+    images = torch.rand(30, 3, 12, 9)
+    with torch.no_grad():
+        labels = model(images).argmax(1)
+    mask = torch.rand(1, 1, 12, 9) > 0.3
+    for eps in (0.05, 1e-9):
+        ours = Square(model, eps=eps, queries=60, p_init=0.5, seed=2)(images, labels, mask)
+        theirs = reference_linf(model, images, labels, eps, 60, 0.5, seed=2, mask=mask)
+        assert torch.equal(ours, theirs), eps
+
+
+def test_window_lookups_match_their_definition():
+    """window() / window_at() (a table for small images, the direct form above WINDOW_TABLE) and
+    place() against the definitions written out; bump_as() is bump() converted."""
+    for height, width, side in ((8, 8, 1), (8, 8, 7), (12, 9, 4), (40, 40, 1), (40, 40, 30)):
+        top = torch.arange(height - side + 1).repeat_interleave(width - side + 1)
+        left = torch.arange(width - side + 1).repeat(height - side + 1)
+        expected = torch.zeros(len(top), 1, height, width, dtype=torch.bool)
+        for i, (row, col) in enumerate(zip(top.tolist(), left.tolist())):
+            expected[i, 0, row:row + side, col:col + side] = True
+        assert torch.equal(window(top, left, side, height, width), expected)
+        assert torch.equal(window_at(left + top * (width - side + 1), side, height, width), expected)
+        patches = torch.rand(len(top), side, side)
+        placed = torch.zeros(len(top), 1, height, width)
+        for i, (row, col) in enumerate(zip(top.tolist(), left.tolist())):
+            placed[i, 0, row:row + side, col:col + side] = patches[i]
+        assert torch.equal(place(patches, top, left, height, width), placed)
+    assert torch.equal(bump_as(5, torch.float32, torch.device("cpu")), bump(5).float())

@@ -33,6 +33,7 @@ and ART's ``SquareAttack(max_iter=q)`` try q candidates after the start, so they
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -40,7 +41,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advlab.attacks.base import Attack
-from advlab.attacks.losses import margin
 from advlab.attacks.lp import TINY, batch_view, check_norm, linf_bounds, normalize_l2
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
@@ -50,6 +50,15 @@ SCHEDULE_LENGTH = 10000
 DEFAULT_P_INIT = {"linf": 0.05, "l2": 0.1}  # the authors' standard values (README, attack.py)
 SAME = 1e-7  # a candidate closer than this to x_hat everywhere would waste a query
 REDRAWS = 10  # draws of an update before a query is spent on it anyway (eps = 0, tiny masks)
+SIGN_VALUES = (-1.0, 1.0)  # randint(0, 2) -> -1, +1, as random_signs maps them
+WINDOW_TABLE = 1 << 20  # largest table of all squares' windows kept (corners x H x W booleans)
+
+
+@functools.lru_cache(maxsize=64)
+def sign_steps(eps: float, device: torch.device) -> Tensor:
+    """(2, 1, 1, 1, 1): the Linf update's step for sign index 0 and 1, -2 eps and +2 eps (as random_signs'
+    float32 signs times 2 eps, so that x_hat + step is the same float either way)."""
+    return 2 * eps * torch.tensor(SIGN_VALUES, device=device).view(2, 1, 1, 1, 1)
 
 
 def fraction(p_init: float, iteration: int, total: int) -> float:
@@ -74,6 +83,12 @@ def bump(side: int) -> Tensor:
     return shape / shape.norm()
 
 
+@functools.lru_cache(maxsize=64)
+def bump_as(side: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """bump(side) in `dtype` on `device`, made once (the L2 update draws it every iteration)."""
+    return bump(side).to(dtype=dtype, device=device)
+
+
 def random_signs(shape: tuple[int, ...], generator, device) -> Tensor:
     return torch.randint(0, 2, shape, generator=generator, device=device).float() * 2 - 1
 
@@ -85,21 +100,56 @@ def corners(n: int, height: int, width: int, side: int, generator, device) -> tu
     return top, left
 
 
+@functools.lru_cache(maxsize=256)
+def spans(side: int, length: int, device: torch.device) -> Tensor:
+    """(length - side + 1, length) bool: row t is True on t..t + side - 1 (a square's rows or columns)."""
+    offsets = torch.arange(length, device=device)[None, :] - torch.arange(length - side + 1, device=device)[:, None]
+    return (offsets >= 0) & (offsets < side)
+
+
 def window(top: Tensor, left: Tensor, side: int, height: int, width: int) -> Tensor:
     """(n, 1, H, W) bool: True inside each image's square."""
-    rows = torch.arange(height, device=top.device)[None, :] - top[:, None]
-    cols = torch.arange(width, device=top.device)[None, :] - left[:, None]
-    inside_rows, inside_cols = (rows >= 0) & (rows < side), (cols >= 0) & (cols < side)
+    inside_rows = spans(side, height, top.device)[top]
+    inside_cols = spans(side, width, left.device)[left]
     return (inside_rows[:, :, None] & inside_cols[:, None, :])[:, None]
+
+
+@functools.lru_cache(maxsize=32)
+def windows(side: int, height: int, width: int, device: torch.device) -> Tensor:
+    """(corners, 1, H, W) bool: the square at each corner top * (W - side + 1) + left."""
+    squares = spans(side, height, device)[:, None, :, None] & spans(side, width, device)[None, :, None, :]
+    return squares.reshape(-1, 1, height, width)
+
+
+def window_at(corner: Tensor, side: int, height: int, width: int) -> Tensor:
+    """window() for corners given as top * (W - side + 1) + left; a lookup for images up to 32x32."""
+    cols = width - side + 1
+    if (height - side + 1) * cols * height * width > WINDOW_TABLE:
+        return window(corner // cols, corner % cols, side, height, width)
+    return windows(side, height, width, corner.device)[corner]
+
+
+def unchanged(idle: Tensor, images: Tensor, signs: Tensor, corner: Tensor) -> Tensor:
+    """Per draw (k,): does the square leave every pixel as it is? `idle` [sign, image, (channel,) corner]
+    from linf_candidate; the draws' images (k,), sign indices (k,) or (k, c) and corners (k,)."""
+    if idle.ndim == 3:
+        return idle[signs, images, corner]
+    channels = torch.arange(signs.shape[1], device=signs.device)
+    return idle[signs, images[:, None], channels, corner[:, None]].all(1)
+
+
+@functools.lru_cache(maxsize=256)
+def offsets(side: int, length: int, device: torch.device) -> Tensor:
+    """(length - side + 1, length): for a square starting at t, each row's index inside it, clamped to 0..side-1."""
+    return (torch.arange(length, device=device)[None, :] - torch.arange(length - side + 1, device=device)[:, None]
+            ).clamp(0, side - 1)
 
 
 def place(patches: Tensor, top: Tensor, left: Tensor, height: int, width: int) -> Tensor:
     """(n, s, s) patches written at each image's corner into zeros (n, 1, H, W)."""
     n, side = patches.shape[0], patches.shape[1]
-    rows = torch.arange(height, device=top.device)[None, :] - top[:, None]
-    cols = torch.arange(width, device=top.device)[None, :] - left[:, None]
-    picked = patches[torch.arange(n, device=top.device)[:, None, None],
-                     rows.clamp(0, side - 1)[:, :, None], cols.clamp(0, side - 1)[:, None, :]]
+    rows, cols = offsets(side, height, top.device)[top], offsets(side, width, left.device)[left]
+    picked = patches[torch.arange(n, device=top.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
     inside = window(top, left, side, height, width)[:, 0]
     return (picked * inside)[:, None]
 
@@ -156,26 +206,43 @@ class Square(Attack):
 
     def search(self, images: Tensor, labels: Tensor, mask: Tensor | None,
                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """Algorithm 1 on images the model still gets right: (best iterates, queries per image)."""
+        """Algorithm 1 on images the model still gets right: (best iterates, queries per image).
+
+        The loop works on compact copies of the images still attacked (their rows in `live`, in
+        their original order, so every image draws what it would draw one at a time): they shrink
+        only when an image reaches its goal, instead of being gathered and scattered back every
+        iteration.
+        """
         bounds = linf_bounds(images, self.eps, mask)
         best = self.initial(images, mask, bounds, generator)
         best_loss, done = self.score(best, labels)
         spent = torch.full((len(images),), 2, dtype=torch.int64, device=images.device)  # clean pass + start
         total = self.budget - 1  # the search's own queries, as the authors count n_iters
+        live = (~done).nonzero().flatten()
+        x, y, lower, upper = images[live], labels[live], bounds[0][live], bounds[1][live]
+        part_mask = None if mask is None else mask[live]
+        current, current_loss = best[live], best_loss[live]
+        iterations = 0
         for iteration in range(self.budget - 2):
-            active = (~done).nonzero().flatten()
-            if len(active) == 0:
+            if len(live) == 0:
                 break
+            iterations += 1
             p = fraction(self.p_init, iteration, total)
-            part_mask = None if mask is None else mask[active]
-            part_bounds = (bounds[0][active], bounds[1][active])
-            candidate = self.candidate(images[active], best[active], part_mask, part_bounds, p, generator)
-            loss, reached = self.score(candidate, labels[active])
-            spent[active] += 1
-            better = (loss < best_loss[active]) | reached
-            best[active] = torch.where(batch_view(better, candidate), candidate, best[active])
-            best_loss[active] = torch.where(better, loss, best_loss[active])
-            done[active] = reached
+            candidate = self.candidate(x, current, part_mask, (lower, upper), p, generator)
+            loss, reached = self.score(candidate, y)
+            better = (loss < current_loss) | reached
+            current = torch.where(batch_view(better, candidate), candidate, current)
+            current_loss = torch.where(better, loss, current_loss)
+            if reached.any():  # these images are done: keep their iterate, stop querying them
+                finished = live[reached]
+                best[finished] = current[reached]
+                spent[finished] = 2 + iterations
+                keep = ~reached
+                live, x, y, lower, upper = live[keep], x[keep], y[keep], lower[keep], upper[keep]
+                current, current_loss = current[keep], current_loss[keep]
+                part_mask = None if part_mask is None else part_mask[keep]
+        best[live] = current
+        spent[live] = 2 + iterations
         return best, spent
 
     def score(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -183,8 +250,9 @@ class Square(Attack):
         logits = self.predict(images)
         if self.targeted:
             loss = F.cross_entropy(logits, labels, reduction="none")
-        else:
-            loss = -margin(logits, labels)  # z_y - max_{j != y} z_j
+        else:  # the margin z_y - max_{j != y} z_j (advlab.attacks.losses.margin, negated, in fewer steps)
+            column = labels[:, None]
+            loss = logits.gather(1, column)[:, 0] - logits.scatter(1, column, -math.inf).amax(1)
         return loss, self.goal(logits, labels)
 
     # ------------------------------------------------------------------ the sampling distributions
@@ -201,25 +269,47 @@ class Square(Attack):
                   p: float, generator: torch.Generator | None) -> Tensor:
         if self.norm == "l2":
             return self.l2_candidate(images, best, mask, p, generator)
-        candidate = self.linf_candidate(images, best, bounds, p, generator)
-        for _ in range(REDRAWS):
-            same = ((candidate - best).abs() < SAME).flatten(1).all(1)
-            if not same.any():
-                break
-            redo = same.nonzero().flatten()
-            candidate[redo] = self.linf_candidate(images[redo], best[redo], (bounds[0][redo], bounds[1][redo]),
-                                                  p, generator)
-        return candidate
+        return self.linf_candidate(images, best, bounds, p, generator)
 
     def linf_candidate(self, images: Tensor, best: Tensor, bounds: tuple[Tensor, Tensor], p: float,
                        generator: torch.Generator | None) -> Tensor:
-        """Alg. 2: a square of +-2 eps (one sign per channel) on x_hat, projected onto the feasible box."""
+        """Alg. 2: a square of +-2 eps (one sign per channel) on x_hat, projected onto the feasible box.
+
+        An update that would not change x_hat (every pixel of its square already on that side of
+        the box) is drawn again, up to REDRAWS times, before a query is spent on it. Whether a
+        draw changes anything is looked up in a table made once per iteration (per sign, image,
+        channel and corner: does the square leave all its pixels as they are), so a redraw costs
+        its three random draws and a lookup, not a candidate image.
+        """
         n, c, h, w = images.shape
         side = min(max(round(math.sqrt(p * h * w)), 1), max(min(h, w) - 1, 1))
-        top, left = corners(n, h, w, side, generator, images.device)
-        signs = random_signs((n, c, 1, 1), generator, images.device)
-        moved = torch.clamp(best + 2 * self.eps * signs, *bounds)
-        return torch.where(window(top, left, side, h, w), moved, best)
+        device = images.device
+        rows, cols = h - side + 1, w - side + 1  # the corners a square can have
+        moved = torch.clamp(best + sign_steps(self.eps, device), *bounds)  # (2, n, c, h, w): x_hat -+ 2 eps
+        kept = (moved - best).abs() < SAME
+        if side > 1:  # a square keeps its side^2 pixels: sums over squares from a summed-area table
+            sums = F.pad(kept.cumsum(3, dtype=torch.int32).cumsum(4, dtype=torch.int32), (1, 0, 1, 0))
+            kept = (sums[..., side:, side:] - sums[..., :-side, side:] - sums[..., side:, :-side]
+                    + sums[..., :-side, :-side]) == side * side
+        idle = kept.view(2, n, rows * cols) if c == 1 else kept.view(2, n, c, rows * cols)
+
+        def draw(k: int) -> tuple[Tensor, Tensor]:
+            """k squares: sign indices (k,) or (k, c) (0: -1, 1: +1) and corners top * cols + left (k,)."""
+            top, left = corners(k, h, w, side, generator, device)
+            signs = torch.randint(0, 2, (k,) if c == 1 else (k, c), generator=generator, device=device)
+            return signs, left.add(top, alpha=cols)
+
+        signs, corner = draw(n)
+        everyone = torch.arange(n, device=device)
+        redo, fresh_signs, fresh_corner = everyone, signs, corner
+        for _ in range(REDRAWS):
+            redo = redo[unchanged(idle, redo, fresh_signs, fresh_corner)]
+            if len(redo) == 0:
+                break
+            fresh_signs, fresh_corner = draw(len(redo))
+            signs[redo], corner[redo] = fresh_signs, fresh_corner
+        chosen = moved[signs, everyone] if c == 1 else moved[signs, everyone[:, None], torch.arange(c, device=device)]
+        return torch.where(window_at(corner, side, h, w), chosen, best)
 
     def l2_initial(self, images: Tensor, mask: Tensor | None, generator: torch.Generator | None) -> Tensor:
         """A grid of bumps of side H // 5 with random signs per image and channel, scaled to norm eps."""
@@ -248,7 +338,7 @@ class Square(Attack):
         top1, left1 = corners(n, h, w, side, generator, images.device)
         top2, left2 = corners(n, h, w, side, generator, images.device)
         first, second = window(top1, left1, side, h, w), window(top2, left2, side, h, w)
-        shapes = bump(side).to(images).expand(n, side, side)
+        shapes = bump_as(side, images.dtype, images.device).expand(n, side, side)
         turned = torch.rand(n, generator=generator, device=images.device) > 0.5
         shapes = torch.where(turned[:, None, None], shapes.transpose(1, 2), shapes)
         eta = place(shapes, top1, left1, h, w) * random_signs((n, c, 1, 1), generator, images.device)
