@@ -251,7 +251,7 @@ def test_more_effort_counts_what_each_stronger_member_breaks_beyond_the_worst_ca
 def test_budgets_fill_what_the_command_left_open():
     fast, standard = RobustnessConfig().resolved(), RobustnessConfig(budget="standard").resolved()
     assert (fast.steps, fast.restarts, fast.targets, fast.fab_targets, fast.queries, fast.eot_draws) == \
-        (50, 1, 3, 0, 1000, 8)
+        (25, 1, 3, 0, 500, 8)
     # AutoAttack's standard version: APGD-CE/APGD-T 100 steps, 9 targets, FAB-T 9 targets, Square 5,000; rand: EOT 20
     assert (standard.steps, standard.restarts, standard.targets, standard.fab_targets, standard.queries,
             standard.eot_draws) == (100, 1, 9, 9, 5000, 20)
