@@ -179,6 +179,36 @@ def render(rows: list[dict], timing: dict, info: dict, args: argparse.Namespace,
     ])
 
 
+def plot(rows: list[dict], timing: dict[str, dict], path: Path) -> Path:
+    """Robust accuracy vs eps (advlab's worst case, AutoAttack's) per model, and both wall times."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    for colour, name in zip(("C1", "C0", "C2", "C3"), timing):
+        mine = [row for row in rows if row["model"] == name]
+        eps = [row["eps"] for row in mine]
+        left.plot(eps, [row["advlab"] for row in mine], "o-", color=colour, label=f"{name}: advlab worst case")
+        left.plot(eps, [row["autoattack"] for row in mine], "x--", color=colour, markersize=9,
+                  label=f"{name}: AutoAttack")
+    left.set(xlabel="Linf eps", ylabel="robust accuracy", title="robust accuracy (200 digits)", ylim=(0, 1))
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    names, width = list(timing), 0.38
+    spots = range(len(names))
+    right.bar([x - width / 2 for x in spots], [timing[n]["advlab"] for n in names], width, label="advlab robustness")
+    right.bar([x + width / 2 for x in spots], [timing[n]["autoattack"] for n in names], width, label="AutoAttack")
+    right.set_xticks(list(spots), names)
+    right.set(ylabel="wall seconds, all eps", title="time (one CPU thread)")
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 # ---------------------------------------------------------------------------------- main
 
 
@@ -245,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += compare(name, ours, theirs, target, args)
             timing[name] = {"advlab": ours["seconds"], "autoattack": sum(p["seconds"] for p in theirs.values())}
     info.update(load_end=load_average(), seconds=time.perf_counter() - started)
-    text = render(rows, timing, info, args, command)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    picture = plot(rows, timing, args.out.with_name(f"{SECTION}.png"))
+    text = render(rows, timing, info, args, command) + f"\n![advlab against AutoAttack]({picture.name})\n"
     print(text)
     replace_section(args.out, SECTION, text)
     print(f"written to {args.out} (section {SECTION})", file=sys.stderr)

@@ -20,6 +20,7 @@ def quick_run(tmp_path_factory):
     done = subprocess.run([sys.executable, str(BENCH), "--quick", "--pin", "none", "--out", str(out)],
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (out.parent / "autoattack.png").read_bytes().startswith(b"\x89PNG")
     return done, out.read_text()
 
 
@@ -29,6 +30,7 @@ def test_section_is_written_beside_the_rest_of_the_page(quick_run):
     assert page.count("<!-- autoattack:start -->") == 1 and page.rstrip().endswith("<!-- autoattack:end -->")
     assert "`python bench/autoattack.py --quick --pin none --out " in page
     assert "`advlab robustness RUN --eps 0.2 --n 20 --budget fast" in page
+    assert "![advlab against AutoAttack](autoattack.png)" in page
 
 
 def test_accuracy_rows_are_consistent(quick_run):

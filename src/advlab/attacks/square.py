@@ -8,7 +8,9 @@ x_new if its loss L is lower. Only the sampling distribution differs between the
 * Linf (Alg. 2): the start is vertical stripes, x + eps * (one random sign per column and
   channel); an update is a square of side h at a uniform random position, one random sign per
   channel, of value +-2 eps, so after the projection the square sits on a corner of the ball;
-  an update that would not change x_hat is drawn again without a query (the authors' code).
+  an update that would not change x_hat is drawn again without a query. The authors' code redraws
+  only the signs, at the same position, until the square changes something; advlab redraws the
+  position and the signs, at most 10 times, then spends the query.
 * L2 (Alg. 3): the start is a grid of bumps (side = image side // 5) with random signs, scaled
   to norm eps; an update moves the perturbation's mass inside window W1 onto the "nested
   squares" bump eta of eq. (6) (two rectangles of opposite sign, randomly rotated by 90
