@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from advlab.attacks.base import Attack
 from advlab.attacks.losses import cross_entropy_objective, dlr_objective
-from advlab.attacks.lp import TINY, batch_view, check_norm, linf_bounds, normalize_l2, project_l2
+from advlab.attacks.lp import batch_view, check_norm, linf_bounds, normalize_l2, project_l2, unit_noise
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 
@@ -154,16 +154,7 @@ class APGD(Attack):
 
     def random_start(self, images: Tensor, mask: Tensor | None, bounds, generator) -> Tensor:
         """A random point on the sphere of radius eps (the authors' start), projected."""
-        shape, device, dtype = images.shape, images.device, images.dtype
-        if self.norm == "linf":
-            noise = 2 * torch.rand(shape, generator=generator, device=device, dtype=dtype) - 1
-        else:
-            noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        if mask is not None:
-            noise = noise * mask
-        largest = lp_max(noise) if self.norm == "linf" else noise.flatten(1).norm(dim=1)
-        noise = noise / batch_view(largest + TINY, noise)
-        return self.project(images + self.eps * noise, images, bounds)
+        return self.project(images + self.eps * unit_noise(images, self.norm, mask, generator), images, bounds)
 
     # ------------------------------------------------------------------ the attack
 
@@ -226,8 +217,3 @@ class APGD(Attack):
                 increases.zero_()
                 previous_mark = k + 1
         return torch.where(batch_view(ever, images), first_success, x_max), ever, f_max
-
-
-def lp_max(x: Tensor) -> Tensor:
-    """Per-sample largest absolute value, (N,)."""
-    return x.flatten(1).abs().amax(1)

@@ -69,15 +69,13 @@ from torch import Tensor, nn
 
 from advlab.attacks.base import Attack
 from advlab.attacks.deepfool import class_gradients
-from advlab.attacks.lp import batch_view, lp_norm
+from advlab.attacks.lp import ORDERS, TINY, batch_view, lp_norm, unit_noise
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 
 FAB_NORMS = ("linf", "l2", "l1")
-ORDER = {"linf": float("inf"), "l2": 2.0, "l1": 1.0}
 DUAL = {"linf": 1.0, "l2": 2.0, "l1": float("inf")}
 TINY_STEP = 1e-8  # the smallest step norm in alpha's ratio (the authors' floor)
-TINY = 1e-12
 
 
 def target_by_rank(logits: Tensor, labels: Tensor, rank: int) -> Tensor:
@@ -239,7 +237,7 @@ class FAB(Attack):
             c0 = -f - (w * (x0_flat - x1_flat)).sum(1)
             steps = project_onto_hyperplane(torch.cat([x1_flat, x0_flat]), torch.cat([w, w]), torch.cat([c1, c0]),
                                             self.norm)
-            sizes = lp_norm(steps, ORDER[self.norm]).clamp(min=TINY_STEP)
+            sizes = lp_norm(steps, ORDERS[self.norm]).clamp(min=TINY_STEP)
             size1, size0 = sizes[:len(active)], sizes[len(active):]
             alpha = batch_view((size1 / (size1 + size0)).clamp(0.0, self.alpha_max), x1)
             step1, step0 = steps[:len(active)].view_as(x1), steps[len(active):].view_as(x1)
@@ -248,7 +246,7 @@ class FAB(Attack):
             x_next = (x0 + (1 - alpha) * (x1 - x0 + self.eta * step1) + alpha * self.eta * step0).clamp(0.0, 1.0)
             reached = self.adversarial(self.predict(x_next), source[active],
                                        None if targets is None else targets[active])
-            size = lp_norm(x_next - x0, ORDER[self.norm])
+            size = lp_norm(x_next - x0, ORDERS[self.norm])
             closer = reached & (size < best_norm[active])
             best_norm[active[closer]], best[active[closer]] = size[closer], x_next[closer]
             x_next = torch.where(batch_view(reached, x0), x0 + self.beta * (x_next - x0), x_next)
@@ -285,13 +283,6 @@ class FAB(Attack):
 
     def random_start(self, images: Tensor, radius: Tensor, mask: Tensor | None,
                      generator: torch.Generator | None) -> Tensor:
-        """A uniform direction (Linf: a uniform draw from the cube, as the authors) scaled to norm `radius`, clipped."""
-        shape, device, dtype = images.shape, images.device, images.dtype
-        if self.norm == "linf":
-            noise = 2 * torch.rand(shape, generator=generator, device=device, dtype=dtype) - 1
-        else:
-            noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        if mask is not None:
-            noise = noise * mask
-        noise = noise / batch_view(lp_norm(noise, ORDER[self.norm]).clamp(min=TINY), noise)
+        """A random direction (Linf: a uniform draw from the cube, as the authors) scaled to norm `radius`, clipped."""
+        noise = unit_noise(images, self.norm, mask, generator)
         return (images + batch_view(radius, images) * noise).clamp(0.0, 1.0)

@@ -16,6 +16,7 @@ from torch import Tensor
 from advlab.core.errors import AdvlabError
 
 TINY = 1e-12  # guards divisions by a zero norm
+ORDERS = {"linf": float("inf"), "l2": 2.0, "l1": 1.0}  # a norm's name -> its p
 
 
 def check_norm(norm: str, name: str) -> str:
@@ -32,6 +33,19 @@ def batch_view(values: Tensor, like: Tensor) -> Tensor:
 def lp_norm(x: Tensor, p: float) -> Tensor:
     """Per-sample Lp norm of a batch, (N,)."""
     return torch.linalg.vector_norm(x.flatten(1), ord=p, dim=1)
+
+
+def unit_noise(images: Tensor, norm: str, mask: Tensor | None, generator: torch.Generator | None) -> Tensor:
+    """A random direction of norm 1 (in `norm`: linf, l2 or l1) per image, zero outside the mask: the random
+    starts of APGD and FAB as their authors draw them, uniform in the cube for Linf and Gaussian otherwise."""
+    shape, device, dtype = images.shape, images.device, images.dtype
+    if norm == "linf":
+        noise = 2 * torch.rand(shape, generator=generator, device=device, dtype=dtype) - 1
+    else:
+        noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    if mask is not None:
+        noise = noise * mask
+    return noise / batch_view(lp_norm(noise, ORDERS[norm]).clamp(min=TINY), noise)
 
 
 def normalize_l2(x: Tensor) -> Tensor:
