@@ -216,24 +216,25 @@ def test_default_options_are_named_lighter_than_autoattack(tmp_path):
 
 
 def test_a_standard_budget_record_is_at_least_autoattack():
-    flat = {"name": "standard", "steps": 100, "restarts": 1, "targets": 9, "queries": 5000}
+    standard = {"apgd-ce": {"steps": 100, "restarts": 1}, "apgd-t": {"steps": 100, "targets": 9},
+                "fab-t": {"steps": 100, "targets": 9}, "square": {"queries": 5000}}
     members = ("apgd-ce", "apgd-t", "fab-t", "square")
-    found = budgets(robustness_record(budget=flat, members=members))
+    # the record's budget wins over its (lighter) options
+    found = budgets(robustness_record(budget={"name": "standard", "members": standard, "eot": None},
+                                      members=members))
     assert found.lighter == [] and found.name == "standard"
     assert found.verdict.startswith("The budget 'standard' is at least AutoAttack's standard version")
-    # per-member settings in AutoAttack's own names win over the (lighter) options
-    nested = {"name": "standard", "members": {"apgd_ce": {"n_iter": 100, "n_restarts": 1},
-                                              "apgd-t": {"n_iter": 100, "n_target_classes": 9},
-                                              "fab-t": {"n_target_classes": 9}, "square": {"n_queries": 5000}}}
-    assert budgets(robustness_record(budget=nested, members=members)).lighter == []
     # a record naming a 'fast' budget with lighter settings says which
-    fast = budgets(robustness_record(budget={"name": "fast", "queries": 1000}, members=members))
+    fast = budgets(robustness_record(budget={"name": "fast", "members": {**standard, "square": {"queries": 500}},
+                                             "eot": None}, members=members))
     assert fast.name == "fast" and fast.verdict.startswith("The budget 'fast' is lighter")
-    assert "Square 1,000 queries (AutoAttack: 5,000)" in fast.lighter
+    assert fast.lighter == ["Square 500 queries (AutoAttack: 5,000)"]
 
 
 def test_target_classes_are_capped_by_the_classes_and_dlr_stands_in_for_three():
-    four = budgets(robustness_record(options={"steps": 100, "queries": 5000}, classes=4,
+    capped = {"apgd-ce": {"steps": 100, "restarts": 1}, "apgd-t": {"steps": 100, "targets": 3},
+              "fab-t": {"steps": 100, "targets": 3}, "square": {"queries": 5000}}
+    four = budgets(robustness_record(budget={"name": "standard", "members": capped, "eot": None}, classes=4,
                                      members=("apgd-ce", "apgd-t", "fab-t", "square")))
     assert four.lighter == []  # 3 targets are all a 4-class model has
     three = budgets(robustness_record(classes=3, members=("apgd-ce", "apgd-dlr", "square")))
@@ -248,8 +249,8 @@ def test_eot_is_judged_only_for_a_randomised_model():
     assert not any(item.startswith("EOT") for item in deterministic.lighter)
     noisy = budgets(robustness_record(randomized=True))
     assert "EOT 8 draws (AutoAttack: 20), averaging the logits (AutoAttack: the gradients)" in noisy.lighter
-    strong = budgets(robustness_record(randomized=True, budget={"name": "standard", "eot_draws": 20,
-                                                                 "eot_average": "gradients"}))
+    strong = budgets(robustness_record(randomized=True, budget={"name": "standard", "members": {},
+                                                                 "eot": {"draws": 20, "average": "gradients"}}))
     assert not any(item.startswith("EOT") for item in strong.lighter)
     assert ["EOT (randomised model)", "20 draws, averaging the gradients"] == [
         row[:2] for row in strong.rows if row[0].startswith("EOT")][0]

@@ -22,7 +22,7 @@ import numpy as np
 
 from advlab.core.errors import AdvlabError
 from advlab.reports.budgets import HEAD as BUDGET_HEAD
-from advlab.reports.budgets import budget_settings, budgets
+from advlab.reports.budgets import budgets
 from advlab.reports.markup import esc, html_page, html_table, md_cell, md_table
 from advlab.reports.plots import _figure, _save
 
@@ -64,14 +64,13 @@ def checks_table(record: dict) -> tuple[list[str], list[list[str]]]:
 def description(record: dict) -> str:
     """One paragraph: what was evaluated, how, and the clean accuracy."""
     options, model = record["options"], record["model"]
-    _, shared, _ = budget_settings(record)  # the options, or the budget where the record has one
     members = " → ".join(title(record, name) for name in record["ensemble"]["members"])
     name = f"{model.get('class')} ({model['transform']})" if model.get("transform") else model.get("class")
     return (f"{name} on the first {record['n']} held-out images, {record['norm']} threat model; "
             f"clean accuracy {percent(record['clean_accuracy'])}. Ensemble (per example, any success counts; "
-            f"each member on the images still unbroken): {members}. APGD/PGD {shared.get('steps', '?')} steps x "
-            f"{shared.get('restarts', '?')} restart(s), APGD-T {shared.get('targets', '?')} target classes, Square "
-            f"{shared.get('queries', '?')} queries; seed {options['seed']}; {record['seconds']['total']:.1f} s. "
+            f"each member on the images still unbroken): {members}. APGD/PGD {options['steps']} steps x "
+            f"{options['restarts']} restart(s), APGD-T {options['targets']} target classes, Square "
+            f"{options['queries']} queries; seed {options['seed']}; {record['seconds']['total']:.1f} s. "
             "The worst case counts an image as broken if any attack broke it at that eps or a smaller one.")
 
 
