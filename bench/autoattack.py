@@ -193,7 +193,7 @@ def plot(rows: list[dict], timing: dict[str, dict], path: Path) -> Path:
         left.plot(eps, [row["advlab"] for row in mine], "o-", color=colour, label=f"{name}: advlab worst case")
         left.plot(eps, [row["autoattack"] for row in mine], "x--", color=colour, markersize=9,
                   label=f"{name}: AutoAttack")
-    left.set(xlabel="Linf eps", ylabel="robust accuracy", title="robust accuracy (200 digits)", ylim=(0, 1))
+    left.set(xlabel="Linf eps", ylabel="robust accuracy", title=f"robust accuracy ({rows[0]['n']} digits)", ylim=(0, 1))
     left.legend(fontsize=8)
     left.grid(alpha=0.3)
     names, width = list(timing), 0.38
