@@ -213,6 +213,13 @@ def test_bim_with_fewer_steps_than_the_papers_rule_still_reaches_the_edge_of_the
     assert result["evaluations"] == 20 + 2
 
 
+def test_bim_with_a_step_that_cannot_reach_eps_is_a_clear_error(client):
+    response = client.post("/api/attack", json={"attack": "bim", "digit": 4, "eps": 0.3, "steps": 10,
+                                                "alpha": 0.01})
+    assert response.status_code == 400
+    assert "moves a pixel at most 0.1, less than eps 0.3" in response.json()["error"]
+
+
 def test_a_drawn_digit_without_label_is_attacked_away_from_its_prediction(client):
     drawing = load_digits_images().data[0].flatten().tolist()
     result = client.post("/api/attack", json={"attack": "pgd", "image": drawing, "eps": 0.3}).json()
