@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
-from advlab.reports.render import _md_table
+from advlab.reports.markup import md_table
 from advlab.reports.robustness_report import accuracy_table
 
 DEFAULTS = RobustnessConfig()
@@ -67,7 +67,7 @@ def run_robustness(args: argparse.Namespace) -> int:
     if record["warning"]:
         print(f"WARNING: {record['warning']}")
     print(f"clean accuracy: {100 * record['clean_accuracy']:.1f}% ({record['n']} held-out images)")
-    print(_md_table(*accuracy_table(record)))
+    print(md_table(*accuracy_table(record)))
     for check in record["checks"]:
         print(f"[{'PASS' if check['passed'] else 'FAIL'}] {check['name']}: {check['evidence']}")
     files = record["files"]

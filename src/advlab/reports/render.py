@@ -44,7 +44,7 @@ from advlab.reports.sections.configuration import Configuration
 from advlab.reports.sections.smoothing import smoothing_markdown, smoothing_summary
 from advlab.reports.sections.summary import Summary
 
-# Older names, kept for callers outside reports/ (advlab.cli.robustness prints with _md_table).
+# Older names, kept for scripts and tests that import them from render.
 _esc, _md_cell, _md_table, _html_table = esc, md_cell, md_table, html_table
 
 
