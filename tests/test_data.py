@@ -402,7 +402,8 @@ def test_npy_missing_file_and_npz(tmp_path):
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"ring8", "grid25", "digits", "stacked-digits", "idx", "folder", "npy"}
+    assert set(DATASETS) == {"ring8", "grid25", "mnist", "stacked-mnist", "digits", "stacked-digits", "idx", "folder",
+                             "npy"}
     stacked = load_dataset("stacked-digits", image_size=16)
     assert stacked.sample_shape == (3, 16, 16) and int(stacked.labels.max()) < 1000
     assert isinstance(load_dataset("ring8"), GaussianMixture2D)
@@ -412,7 +413,7 @@ def test_registry_names():
 
 def test_load_dataset_unknown_name_lists_valid_names():
     with pytest.raises(AdvlabError) as caught:
-        load_dataset("mnist")
+        load_dataset("cifar10")
     for name in DATASETS:
         assert name in str(caught.value)
 

