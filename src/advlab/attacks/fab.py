@@ -86,7 +86,7 @@ def target_by_rank(logits: Tensor, labels: Tensor, rank: int) -> Tensor:
     """
     classes = logits.shape[1]
     if not 1 <= rank <= classes - 1:
-        raise AdvlabError(f"fab: rank must lie in [1, {classes - 1}] for {classes} classes, got {rank}")
+        raise AdvlabError(f"target rank must lie in [1, {classes - 1}] for {classes} classes, got {rank}")
     others = logits.detach().scatter(1, labels[:, None], float("-inf"))
     return others.argsort(1, descending=True)[:, rank - 1]
 

@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from advlab.attacks import APGD, FAB, FGSM, PGD, Square, Transfer
+from advlab.attacks import APGD, FAB, FGSM, PGD, Square, Transfer, target_by_rank
 from advlab.attacks.base import NORMS
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
@@ -250,12 +250,6 @@ class Verdict:
         return votes[0] if self.draws == 1 else votes.mode(0).values
 
 
-def target_classes(clean_logits: Tensor, labels: Tensor, rank: int) -> Tensor:
-    """The class with the rank-th highest clean logit among those that are not the true label."""
-    others = clean_logits.scatter(1, labels[:, None], float("-inf"))
-    return others.argsort(1, descending=True)[:, rank - 1]
-
-
 def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: RobustnessConfig, randomized: bool,
                  surrogate: nn.Module | None) -> tuple[dict[str, Member], list[str], list[str]]:
     """(attacks by name, the ensemble's members in order, notes) for this model and a resolved config."""
@@ -321,7 +315,7 @@ def target_by_target(verdict: Verdict, targets: int,
             left = (~fooled).nonzero().flatten()
             if len(left) == 0:
                 break
-            adversarial = attack(images[left], target_classes(clean_logits[left], labels[left], rank), eps)
+            adversarial = attack(images[left], target_by_rank(clean_logits[left], labels[left], rank), eps)
             fooled[left] = verdict(adversarial) != labels[left]
         return fooled
 
