@@ -107,13 +107,13 @@ def run_autoattack(target, eps: float, args: argparse.Namespace) -> dict:
     return {"seconds": seconds, "robust": robust_rows(target.model, adversarial, target.labels)}
 
 
-def who_breaks(target, eps: float, rows: list[int]) -> dict[str, int]:
+def who_breaks(target, eps: float, rows: list[int], args: argparse.Namespace) -> dict[str, int]:
     """Each AutoAttack member alone on the images only AutoAttack broke: how many of them it breaks."""
     import torch
 
     if not rows:
         return {}
-    members = autoattack(target, eps, argparse.Namespace(seed=SEED))._autoattack.attacks
+    members = autoattack(target, eps, args)._autoattack.attacks
     index = torch.tensor(rows)
     images, labels = target.images[index], target.labels[index]
     return {name: len(rows) - len(robust_rows(target.model, member(images, labels), labels))
@@ -136,7 +136,7 @@ def compare(name: str, advlab: dict, peer: dict[float, dict], target, args: argp
         missed = sorted(ours - theirs)
         rows.append({"model": name, "eps": eps, "n": record["n"], "advlab": len(ours) / record["n"],
                      "autoattack": len(theirs) / record["n"], "only_autoattack": missed,
-                     "only_advlab": len(theirs - ours), "members": who_breaks(target, eps, missed)})
+                     "only_advlab": len(theirs - ours), "members": who_breaks(target, eps, missed, args)})
     return rows
 
 
