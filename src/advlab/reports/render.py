@@ -44,8 +44,8 @@ from advlab.reports.sections.configuration import Configuration
 from advlab.reports.sections.smoothing import smoothing_markdown, smoothing_summary
 from advlab.reports.sections.summary import Summary
 
-# Older names, kept for scripts and tests that import them from render.
-_esc, _md_cell, _md_table, _html_table = esc, md_cell, md_table, html_table
+# An older name, kept for scripts that print a table with it (reports.markup.md_table is the one to call).
+_md_table = md_table
 
 
 def _md_smoothing(root: Path, base: Path, level: int) -> str:
