@@ -168,7 +168,7 @@ def build(config, device):
     from advlab.pipelines.gan_setup import build_trainer, load_data
 
     seed_everything(config.seed)
-    data = load_data(config, device)
+    config, data = load_data(config, device)
     resolved = config.resolved(data.kind, data.sample_shape[-1])
     return data, resolved, build_trainer(resolved, data, device)
 
@@ -283,7 +283,7 @@ def run_worker(spec: dict) -> dict:
 
         kind = DATA[spec["data"]]
         config = GANTrainConfig(data=spec["data"], image_size=spec["image_size"] if kind == "images" else None)
-        return {"figures": evaluate(load_data(config, device), None, spec, device)}
+        return {"figures": evaluate(load_data(config, device)[1], None, spec, device)}
     config = case_config(spec)
     budget_s = 60 * spec["budget_minutes"]
     result: dict = {}

@@ -287,7 +287,7 @@ def worker(conn, case: str, loop_kind: str, device_name: str, threads: int,
         config.validate()
         seed_everything(config.seed)  # as train_gan does, before data and models
         device = resolve_device(config.device)
-        data = load_data(config, device)
+        config, data = load_data(config, device)
         config = config.resolved(data.kind)
         trainer = build_trainer(config, data, device)
         loop = HouseLoop(trainer, config, device) if loop_kind == "advlab" else \

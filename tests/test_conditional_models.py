@@ -133,7 +133,7 @@ def test_spectral_norm_makes_largest_singular_values_one():
 
 def test_bad_sizes_are_one_line_errors():
     raises_one_line(lambda: ConditionalMLPGenerator(2, 0), "classes", ">= 1")
-    raises_one_line(lambda: ConditionalDCGANGenerator(8, 10, 12), "power of two", "12")
+    raises_one_line(lambda: ConditionalDCGANGenerator(8, 10, 30), "power of two", "30")
     raises_one_line(lambda: ProjectionDiscriminator(16, -3), "classes")
     raises_one_line(lambda: ConditionalDCGANDiscriminator(16, 10, embed_dim=0), "embed_dim")
 

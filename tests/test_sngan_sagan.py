@@ -94,7 +94,7 @@ def test_spectral_attention_normalises_its_three_convolutions():
 # --- shapes and architecture ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("family", ["sngan", "sagan"])
-@pytest.mark.parametrize("resolution", [8, 16, 32])
+@pytest.mark.parametrize("resolution", [8, 16, 28, 32])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes(family, resolution, channels):
     torch.manual_seed(3)
@@ -160,12 +160,25 @@ def test_attention_sits_at_the_requested_size(attention_at, expected):
 def test_default_attention_is_the_largest_map_below_the_output():
     assert SAGANGenerator(16, 16, 1, 8).attention_at == 8
     assert SAGANDiscriminator(8, 1, 8).attention_at == 4
+    assert SAGANGenerator(16, 28, 1, 8).attention_at == 14
+
+
+def test_at_28_pixels_the_stacks_start_from_7x7():
+    """MNIST at its own size: G's first map and D's last are 7x7 (28 = 7 x 2^2), attention may sit at 7 or 14."""
+    z = torch.randn(2, 16)
+    sngan_g, sngan_d = SNGANGenerator(16, 28, 1, 8), SNGANDiscriminator(28, 1, 8)
+    assert sngan_g.net[1].unflattened_size == (32, 7, 7) and sngan_d.net[-1].in_features == 32 * 7 * 7
+    sagan_g = SAGANGenerator(16, 28, 1, 8, attention_at=7)
+    assert sagan_g.net[0].kernel_size == (7, 7) and isinstance(sagan_g.net[3], SelfAttention)
+    sagan_d = SAGANDiscriminator(28, 1, 8, attention_at=7)
+    assert sagan_d.net[-1].kernel_size == (7, 7) and sagan_d(sagan_g(z)).shape == (2,)
+    raises_one_line(lambda: SAGANGenerator(16, 28, 1, 8, attention_at=4), "attention_at", "7, 14", "4")
 
 
 @pytest.mark.parametrize("make", [lambda r: SNGANGenerator(16, r, 1, 8), lambda r: SNGANDiscriminator(r, 1, 8),
                                   lambda r: SAGANGenerator(16, r, 1, 8), lambda r: SAGANDiscriminator(r, 1, 8)],
                          ids=["sngan-g", "sngan-d", "sagan-g", "sagan-d"])
-@pytest.mark.parametrize("resolution", [4, 12, 0])
+@pytest.mark.parametrize("resolution", [4, 9, 30, 0])
 def test_bad_resolution_is_one_line_error(make, resolution):
     raises_one_line(lambda: make(resolution), "resolution", "power of two", str(resolution))
 

@@ -21,7 +21,7 @@ OPTION_DOCS = {
     "out": "run directory to create",
     "data": "ring8, grid25, digits, stacked-digits (3 digits as RGB, 1000 modes), idx, folder or npy",
     "data_path": "file or folder for idx, folder and npy data",
-    "image_size": "resize images to this size (a power of two for dcgan)",
+    "image_size": "resize images to this size (4 to 7 times a power of two for the DCGAN family: 28, 32, 64, ...; a power of two for progan)",
     "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
              "progan or wgan-gp (each with its paper's settings as defaults)",
     "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",
@@ -49,7 +49,8 @@ OPTION_DOCS = {
     "eval_every": "evaluate --metrics every N steps into metrics.jsonl (unset: never)",
     "metrics": "metrics for --eval-every: fid, kid, is, prdc, modes, birthday (comma-separated)",
     "eval_samples": "generated samples per evaluation during training",
-    "features": "feature network: digits (trained by advlab, cached) or inception:PATH",
+    "features": "feature network: auto (mnist for mnist and stacked-mnist, else digits), digits or mnist "
+                "(trained by advlab, cached) or inception:PATH",
 }
 
 
@@ -92,8 +93,9 @@ def add_parser(subparsers) -> None:
                                "no is for 2-D points)")
     evaluate.add_argument("--n", type=int, default=5000, help="generated samples (and the cap on real ones; "
                           "default 5000)")
-    evaluate.add_argument("--features", default="digits",
-                          help="feature network: digits (trained by advlab, cached) or inception:PATH to the FID "
+    evaluate.add_argument("--features", default="auto",
+                          help="feature network: auto (default: mnist for mnist and stacked-mnist runs, digits "
+                               "otherwise), digits or mnist (trained by advlab, cached) or inception:PATH to the FID "
                                "Inception weights (pt_inception-2015-12-05-6726825d.pth)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the real sample, noise and subsets")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")

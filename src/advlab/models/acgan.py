@@ -4,10 +4,10 @@ auxiliary classifier GANs", sec. 3).
 G draws X_fake = G(c, z) for a class c; D sees only the image and returns two heads: a
 probability distribution over sources, P(S | X) (here its raw score, one per sample, read by
 an advlab GANLoss), and one over the class labels, P(C | X) (here logits, one per class).
-The heads share D's trunk: the DCGAN discriminator's convolutional stack down to 4x4; the
-source head is that discriminator's own last layer (a 4x4 convolution to one channel) and the
-class head a 4x4 convolution to `classes` channels, i.e. a linear map of the flattened
-features, as the paper's fully connected outputs.
+The heads share D's trunk: the DCGAN discriminator's convolutional stack down to its start side
+(4x4 at 32, 7x7 at MNIST's 28); the source head is that discriminator's own last layer (a
+convolution over the whole map to one channel) and the class head the same to `classes`
+channels, i.e. a linear map of the flattened features, as the paper's fully connected outputs.
 
 `ACGANGenerator` is the conditional DCGAN generator of advlab.models.conditional (an
 embedding of c concatenated to z), as the paper's G takes both c and z. The losses are in
@@ -41,7 +41,7 @@ class ACGANDiscriminator(nn.Module):
     """images (N, channels, resolution, resolution) in [0, 1] -> ACGANScores(source (N,), class_logits (N, classes)).
 
     Args:
-        resolution: image side, a power of two >= 8 (default 32).
+        resolution: image side, 4 to 7 times a power of two, >= 8 (default 32; 28 for MNIST).
         classes: number of classes (default 10).
         channels: image channels (default 1).
         width: channels of the first convolution; each later one doubles it (default 64).
@@ -55,7 +55,7 @@ class ACGANDiscriminator(nn.Module):
         layers = DCGANDiscriminator(resolution, channels, width, norm).net
         self.trunk = nn.Sequential(*layers[:-1])
         self.source_head = layers[-1]
-        self.class_head = nn.Conv2d(self.source_head.in_channels, classes, 4, 1, 0)
+        self.class_head = nn.Conv2d(self.source_head.in_channels, classes, self.source_head.kernel_size, 1, 0)
         init_dcgan_weights(self.class_head)
         nn.init.zeros_(self.class_head.bias)
 

@@ -143,7 +143,7 @@ class ProjectionDiscriminator(nn.Module):
     """(images (N, channels, resolution, resolution) in [0, 1], labels (N,)) -> raw scores (N,).
 
     D(x, y) = psi(phi(x)) + <V_y, phi(x)> (Miyato & Koyama 2018, eq. 3). phi is the DCGAN
-    discriminator's convolutional stack without its last layer (down to 4x4, LeakyReLU(0.2))
+    discriminator's convolutional stack without its last layer (down to 4x4, or 7x7 at 28, LeakyReLU(0.2))
     followed by global sum pooling; psi is linear; V (`embed`) has one row per class.
     `spectral` spectrally normalises every layer including V; `norm` is the trunk's
     normalisation ("none" by default, as the paper; "batch" or "layer" also work).

@@ -10,7 +10,8 @@ The paper's networks for 32x32 images:
 
 G is a DCGAN generator with batch norm (the authors' code also normalises and rectifies the
 dense layer's output, as here); only D is spectrally normalised. Like advlab's DCGAN, both are
-scaled to `resolution` (a power of two >= 8) by the number of factor-2 steps from 4x4: G has
+scaled to `resolution` by the number of factor-2 steps from a 4x4 to 7x7 start
+(advlab.models.dcgan.ladder: 4x4 for 32, 7x7 for MNIST's 28): G has
 one deconvolution and D one (4x4 stride-2, 3x3) pair per step, and `width` is the channels of
 the layer next to the image, doubling at each step away from it (width 64 at resolution 32 is
 Table 3 exactly). Weights start from N(0, 0.02) as in the authors' code.
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from advlab.core.checks import check_int
-from advlab.models.dcgan import doublings
+from advlab.models.dcgan import ladder
 from advlab.models.spectral_norm import apply_spectral_norm
 
 
@@ -44,7 +45,7 @@ class SNGANGenerator(nn.Module):
 
     Args:
         z_dim: noise dimension (default 128, the paper's).
-        resolution: output size, a power of two >= 8 (default 32).
+        resolution: output size, 4 to 7 times a power of two, >= 8 (default 32; 28 for MNIST).
         channels: image channels (default 3).
         width: channels of the last feature map; 2**k times that k steps from the image (default 64).
     """
@@ -52,11 +53,12 @@ class SNGANGenerator(nn.Module):
     def __init__(self, z_dim: int = 128, resolution: int = 32, channels: int = 3, width: int = 64):
         super().__init__()
         self.z_dim = check_int("z_dim", z_dim, 1)
-        n = doublings(resolution, "SNGAN")
+        start, n = ladder(resolution, "SNGAN")
         check_int("channels", channels, 1)
         check_int("width", width, 1)
         features = width * 2**n
-        layers: list[nn.Module] = [nn.Linear(z_dim, features * 16, bias=False), nn.Unflatten(1, (features, 4, 4)),
+        layers: list[nn.Module] = [nn.Linear(z_dim, features * start**2, bias=False),
+                                   nn.Unflatten(1, (features, start, start)),
                                    nn.BatchNorm2d(features), nn.ReLU(True)]
         for _ in range(n):
             layers += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1, bias=False),
@@ -74,14 +76,14 @@ class SNGANDiscriminator(nn.Module):
     """images (N, channels, resolution, resolution) in [0, 1] -> raw scores (N,) (Table 3b).
 
     Args:
-        resolution: input size, a power of two >= 8 (default 32).
+        resolution: input size, 4 to 7 times a power of two, >= 8 (default 32; 28 for MNIST).
         channels: image channels (default 3).
         width: channels of the first convolution; doubled by each step towards 4x4 (default 64).
     """
 
     def __init__(self, resolution: int = 32, channels: int = 3, width: int = 64):
         super().__init__()
-        n = doublings(resolution, "SNGAN")
+        start, n = ladder(resolution, "SNGAN")
         check_int("channels", channels, 1)
         check_int("width", width, 1)
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(0.1, True)]
@@ -90,7 +92,7 @@ class SNGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(features, features, 4, 2, 1), nn.LeakyReLU(0.1, True),
                        nn.Conv2d(features, features * 2, 3, 1, 1), nn.LeakyReLU(0.1, True)]
             features *= 2
-        layers += [nn.Flatten(), nn.Linear(features * 16, 1)]
+        layers += [nn.Flatten(), nn.Linear(features * start**2, 1)]
         self.net = nn.Sequential(*layers)
         self.apply(init_normal_weights)
         apply_spectral_norm(self)

@@ -6,6 +6,7 @@ resumed run continues bit-exactly (weights, optimiser moments, EMA, the sampler'
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import torch
@@ -20,7 +21,7 @@ from advlab.core.checkpoints import (
 )
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
-from advlab.data import load_dataset
+from advlab.data import Dataset, load_dataset
 from advlab.gan.diffaugment import diff_augment
 from advlab.gan.ema import GeneratorEMA
 from advlab.gan.losses import make_loss
@@ -36,15 +37,29 @@ from advlab.models.conditional import (
     ConditionalMLPGenerator,
     ProjectionDiscriminator,
 )
+from advlab.models.dcgan import ladder
 from advlab.models.progan import ProGANDiscriminator, ProGANGenerator, stage_resolutions
 from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
 from advlab.pipelines.gan_config import GANTrainConfig, default_stage_steps
 
 
-def load_data(config: GANTrainConfig, device: torch.device):
-    """The config's data set, on `device`."""
-    return load_dataset(config.data, config.data_path, config.image_size).to(device)
+def load_data(config: GANTrainConfig, device: torch.device, note=print) -> tuple[GANTrainConfig, Dataset]:
+    """The config's data set on `device`, and the config with the image size the model trains at.
+
+    Progressive growing doubles from 4x4, so images whose side is no power of two (MNIST's 28) are resized
+    to the next one (32), `note` saying so, and the config records it as `image_size`; every other image
+    model takes the data at its own size.
+    """
+    data = load_dataset(config.data, config.data_path, config.image_size)
+    side = data.sample_shape[-1]
+    if config.model == "progan" and config.image_size is None and data.kind == "images" and side & (side - 1):
+        size = max(8, 1 << side.bit_length())
+        note(f"progan grows by doubling from 4x4: {config.data}'s {side}x{side} images are resized to "
+             f"{size}x{size} (as --image-size {size})")
+        config = dataclasses.replace(config, image_size=size)
+        data = load_dataset(config.data, config.data_path, size)
+    return config, data.to(device)
 
 
 def build_generator(config: GANTrainConfig, sample_shape: tuple[int, ...], classes: int = 0) -> nn.Module:
@@ -111,8 +126,15 @@ def check_shape(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> None:
     """Refuse data the model cannot take, before building it."""
     if config.model != "mlp" and (len(sample_shape) != 3 or sample_shape[1] != sample_shape[2]):
         raise AdvlabError(f"{config.model} needs square images; data {config.data!r} has shape {sample_shape}")
-    if config.model == "progan":
-        stage_resolutions(sample_shape[-1])  # a size progressive growing reaches from 4x4 by doubling
+    try:
+        if config.model == "progan":
+            stage_resolutions(sample_shape[-1])  # a size progressive growing reaches from 4x4 by doubling
+        elif config.model != "mlp":
+            ladder(sample_shape[-1], config.model)  # a size the DCGAN-shaped stacks reach from a 4 to 7 pixel start
+    except AdvlabError as error:
+        if config.image_size is None:
+            raise
+        raise AdvlabError(f"--image-size {config.image_size}: {error}") from None
     if config.diffaugment and len(sample_shape) != 3:
         raise AdvlabError(f"--diffaugment transforms images; data {config.data!r} holds 2-D points")
 

@@ -57,7 +57,7 @@ def load_trained(path: str | Path, device: str = "auto") -> tuple[Path, GANTrain
     config = resume_config(run_dir)
     seed_everything(config.seed)
     torch_device = resolve_device(device)
-    data = load_data(config, torch_device)
+    config, data = load_data(config, torch_device, note=lambda _: None)
     trainer = build_trainer(config.resolved(data.kind, data.sample_shape[-1]), data, torch_device)
     restore_trainer(trainer, checkpoint)
     return run_dir, trainer

@@ -60,7 +60,7 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    data = load_data(config, device)
+    config, data = load_data(config, device, note=warn)
     config = config.resolved(data.kind, data.sample_shape[-1])
     trainer = build_trainer(config, data, device)
     evaluator = None
