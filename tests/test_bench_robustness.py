@@ -35,8 +35,8 @@ def quick_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
     out, work = folder / "robustness.md", folder / "work"
     # a subprocess, as the bench is meant to be run (it sets threads and CPU affinity for itself)
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-progress", "--work", str(work),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run([sys.executable, str(BENCH), "--data", "digits", "--quick", "--no-progress", "--work",
+                           str(work), "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done, out.read_text(), folder
 
@@ -45,7 +45,7 @@ def test_quick_run_records_its_command_and_settings(quick_run):
     done, text, folder = quick_run
     assert text.startswith("# Robustness on digits")
     assert "| standard |" in done.stdout  # the page is printed too
-    assert "`python bench/robustness_report.py --quick --no-progress --work " in text
+    assert "`python bench/robustness_report.py --data digits --quick --no-progress --work " in text
     assert "- seeds: 0 " in text and "- total time: " in text
     assert (folder / "robustness.png").stat().st_size > 10_000
     assert "![robust accuracy and certified accuracy](robustness.png)" in text
@@ -66,7 +66,7 @@ def test_worst_case_table_obeys_the_invariants(quick_run):
     rows = table_rows(text, "| model | clean acc % | eps 0.05")
     assert [row[0] for row in rows] == list(bench.DEFAULT_MODELS)
     for name, clean, *cells, passed, failed, seconds in rows:
-        assert len(cells) == len(bench.EPS)
+        assert len(cells) == len(bench.DATA["digits"]["eps"])
         values = [percent(cell) for cell in cells]
         assert all(value <= percent(clean) for value in values), name
         assert values == sorted(values, reverse=True), name  # never rises with eps
@@ -142,3 +142,15 @@ def test_smoothing_table(quick_run):
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
     assert_bench_refuses("robustness_report", argv, message, tmp_path / "x.md", capsys)
+
+
+def test_mnist_is_the_default_with_madry_et_al_s_threat_model():
+    bench = load_bench("robustness_report")
+    mnist, digits = bench.parse_args([]), bench.parse_args(["--data", "digits"])
+    assert (mnist.data, mnist.eps, mnist.train_eps, mnist.side, mnist.images) == ("mnist", (0.1, 0.2, 0.3, 0.4),
+                                                                                   0.3, 28, 500)
+    assert mnist.out.name == "robustness_mnist.md" and mnist.art_eps == (0.3,)
+    assert (digits.eps, digits.train_eps, digits.images, digits.out.name) == ((0.05, 0.1, 0.2, 0.3), 0.2, 360,
+                                                                              "robustness.md")
+    config = bench.train_config("pgd-at", bench.MODELS["pgd-at"][0], mnist, Path("/nowhere"))
+    assert (config.data, config.defense, config.eps, config.attack_steps) == ("mnist", "pgd-at", 0.3, 10)
