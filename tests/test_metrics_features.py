@@ -297,11 +297,11 @@ def test_non_square_images_and_bad_batch_sizes_are_refused(quick_net):
         quick_net.features(torch.rand(2, 1, 8, 8), batch_size=0)
 
 
-@pytest.mark.parametrize("spec", ["mnist", "Digits", "", "inception", 3])
+@pytest.mark.parametrize("spec", ["cifar", "Digits", "", "inception", "auto", 3])
 def test_an_unknown_spec_names_the_valid_ones(cache, spec):
     with pytest.raises(AdvlabError) as error:
         load_feature_net(spec)
-    assert "'digits'" in str(error.value) and "inception:PATH" in str(error.value)
+    assert "'digits', 'mnist'" in str(error.value) and "inception:PATH" in str(error.value)
 
 
 def test_a_missing_inception_file_is_a_clear_error(cache, tmp_path):
@@ -379,7 +379,7 @@ def run_features_cli(argv, capsys):
 
 
 def test_cli_train_then_list(cache, capsys, monkeypatch):
-    monkeypatch.setattr(features_module, "default_epochs", lambda size: 1)
+    monkeypatch.setattr(features_module, "default_epochs", lambda size, data="digits": 1)
     status, out, err = run_features_cli(["features", "list"], capsys)
     assert status == 0 and "no feature networks cached" in out
     status, out, err = run_features_cli(["features", "train", "--data", "digits", "--no-progress"], capsys)

