@@ -1,8 +1,8 @@
 """Plain nn.Modules: MLPs for 2-D data, the GAN family for images (DCGAN, conditional and projection, ACGAN,
-SNGAN, SAGAN, ProGAN), victim classifiers, Normalize, the FID Inception-v3."""
+SNGAN, SAGAN, ProGAN), victim classifiers (SmallCNN, MadryCNN, LeNet5, MLP), Normalize, the FID Inception-v3."""
 
 from advlab.models.acgan import ACGANDiscriminator
-from advlab.models.classifiers import MLPClassifier, SmallCNN
+from advlab.models.classifiers import MadryCNN, MLPClassifier, SmallCNN
 from advlab.models.conditional import (
     ConditionalDCGANDiscriminator,
     ConditionalDCGANGenerator,
@@ -12,6 +12,7 @@ from advlab.models.conditional import (
 )
 from advlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from advlab.models.inception_fid import FIDInceptionV3, load_fid_inception
+from advlab.models.lenet import LeNet5
 from advlab.models.mlp import MLPDiscriminator, MLPGenerator
 from advlab.models.normalize import Normalize
 from advlab.models.progan import ProGANDiscriminator, ProGANGenerator
@@ -22,8 +23,8 @@ from advlab.models.spectral_norm import apply_spectral_norm, spectral_norm
 
 __all__ = [
     "ACGANDiscriminator", "ConditionalDCGANDiscriminator", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
-    "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "FIDInceptionV3", "MLPClassifier",
-    "MLPDiscriminator", "MLPGenerator", "Normalize", "ProGANDiscriminator", "ProGANGenerator",
+    "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "FIDInceptionV3", "LeNet5", "MLPClassifier",
+    "MLPDiscriminator", "MLPGenerator", "MadryCNN", "Normalize", "ProGANDiscriminator", "ProGANGenerator",
     "ProjectionDiscriminator",
     "SAGANDiscriminator", "SAGANGenerator", "SNGANDiscriminator", "SNGANGenerator", "SelfAttention", "SmallCNN",
     "apply_spectral_norm", "load_fid_inception", "spectral_norm",
