@@ -120,12 +120,17 @@ def _images_from_array(path: Path, array: np.ndarray) -> torch.Tensor:
     return images.unsqueeze(1).contiguous()
 
 
-def _labels_from_array(path: Path, array: np.ndarray, num_images: int) -> torch.Tensor:
-    """A 1-D integer array with one entry per image -> (N,) int64."""
-    if array.ndim != 1 or len(array) != num_images:
+def _labels_from_array(path: Path, array: np.ndarray, images_path: Path, num_images: int) -> torch.Tensor:
+    """A 1-D integer array with one entry per image of `images_path` -> (N,) int64."""
+    if array.ndim != 1:
         raise AdvlabError(
-            f"{path}: expected labels of shape ({num_images},) to match the images, "
+            f"{path}: expected labels of shape ({num_images},) to match the images of {images_path}, "
             f"found shape {array.shape}"
+        )
+    if len(array) != num_images:
+        raise AdvlabError(
+            f"{path} holds {len(array)} labels but {images_path} holds {num_images} images: an IDX "
+            f"label file needs one label per image (expected shape ({num_images},), found {array.shape})"
         )
     if array.dtype.kind not in "iu":
         raise AdvlabError(f"{path}: expected integer labels, found {array.dtype}")
@@ -148,7 +153,7 @@ def load_idx_images(
     labels = None
     if labels_path is not None:
         labels_path = Path(labels_path)
-        labels = _labels_from_array(labels_path, read_idx(labels_path), len(images))
+        labels = _labels_from_array(labels_path, read_idx(labels_path), path, len(images))
     if image_size is not None:
         images = resize_images(images, image_size)
     return TensorData(images, labels, path.name)
