@@ -13,7 +13,8 @@ from advlab.cli.main import build_parser, main
 from advlab.pipelines.attack_run import AttackRunConfig, attack_run, parse_args_section
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
 
-VICTIM = ["--width", "8", "--epochs", "3", "--lr", "0.003", "--device", "cpu", "--threads", "1", "--no-progress"]
+VICTIM = ["--data", "digits", "--width", "8", "--epochs", "3", "--lr", "0.003", "--device", "cpu", "--threads", "1",
+          "--no-progress"]
 QUIET = ["--device", "cpu", "--threads", "1", "--no-progress"]
 
 

@@ -21,7 +21,8 @@ from advlab.pipelines.train_classifier import (
 )
 
 pipeline = importlib.import_module("advlab.pipelines.train_classifier")  # the module, not the function
-TINY = {"model": "cnn", "width": 8, "epochs": 3, "batch_size": 64, "lr": 3e-3, "device": "cpu", "threads": 1}
+TINY = {"data": "digits", "model": "cnn", "width": 8, "epochs": 3, "batch_size": 64, "lr": 3e-3, "device": "cpu",
+        "threads": 1}
 
 
 def config(out, **values):
@@ -77,7 +78,7 @@ def test_config_is_checked(values, words):
 
 def test_defaults_are_the_documented_victim():
     config = ClassifierTrainConfig()
-    assert (config.data, config.model, config.model_width, config.test_fraction) == ("digits", "cnn", 32, 0.2)
+    assert (config.data, config.model, config.model_width, config.test_fraction) == ("mnist", "cnn", 32, 0.2)
     assert ClassifierTrainConfig(model="mlp").model_width == 256
 
 

@@ -25,7 +25,8 @@ from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, train_classifier
 
 pipeline = importlib.import_module("advlab.pipelines.train_classifier")
-TINY = {"model": "cnn", "width": 8, "epochs": 2, "device": "cpu", "threads": 1, "robust_eval_images": 40}
+TINY = {"data": "digits", "model": "cnn", "width": 8, "epochs": 2, "device": "cpu", "threads": 1,
+        "robust_eval_images": 40}
 EPS = 0.2
 
 
@@ -363,9 +364,9 @@ def test_defend_errors_are_one_line(base_run, tmp_path, capsys, argv, words):
 
 def test_classifier_train_takes_the_defense_options_too(tmp_path, capsys):
     out = tmp_path / "run"
-    status, stdout, err = run_cli(["classifier", "train", "--out", str(out), "--model", "mlp", "--width", "16",
-                                   "--epochs", "1", "--device", "cpu", "--defense", "trades", "--eps", "0.1",
-                                   "--attack-steps", "2", "--beta", "3", "--robust-eval-images", "30",
+    status, stdout, err = run_cli(["classifier", "train", "--out", str(out), "--data", "digits", "--model", "mlp",
+                                   "--width", "16", "--epochs", "1", "--device", "cpu", "--defense", "trades",
+                                   "--eps", "0.1", "--attack-steps", "2", "--beta", "3", "--robust-eval-images", "30",
                                    "--no-progress"], capsys)
     assert status == 0, err
     assert "robust held-out accuracy:" in stdout and "PGD-10 (Linf, eps 0.1)" in stdout and "(30 images)" in stdout

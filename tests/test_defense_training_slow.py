@@ -39,7 +39,8 @@ def standard(digits_cnn):
 @pytest.mark.parametrize("defense,options", [("pgd-at", {}), ("trades", {"beta": 6.0})])
 def test_adversarial_training_beats_the_standard_model_under_apgd(tmp_path, digits_cnn, standard, defense, options):
     config = from_mapping(ClassifierTrainConfig, {
-        "out": str(tmp_path / defense), "model": "cnn", "width": 16, "epochs": 20, "device": "cpu", "threads": 1,
+        "out": str(tmp_path / defense), "data": "digits", "model": "cnn", "width": 16, "epochs": 20, "device": "cpu",
+        "threads": 1,
         "defense": defense, "eps": EPS, "attack_steps": 10, "robust_eval_images": 100, **options})
     run = train_classifier(config, progress=False, report=False).root
     model, _ = load_classifier(run, "cpu")

@@ -75,7 +75,7 @@ def two_sided_p_value(top: int, total: int) -> float:
 def classifier_run(tmp_path_factory):
     """A small MLP classifier run on the digits (a few epochs: the figures do not matter here)."""
     out = tmp_path_factory.mktemp("smooth") / "clf"
-    config = ClassifierTrainConfig(out=str(out), model="mlp", epochs=3, threads=1)
+    config = ClassifierTrainConfig(out=str(out), data="digits", model="mlp", epochs=3, threads=1)
     train_classifier(config, progress=False, report=False)
     return out
 

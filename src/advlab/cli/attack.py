@@ -14,6 +14,10 @@ The victim ``model`` is RUN's classifier; ``targeted`` is set by ``--targeted-by
 the attack's ``seed`` by ``--seed``. Flags every attack shares: ``--n``, ``--batch-size``,
 ``--targeted-by``, ``--target``, ``--mask``, ``--seed``, ``--device``, ``--threads``, ``--out``, ``--overwrite``,
 ``--no-progress``. An attack parameter whose name is one of those gets the flag ``--attack-NAME``.
+
+On an MNIST run (``advlab classifier train --data mnist``, the default data) the usual Linf budget is
+eps 0.3: ``advlab attack pgd RUN --eps 0.3 --steps 40 --n 200`` attacks the first 200 held-out images,
+which the run's stratified split deals class by class.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from advlab.attacks import ATTACKS
+from advlab.cli.classifier import ExamplesFormatter
 from advlab.cli.common import SEQUENCES, flag, parse_value
 from advlab.core.config import describe
 from advlab.core.errors import AdvlabError
@@ -39,6 +44,11 @@ from advlab.pipelines.attack_run import (
 )
 from advlab.reports.attack_report import markdown_attack_table
 
+EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
+  advlab attack pgd runs/clf --eps 0.3 --steps 40 --n 200
+  advlab attack fgsm runs/clf --eps 0.1,0.2,0.3
+  advlab attack cw runs/clf --n 100"""
+
 COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "device", "threads", "out", "overwrite",
           "no_progress", "handler", "command", "attack_name")
 
@@ -48,7 +58,8 @@ def add_parser(subparsers) -> None:
         "attack", help="run an evasion attack against a classifier run (advlab classifier train)",
         description="Attack the held-out images of a classifier run; writes RUN/attacks/NAME (or NAME-2, ... "
                     "when that exists: nothing is overwritten) with results.json, table.md, grid PNGs and "
-                    "adversarial.npy.")
+                    "adversarial.npy.",
+        epilog=EXAMPLES, formatter_class=ExamplesFormatter)
     names = list(ATTACKS)
     attacks = attack.add_subparsers(dest="attack_name", required=True, metavar="{" + ",".join(names) + "}")
     for name in names:

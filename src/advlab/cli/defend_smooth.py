@@ -2,6 +2,8 @@
 
 Runs CERTIFY (and PREDICT with ``--predict``) on the first ``--n-images`` held-out images of a classifier
 run and writes RUN/smoothing/sigma-S (pipelines/smooth_run.py); prints the certified-accuracy table.
+On MNIST: ``advlab defend noise RUN --sigma 0.25 --out runs/noise`` then ``advlab defend smooth runs/noise
+--sigma 0.25``.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from advlab.cli.classifier import ExamplesFormatter
 from advlab.pipelines.smooth_run import PLOT_FILE, RESULT_FILE, TABLE_FILE, SmoothRunConfig, markdown_table, smooth_run
 
 DEFAULTS = SmoothRunConfig(run="")
+EXAMPLES = """examples (MNIST: advlab classifier train --data mnist --out runs/clf):
+  advlab defend noise runs/clf --sigma 0.25 --out runs/clf-noise
+  advlab defend smooth runs/clf-noise --sigma 0.25 --n-images 200"""
 
 
 def add_parsers(verbs) -> None:
@@ -22,7 +28,8 @@ def add_parsers(verbs) -> None:
                     "probability from --n fresh samples (Clopper-Pearson, failure probability --alpha) and certifies "
                     "the L2 radius sigma * Phi^-1(p_A_lower), or abstains. Writes RUN/smoothing/sigma-S (or sigma-S-2, "
                     "... when that exists) with certify.json, certify.md and certified_accuracy.png. The base "
-                    "classifier should be trained with Gaussian noise of the same sigma for useful radii.")
+                    "classifier should be trained with Gaussian noise of the same sigma for useful radii.",
+        epilog=EXAMPLES, formatter_class=ExamplesFormatter)
     smooth.add_argument("run", help="the classifier run directory (advlab classifier train, or a defended run)")
     smooth.add_argument("--sigma", type=float, default=DEFAULTS.sigma,
                         help=f"noise level, > 0, in pixel units of [0, 1] images (default {DEFAULTS.sigma:g})")

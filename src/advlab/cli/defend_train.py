@@ -10,6 +10,9 @@ The result is an ordinary classifier run: ``advlab attack`` and ``advlab robustn
     trades     TRADES (Zhang et al. 2019), --beta
     fast-at    FGSM from a random start + the catastrophic-overfitting guard (Wong et al. 2020)
     noise      Gaussian noise augmentation, the base classifier of randomized smoothing (Cohen et al. 2019)
+
+On MNIST (``advlab classifier train --data mnist``, the default data) Madry et al. 2018 train at
+eps 0.3: ``advlab defend adv-train RUN --eps 0.3 --out DIR``.
 """
 
 from __future__ import annotations
@@ -19,12 +22,18 @@ import dataclasses
 import json
 import sys
 
-from advlab.cli.classifier import OPTION_DOCS, print_figures
+from advlab.cli.classifier import OPTION_DOCS, ExamplesFormatter, print_figures
 from advlab.cli.common import add_config_flags, config_values
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.train_classifier import classifier_config, classifier_record, train_classifier
 
+EXAMPLES = {  # verb: its example on an MNIST run (each verb's help shows only the options it takes)
+    "adv-train": "advlab defend adv-train runs/clf --eps 0.3 --out runs/clf-pgd-at",
+    "trades": "advlab defend trades runs/clf --eps 0.3 --beta 6 --out runs/clf-trades",
+    "fast-at": "advlab defend fast-at runs/clf --eps 0.3 --out runs/clf-fast-at",
+    "noise": "advlab defend noise runs/clf --sigma 0.25 --out runs/clf-noise",
+}
 DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma")  # reset to defaults, then set per verb
 ATTACKS = {"pgd": "pgd-at", "fgsm": "fast-at"}  # adv-train --attack -> defense
 VERBS = {  # verb: (defense, the defense options it shows, help)
@@ -41,7 +50,9 @@ VERBS = {  # verb: (defense, the defense options it shows, help)
 
 def add_parsers(verbs) -> None:
     for verb, (defense, shown, help_text) in VERBS.items():
-        parser = verbs.add_parser(verb, help=help_text, description=help_text)
+        epilog = f"example (an MNIST run: advlab classifier train --data mnist --out runs/clf):\n  {EXAMPLES[verb]}"
+        parser = verbs.add_parser(verb, help=help_text, description=help_text, epilog=epilog,
+                                  formatter_class=ExamplesFormatter)
         parser.add_argument("run", metavar="RUN", help="a trained classifier run (advlab classifier train)")
         if verb == "adv-train":
             parser.add_argument("--attack", choices=tuple(ATTACKS), default="pgd",

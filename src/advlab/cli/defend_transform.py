@@ -4,7 +4,7 @@ The first four copy the classifier run RUN to DIR behind an input transformation
 ``advlab attack pgd DIR`` and ``advlab attack bpda DIR`` attack it) and print its clean accuracy and a
 first warning: naive PGD against BPDA at --eps (pipelines/preprocess_defense.py). ``squeeze`` measures
 the feature-squeezing detector of Xu et al. 2018 on RUN. A transformation's option defaults are those
-of its class (advlab.defenses).
+of its class (advlab.defenses). On MNIST (the default data) pass the usual budget: ``--eps 0.3``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import inspect
 
 import torch
 
+from advlab.cli.classifier import ExamplesFormatter
 from advlab.defenses.preprocessed import transform_class
 from advlab.pipelines.preprocess_defense import make_defended_run, squeeze_detection, warning_lines
 
+EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
+  advlab defend bit-depth runs/clf --bits 1 --eps 0.3 --out runs/clf-bits
+  advlab attack bpda runs/clf-bits --eps 0.3
+  advlab defend squeeze runs/clf --eps 0.3"""
 # verb -> (help, [(option, type, help)]); an option without a default in the class is required
 TRANSFORM_VERBS = {
     "jpeg": ("JPEG compression in front of the classifier (Guo et al. 2018)",
@@ -35,7 +40,8 @@ TRANSFORM_VERBS = {
 
 def add_parsers(verbs) -> None:
     for name, (summary, options) in TRANSFORM_VERBS.items():
-        parser = verbs.add_parser(name, help=summary, description=summary + "; writes a defended run to --out")
+        parser = verbs.add_parser(name, help=summary, description=summary + "; writes a defended run to --out",
+                                  epilog=EXAMPLES, formatter_class=ExamplesFormatter)
         parser.add_argument("run", help="the classifier run directory (advlab classifier train)")
         parser.add_argument("--out", required=True, help="the defended run directory to create")
         defaults = inspect.signature(transform_class(name)).parameters
@@ -52,7 +58,8 @@ def add_parsers(verbs) -> None:
 
 def add_measure_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a defended run already in --out")
-    parser.add_argument("--eps", type=float, default=0.1, help="Linf budget of the first warning (default 0.1)")
+    parser.add_argument("--eps", type=float, default=0.1,
+                        help="Linf budget of the first warning (default 0.1; MNIST's usual budget is 0.3)")
     parser.add_argument("--n", type=int, default=300,
                         help="held-out images the first warning attacks (default 300, or all there are)")
     parser.add_argument("--attack-steps", type=int, default=10, help="steps of PGD and BPDA (default 10)")
@@ -71,11 +78,13 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
 def add_squeeze_parser(verbs) -> None:
     summary = "the feature-squeezing detector (Xu et al. 2018, sec. 4): threshold, false positives, detection"
     parser = verbs.add_parser("squeeze", help=summary,
-                              description=summary + "; writes detection.json and scores.png to --out")
+                              description=summary + "; writes detection.json and scores.png to --out",
+                              epilog=EXAMPLES, formatter_class=ExamplesFormatter)
     parser.add_argument("run", help="the classifier run directory (advlab classifier train)")
     parser.add_argument("--fpr", type=float, default=0.05,
                         help="target false-positive rate on clean images, in (0, 1) (default 0.05)")
-    parser.add_argument("--eps", type=float, default=0.1, help="Linf budget of the PGD examples (default 0.1)")
+    parser.add_argument("--eps", type=float, default=0.1,
+                        help="Linf budget of the PGD examples (default 0.1; MNIST's usual budget is 0.3)")
     parser.add_argument("--attack-steps", type=int, default=40, help="PGD steps (default 40)")
     parser.add_argument("--squeezers", default=None,
                         help="comma-separated name:value of bit-depth:BITS, median:SIZE, jpeg:QUALITY (default the "

@@ -1,20 +1,27 @@
-"""`advlab robustness RUN --eps 0.05,0.1,0.2,0.3`: the honest robustness report of a classifier run.
+"""`advlab robustness RUN --eps 0.1,0.2,0.3`: the honest robustness report of a classifier run.
 
 Robust accuracy vs eps against a worst-case ensemble (APGD-CE, APGD-T, Square; EOT and BPDA where
 the model calls for them), each attack's own curve, and the sanity checks of Carlini et al. 2019
 with AutoAttack's flags (pipelines/robustness.py, pipelines/robustness_checks.py). Prints the
-table, the checks and the paths; writes RUN/robustness.json and RUN/robustness/.
+table, the checks and the paths; writes RUN/robustness.json and RUN/robustness/. On an MNIST run
+(``advlab classifier train --data mnist``) the usual Linf budgets go up to eps 0.3; the images are the
+run's held-out split, stratified by class for MNIST.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from advlab.cli.classifier import ExamplesFormatter
 from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
 from advlab.reports.markup import md_table
 from advlab.reports.robustness_report import accuracy_table
 
 DEFAULTS = RobustnessConfig()
+EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
+  advlab robustness runs/clf --eps 0.1,0.2,0.3
+  advlab robustness runs/clf --eps 0.3 --n 500 --budget standard
+  advlab defend adv-train runs/clf --eps 0.3 --out runs/clf-at && advlab robustness runs/clf-at --eps 0.3"""
 
 
 def add_parser(subparsers) -> None:
@@ -22,7 +29,8 @@ def add_parser(subparsers) -> None:
         "robustness", help="robust accuracy vs eps against a worst-case ensemble, with sanity checks",
         description="Evaluate a classifier run (plain or defended) against APGD-CE, APGD-T and Square per example "
                     "(any success counts), plus FGSM, PGD and a transfer attack alone; check the evaluation for "
-                    "signs of gradient masking. Writes RUN/robustness.json and RUN/robustness/robustness.html.")
+                    "signs of gradient masking. Writes RUN/robustness.json and RUN/robustness/robustness.html.",
+        epilog=EXAMPLES, formatter_class=ExamplesFormatter)
     parser.add_argument("run", help="the classifier run directory (advlab classifier train / advlab defend)")
     parser.add_argument("--eps", default=",".join(f"{eps:g}" for eps in DEFAULTS.eps),
                         help="comma-separated budgets (default %(default)s)")

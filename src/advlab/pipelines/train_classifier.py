@@ -1,7 +1,10 @@
 """`advlab classifier train`: labelled images -> a victim classifier in a run directory.
 
-The data are split once, by a seeded permutation, into training rows and held-out rows
-(``test_fraction`` of them); the model (SmallCNN or MLPClassifier) is trained with Adam on the
+The data are split once into training rows and held-out rows (``test_fraction`` of them): for
+MNIST a seeded stratified split (advlab.data.stratified_split: the same share of every class held
+out), whose held-out rows are then dealt class by class (0, 1, ..., 9, 0, 1, ...) so that the first
+n of them, the images an attack takes, hold every class alike; for the other data a seeded
+permutation. The model (SmallCNN, LeNet5, MadryCNN or MLPClassifier) is trained with Adam on the
 training rows, and evaluated on the held-out rows after every epoch. The objective is the
 cross-entropy, or with ``defense`` a robust one (advlab.defenses.robust_training: PGD-AT, TRADES,
 fast FGSM-RS training, Gaussian noise); a defended run also measures, every epoch, the accuracy
@@ -13,15 +16,17 @@ for ``noise``). The run directory (DESIGN.md) then holds::
                                     trained on: adversarial ones for pgd-at), test_accuracy, and for a
                                     defended run test_robust_accuracy (test_noisy_accuracy for noise)
     RUN/checkpoints/step-E.*        the weights (safetensors) + a JSON record of the config, the number
-                                    of classes, the image shape and the split; written every epoch, so a
+                                    of classes, the image shape and the split (kind, seed, test_fraction,
+                                    rows, the held-out rows); written every epoch, so a
                                     run whose loss turns NaN stops with an error and keeps the last good one
-    RUN/summary.json                test accuracy and the rest of the final figures
+    RUN/summary.json                test accuracy and the rest of the final figures, and the split (kind,
+                                    seed, test_fraction, rows)
     RUN/report.html, report.md      training curves, summary, and the attacks run on it since
     RUN/attacks/NAME/               written later by `advlab attack NAME RUN`
 
 `load_classifier(run)` rebuilds the trained model and `held_out_split(run)` the same held-out
-images and labels (the permutation is a function of the seed alone), which is what the attack
-command uses.
+images and labels (the split is a function of its kind, the seed and the labels alone), which is
+what the attack, robustness and defense commands use.
 """
 
 from __future__ import annotations
@@ -45,14 +50,16 @@ from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
-from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset
+from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset, stratified_split
 from advlab.defenses.robust_training import TrainingObjective, make_objective
-from advlab.models import MLPClassifier, SmallCNN
+from advlab.models import LeNet5, MadryCNN, MLPClassifier, SmallCNN
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.reports.render import write_report
 
 EVAL_BATCH = 1024  # images per forward pass when measuring accuracy
 RECORD_KIND = "classifier"  # the checkpoint record's "kind"
+STRATIFIED_DATA = frozenset({"mnist"})  # data whose held-out split keeps each class's share
+SPLIT_KINDS = ("random", "stratified")  # a split record without a kind (older runs) is "random"
 
 
 # ---------------------------------------------------------------------- data and split
@@ -77,10 +84,45 @@ def split_rows(n: int, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]
     """(training rows, held-out rows): a permutation seeded by `seed` alone, cut at (1 - test_fraction) n."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     cut = int((1 - test_fraction) * n)
-    if cut < 1 or cut >= n:
-        raise AdvlabError(f"test_fraction {test_fraction} leaves {'no training' if cut < 1 else 'no held-out'} "
-                          f"images out of {n}")
+    check_cut(cut, n, test_fraction)
     return order[:cut], order[cut:]
+
+
+def check_cut(train: int, n: int, test_fraction: float) -> None:
+    """Refuse a split that leaves no training or no held-out images."""
+    if train < 1 or train >= n:
+        raise AdvlabError(f"test_fraction {test_fraction} leaves {'no training' if train < 1 else 'no held-out'} "
+                          f"images out of {n}")
+
+
+def split_kind(config: ClassifierTrainConfig) -> str:
+    """The held-out split a new run of `config` uses: "stratified" for MNIST, "random" (split_rows) otherwise."""
+    return "stratified" if config.data in STRATIFIED_DATA else "random"
+
+
+def data_split(labels: Tensor, test_fraction: float, seed: int, kind: str) -> tuple[Tensor, Tensor]:
+    """(training rows, held-out rows) of a split of `kind` (SPLIT_KINDS) over rows with these labels.
+
+    "random" is split_rows; "stratified" is advlab.data.stratified_split, its held-out rows dealt class
+    by class (interleave_classes), so the first n of them -- what an attack takes -- hold every class alike.
+    """
+    if kind not in SPLIT_KINDS:
+        raise AdvlabError(f"unknown split kind {kind!r}; valid kinds are: {', '.join(SPLIT_KINDS)}")
+    if kind == "random":
+        return split_rows(len(labels), test_fraction, seed)
+    train_rows, test_rows = stratified_split(labels.cpu(), test_fraction, seed)
+    check_cut(len(train_rows), len(labels), test_fraction)
+    return train_rows, interleave_classes(test_rows, labels.cpu()[test_rows])
+
+
+def interleave_classes(rows: Tensor, labels: Tensor) -> Tensor:
+    """`rows` reordered class by class: the first row of each class (in label order), then the second, ..."""
+    rank = torch.empty_like(rows)
+    for label in torch.unique(labels):
+        members = (labels == label).nonzero().flatten()
+        rank[members] = torch.arange(len(members))
+    order = torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)
+    return rows[order]
 
 
 def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:
@@ -98,12 +140,17 @@ def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:
 
 
 def build_classifier(model: str, sample_shape: tuple[int, ...], classes: int, width: int) -> nn.Module:
-    """SmallCNN (square images) or MLPClassifier for images of `sample_shape` (C, H, W)."""
+    """SmallCNN ("cnn"), LeNet5 ("lenet", `width` unused), MadryCNN ("madry") -- all for square images -- or
+    MLPClassifier ("mlp") for images of `sample_shape` (C, H, W)."""
     channels, height, width_px = sample_shape
     if model == "mlp":
         return MLPClassifier(channels * height * width_px, classes, width)
     if height != width_px:
-        raise AdvlabError(f"the cnn needs square images, got {height}x{width_px}; pass --image-size N to resize")
+        raise AdvlabError(f"the {model} needs square images, got {height}x{width_px}; pass --image-size N to resize")
+    if model == "lenet":
+        return LeNet5(channels, classes, height)
+    if model == "madry":
+        return MadryCNN(channels, classes, height, width)
     return SmallCNN(channels, classes, height, width)
 
 
@@ -131,17 +178,19 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    data = load_labelled_data(config).to(device)
-    train_rows, test_rows = split_rows(len(data), config.test_fraction, config.seed)
+    data = load_labelled_data(config)
+    split = split_kind(config)
+    train_rows, test_rows = data_split(data.labels, config.test_fraction, config.seed, split)
+    data = data.to(device)
     classes = max(int(data.labels.max()) + 1, 2)
     model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
     objective = training_objective(config)
     run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
     dump_yaml(config, run.config)
+    about_split = {"kind": split, "seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data)}
     meta = {"kind": RECORD_KIND, "config": dataclasses.asdict(config), "classes": classes,
             "class_names": class_names(config, classes), "sample_shape": list(data.sample_shape),
-            "split": {"seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data),
-                      "test_rows": test_rows.tolist()}}
+            "split": {**about_split, "test_rows": test_rows.tolist()}}
 
     def checkpoint(epoch: int) -> Path:
         return save_checkpoint(run.checkpoints, epoch, module_state(model, "model"), meta, keep=1)
@@ -152,7 +201,8 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
                       checkpoint, objective)
     finally:
         log.close()
-    run.write_summary({**figures, "classes": classes, "train_size": len(train_rows), "test_size": len(test_rows)})
+    run.write_summary({**figures, "classes": classes, "train_size": len(train_rows), "test_size": len(test_rows),
+                       "split": about_split})
     if report:
         write_report(run.root)
     return run
@@ -331,18 +381,28 @@ def held_out_split(source: str | Path | ClassifierTrainConfig) -> tuple[Tensor, 
     `source` is a run directory (whose checkpoint record must agree with the data as they are
     now) or a config (the split is recomputed from its data, test_fraction and seed).
     """
-    config = source if isinstance(source, ClassifierTrainConfig) else classifier_config(source)
-    data = load_labelled_data(config)
-    _, test_rows = split_rows(len(data), config.test_fraction, config.seed)
-    if not isinstance(source, ClassifierTrainConfig):
-        check_split(source, len(data), test_rows)
+    data, (_, test_rows) = run_split(source)
     return data.data[test_rows], data.labels[test_rows]
 
 
-def check_split(run_dir: str | Path, rows: int, test_rows: Tensor) -> None:
+def run_split(source: str | Path | ClassifierTrainConfig) -> tuple[TensorData, tuple[Tensor, Tensor]]:
+    """(the labelled data, (training rows, held-out rows)) of a run directory or a config, on the CPU.
+
+    A run directory's split is the kind its checkpoint record names (older records: "random"), checked
+    against the record's held-out rows; a config's is the kind a new run of it would use (split_kind).
+    """
+    config = source if isinstance(source, ClassifierTrainConfig) else classifier_config(source)
+    data = load_labelled_data(config)
+    if isinstance(source, ClassifierTrainConfig):
+        return data, data_split(data.labels, config.test_fraction, config.seed, split_kind(config))
+    split = classifier_record(source)[1].get("split", {})
+    rows = data_split(data.labels, config.test_fraction, config.seed, split.get("kind", "random"))
+    check_split(source, split, len(data), rows[1])
+    return data, rows
+
+
+def check_split(run_dir: str | Path, split: dict, rows: int, test_rows: Tensor) -> None:
     """Refuse data that changed since training (the held-out rows would not be the held-out images)."""
-    _, meta = classifier_record(run_dir)
-    split = meta.get("split", {})
     if split.get("rows") != rows or split.get("test_rows") != test_rows.tolist():
         raise AdvlabError(f"the data of {run_dir} changed since training ({split.get('rows')} images then, {rows} "
                           "now): the held-out split cannot be rebuilt")
