@@ -7,10 +7,12 @@ Cases (``--cases``; a case runs on every ``--data`` set of its kind):
   ``gan_config.WGAN_GP_SETTINGS["points"]``: n_critic 5, Adam(1e-4, 0.5, 0.9), lambda 0.1) -- plus PacGAN with
   packing 2 (Lin et al. 2018) and the conditional MLP (Mirza & Osindero 2014), both with the preset's
   nonsaturating loss.
-* Images (scikit-learn's digits resized to 16x16, and stacked digits: three digits as RGB, 1000 modes, also
-  16x16): dcgan, cgan, projection, acgan, sngan, sagan, progan and wgan-gp, each with its paper's preset
-  (``advlab.pipelines.gan_config.PRESETS``: loss, learning rates, betas, n_critic), plus dcgan with the hinge
-  and the least-squares loss for a loss comparison on one architecture.
+* Images (real MNIST at its own 28x28, stacked MNIST: three real MNIST digits as RGB, 1000 modes, also 28x28
+  -- progressive growing resizes both to 32x32, as ``advlab gan train`` does -- and scikit-learn's digits
+  resized to 16x16, stacked digits likewise): dcgan, cgan, projection, acgan, sngan, sagan, progan and
+  wgan-gp, each with its paper's preset (``advlab.pipelines.gan_config.PRESETS``: loss, learning rates, betas,
+  n_critic), plus dcgan with the hinge and the least-squares loss for a loss comparison on one architecture,
+  and dcgan with packing 2 (PacDCGAN2, Lin et al. 2018, Table 3) beside the unpacked dcgan.
 
 How a case runs (one fresh worker process per case and seed, one after another, so none competes with
 another and each one's peak memory is its own):
@@ -35,7 +37,8 @@ another and each one's peak memory is its own):
    ``advlab gan train`` snapshots it, and the metric suite: ``advlab.pipelines.evaluate_gan.Evaluator`` with
    ``--eval-samples`` generated samples against a real sample of the same size (capped at the data set),
    fixed by the seed, so every case of a data set meets the same real images. Images are judged in the
-   feature space of advlab's digits classifier (stacked digits: each channel through it, modes = the 1000
+   feature space of advlab's classifier of the data (``--features auto``: its MNIST network for MNIST and
+   stacked MNIST, its digits network otherwise; stacked data: each channel through it, modes = the 1000
    triples); 2-D points are their own features. Samples come from the EMA generator where the preset has one.
 
 Every case trains with the same seeds (``--seeds``, default 0); with several seeds a cell is mean +- std.
@@ -44,6 +47,7 @@ A "real data" row per data set is the yardstick (see "Reading the table" in the 
     python bench/gan_zoo.py --budget-minutes 3          # the issue's run: 36 cases x 3 min, ~2 h on one CPU
     python bench/gan_zoo.py --budget-minutes 0.5        # ~22 min
     python bench/gan_zoo.py --quick                     # a smoke run: seconds per case, tiny nets, 8x8 images
+    python bench/gan_zoo.py --data mnist,stacked-mnist --budget-minutes 1 --out docs/results/gan_zoo_mnist.md
     python bench/gan_zoo.py --data ring8 --cases mlp-hinge,mlp-pack2 --seeds 0,1,2 --birthday
 
 The table is printed and written to docs/results/gan_zoo.md (``--out``), the grids beside it in
@@ -72,7 +76,9 @@ from benchlib import pinned_cpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "gan_zoo.md"
-DATA = {"ring8": "points", "grid25": "points", "digits": "images", "stacked-digits": "images"}
+DATA = {"ring8": "points", "grid25": "points", "mnist": "images", "stacked-mnist": "images", "digits": "images",
+        "stacked-digits": "images"}
+NATIVE_SIDE = {"mnist": 28, "stacked-mnist": 28}  # taken at this size unless --image-size says otherwise
 # case -> GANTrainConfig options (anything left out comes from the model's preset)
 CASES: dict[str, dict] = {
     "mlp-nonsaturating": {"kind": "points", "model": "mlp", "loss": "nonsaturating"},
@@ -82,6 +88,7 @@ CASES: dict[str, dict] = {
     "mlp-pack2": {"kind": "points", "model": "mlp", "pack": 2},
     "mlp-conditional": {"kind": "points", "model": "mlp", "conditional": True},
     "dcgan": {"kind": "images", "model": "dcgan"},
+    "dcgan-pack2": {"kind": "images", "model": "dcgan", "pack": 2},
     "dcgan-hinge": {"kind": "images", "model": "dcgan", "loss": "hinge"},
     "dcgan-least-squares": {"kind": "images", "model": "dcgan", "loss": "least-squares"},
     "cgan": {"kind": "images", "model": "cgan"},
@@ -238,7 +245,7 @@ def evaluate(data, draw, spec: dict, device) -> dict:
 
     # the birthday estimate of held-out real rows would measure the size of the held-out set, slowly: not run
     metrics = METRICS_USED + (("birthday",) if spec["birthday"] and draw is not None else ())
-    evaluator = Evaluator(data, metrics, spec["eval_samples"], "digits", spec["seed"], device)
+    evaluator = Evaluator(data, metrics, spec["eval_samples"], "auto", spec["seed"], device)
     if draw is None:
         draw = real_draw(data, evaluator, spec["eval_samples"])
         if draw is None:  # the real sample against itself, for the evaluator's half-against-half figures
@@ -314,12 +321,30 @@ def worker_main(spec_path: str) -> int:
 # ---------------------------------------------------------------------------------- parent side (no torch)
 
 
+def image_side(data: str, args: argparse.Namespace) -> int | None:
+    """The --image-size a case of `data` trains at: None (the data's own size) for MNIST unless --image-size
+    was given, else --image-size or its default."""
+    if data in NATIVE_SIDE and not args.image_size_given:
+        return None
+    return args.image_size
+
+
+def sizes_line(args: argparse.Namespace) -> str:
+    """The image sizes of the page's image data, e.g. "mnist 28x28 (its own; progan 32x32), digits 16x16"."""
+    shown = []
+    for data in (d for d in args.data_list if DATA[d] == "images"):
+        side = image_side(data, args)
+        shown.append(f"{data} {NATIVE_SIDE[data]}x{NATIVE_SIDE[data]} (its own; progan 32x32)" if side is None
+                     else f"{data} {side}x{side}")
+    return ", ".join(shown)
+
+
 def run_case(data: str, case: str, seed: int, args: argparse.Namespace, scratch: Path) -> dict:
     """Run one worker process; its result, or {"error": the last line it printed}."""
     stem = f"{data}-{case}-seed{seed}".replace(" ", "-")
     grid = args.grids / f"{data}-{case}.png" if seed == args.seed_list[0] else scratch / f"{stem}.png"
     spec = {"case": case, "data": data, "seed": seed, "budget_minutes": args.budget_minutes,
-            "max_steps": args.max_steps, "eval_samples": args.eval_samples, "image_size": args.image_size,
+            "max_steps": args.max_steps, "eval_samples": args.eval_samples, "image_size": image_side(data, args),
             "birthday": args.birthday, "device": args.device, "threads": args.threads, "cpus": args.cpus,
             "width": args.width, "depth": args.depth, "grid": str(grid), "result": str(scratch / f"{stem}.json")}
     spec_path = scratch / f"{stem}.spec.json"
@@ -466,10 +491,11 @@ READING = """\
   torch, advlab and the data), and in brackets its growth over the resident set when training started
   (networks' activations, gradients, optimiser state); on CUDA the peak GPU allocation.
 - **FID** (lower is better) and **KID** (unbiased MMD², cubic kernel; lower is better, can dip below 0) in
-  the feature space of advlab's digits classifier for images, of the points themselves for 2-D data.
-  Neither is comparable with FIDs on Inception features. The yardstick is the **real data** row: its FID is
+  the feature space of advlab's classifier of the data for images (its MNIST network for MNIST and stacked
+  MNIST, its digits network for digits), of the points themselves for 2-D data. Neither is comparable with
+  FIDs on Inception features, nor across data sets. The yardstick is the **real data** row: its FID is
   one half of the real sample against the other ("halves"; for digits, whose 1,797 images are all in the
-  real sample) or held-out real images against the real sample (stacked digits, 2-D mixtures) -- a
+  real sample) or held-out real images against the real sample (MNIST, stacked data, 2-D mixtures) -- a
   generator cannot be expected to get below it at this sample size.
 - **precision** (the share of generated samples inside the real samples' k-NN balls: quality) and
   **recall** (the share of real samples inside the generated samples' balls: diversity), k=3; **density**
@@ -478,7 +504,7 @@ READING = """\
   real data row shows what real data reach.
 - **modes**: classes covered. 2-D: mixture components with at least one sample within 3 standard deviations
   (of 8 or 25); **high quality %**: the share of samples that close to a mode. Images: distinct classes the
-  feature classifier predicts (10 digits; for stacked digits each channel is classified, 1000 triples) -- the
+  feature classifier predicts (10 digits; for stacked data each channel is classified, 1000 triples) -- the
   real data row's count is what the classifier finds on real images of the same number (2,000 samples cannot
   show all 1000 triples: about 865 is the expectation for uniform triples). **KL**: KL divergence of the mode
   histogram from the uniform (every data set here has equally likely modes); 0 is best, and the real data
@@ -520,8 +546,9 @@ def render(results: dict[tuple[str, str], list[dict]], args: argparse.Namespace,
                                                                     if len(args.seed_list) > 1 else ")"),
              f"- evaluation: {args.eval_samples} generated samples against a real sample of the same size "
              f"(capped at the data set), both fixed by the seed; metrics {', '.join(METRICS_USED)}"
-             + (", birthday" if args.birthday else "") + f"; images {args.image_size}x{args.image_size}, "
-             "features: advlab's digits classifier",
+             + (", birthday" if args.birthday else "") + (f"; images {sizes_line(args)}, features: advlab's "
+                                                          "classifier of the data (mnist or digits)"
+                                                          if sizes_line(args) else ""),
              "", "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for (data, case), runs in results.items():
         lines.append(case_row(data, case, runs, args))
@@ -605,7 +632,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-samples", type=int, default=None,
                         help=f"generated samples per evaluation (default {DEFAULTS['eval_samples']})")
     parser.add_argument("--image-size", type=int, default=None,
-                        help=f"image side for digits and stacked digits (default {DEFAULTS['image_size']})")
+                        help=f"image side (default: mnist and stacked-mnist their own 28, the others "
+                             f"{DEFAULTS['image_size']}); 4 to 7 times a power of two: 8, 12, 14, 16, 28, 32, ...")
     parser.add_argument("--birthday", action="store_true", help="add the birthday support-size estimate (slower)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
@@ -620,6 +648,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "it named after it (docs/results/gan_zoo/)")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else DEFAULTS
+    args.image_size_given = args.image_size is not None
     for name in ("budget_minutes", "max_steps", "eval_samples", "image_size"):
         if getattr(args, name) is None:
             setattr(args, name, base[name])
@@ -632,8 +661,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.eval_samples < 20:
         parser.error(f"--eval-samples must be at least 20, got {args.eval_samples}")
-    if args.image_size < 8 or args.image_size & (args.image_size - 1):
-        parser.error(f"--image-size must be a power of two of at least 8, got {args.image_size}")
+    if not any(args.image_size == start << steps for start in range(4, 8) for steps in range(1, 12)):
+        parser.error(f"--image-size must be 4 to 7 times a power of two, at least 8 (8, 12, 14, 16, 28, 32, ...), "
+                     f"got {args.image_size}")
     try:
         args.seed_list = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     except ValueError:

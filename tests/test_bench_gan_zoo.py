@@ -56,9 +56,9 @@ def test_quick_run_writes_table_and_grids(tmp_path):
 
 
 def test_bad_flags_are_refused(tmp_path, capsys):
-    for argv, words in ((["--cases", "nope"], "unknown case nope"), (["--data", "mnist"], "unknown data mnist"),
+    for argv, words in ((["--cases", "nope"], "unknown case nope"), (["--data", "fashion"], "unknown data fashion"),
                         (["--budget-minutes", "0"], "--budget-minutes must be positive"),
-                        (["--seeds", "a"], "--seeds takes"), (["--image-size", "12"], "power of two"),
+                        (["--seeds", "a"], "--seeds takes"), (["--image-size", "30"], "4 to 7 times a power of two"),
                         (["--data", "ring8", "--cases", "dcgan"], "no case fits --data ring8")):
         assert_bench_refuses("gan_zoo", argv, words, tmp_path / "x.md", capsys)
 
@@ -129,3 +129,14 @@ def test_support_cell_shows_the_interval_and_a_lower_bound_without_duplicates():
     assert bench.support_cell([run(80.0, 60.0, 110.0, suffix="")], "points") == "80 [60, 110]"
     assert bench.support_cell([run(80.0, 60.0, 110.0, suffix="")], "images") == "—"  # images read features
     assert bench.support_cell([{"figures": {}}], "images") == "—"
+
+
+def test_mnist_trains_at_its_own_size_unless_told_and_the_page_says_so():
+    bench = load_bench("gan_zoo")
+    args = bench.parse_args(["--data", "mnist,stacked-mnist,digits", "--cases", "dcgan,dcgan-pack2"])
+    assert [bench.image_side(data, args) for data in args.data_list] == [None, None, 16]
+    assert bench.sizes_line(args) == ("mnist 28x28 (its own; progan 32x32), stacked-mnist 28x28 (its own; progan "
+                                      "32x32), digits 16x16")
+    assert ("mnist", "dcgan-pack2") in bench.selected(args)
+    told = bench.parse_args(["--data", "mnist", "--image-size", "14"])
+    assert bench.image_side("mnist", told) == 14
