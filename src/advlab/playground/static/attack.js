@@ -2,8 +2,11 @@
 "use strict";
 window.AttackPage = (() => {
   const $ = Playground.$;
-  const SIZE = 8;  // the API takes drawings as 8x8 = 64 values in [0, 1]
-  const state = { opened: false, source: null, shape: [1, 8, 8], result: null };
+  // The API takes a drawing at the victim's own size, H*W values in [0, 1] (784 for the built-in 28x28 MNIST one).
+  // MNIST's digits were fitted into a 20x20 box and centred by their centre of mass in 28x28 (LeCun et al. 1998);
+  // a drawing for a 28x28 victim is prepared the same way, for other sizes its ink is fitted to the whole side.
+  const MNIST_SIDE = 28, MNIST_BOX = 20;
+  const state = { opened: false, source: null, shape: [1, 28, 28], shapes: {}, result: null };
 
   function setStatus(text, isError) {
     const box = $("attack-status");
@@ -18,7 +21,7 @@ window.AttackPage = (() => {
     const rect = draw.getBoundingClientRect();
     const x = (event.clientX - rect.left) * draw.width / rect.width;
     const y = (event.clientY - rect.top) * draw.height / rect.height;
-    pen.fillStyle = "#fff"; pen.beginPath(); pen.arc(x, y, draw.width / 14, 0, 2 * Math.PI); pen.fill();
+    pen.fillStyle = "#fff"; pen.beginPath(); pen.arc(x, y, draw.width / 20, 0, 2 * Math.PI); pen.fill();
     state.source = { drawn: true };
   }
   draw.onmousedown = (event) => { down = true; stroke(event); };
@@ -26,37 +29,84 @@ window.AttackPage = (() => {
   window.addEventListener("mouseup", () => { down = false; });
   $("draw-reset").onclick = () => { clearDrawing(); state.source = null; };
 
-  // The drawing averaged over 8x8 cells: 64 brightness values in [0, 1], row by row.
-  function downsample() {
-    const data = pen.getImageData(0, 0, draw.width, draw.height).data;
-    const cell = draw.width / SIZE, values = new Array(SIZE * SIZE).fill(0);
-    for (let y = 0; y < draw.height; y++) for (let x = 0; x < draw.width; x++) {
-      const i = Math.min(SIZE - 1, Math.floor(y / cell)) * SIZE + Math.min(SIZE - 1, Math.floor(x / cell));
-      values[i] += data[(y * draw.width + x) * 4] / 255;
-    }
-    return values.map((v) => Math.round(v / (cell * cell) * 1e4) / 1e4);
+  // Brightness in [0, 1] of each pixel of a canvas, row by row.
+  function brightness(canvas) {
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    return Float32Array.from({ length: canvas.width * canvas.height }, (_, i) => data[4 * i] / 255);
+  }
+
+  function blankCanvas(from) {
+    const canvas = document.createElement("canvas");
+    canvas.width = from.width; canvas.height = from.height;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#000"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    return [canvas, ctx];
+  }
+
+  // The drawing with its ink's bounding box fitted into a box of `fraction` of the side, then moved so that its
+  // centre of mass is the canvas's centre; the drawing itself when nothing is drawn.
+  function centred(fraction) {
+    const W = draw.width, H = draw.height, ink = brightness(draw);
+    let x0 = W, y0 = H, x1 = -1, y1 = -1;
+    ink.forEach((v, i) => {
+      if (v <= 0) return;
+      const x = i % W, y = Math.floor(i / W);
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    });
+    if (x1 < 0) return draw;
+    const scale = fraction * Math.min(W, H) / Math.max(x1 - x0 + 1, y1 - y0 + 1);
+    const w = (x1 - x0 + 1) * scale, h = (y1 - y0 + 1) * scale;
+    const [fitted, fit] = blankCanvas(draw);
+    fit.drawImage(draw, x0, y0, x1 - x0 + 1, y1 - y0 + 1, (W - w) / 2, (H - h) / 2, w, h);
+    let mass = 0, mx = 0, my = 0;
+    brightness(fitted).forEach((v, i) => { mass += v; mx += v * (i % W); my += v * Math.floor(i / W); });
+    const [moved, move] = blankCanvas(draw);
+    move.drawImage(fitted, Math.round((W - 1) / 2 - mx / mass), Math.round((H - 1) / 2 - my / mass));
+    return moved;
+  }
+
+  // The drawing, prepared for the victim, averaged over h x w cells: h*w values in [0, 1], row by row.
+  function downsample(h, w) {
+    const source = centred(h === MNIST_SIDE && w === MNIST_SIDE ? MNIST_BOX / MNIST_SIDE : 1);
+    const ink = brightness(source), W = source.width, H = source.height;
+    const sums = new Array(h * w).fill(0), counts = new Array(h * w).fill(0);
+    ink.forEach((v, i) => {
+      const row = Math.min(h - 1, Math.floor(Math.floor(i / W) * h / H));
+      const cell = row * w + Math.min(w - 1, Math.floor((i % W) * w / W));
+      sums[cell] += v; counts[cell] += 1;
+    });
+    return sums.map((v, i) => Math.round(Math.min(1, v / counts[i]) * 1e4) / 1e4);
   }
 
   // ---------------------------------------------------------------- victims and test digits
   async function loadVictims() {
     const { victims } = await Playground.json("/api/attack/victims");
     $("victim").innerHTML = "";
+    const names = { builtin: "MNIST (28x28)", "builtin-digits": "digits (8x8)" };
     for (const v of victims) {
       const option = document.createElement("option");
-      option.value = v.id; option.textContent = v.id === "builtin" ? "built-in digits classifier" : v.id;
+      option.value = v.id; option.textContent = names[v.id] || v.id;
       option.title = v.description || "";
+      if (v.shape) state.shapes[v.id] = v.shape;
       $("victim").appendChild(option);
     }
   }
 
   async function loadDigits(start) {
     setStatus("loading test digits…");
+    const victim = $("victim").value;
+    if (state.shapes[victim]) state.shape = state.shapes[victim];
     const body = await Playground.json(
-      `/api/attack/digits?victim=${encodeURIComponent($("victim").value)}&start=${start}&count=12`);
-    state.shape = body.shape;
-    $("digit").max = body.total - 1;
+      `/api/attack/digits?victim=${encodeURIComponent(victim)}&start=${start}&count=12`);
+    state.shape = state.shapes[victim] = body.shape;
+    $("digit").max = Math.max(0, body.total - 1);
     const strip = $("digit-strip");
     strip.innerHTML = "";
+    if (!body.digits.length) {
+      if (!state.source || !state.source.drawn) { state.source = null; clearDrawing(); }
+      setStatus(body.note || "no test digits here; draw a digit");
+      return;
+    }
     for (const d of body.digits) {
       const canvas = document.createElement("canvas");
       canvas.width = canvas.height = 32; canvas.title = `digit ${d.index} (label ${d.label})`;
@@ -81,7 +131,8 @@ window.AttackPage = (() => {
     const request = { victim: $("victim").value, attack: $("attack").value, eps: Number($("eps").value),
       targeted: $("targeted").checked };
     if (!state.source) { setStatus("draw a digit or pick a test digit first", true); return; }
-    if (state.source.drawn) request.image = downsample(); else request.digit = state.source.digit;
+    if (state.source.drawn) request.image = downsample(state.shape[1], state.shape[2]);
+    else request.digit = state.source.digit;
     if (request.targeted) request.target = parseInt($("target").value, 10);
     if (["bim", "pgd"].includes(request.attack)) request.steps = parseInt($("steps").value, 10);
     if (request.attack === "square") request.queries = Math.max(2, parseInt($("steps").value, 10) * 10);
