@@ -54,7 +54,8 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("playground")
     root, outside = base / "runs", base / "outside"
     root.mkdir()
-    config = ClassifierTrainConfig(out=str(root / "clf"), model="mlp", width=16, epochs=2, device="cpu", threads=1)
+    config = ClassifierTrainConfig(out=str(root / "clf"), data="digits", model="mlp", width=16, epochs=2, device="cpu",
+                                   threads=1)
     threads = torch.get_num_threads()
     try:
         train_classifier(config, progress=False, report=False)
