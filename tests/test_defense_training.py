@@ -258,7 +258,7 @@ def test_divergence_stops_with_the_epoch_and_keeps_the_last_good_checkpoint(tmp_
                 step.loss = step.loss * float("nan")
             return step
 
-    monkeypatch.setattr(pipeline, "training_objective", lambda config: DivergesInEpochTwo())
+    monkeypatch.setattr(pipeline, "training_objective", lambda config, batches_per_epoch=0: DivergesInEpochTwo())
     run = tmp_path / "run"
     message = raises_one_line(lambda: train_classifier(tiny_config(run, epochs=3), progress=False),
                               "NaN or infinite in epoch 2", "last good checkpoint (epoch 1)", str(run / "checkpoints"))

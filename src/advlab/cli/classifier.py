@@ -42,6 +42,8 @@ OPTION_DOCS = {
     "beta": "TRADES' weight of the robust KL term (1/lambda)",
     "sigma": "standard deviation of the Gaussian noise (noise)",
     "robust_eval_images": "held-out images the per-epoch robust accuracy is measured on (0: none)",
+    "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at; "
+                  "MNIST at eps 0.3 may stall at chance without a few)",
 }
 
 

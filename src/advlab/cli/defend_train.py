@@ -34,14 +34,15 @@ EXAMPLES = {  # verb: its example on an MNIST run (each verb's help shows only t
     "fast-at": "advlab defend fast-at runs/clf --eps 0.3 --out runs/clf-fast-at",
     "noise": "advlab defend noise runs/clf --sigma 0.25 --out runs/clf-noise",
 }
-DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma")  # reset to defaults, then set per verb
+# reset to defaults, then set per verb
+DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup")
 ATTACKS = {"pgd": "pgd-at", "fgsm": "fast-at"}  # adv-train --attack -> defense
 VERBS = {  # verb: (defense, the defense options it shows, help)
-    "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha"),
+    "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha", "eps_warmup"),
                   "PGD adversarial training (Madry et al. 2018) from scratch on RUN's data and split"),
-    "trades": ("trades", ("eps", "attack_steps", "attack_alpha", "beta"),
+    "trades": ("trades", ("eps", "attack_steps", "attack_alpha", "beta", "eps_warmup"),
                "TRADES (Zhang et al. 2019): clean cross-entropy + beta * KL to the worst point of the eps-ball"),
-    "fast-at": ("fast-at", ("eps", "attack_alpha"),
+    "fast-at": ("fast-at", ("eps", "attack_alpha", "eps_warmup"),
                 "fast adversarial training: FGSM from a random start, step 1.25 eps (Wong et al. 2020)"),
     "noise": ("noise", ("sigma",),
               "Gaussian noise augmentation (Cohen et al. 2019): the base classifier for randomized smoothing"),

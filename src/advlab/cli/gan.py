@@ -19,9 +19,11 @@ from advlab.pipelines.train_gan import resume_config, train_gan
 
 OPTION_DOCS = {
     "out": "run directory to create",
-    "data": "ring8, grid25, digits, stacked-digits (3 digits as RGB, 1000 modes), idx, folder or npy",
+    "data": "ring8, grid25, mnist (5,000 real 28x28 digits), stacked-mnist (3 MNIST digits as RGB, 1000 modes), "
+            "digits (8x8), stacked-digits, idx, folder or npy",
     "data_path": "file or folder for idx, folder and npy data",
-    "image_size": "resize images to this size (4 to 7 times a power of two for the DCGAN family: 28, 32, 64, ...; a power of two for progan)",
+    "image_size": "resize images to this size (4 to 7 times a power of two for the DCGAN family: 28, 32, 64, ...; "
+                  "a power of two for progan)",
     "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
              "progan or wgan-gp (each with its paper's settings as defaults)",
     "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",

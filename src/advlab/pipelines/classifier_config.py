@@ -12,8 +12,10 @@ and wrong types, `validate` the ranges.
 cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), ``fast-at``
 (Wong et al. 2020) -- these three need ``eps`` -- or ``noise`` (Cohen et al. 2019; needs
 ``sigma``). ``attack_steps``/``attack_alpha`` set the inner PGD (pgd-at, trades; fast-at's FGSM
-step is ``attack_alpha``, default 1.25 eps), ``beta`` TRADES' weight of its KL term, and
-``robust_eval_images`` how many held-out images the per-epoch robust accuracy is measured on.
+step is ``attack_alpha``, default 1.25 eps), ``beta`` TRADES' weight of its KL term,
+``eps_warmup`` the epochs over which the training eps ramps up linearly (advlab.defenses.eps_warmup: MNIST at
+eps 0.3 stalls at chance without it), and ``robust_eval_images`` how many held-out images the per-epoch robust
+accuracy is measured on.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class ClassifierTrainConfig:
     beta: float = 6.0
     sigma: float | None = None
     robust_eval_images: int = 500
+    eps_warmup: int = 0
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
@@ -120,6 +123,14 @@ class ClassifierTrainConfig:
                               "(e.g. --sigma 0.25)")
         if self.sigma is not None and not 0 < self.sigma < math.inf:
             raise AdvlabError(f"option 'sigma' must be a finite number > 0, got {self.sigma}")
+        if self.eps_warmup < 0:
+            raise AdvlabError(f"option 'eps_warmup' must be zero or more epochs, got {self.eps_warmup}")
+        if self.eps_warmup and not adversarial:
+            raise AdvlabError(f"option 'eps_warmup' applies only to defenses {', '.join(ADVERSARIAL_DEFENSES)}, "
+                              f"not {self.defense!r}")
+        if self.eps_warmup > self.epochs:
+            raise AdvlabError(f"option 'eps_warmup' ({self.eps_warmup} epochs) is longer than the run "
+                              f"({self.epochs} epochs)")
         if self.robust_eval_images < 0:
             raise AdvlabError(f"option 'robust_eval_images' must be zero or more, got {self.robust_eval_images}")
 

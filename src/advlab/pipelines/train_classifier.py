@@ -51,6 +51,7 @@ from advlab.core.modes import evaluating
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset, stratified_split
+from advlab.defenses.eps_warmup import EpsWarmup
 from advlab.defenses.robust_training import TrainingObjective, make_objective
 from advlab.models import LeNet5, MadryCNN, MLPClassifier, SmallCNN
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
@@ -184,7 +185,7 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     data = data.to(device)
     classes = max(int(data.labels.max()) + 1, 2)
     model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
-    objective = training_objective(config)
+    objective = training_objective(config, math.ceil(len(train_rows) / config.batch_size))
     run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
     dump_yaml(config, run.config)
     about_split = {"kind": split, "seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data)}
@@ -208,10 +209,18 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     return run
 
 
-def training_objective(config: ClassifierTrainConfig) -> TrainingObjective:
-    """The config's training objective (advlab.defenses.robust_training): plain CE or a defense."""
-    return make_objective(config.defense, eps=config.eps, steps=config.attack_steps, alpha=config.attack_alpha,
-                          beta=config.beta, sigma=config.sigma)
+def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0) -> TrainingObjective:
+    """The config's training objective (advlab.defenses.robust_training): plain CE or a defense, its eps ramped
+    over the first `eps_warmup` epochs of `batches_per_epoch` minibatches (advlab.defenses.eps_warmup)."""
+
+    def at_eps(eps: float | None) -> TrainingObjective:
+        return make_objective(config.defense, eps=eps, steps=config.attack_steps, alpha=config.attack_alpha,
+                              beta=config.beta, sigma=config.sigma)
+
+    objective = at_eps(config.eps)
+    if config.eps_warmup and batches_per_epoch:
+        return EpsWarmup(objective, at_eps, config.eps_warmup * batches_per_epoch)
+    return objective
 
 
 def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor, config: ClassifierTrainConfig,
