@@ -69,3 +69,12 @@ def test_the_flag_trains_and_is_recorded(tmp_path, capsys):
     status, _, err = run_cli(["defend", "adv-train", str(out), "--eps", "0.2", "--eps-warmup", "5", "--epochs", "2",
                               "--out", str(tmp_path / "x")], capsys)
     assert_one_line_error(status, err, "eps_warmup", "longer than the run")
+
+
+@pytest.mark.parametrize(("options", "epochs"), [
+    ({"defense": "pgd-at", "eps": 0.3}, 4), ({"defense": "trades", "eps": 0.3, "epochs": 9}, 1),
+    ({"defense": "fast-at", "eps": 0.3, "epochs": 4}, 0), ({"defense": "pgd-at", "eps": 0.3, "eps_warmup": 0}, 0),
+    ({"defense": "pgd-at", "eps": 0.3, "eps_warmup": 7}, 7), ({}, 0), ({"defense": "noise", "sigma": 0.25}, 0)])
+def test_unset_the_adversarial_defenses_ramp_over_a_fifth_of_the_epochs(options, epochs):
+    config = from_mapping(ClassifierTrainConfig, {"data": "mnist", **options})
+    assert config.warmup_epochs == epochs

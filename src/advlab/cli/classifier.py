@@ -43,7 +43,7 @@ OPTION_DOCS = {
     "sigma": "standard deviation of the Gaussian noise (noise)",
     "robust_eval_images": "held-out images the per-epoch robust accuracy is measured on (0: none)",
     "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at; "
-                  "MNIST at eps 0.3 may stall at chance without a few)",
+                  "unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp)",
 }
 
 

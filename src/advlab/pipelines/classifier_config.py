@@ -13,9 +13,10 @@ cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), 
 (Wong et al. 2020) -- these three need ``eps`` -- or ``noise`` (Cohen et al. 2019; needs
 ``sigma``). ``attack_steps``/``attack_alpha`` set the inner PGD (pgd-at, trades; fast-at's FGSM
 step is ``attack_alpha``, default 1.25 eps), ``beta`` TRADES' weight of its KL term,
-``eps_warmup`` the epochs over which the training eps ramps up linearly (advlab.defenses.eps_warmup: MNIST at
-eps 0.3 stalls at chance without it), and ``robust_eval_images`` how many held-out images the per-epoch robust
-accuracy is measured on.
+``eps_warmup`` the epochs over which the training eps ramps up linearly
+(advlab.defenses.eps_warmup: MNIST at eps 0.3 stalls at chance without it; unset: a fifth of the epochs,
+rounded down, for the adversarial defenses), and ``robust_eval_images`` how many held-out images the
+per-epoch robust accuracy is measured on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ UNLABELLED_DATA = {
 DEFAULT_WIDTH = {"cnn": 32, "madry": 16, "mlp": 256}  # the models' own defaults (madry: half the paper's 32)
 FIXED_WIDTH = {"lenet": 6}  # LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units): no --width
 ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at")  # the defenses with an Linf threat model (need eps)
+WARMUP_SHARE = 5  # unset eps_warmup: the adversarial defenses ramp eps over epochs // 5 (20 epochs: 4)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ClassifierTrainConfig:
     beta: float = 6.0
     sigma: float | None = None
     robust_eval_images: int = 500
-    eps_warmup: int = 0
+    eps_warmup: int | None = None
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
@@ -123,16 +125,23 @@ class ClassifierTrainConfig:
                               "(e.g. --sigma 0.25)")
         if self.sigma is not None and not 0 < self.sigma < math.inf:
             raise AdvlabError(f"option 'sigma' must be a finite number > 0, got {self.sigma}")
-        if self.eps_warmup < 0:
+        if self.eps_warmup is not None and self.eps_warmup < 0:
             raise AdvlabError(f"option 'eps_warmup' must be zero or more epochs, got {self.eps_warmup}")
         if self.eps_warmup and not adversarial:
             raise AdvlabError(f"option 'eps_warmup' applies only to defenses {', '.join(ADVERSARIAL_DEFENSES)}, "
                               f"not {self.defense!r}")
-        if self.eps_warmup > self.epochs:
+        if (self.eps_warmup or 0) > self.epochs:
             raise AdvlabError(f"option 'eps_warmup' ({self.eps_warmup} epochs) is longer than the run "
                               f"({self.epochs} epochs)")
         if self.robust_eval_images < 0:
             raise AdvlabError(f"option 'robust_eval_images' must be zero or more, got {self.robust_eval_images}")
+
+    @property
+    def warmup_epochs(self) -> int:
+        """The epochs of eps warm-up: eps_warmup, or a fifth of the epochs for an adversarial defense when unset."""
+        if self.eps_warmup is not None:
+            return self.eps_warmup
+        return self.epochs // WARMUP_SHARE if self.defense in ADVERSARIAL_DEFENSES else 0
 
     @property
     def model_width(self) -> int:

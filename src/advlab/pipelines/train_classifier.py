@@ -218,8 +218,8 @@ def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0
                               beta=config.beta, sigma=config.sigma)
 
     objective = at_eps(config.eps)
-    if config.eps_warmup and batches_per_epoch:
-        return EpsWarmup(objective, at_eps, config.eps_warmup * batches_per_epoch)
+    if config.warmup_epochs and batches_per_epoch:
+        return EpsWarmup(objective, at_eps, config.warmup_epochs * batches_per_epoch)
     return objective
 
 
