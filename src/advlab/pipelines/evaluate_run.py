@@ -44,7 +44,7 @@ def default_metrics(kind: str) -> tuple[str, ...]:
 
 
 def evaluate_run(path: str | Path, metrics: str | tuple[str, ...] | None = None, n: int = 5000,
-                 features: str = "digits", seed: int = 0, device: str = "auto", progress: bool = True,
+                 features: str = "auto", seed: int = 0, device: str = "auto", progress: bool = True,
                  report: bool = True) -> tuple[Path, dict]:
     """Evaluate the run (or checkpoint) at `path`; returns (eval.json path, its content)."""
     if n < 1:

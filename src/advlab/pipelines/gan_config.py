@@ -119,7 +119,7 @@ class GANTrainConfig:
     eval_every: int | None = None
     metrics: tuple[str, ...] = ("fid", "modes")
     eval_samples: int = 2000
-    features: str = "digits"
+    features: str = "auto"
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
