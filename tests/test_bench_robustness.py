@@ -148,7 +148,7 @@ def test_mnist_is_the_default_with_madry_et_al_s_threat_model():
     bench = load_bench("robustness_report")
     mnist, digits = bench.parse_args([]), bench.parse_args(["--data", "digits"])
     assert (mnist.data, mnist.eps, mnist.train_eps, mnist.side, mnist.images) == ("mnist", (0.1, 0.2, 0.3, 0.4),
-                                                                                   0.3, 28, 500)
+                                                                                   0.3, 28, 200)
     assert mnist.out.name == "robustness_mnist.md" and mnist.art_eps == (0.3,)
     assert (digits.eps, digits.train_eps, digits.images, digits.out.name) == ((0.05, 0.1, 0.2, 0.3), 0.2, 360,
                                                                               "robustness.md")
