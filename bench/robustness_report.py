@@ -117,7 +117,9 @@ PEERS = ("torchattacks", "torchattacks-standard", "art")
 PEER_TITLES = {"torchattacks": "torchattacks APGD-CE → APGD-T → Square (advlab's budgets)",
                "torchattacks-standard": "torchattacks AutoAttack standard (its own budgets)",
                "art": "ART APGD-CE → APGD-DLR → Square (advlab's budgets)"}
-KEPT_SECTIONS = ("autoattack",)  # sections other benches write into robustness.md
+# sections other benches write into the page this bench rewrites (bench/autoattack.py: robustness.md and
+# robustness_mnist.md)
+KEPT_SECTIONS = ("autoattack",)
 ATTACK_ORDER = ("apgd-ce", "apgd-t", "square", "fgsm", "pgd", "transfer")
 
 FULL = {"images": "per data", "epochs": "per data", "train_steps": 10, "steps": 50, "queries": 1000, "targets": 3,
