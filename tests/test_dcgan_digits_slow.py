@@ -29,8 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
+from judges import judge, train_judge
 
 from advlab.core.config import from_mapping
 from advlab.data import load_digits_images
@@ -56,44 +55,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def scrambled(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each image's pixels in a random order: a digit's intensities without its shape."""
-    flat = images.flatten(1)
-    order = torch.argsort(torch.rand(flat.shape, generator=generator), dim=1)
-    return flat.gather(1, order).view_as(images)
-
-
 def train_classifier(image_size: int, seed: int = SEED):
     """(CNN, held-out images, held-out labels): digits resized to image_size, 20 epochs."""
-    torch.manual_seed(seed)
     digits = load_digits_images(image_size)
-    images, labels = digits.data, digits.labels
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(images), generator=generator)
-    train, test = order[:TRAIN_ROWS], order[TRAIN_ROWS:]
-    net = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * (image_size // 4) ** 2, 10))
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(20):
-        shuffled = train[torch.randperm(len(train), generator=generator)]
-        for start in range(0, len(shuffled), 100):
-            batch = shuffled[start:start + 100]
-            outliers = net(scrambled(images[batch], generator))
-            loss = F.cross_entropy(net(images[batch]), labels[batch]) \
-                - 0.5 * F.log_softmax(outliers, dim=1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return net.eval(), images[test], labels[test]
-
-
-@torch.no_grad()
-def judge(net: nn.Module, images: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """(fraction with max softmax >= CONFIDENCE, predicted class of every image)."""
-    confidence, predicted = F.softmax(net(images), dim=1).max(dim=1)
-    return (confidence >= CONFIDENCE).float().mean().item(), predicted
+    return train_judge(digits.data, digits.labels, TRAIN_ROWS, seed)
 
 
 @pytest.mark.slow
@@ -112,9 +77,9 @@ def test_dcgan_samples_are_confident_digits(tmp_path, one_thread):
     with torch.no_grad():
         accuracy = (net(real).argmax(dim=1) == real_labels).float().mean().item()
     noise = torch.rand(SAMPLES, 1, size, size, generator=torch.Generator().manual_seed(SEED))
-    gan_confident, predicted = judge(net, fake)
-    noise_confident, _ = judge(net, noise)
-    real_confident, _ = judge(net, real)
+    gan_confident, predicted = judge(net, fake, CONFIDENCE)
+    noise_confident, _ = judge(net, noise, CONFIDENCE)
+    real_confident, _ = judge(net, real, CONFIDENCE)
     classes = int(torch.bincount(predicted, minlength=10).gt(0).sum())
     print(f"classifier accuracy {accuracy:.3f}; p >= {CONFIDENCE}: GAN {gan_confident:.3f}, "
           f"noise {noise_confident:.3f}, real {real_confident:.3f}; GAN classes {classes}/10")
