@@ -51,3 +51,20 @@ def judge(net: nn.Module, images: torch.Tensor, confidence: float) -> tuple[floa
     """(fraction with max softmax >= confidence, predicted class of every image)."""
     top, predicted = F.softmax(net(images), dim=1).max(dim=1)
     return (top >= confidence).float().mean().item(), predicted
+
+
+CONFIDENCE = 0.9  # "confident": a maximum softmax probability of at least this
+MIN_GAN_CONFIDENT, MAX_NOISE_CONFIDENT, MIN_MARGIN, MIN_CLASSES = 0.40, 0.05, 0.30, 8
+
+
+def assert_draws_digits(net: nn.Module, fake: torch.Tensor, noise: torch.Tensor, what: str) -> None:
+    """A GAN's samples are confident digits far more often than noise, over most classes: at least
+    MIN_GAN_CONFIDENT of them, at most MAX_NOISE_CONFIDENT of the noise, MIN_MARGIN apart, MIN_CLASSES classes."""
+    gan_confident, predicted = judge(net, fake, CONFIDENCE)
+    noise_confident, _ = judge(net, noise, CONFIDENCE)
+    classes = int(torch.bincount(predicted, minlength=10).gt(0).sum())
+    print(f"{what}: p >= {CONFIDENCE}: GAN {gan_confident:.3f}, noise {noise_confident:.3f}; GAN classes {classes}/10")
+    assert noise_confident <= MAX_NOISE_CONFIDENT
+    assert gan_confident >= MIN_GAN_CONFIDENT
+    assert gan_confident >= noise_confident + MIN_MARGIN
+    assert classes >= MIN_CLASSES
