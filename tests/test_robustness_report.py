@@ -452,3 +452,13 @@ def test_large_budget_for_l2_holds_the_linf_half_ball():
 
     eps, why = large_budget(RobustnessConfig(norm="l2", eps=(1.0,)), (1, 8, 8), (1.0,))
     assert eps == pytest.approx(0.5 * math.sqrt(64)) and "d = 64" in why
+
+
+def test_without_eps_an_mnist_run_gets_madry_et_al_s_budgets(victim_run, tmp_path, monkeypatch):
+    import advlab.cli.robustness as cli
+
+    assert cli.default_eps(str(victim_run.root), "linf") == (0.05, 0.1, 0.2, 0.3)  # digits
+    assert cli.default_eps(str(tmp_path / "not-a-run"), "linf") == (0.05, 0.1, 0.2, 0.3)  # robustness_run explains
+    monkeypatch.setattr(cli, "classifier_config", lambda run: ClassifierTrainConfig(data="mnist"))
+    assert cli.default_eps(str(victim_run.root), "linf") == (0.1, 0.2, 0.3, 0.4)
+    assert cli.default_eps(str(victim_run.root), "l2") == RobustnessConfig().eps

@@ -5,7 +5,8 @@ the model calls for them), each attack's own curve, and the sanity checks of Car
 with AutoAttack's flags (pipelines/robustness.py, pipelines/robustness_checks.py). Prints the
 table, the checks and the paths; writes RUN/robustness.json and RUN/robustness/. On an MNIST run
 (``advlab classifier train --data mnist``) the usual Linf budgets go up to eps 0.3; the images are the
-run's held-out split, stratified by class for MNIST.
+run's held-out split, stratified by class for MNIST. Without --eps, an MNIST run is evaluated at Madry et
+al.'s budgets around 0.3 (0.1, 0.2, 0.3, 0.4), any other Linf run at 0.05, 0.1, 0.2, 0.3.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import argparse
 
 from advlab.cli.classifier import ExamplesFormatter
+from advlab.core.errors import AdvlabError
 from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
+from advlab.pipelines.train_classifier import classifier_config
 from advlab.reports.markup import md_table
 from advlab.reports.robustness_report import accuracy_table
 
 DEFAULTS = RobustnessConfig()
+DATA_EPS = {"mnist": (0.1, 0.2, 0.3, 0.4)}  # Linf budgets by the run's data (others: DEFAULTS.eps)
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
   advlab robustness runs/clf --eps 0.1,0.2,0.3
   advlab robustness runs/clf --eps 0.3 --n 500 --budget standard
@@ -32,8 +36,9 @@ def add_parser(subparsers) -> None:
                     "signs of gradient masking. Writes RUN/robustness.json and RUN/robustness/robustness.html.",
         epilog=EXAMPLES, formatter_class=ExamplesFormatter)
     parser.add_argument("run", help="the classifier run directory (advlab classifier train / advlab defend)")
-    parser.add_argument("--eps", default=",".join(f"{eps:g}" for eps in DEFAULTS.eps),
-                        help="comma-separated budgets (default %(default)s)")
+    parser.add_argument("--eps", default=None,
+                        help="comma-separated budgets (default: an MNIST run's Linf 0.1,0.2,0.3,0.4, else "
+                             + ",".join(f"{eps:g}" for eps in DEFAULTS.eps) + ")")
     parser.add_argument("--norm", default=DEFAULTS.norm, help="linf or l2 (default %(default)s)")
     parser.add_argument("--budget", default=DEFAULTS.budget,
                         help="the attacks' budgets: " + "; ".join(f"{name}: {budget_words(budget)}"
@@ -64,8 +69,20 @@ def budget_words(budget: Budget) -> str:
             f"over {budget.eot_draws} draws")
 
 
+def default_eps(run: str, norm: str) -> tuple[float, ...]:
+    """The budgets when --eps is not given: by the run's data for Linf (MNIST: up to 0.4), else RobustnessConfig's."""
+    if norm != "linf":
+        return DEFAULTS.eps
+    try:
+        data = classifier_config(run).data
+    except AdvlabError:  # not a plain classifier run (robustness_run says what it is, or why it cannot be read)
+        return DEFAULTS.eps
+    return DATA_EPS.get(data, DEFAULTS.eps)
+
+
 def run_robustness(args: argparse.Namespace) -> int:
-    config = RobustnessConfig(run=args.run, eps=parse_eps(args.eps, args.norm), norm=args.norm, n=args.n,
+    eps = default_eps(args.run, args.norm) if args.eps is None else parse_eps(args.eps, args.norm)
+    config = RobustnessConfig(run=args.run, eps=eps, norm=args.norm, n=args.n,
                               budget=args.budget, steps=args.steps, restarts=args.restarts, queries=args.queries,
                               targets=args.targets, fab_targets=args.fab_targets, eot_draws=args.eot_draws,
                               check_images=args.check_images, surrogate=args.surrogate,
