@@ -94,7 +94,7 @@ def test_bad_arguments_are_refused(tmp_path, capsys, argv, message):
 def test_mnist_settings_and_digits_defaults():
     bench = load_bench("attacks_vs_peers")
     mnist, digits = bench.parse_args(["--data", "mnist"]), bench.parse_args([])
-    assert (mnist.images, mnist.linf_eps, mnist.bim_alpha, mnist.l2_eps) == (500, 0.3, 0.03, 2.0)
+    assert (mnist.images, mnist.linf_eps, mnist.bim_alpha, mnist.l2_eps) == (200, 0.1, 0.01, 1.0)
     assert mnist.speed_list == ["mnist28", "digits8-tiny", *bench.SQUARE_SPEED_CASES]
     assert mnist.out.name == "attacks_vs_peers_mnist.md" and mnist.case_list == list(bench.CASES)
     assert bench.parse_args(["--data", "mnist", "--quick"]).images == bench.QUICK["images"]
@@ -105,7 +105,7 @@ def test_mnist_settings_and_digits_defaults():
     assert digits.out.name == "attacks_vs_peers.md"
 
 
-@pytest.mark.parametrize("data, linf, l2, square_words", [("mnist", 0.3, 2.0, "784 pixels of a 28x28 digit"),
+@pytest.mark.parametrize("data, linf, l2, square_words", [("mnist", 0.1, 1.0, "784 pixels of a 28x28 digit"),
                                                           ("digits", 0.1, 0.5, "64 pixels of an 8x8 digit")])
 def test_cases_take_the_data_s_budgets(data, linf, l2, square_words):
     bench = load_bench("attacks_vs_peers")
@@ -145,7 +145,7 @@ def test_mnist_run_writes_its_page(tmp_path):
     assert text.startswith("# advlab's attacks side by side with torchattacks and ART on MNIST (28x28)")
     assert "Victim: SmallCNN on real MNIST 28x28, 1 epoch(s) of Adam" in text and "on 64 held-out images" in text
     rows = table_rows(text, "| attack | budget | advlab robust acc %")
-    assert [(row[0], row[1].split(",")[0]) for row in rows] == [("fgsm", "Linf eps=0.3"), ("pgd-l2", "L2 eps=2.0")]
+    assert [(row[0], row[1].split(",")[0]) for row in rows] == [("fgsm", "Linf eps=0.1"), ("pgd-l2", "L2 eps=1.0")]
     assert rows[0][2] == rows[0][3] == rows[0][4]  # FGSM: the same arithmetic in all three libraries
     speed = table_rows(text, "| case | floor ms")
     assert [row[0] for row in speed] == ["mnist28: SmallCNN 28x28, batch 4"]
