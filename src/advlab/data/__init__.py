@@ -16,7 +16,7 @@ from advlab.core.errors import AdvlabError
 from advlab.data.digits import load_digits_images
 from advlab.data.idx import load_idx_images, read_idx
 from advlab.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
-from advlab.data.mnist import load_mnist, stratified_split
+from advlab.data.mnist import classes_in_turn, load_mnist, stratified_split
 from advlab.data.npy import load_npy
 from advlab.data.resize import check_image_size, resize_images
 from advlab.data.stacked_digits import load_stacked_digits, load_stacked_mnist
@@ -95,6 +95,7 @@ __all__ = [
     "TOY2D",
     "TensorData",
     "check_image_size",
+    "classes_in_turn",
     "grid25",
     "load_dataset",
     "load_digits_images",

