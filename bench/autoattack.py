@@ -62,7 +62,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import attack_peer_versions, pinned_cpus, replace_section, split_list  # noqa: E402
 from robustness_report import DATA as REPORT_DATA  # noqa: E402
-from robustness_report import MODELS, load_target, train_model  # noqa: E402
+from robustness_report import MODELS, load_target, train_model, warmup_epochs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "autoattack"  # the marker on either page (robustness_report's KEPT_SECTIONS keeps it)
@@ -188,7 +188,7 @@ def table_lines(rows: list[dict], timing: dict[str, dict]) -> list[str]:
 
 def training_sentence(args: argparse.Namespace) -> str:
     """How the models were trained: robustness_report's settings for the data (its eps warm-up included)."""
-    warmup = min(REPORT_DATA[args.data]["eps_warmup"], args.epochs)
+    warmup = warmup_epochs(args.data, args.epochs)
     ramp = f", the eps ramped up over the first {warmup} epoch(s)" if warmup else ""
     return (f"Models: SmallCNN on {args.data}, {args.epochs} epoch(s), trained as `bench/robustness_report.py "
             f"--data {args.data}` trains them (PGD-AT: Linf eps {args.train_eps:g}, PGD-{args.train_steps}{ramp}).")

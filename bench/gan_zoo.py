@@ -532,6 +532,7 @@ def render(results: dict[tuple[str, str], list[dict]], args: argparse.Namespace,
     """The Markdown page: settings, the table, the reading guide, notes and the sample grids."""
     header = list(COLUMNS) + (["support"] if args.birthday else [])
     align = ["---"] * 3 + ["---:"] * (len(header) - 3)
+    sizes = sizes_line(args)
     lines = ["# The GAN zoo: every model and loss under one budget", "",
              f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} logical CPUs, load average "
              f"at start {info['load']}, at the end {info['load_end']}; Python {platform.python_version()}, torch "
@@ -546,9 +547,8 @@ def render(results: dict[tuple[str, str], list[dict]], args: argparse.Namespace,
                                                                     if len(args.seed_list) > 1 else ")"),
              f"- evaluation: {args.eval_samples} generated samples against a real sample of the same size "
              f"(capped at the data set), both fixed by the seed; metrics {', '.join(METRICS_USED)}"
-             + (", birthday" if args.birthday else "") + (f"; images {sizes_line(args)}, features: advlab's "
-                                                          "classifier of the data (mnist or digits)"
-                                                          if sizes_line(args) else ""),
+             + (", birthday" if args.birthday else "")
+             + (f"; images {sizes}, features: advlab's classifier of the data (mnist or digits)" if sizes else ""),
              "", "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for (data, case), runs in results.items():
         lines.append(case_row(data, case, runs, args))

@@ -20,10 +20,10 @@ MNIST). The list below gives the digits settings; MNIST's train at eps 0.3:
 Each of standard / PGD-AT / TRADES (/ fast-AT) then gets ``advlab.pipelines.robustness.robustness_run`` --
 exactly what ``advlab robustness RUN --eps 0.05,0.1,0.2,0.3 --surrogate MLP`` does -- on the first
 ``--images`` held-out images (all 360 on digits; 200 of MNIST's 1,000, 20 per class: every attack runs on
-every image for its own curve, and Square's 1000 queries on a 28x28 image cost 12 times an 8x8 one's): the worst case per example over
-APGD-CE, APGD-T (3 targets), Square (1000 queries, p_init 0.8), FGSM, PGD and the transfer attack
-(Croce & Hein 2020, sec. 4: an example is broken if any attack breaks it), each attack's own curve, and
-the sanity checks of Carlini et al. 2019.
+every image for its own curve, and Square's 1000 queries on a 28x28 image cost 12 times an 8x8 one's): the
+worst case per example over APGD-CE, APGD-T (3 targets), Square (1000 queries, p_init 0.8), FGSM, PGD and
+the transfer attack (Croce & Hein 2020, sec. 4: an example is broken if any attack breaks it), each attack's
+own curve, and the sanity checks of Carlini et al. 2019.
 
 The peers attack the same models and the same images at the same eps values:
 
@@ -130,6 +130,11 @@ QUICK = {"images": 40, "epochs": 2, "train_steps": 3, "steps": 5, "queries": 50,
          "smooth_large_images": 0, "standard_eps": "", "art_eps": "the training eps"}
 
 
+def warmup_epochs(data: str, epochs: int) -> int:
+    """The epochs over which the adversarial models of `data` ramp their eps up (never more than the run)."""
+    return min(DATA[data]["eps_warmup"], epochs)
+
+
 def model_options(options: dict, train_eps: float) -> dict:
     """A MODELS entry's ClassifierTrainConfig options with the training eps filled in."""
     return {key: train_eps if value == "eps" else value for key, value in options.items()}
@@ -160,7 +165,7 @@ def train_config(name: str, options: dict, args: argparse.Namespace, folder: Pat
 
     inner = {"attack_steps": args.train_steps} if options.get("defense") in ("pgd-at", "trades") else {}
     if options.get("defense") in ("pgd-at", "trades", "fast-at"):
-        inner["eps_warmup"] = min(DATA[args.data]["eps_warmup"], args.epochs)  # MNIST at 0.3 stalls without it
+        inner["eps_warmup"] = warmup_epochs(args.data, args.epochs)  # MNIST at 0.3 stalls without it
     return ClassifierTrainConfig(out=str(folder / name), data=args.data, epochs=args.epochs, seed=args.seed,
                                  device=args.device, threads=args.threads, robust_eval_images=args.images,
                                  **model_options(options, args.train_eps), **inner)
@@ -615,8 +620,8 @@ def header_lines(info: dict, args: argparse.Namespace, command: str) -> list[str
         (f"- budgets: {args.images} held-out images; SmallCNN {args.side}x{args.side}, {args.epochs} epochs of Adam "
          f"(lr 2e-3, batch 64); "
          f"adversarial training PGD-{args.train_steps} (step 2.5 eps / steps, random start"
-         + (f"; eps ramped up over the first {min(DATA[args.data]['eps_warmup'], args.epochs)} epochs"
-            if DATA[args.data]["eps_warmup"] else "") + "); attacks: APGD "
+         + (f"; eps ramped up over the first {warmup_epochs(args.data, args.epochs)} epochs"
+            if warmup_epochs(args.data, args.epochs) else "") + "); attacks: APGD "
          f"{args.steps} steps, 1 restart; "
          f"APGD-T {args.targets} targets; Square {args.queries} queries, p_init 0.8; PGD {args.steps} steps; "
          f"checks on {args.check_images} images"),
