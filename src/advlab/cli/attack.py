@@ -2,7 +2,7 @@
 
 One sub-command per entry of ``advlab.attacks.ATTACKS``, built when the parser is built, so a
 newly registered attack appears without changes here. Its flags come from the attack's
-``__init__`` signature (pipelines/attack_run.py, ``attack_parameters``) and their help from the
+``__init__`` signature (advlab.core.parameters, cli/class_flags.py) and their help from the
 ``Args:`` section of its docstring:
 
 * ``int``, ``float``, ``str``: ``--steps 40``; ``bool``: ``--random-start false``; ``X | None``:
@@ -25,23 +25,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
 
 from advlab.attacks import ATTACKS
-from advlab.cli.classifier import ExamplesFormatter
-from advlab.cli.common import SEQUENCES, flag, parse_value
-from advlab.core.config import describe
+from advlab.cli.class_flags import add_class_options, class_options
+from advlab.cli.common import ExamplesFormatter
 from advlab.core.errors import AdvlabError
-from advlab.pipelines.attack_run import (
-    HANDLED,
-    TARGET_RULES,
-    AttackParameter,
-    AttackRunConfig,
-    attack_parameters,
-    attack_run,
-)
+from advlab.core.parameters import Parameter, class_parameters
+from advlab.pipelines.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run
 from advlab.reports.attack_report import markdown_attack_table
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
@@ -49,6 +40,7 @@ EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out
   advlab attack fgsm runs/clf --eps 0.1,0.2,0.3
   advlab attack cw runs/clf --n 100"""
 
+SWEEPS = ("eps",)  # an eps list is a sweep: one result per eps
 COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "device", "threads", "out", "overwrite",
           "no_progress", "handler", "command", "attack_name")
 
@@ -73,12 +65,13 @@ def add_attack_parser(attacks, name: str) -> None:
     parser.add_argument("run", help="the victim's classifier run directory")
     add_common_flags(parser)
     options = parser.add_argument_group(f"options of {name}")
-    for parameter in attack_parameters(cls):
-        if parameter.name in HANDLED:
-            continue
-        options.add_argument(option_flag(parameter.name), dest=f"option_{parameter.name}", default=argparse.SUPPRESS,
-                             required=parameter.required, metavar=metavar(parameter), help=option_help(parameter))
+    add_class_options(options, own_parameters(cls), COMMON, "attack", SWEEPS)
     parser.set_defaults(handler=run_attack)
+
+
+def own_parameters(cls: type) -> list[Parameter]:
+    """The attack's parameters that get a flag: all but those the run sets itself (HANDLED)."""
+    return [parameter for parameter in class_parameters(cls) if parameter.name not in HANDLED]
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -103,97 +96,12 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def option_flag(name: str) -> str:
-    return flag(f"attack_{name}" if name in COMMON else name)
-
-
-def metavar(parameter: AttackParameter) -> str:
-    if parameter.is_model:
-        return "RUN"
-    if parameter.name == "eps":
-        return "EPS[,EPS...]"
-    annotation = parameter.annotation
-    if get_origin(annotation) is Literal:
-        return "{" + ",".join(map(str, get_args(annotation))) + "}"
-    if get_origin(annotation) in SEQUENCES:
-        return "A,B,..."
-    return "VALUE"
-
-
-def type_words(annotation: Any) -> str:
-    """A parameter's type in words for the help text."""
-    origin = get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        return " or ".join(type_words(a) for a in get_args(annotation))
-    if origin in SEQUENCES:
-        items = get_args(annotation)
-        plural = {str: "strings", int: "integers", float: "numbers", bool: "true/false values"}
-        return f"comma-separated {plural.get(items[0], 'values') if items else 'values'}"
-    if annotation is None:
-        return "a value"
-    return describe(annotation)
-
-
-def default_words(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value)) or "none"
-    return "none" if value is None else str(value)
-
-
-def option_help(parameter: AttackParameter) -> str:
-    if parameter.is_model:
-        kind = "a classifier run directory"
-    elif parameter.name == "eps":
-        kind = "a number, or comma-separated numbers for a sweep"
-    else:
-        kind = type_words(parameter.annotation)
-    default = "required" if parameter.required else f"default {default_words(parameter.default)}"
-    doc = parameter.help.replace("``", "").rstrip(".")
-    kind = kind.replace("null", "none")
-    text = f"{doc} ({kind}; {default})" if doc else f"({kind}; {default})"
-    return text.replace("%", "%%")
-
-
-# ---------------------------------------------------------------------- text -> typed values
-
-
-def parse_option(text: str, parameter: AttackParameter) -> Any:
-    where = option_flag(parameter.name)
-    if parameter.is_model:
-        return text
-    if parameter.name == "eps":
-        return parse_eps(text, parameter, where)
-    return parse_value(text, parameter.annotation, where)
-
-
-def parse_eps(text: str, parameter: AttackParameter, where: str) -> Any:
-    """One budget, or a comma-separated list of them (a sweep); `none` where None is allowed."""
-    if text.strip().lower() in ("none", "null") and (parameter.default is None or allows_none(parameter.annotation)):
-        return None
-    values = [part.strip() for part in text.split(",")]
-    try:
-        numbers = [float(part) for part in values]
-    except ValueError:
-        raise AdvlabError(f"{where} must be a number or comma-separated numbers, got {text!r}") from None
-    return numbers if len(numbers) > 1 else numbers[0]
-
-
-def allows_none(annotation: Any) -> bool:
-    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
-
-
 # ---------------------------------------------------------------------- the handler
 
 
 def run_attack(args: argparse.Namespace) -> int:
     name = args.attack_name
-    parameters = {p.name: p for p in attack_parameters(ATTACKS[name])}
-    options = {key: parse_option(getattr(args, f"option_{key}"), parameter) for key, parameter in parameters.items()
-               if hasattr(args, f"option_{key}")}
+    options = class_options(args, own_parameters(ATTACKS[name]), COMMON, "attack", SWEEPS)
     if not Path(args.run).is_dir():
         raise AdvlabError(f"{args.run}: no such run directory")
     config = AttackRunConfig(attack=name, run=args.run, options=options, n=args.n, batch_size=args.batch_size,
@@ -207,4 +115,4 @@ def run_attack(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_parser", "parse_option"]
+__all__ = ["add_parser"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from advlab.cli.common import add_config_flags, config_values
+from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.train_classifier import train_classifier
@@ -45,17 +45,6 @@ OPTION_DOCS = {
     "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at; "
                   "unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp)",
 }
-
-
-class ExamplesFormatter(argparse.HelpFormatter):
-    """argparse's formatter, but a text of several lines (an epilog of examples) keeps its line breaks.
-
-    (cli.common would be its natural home; it lives here, beside the verbs' first user, until then.)"""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if "\n" in text:
-            return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
 
 
 EXAMPLES = """examples (MNIST, the default data; eps 0.3 is the usual MNIST Linf budget):

@@ -28,6 +28,15 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class ExamplesFormatter(argparse.HelpFormatter):
+    """argparse's formatter, but a text of several lines (an epilog of examples) keeps its line breaks."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

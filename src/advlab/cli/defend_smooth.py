@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from advlab.cli.classifier import ExamplesFormatter
+from advlab.cli.common import ExamplesFormatter
 from advlab.pipelines.smooth_run import PLOT_FILE, RESULT_FILE, TABLE_FILE, SmoothRunConfig, markdown_table, smooth_run
 
 DEFAULTS = SmoothRunConfig(run="")

@@ -22,8 +22,8 @@ import dataclasses
 import json
 import sys
 
-from advlab.cli.classifier import OPTION_DOCS, ExamplesFormatter, print_figures
-from advlab.cli.common import add_config_flags, config_values
+from advlab.cli.classifier import OPTION_DOCS, print_figures
+from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.train_classifier import classifier_config, classifier_record, train_classifier

@@ -14,7 +14,7 @@ import inspect
 
 import torch
 
-from advlab.cli.classifier import ExamplesFormatter
+from advlab.cli.common import ExamplesFormatter
 from advlab.defenses.preprocessed import transform_class
 from advlab.pipelines.preprocess_defense import make_defended_run, squeeze_detection, warning_lines
 

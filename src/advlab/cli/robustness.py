@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from advlab.cli.classifier import ExamplesFormatter
+from advlab.cli.common import ExamplesFormatter
 from advlab.core.errors import AdvlabError
 from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
 from advlab.pipelines.train_classifier import classifier_config

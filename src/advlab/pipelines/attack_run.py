@@ -20,7 +20,7 @@ free ``NAME-2``, ``NAME-3``, ... is used instead (``overwrite`` replaces ``RUN/a
 An explicit ``out`` that already holds files is refused unless ``overwrite`` (and it holds an
 attack run). Afterwards the victim run's report is rewritten, with the new attack in it.
 
-The options an attack takes are read from its ``__init__`` signature (``attack_parameters``):
+The options an attack takes are read from its ``__init__`` signature (``class_parameters``):
 the CLI builds one flag per parameter from it, and the Python entry point checks option names
 against it. A parameter annotated ``nn.Module`` (other than the victim ``model``, e.g. a
 transfer attack's surrogate) takes the path of another classifier run.
@@ -29,13 +29,10 @@ transfer attack's surrogate) takes the path of another classifier run.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
-import re
 import shutil
 import sys
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +48,7 @@ from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
+from advlab.core.parameters import class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import load_model
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier
@@ -60,86 +58,6 @@ TARGET_RULES = ("next", "random", "least-likely")
 HANDLED = ("model", "targeted", "seed")  # attack parameters the run sets itself
 GRID_EXAMPLES = 12
 PREDICT_BATCH = 1024
-
-
-# ---------------------------------------------------------------------- the attack's parameters
-
-
-@dataclass(frozen=True)
-class AttackParameter:
-    """One parameter of an attack's ``__init__``: its name, type, default and documentation."""
-
-    name: str
-    annotation: Any  # the resolved type hint; None when neither a hint nor a default tells
-    default: Any  # inspect.Parameter.empty when the parameter has no default
-    help: str = ""
-
-    @property
-    def required(self) -> bool:
-        return self.default is inspect.Parameter.empty
-
-    @property
-    def is_model(self) -> bool:
-        """Annotated with an nn.Module type (another classifier, given as a run directory)."""
-        options = typing.get_args(self.annotation) or (self.annotation,)
-        return any(isinstance(option, type) and issubclass(option, nn.Module) for option in options)
-
-
-def docstring_args(cls: type) -> dict[str, str]:
-    """name -> text of the ``Args:`` sections of `cls`'s docstring and its bases' (first wins)."""
-    found: dict[str, str] = {}
-    for klass in cls.__mro__:
-        doc = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
-        for name, text in parse_args_section(doc).items():
-            found.setdefault(name, text)
-    return found
-
-
-def parse_args_section(doc: str) -> dict[str, str]:
-    """Google-style ``Args:``: ``name: text`` lines, continuation lines indented deeper."""
-    lines, found, current, indent = doc.splitlines(), {}, None, None
-    inside = False
-    for line in lines:
-        stripped = line.strip()
-        if stripped == "Args:":
-            inside, current, indent = True, None, None
-            continue
-        if not inside:
-            continue
-        if not stripped:
-            current = None
-            continue
-        depth = len(line) - len(line.lstrip())
-        if indent is None:
-            indent = depth
-        if depth < indent or (depth == indent and re.match(r"^[A-Z][A-Za-z ]*:$", stripped)):
-            inside = False
-            continue
-        match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
-        if depth == indent and match:
-            current = match.group(1)
-            found[current] = match.group(2)
-        elif current is not None:
-            found[current] += " " + stripped
-    return {name: " ".join(text.split()) for name, text in found.items()}
-
-
-def attack_parameters(cls: type[Attack]) -> list[AttackParameter]:
-    """The parameters of ``cls.__init__`` after ``self``, in order (``model`` included)."""
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that cannot be resolved: fall back to the defaults' types
-        hints = {}
-    docs = docstring_args(cls)
-    parameters = []
-    for name, parameter in list(inspect.signature(cls.__init__).parameters.items())[1:]:
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        annotation = hints.get(name)
-        if annotation is None and parameter.default not in (inspect.Parameter.empty, None):
-            annotation = type(parameter.default)
-        parameters.append(AttackParameter(name, annotation, parameter.default, docs.get(name, "")))
-    return parameters
 
 
 def attack_class(name: str) -> type[Attack]:
@@ -202,7 +120,7 @@ class AttackRunConfig:
             raise AdvlabError("give either --targeted-by or --target, not both")
         if self.target is not None:
             check_int("--target", self.target, 0)
-        known = {p.name for p in attack_parameters(ATTACKS[self.attack])} - set(HANDLED)
+        known = {p.name for p in class_parameters(ATTACKS[self.attack])} - set(HANDLED)
         unknown = sorted(set(self.options) - known)
         if unknown:
             raise AdvlabError(f"{self.attack}: unknown option {', '.join(map(repr, unknown))}; valid options are: "
@@ -272,7 +190,7 @@ def load_mask(path: str | None, images: Tensor, name: str) -> Tensor | None:
 def resolved_options(cls: type[Attack], config: AttackRunConfig) -> dict[str, Any]:
     """Every option of the attack (but model, targeted, seed): the given ones, else the defaults."""
     options = {}
-    for parameter in attack_parameters(cls):
+    for parameter in class_parameters(cls):
         if parameter.name in HANDLED:
             continue
         if parameter.name in config.options:
@@ -289,7 +207,7 @@ def build_options(cls: type[Attack], options: dict[str, Any], config: AttackRunC
                   device: torch.device) -> dict[str, Any]:
     """The keyword arguments of the attack: options with run paths loaded as models, plus
     targeted and seed where the attack takes them."""
-    parameters = {p.name: p for p in attack_parameters(cls)}
+    parameters = {p.name: p for p in class_parameters(cls)}
     kwargs = dict(options)
     for name, value in options.items():
         if parameters[name].is_model and isinstance(value, (str, Path)):

@@ -1,0 +1,95 @@
+"""The options a class takes, read from its ``__init__`` signature and the ``Args:`` section of its docstring.
+
+The CLI builds one flag per parameter of an attack, a poison or a detector from this (DESIGN.md: "a docstring
+is part of the interface"), and the Python entry points check option names against it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a class's ``__init__``: its name, type, default and documentation."""
+
+    name: str
+    annotation: Any  # the resolved type hint; None when neither a hint nor a default tells
+    default: Any  # inspect.Parameter.empty when the parameter has no default
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    @property
+    def is_model(self) -> bool:
+        """Annotated with an nn.Module type (another classifier, given as a run directory)."""
+        options = typing.get_args(self.annotation) or (self.annotation,)
+        return any(isinstance(option, type) and issubclass(option, nn.Module) for option in options)
+
+
+def docstring_args(cls: type) -> dict[str, str]:
+    """name -> text of the ``Args:`` sections of `cls`'s docstring and its bases' (first wins)."""
+    found: dict[str, str] = {}
+    for klass in cls.__mro__:
+        doc = inspect.cleandoc(klass.__dict__.get("__doc__") or "")
+        for name, text in parse_args_section(doc).items():
+            found.setdefault(name, text)
+    return found
+
+
+def parse_args_section(doc: str) -> dict[str, str]:
+    """Google-style ``Args:``: ``name: text`` lines, continuation lines indented deeper."""
+    lines, found, current, indent = doc.splitlines(), {}, None, None
+    inside = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped == "Args:":
+            inside, current, indent = True, None, None
+            continue
+        if not inside:
+            continue
+        if not stripped:
+            current = None
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth < indent or (depth == indent and re.match(r"^[A-Z][A-Za-z ]*:$", stripped)):
+            inside = False
+            continue
+        match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
+        if depth == indent and match:
+            current = match.group(1)
+            found[current] = match.group(2)
+        elif current is not None:
+            found[current] += " " + stripped
+    return {name: " ".join(text.split()) for name, text in found.items()}
+
+
+def class_parameters(cls: type) -> list[Parameter]:
+    """The parameters of ``cls.__init__`` after ``self``, in order (``model`` included)."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that cannot be resolved: fall back to the defaults' types
+        hints = {}
+    docs = docstring_args(cls)
+    parameters = []
+    for name, parameter in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name)
+        if annotation is None and parameter.default not in (inspect.Parameter.empty, None):
+            annotation = type(parameter.default)
+        parameters.append(Parameter(name, annotation, parameter.default, docs.get(name, "")))
+    return parameters
+
+
+__all__ = ["Parameter", "class_parameters", "docstring_args", "parse_args_section"]
