@@ -20,6 +20,7 @@ OPTION_DOCS = {
             "(with --labels-path) or folder (one sub-folder per class)",
     "data_path": "IDX images file, or the folder, for idx and folder data",
     "labels_path": "IDX labels file (idx data)",
+    "classes": "keep only these classes, relabelled 0, 1, ... in this order (e.g. 1,7: a binary problem)",
     "image_size": "resize images to this size (mnist is 28x28, digits 8x8; lenet needs at least 12)",
     "model": "cnn (advlab.models.SmallCNN), lenet (LeNet5, LeCun et al. 1998), madry (MadryCNN, Madry et al. "
              "2018's MNIST network) or mlp (advlab.models.MLPClassifier)",

@@ -15,6 +15,7 @@ alone: nothing here unpickles, and ``.pt`` files are never read.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load as safetensors_from_bytes
 from safetensors.torch import save as safetensors_to_bytes
@@ -54,6 +56,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_directory(path.parent)
+
+
+def atomic_write_npy(path: str | Path, array: np.ndarray) -> None:
+    """Write `array` as a .npy file (no pickles) atomically, as atomic_write_bytes does."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def fsync_directory(directory: Path) -> None:

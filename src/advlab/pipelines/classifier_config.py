@@ -13,7 +13,9 @@ cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), 
 (Wong et al. 2020) -- these three need ``eps`` -- or ``noise`` (Cohen et al. 2019; needs
 ``sigma``). ``attack_steps``/``attack_alpha`` set the inner PGD (pgd-at, trades; fast-at's FGSM
 step is ``attack_alpha``, default 1.25 eps), ``beta`` TRADES' weight of its KL term,
-``eps_warmup`` the epochs over which the training eps ramps up linearly
+``classes`` (``--classes 1,7``) keeps only the images of those classes, relabelled 0, 1, ... in the order
+given (a binary problem for the availability poisons); ``eps_warmup`` the epochs over which the training
+eps ramps up linearly
 (advlab.defenses.eps_warmup: MNIST at eps 0.3 stalls at chance without it; unset: a fifth of the epochs,
 rounded down, for the adversarial defenses), and ``robust_eval_images`` how many held-out images the
 per-epoch robust accuracy is measured on.
@@ -49,6 +51,7 @@ class ClassifierTrainConfig:
     data_path: str | None = None
     labels_path: str | None = None
     image_size: int | None = None
+    classes: tuple[int, ...] | None = None
     model: Literal["cnn", "lenet", "madry", "mlp"] = "cnn"
     width: int | None = None
     epochs: int = 20
@@ -93,10 +96,19 @@ class ClassifierTrainConfig:
         if self.data == "idx" and self.labels_path is None:
             raise AdvlabError("data 'idx' needs labels for a classifier: pass --labels-path FILE "
                               "(e.g. train-labels-idx1-ubyte.gz)")
+        self.validate_classes()
         if self.model in FIXED_WIDTH and self.width is not None:
             raise AdvlabError(f"model {self.model!r} has the paper's fixed layer sizes; drop --width (it applies to "
                               f"{', '.join(DEFAULT_WIDTH)})")
         self.validate_defense()
+
+    def validate_classes(self) -> None:
+        """`classes`, when given, names two or more distinct class indices >= 0."""
+        if self.classes is None:
+            return
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes) or min(self.classes) < 0:
+            raise AdvlabError(f"option 'classes' must name two or more distinct class indices >= 0 (e.g. --classes "
+                              f"1,7), got {','.join(map(str, self.classes))}")
 
     def validate_defense(self) -> None:
         """The defense's options: each in range, present when the defense needs it, absent otherwise."""

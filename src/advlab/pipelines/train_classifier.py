@@ -78,7 +78,20 @@ def load_labelled_data(config: ClassifierTrainConfig) -> TensorData:
         raise AdvlabError(f"data {config.data!r} has {len(data)} image; a train/held-out split needs at least 2")
     if int(data.labels.min()) < 0:
         raise AdvlabError(f"labels of data {config.data!r} must be class indices >= 0, found {int(data.labels.min())}")
-    return data
+    return data if config.classes is None else only_classes(data, config.classes)
+
+
+def only_classes(data: TensorData, classes: tuple[int, ...]) -> TensorData:
+    """The rows of `classes` only, relabelled 0, 1, ... in the order of `classes`; a class with no image is an
+    AdvlabError."""
+    missing = [k for k in classes if not bool((data.labels == k).any())]
+    if missing:
+        raise AdvlabError(f"data {data.name!r} has no image of class {missing[0]} (its classes are "
+                          f"0..{int(data.labels.max())}); check --classes")
+    relabel = torch.full((int(data.labels.max()) + 1,), -1, dtype=torch.long)
+    relabel[torch.tensor(classes)] = torch.arange(len(classes))
+    keep = relabel[data.labels] >= 0
+    return TensorData(data.data[keep], relabel[data.labels[keep]], data.name)
 
 
 def split_rows(n: int, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -118,7 +131,11 @@ def data_split(labels: Tensor, test_fraction: float, seed: int, kind: str) -> tu
 
 
 def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:
-    """A display name per class: the sub-folder names for folder data, else the indices."""
+    """A display name per class: the sub-folder names for folder data, else the indices (the original ones of
+    `config.classes`, when it keeps only some classes)."""
+    if config.classes is not None:
+        names = class_names(dataclasses.replace(config, classes=None), max(config.classes) + 1)
+        return [names[k] for k in config.classes]
     if config.data == "folder":
         root = Path(config.data_path)
         found = sorted({path.relative_to(root).parts[0] for path in root.rglob("*")
@@ -161,8 +178,14 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
 
 
 def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, progress: bool = True,
-                     report: bool = True) -> RunDir:
-    """Train the classifier that `config` describes into ``config.out``; returns its run directory."""
+                     report: bool = True, training_set: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
+                     ) -> RunDir:
+    """Train the classifier that `config` describes into ``config.out``; returns its run directory.
+
+    `training_set`, when given, maps the training rows' (images, labels) to the (images, labels) to train on
+    instead -- a poisoned training set of the same length (advlab.pipelines.poison_run); the held-out rows
+    stay as loaded.
+    """
     if config.out is None:
         raise AdvlabError("no output directory: pass --out DIR (or 'out:' in the config)")
     run = RunDir(Path(config.out))
@@ -173,6 +196,8 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     data = load_labelled_data(config)
     split = split_kind(config)
     train_rows, test_rows = data_split(data.labels, config.test_fraction, config.seed, split)
+    if training_set is not None:
+        data = replaced_rows(data, train_rows, *training_set(data.data[train_rows], data.labels[train_rows]))
     data = data.to(device)
     classes = max(int(data.labels.max()) + 1, 2)
     model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
@@ -198,6 +223,16 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     if report:
         write_report(run.root)
     return run
+
+
+def replaced_rows(data: TensorData, rows: Tensor, images: Tensor, labels: Tensor) -> TensorData:
+    """A copy of `data` whose `rows` hold `images` and `labels` instead."""
+    if images.shape != data.data[rows].shape or labels.shape != (len(rows),):
+        raise AdvlabError(f"the replacement training set has shape {tuple(images.shape)} with {len(labels)} labels; "
+                          f"the training rows have shape {tuple(data.data[rows].shape)}")
+    images_now, labels_now = data.data.clone(), data.labels.clone()
+    images_now[rows], labels_now[rows] = images.to(images_now), labels.to(labels_now)
+    return TensorData(images_now, labels_now, data.name)
 
 
 def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0) -> TrainingObjective:
