@@ -2,11 +2,34 @@
 
 One poison per file, each citing its paper and equation; every poison is a
 :class:`advlab.poisoning.base.Poisoning` whose ``poison(images, labels, seed)`` returns a
-:class:`advlab.poisoning.base.PoisonedData`.
+:class:`advlab.poisoning.base.PoisonedData`. ``POISONS`` maps the CLI's names to the classes and
+``make_poison(name, **options)`` builds one by name.
 """
 
 from __future__ import annotations
 
+from advlab.core.errors import AdvlabError
+from advlab.core.parameters import class_parameters
+from advlab.poisoning.badnets import BadNets
 from advlab.poisoning.base import Backdoor, PoisonedData, Poisoning, attack_success_rate
+from advlab.poisoning.blended import Blended
 
-__all__ = ["Backdoor", "PoisonedData", "Poisoning", "attack_success_rate"]
+POISONS: dict[str, type[Poisoning]] = {
+    "badnets": BadNets,
+    "blended": Blended,
+}
+
+
+def make_poison(name: str, **options) -> Poisoning:
+    """The poison registered under `name`, built with `options`; an AdvlabError names the valid names."""
+    if name not in POISONS:
+        raise AdvlabError(f"unknown poison {name!r}; valid poisons are: {', '.join(POISONS)}")
+    valid = [parameter.name for parameter in class_parameters(POISONS[name])]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise AdvlabError(f"{name}: unknown option(s) {', '.join(unknown)}; valid options are: {', '.join(valid)}")
+    return POISONS[name](**options)
+
+
+__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "PoisonedData", "Poisoning", "attack_success_rate",
+           "make_poison"]
