@@ -13,10 +13,12 @@ from advlab.core.parameters import class_parameters
 from advlab.poisoning.badnets import BadNets
 from advlab.poisoning.base import Backdoor, PoisonedData, Poisoning, attack_success_rate
 from advlab.poisoning.blended import Blended
+from advlab.poisoning.label_flip import LabelFlip
 
 POISONS: dict[str, type[Poisoning]] = {
     "badnets": BadNets,
     "blended": Blended,
+    "label-flip": LabelFlip,
 }
 
 
@@ -31,5 +33,5 @@ def make_poison(name: str, **options) -> Poisoning:
     return POISONS[name](**options)
 
 
-__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "PoisonedData", "Poisoning", "attack_success_rate",
+__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "LabelFlip", "PoisonedData", "Poisoning", "attack_success_rate",
            "make_poison"]
