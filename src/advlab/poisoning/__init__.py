@@ -13,11 +13,13 @@ from advlab.core.parameters import class_parameters
 from advlab.poisoning.badnets import BadNets
 from advlab.poisoning.base import Backdoor, PoisonedData, Poisoning, attack_success_rate
 from advlab.poisoning.blended import Blended
+from advlab.poisoning.clean_label import CleanLabel
 from advlab.poisoning.label_flip import LabelFlip
 
 POISONS: dict[str, type[Poisoning]] = {
     "badnets": BadNets,
     "blended": Blended,
+    "clean-label": CleanLabel,
     "label-flip": LabelFlip,
 }
 
@@ -33,5 +35,5 @@ def make_poison(name: str, **options) -> Poisoning:
     return POISONS[name](**options)
 
 
-__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "LabelFlip", "PoisonedData", "Poisoning", "attack_success_rate",
-           "make_poison"]
+__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "CleanLabel", "LabelFlip", "PoisonedData", "Poisoning",
+           "attack_success_rate", "make_poison"]
