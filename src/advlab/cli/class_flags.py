@@ -3,7 +3,8 @@
 One flag per parameter, ``--steps 40``, with the help text of its ``Args:`` line, its type in words and
 its default. Values are typed by ``cli.common.parse_value``: ``int``, ``float``, ``str``; ``bool``:
 ``--random-start false``; ``X | None``: ``none`` gives None; ``tuple[str, ...]``: ``--transforms rotate,scale``.
-A parameter annotated ``nn.Module`` (a surrogate model) takes the path of a classifier run, and a
+A parameter annotated ``nn.Module`` (a surrogate model) takes the path of a classifier run, one annotated
+``Tensor`` (a trigger pattern) the path of a .npy or image file (advlab.data.pattern), and a
 parameter named in `sweeps` (an attack's ``eps``) one number or a comma-separated list of them.
 A parameter whose name clashes with a flag the command has of its own gets ``--PREFIX-NAME``.
 """
@@ -48,6 +49,8 @@ def class_options(args: argparse.Namespace, parameters: Iterable[Parameter], tak
 def metavar(parameter: Parameter, sweeps: Collection[str] = ()) -> str:
     if parameter.is_model:
         return "RUN"
+    if parameter.is_tensor:
+        return "FILE"
     if parameter.name in sweeps:
         return f"{parameter.name.upper()}[,{parameter.name.upper()}...]"
     annotation = parameter.annotation
@@ -85,6 +88,8 @@ def default_words(value: Any) -> str:
 def option_help(parameter: Parameter, sweeps: Collection[str] = ()) -> str:
     if parameter.is_model:
         kind = "a classifier run directory"
+    elif parameter.is_tensor:
+        kind = "a .npy or image file"
     elif parameter.name in sweeps:
         kind = "a number, or comma-separated numbers for a sweep"
     else:
@@ -97,8 +102,8 @@ def option_help(parameter: Parameter, sweeps: Collection[str] = ()) -> str:
 
 
 def parse_option(text: str, parameter: Parameter, where: str, sweeps: Collection[str] = ()) -> Any:
-    """`text` typed as `parameter` wants it (a run path for a model parameter)."""
-    if parameter.is_model:
+    """`text` typed as `parameter` wants it (a path for a model or a tensor parameter: the pipeline reads it)."""
+    if parameter.is_model or parameter.is_tensor:
         return text
     if parameter.name in sweeps:
         return parse_sweep(text, parameter, where)

@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,12 @@ class Parameter:
     @property
     def required(self) -> bool:
         return self.default is inspect.Parameter.empty
+
+    @property
+    def is_tensor(self) -> bool:
+        """Annotated with a Tensor type (a pattern, an image: given on the command line as a file)."""
+        options = typing.get_args(self.annotation) or (self.annotation,)
+        return any(isinstance(option, type) and issubclass(option, Tensor) for option in options)
 
     @property
     def is_model(self) -> bool:

@@ -1,0 +1,164 @@
+"""`advlab poison NAME`: a classifier trained on a poisoned training set, and what the poison achieved.
+
+The data, model and held-out split are those of ``advlab classifier train`` with the same options; the
+poison (``advlab.poisoning.POISONS[NAME]``) changes some of the training rows before training, never the
+held-out ones, so a poisoned run is an ordinary classifier run (``advlab attack``, ``robustness`` and
+``report`` take it) with three more things in it::
+
+    RUN/poison.json                   attack, target (or null), rate, poisons (the number of rows changed),
+                                      options, clean_accuracy (held-out), and for a backdoor
+                                      attack_success_rate (the share of held-out images of the other classes
+                                      that the triggered input sends to the target), for the others test_error;
+                                      train_size, the surrogate run when the poison used one
+    RUN/poisoned_indices.npy          positions (0 .. train_size - 1) in the training set of the rows the
+                                      poison changed, int64, sorted
+    RUN/poison/training_set.safetensors   the poisoned training set: images, labels, and rows (the data set
+                                      row each came from), which the detectors read back (training_set)
+
+A poison whose ``__init__`` takes a ``model`` (clean-label's PGD, feature collision's feature extractor)
+gets the classifier of the run given as ``surrogate``; without one, a surrogate of the same
+architecture is first trained on the clean training rows with the run's own options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save as safetensors_to_bytes
+from torch import Tensor, nn
+
+from advlab.core.checkpoints import atomic_write_bytes, atomic_write_npy, read_tensors
+from advlab.core.errors import AdvlabError
+from advlab.core.parameters import class_parameters
+from advlab.core.runs import RunDir
+from advlab.data.pattern import load_pattern
+from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
+from advlab.poisoning import POISONS, Backdoor, PoisonedData, Poisoning, attack_success_rate
+from advlab.reports.render import write_report
+
+POISON_RECORD = "poison.json"
+POISONED_INDICES = "poisoned_indices.npy"
+TRAINING_SET = Path("poison") / "training_set.safetensors"
+MODEL_PARAMETER = "model"  # the __init__ parameter of a poison that needs a trained classifier
+
+
+@dataclass(frozen=True)
+class PoisonRunConfig:
+    """A poisoned classifier run.
+
+    Args:
+        attack: a key of ``advlab.poisoning.POISONS``.
+        options: the poison's own options (its ``__init__`` parameters but ``model``), e.g.
+            ``{"target": 0, "rate": 0.05}``.
+        classifier: the classifier's options (data, model, epochs, seed, out, ...).
+        surrogate: a classifier run whose model a poison that needs one uses (None: train one).
+    """
+
+    attack: str
+    classifier: ClassifierTrainConfig
+    options: dict = field(default_factory=dict)
+    surrogate: str | None = None
+
+
+def poison_class(name: str) -> type[Poisoning]:
+    """The poison registered under `name`, or an AdvlabError naming the valid ones."""
+    if name not in POISONS:
+        raise AdvlabError(f"unknown poison {name!r}; valid poisons are: {', '.join(POISONS)}")
+    return POISONS[name]
+
+
+def needs_model(cls: type[Poisoning]) -> bool:
+    """Whether the poison's ``__init__`` takes the trained classifier it crafts its poisons on."""
+    return any(parameter.name == MODEL_PARAMETER for parameter in class_parameters(cls))
+
+
+def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool = True, report: bool = True) -> RunDir:
+    """Train `config.classifier` on its training rows poisoned by `config.attack`; write the poison's record."""
+    cls = poison_class(config.attack)
+    if MODEL_PARAMETER in config.options:
+        raise AdvlabError("the poison's model is the surrogate run: pass --surrogate RUN, not a model option")
+    model = surrogate_model(config, progress) if needs_model(cls) else None
+    options = with_tensors(cls, config.options)
+    poison = cls(**options, **({MODEL_PARAMETER: model} if model is not None else {}))
+    made: dict[str, PoisonedData] = {}
+
+    def poisoned_training_set(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        made["set"] = poison.poison(images, labels, seed=config.classifier.seed)
+        return made["set"].images, made["set"].labels
+
+    run = train_classifier(config.classifier, overwrite, progress, report=False, training_set=poisoned_training_set)
+    write_poison_record(run, config, poison, made["set"])
+    if report:
+        write_report(run.root)
+    return run
+
+
+def with_tensors(cls: type[Poisoning], options: dict) -> dict:
+    """`options` with the tensor ones given as file paths (a trigger pattern, a key) read (advlab.data.pattern)."""
+    tensors = {parameter.name for parameter in class_parameters(cls) if parameter.is_tensor}
+    return {name: load_pattern(value) if name in tensors and isinstance(value, (str, Path)) else value
+            for name, value in options.items()}
+
+
+def surrogate_model(config: PoisonRunConfig, progress: bool) -> nn.Module:
+    """The classifier of `config.surrogate`, or one trained in memory, with the run's own options, on the clean
+    training rows."""
+    if config.surrogate is not None:
+        return load_classifier(config.surrogate, device="cpu")[0]
+    with tempfile.TemporaryDirectory(prefix="advlab-surrogate-") as scratch:
+        options = dataclasses.replace(config.classifier, out=scratch, tensorboard=False)
+        run = train_classifier(options, overwrite=True, progress=progress, report=False)
+        return load_classifier(run.root, device="cpu")[0]
+
+
+def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning, poisoned: PoisonedData) -> None:
+    """poison.json, poisoned_indices.npy and the poisoned training set, from the trained run."""
+    model, _ = load_classifier(run.root, device="cpu")
+    summary = json.loads(run.summary.read_text())
+    images, labels = held_out_split(run.root)
+    classes = int(summary["classes"])
+    indices = poisoned.indices.cpu().long().sort().values
+    record = {"attack": config.attack, "target": getattr(poison, "target", None), "rate": poison.rate,
+              "poisons": len(indices), "options": poison.options(), "train_size": len(poisoned.labels),
+              "clean_accuracy": summary["test_accuracy"], "surrogate": config.surrogate}
+    if isinstance(poison, Backdoor):
+        record["target"] = None if poison.all_to_all else poison.target
+        record["attack_success_rate"] = attack_success_rate(model, poison, images, labels, classes)
+    else:
+        record["test_error"] = 1 - summary["test_accuracy"]
+    train_rows = run_split(run.root)[1][0]
+    atomic_write_npy(run.root / POISONED_INDICES, indices.numpy())
+    (run.root / TRAINING_SET).parent.mkdir(exist_ok=True)
+    atomic_write_bytes(run.root / TRAINING_SET, safetensors_to_bytes(
+        {"images": poisoned.images.detach().cpu().float().contiguous(), "labels": poisoned.labels.cpu().long(),
+         "rows": train_rows.cpu().long()}))
+    atomic_write_bytes(run.root / POISON_RECORD, json.dumps(record, indent=1).encode())
+
+
+def poison_record(run_dir: str | Path) -> dict | None:
+    """The run's poison.json, or None for a run that was not poisoned."""
+    path = Path(run_dir) / POISON_RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def training_set(run_dir: str | Path) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(images, labels, poisoned mask or None) of the set the run was trained on: the poisoned training set
+    of a poisoned run (its mask from poisoned_indices.npy), else the clean training rows (mask None)."""
+    path = Path(run_dir) / TRAINING_SET
+    if not path.exists():
+        data, (train_rows, _) = run_split(run_dir)
+        return data.data[train_rows], data.labels[train_rows], None
+    tensors = read_tensors(path)
+    mask = torch.zeros(len(tensors["labels"]), dtype=torch.bool)
+    mask[torch.from_numpy(np.load(Path(run_dir) / POISONED_INDICES, allow_pickle=False))] = True
+    return tensors["images"], tensors["labels"], mask
+
+
+__all__ = ["PoisonRunConfig", "needs_model", "poison_class", "poison_record", "poison_run", "training_set"]
