@@ -13,11 +13,13 @@ Representations come from the penultimate layer by default (advlab.models.repres
 
 from __future__ import annotations
 
+from advlab.poisoning.detection.activation_clustering import activation_clustering
 from advlab.poisoning.detection.result import Detection
 from advlab.poisoning.detection.spectral import spectral_signatures
 
 DETECTORS = {
     "spectral": spectral_signatures,
+    "activation-clustering": activation_clustering,
 }
 
-__all__ = ["DETECTORS", "Detection", "spectral_signatures"]
+__all__ = ["DETECTORS", "Detection", "activation_clustering", "spectral_signatures"]
