@@ -14,6 +14,7 @@ from advlab.poisoning.badnets import BadNets
 from advlab.poisoning.base import Backdoor, PoisonedData, Poisoning, attack_success_rate
 from advlab.poisoning.blended import Blended
 from advlab.poisoning.clean_label import CleanLabel
+from advlab.poisoning.feature_collision import FeatureCollision
 from advlab.poisoning.label_flip import LabelFlip
 
 POISONS: dict[str, type[Poisoning]] = {
@@ -21,6 +22,7 @@ POISONS: dict[str, type[Poisoning]] = {
     "blended": Blended,
     "clean-label": CleanLabel,
     "label-flip": LabelFlip,
+    "feature-collision": FeatureCollision,
 }
 
 
@@ -35,5 +37,5 @@ def make_poison(name: str, **options) -> Poisoning:
     return POISONS[name](**options)
 
 
-__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "CleanLabel", "LabelFlip", "PoisonedData", "Poisoning",
-           "attack_success_rate", "make_poison"]
+__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "CleanLabel", "FeatureCollision", "LabelFlip", "PoisonedData",
+           "Poisoning", "attack_success_rate", "make_poison"]
