@@ -16,10 +16,12 @@ from __future__ import annotations
 from advlab.poisoning.detection.activation_clustering import activation_clustering
 from advlab.poisoning.detection.result import Detection
 from advlab.poisoning.detection.spectral import spectral_signatures
+from advlab.poisoning.detection.strip import strip
 
 DETECTORS = {
     "spectral": spectral_signatures,
     "activation-clustering": activation_clustering,
+    "strip": strip,
 }
 
-__all__ = ["DETECTORS", "Detection", "activation_clustering", "spectral_signatures"]
+__all__ = ["DETECTORS", "Detection", "activation_clustering", "spectral_signatures", "strip"]
