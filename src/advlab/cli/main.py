@@ -6,7 +6,19 @@ from __future__ import annotations
 import sys
 
 from advlab import __version__
-from advlab.cli import attack, classifier, defend, demo, features, gan, playground, poison, report, robustness
+from advlab.cli import (
+    attack,
+    classifier,
+    defend,
+    demo,
+    detect,
+    features,
+    gan,
+    playground,
+    poison,
+    report,
+    robustness,
+)
 from advlab.cli.common import Parser
 from advlab.core.errors import AdvlabError
 
@@ -15,9 +27,9 @@ def build_parser() -> Parser:
     parser = Parser(prog="advlab", description="adversarial machine learning with a focus on GANs")
     parser.add_argument("--version", action="version", version=f"advlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True,
-                                       metavar="{gan,classifier,attack,defend,poison,robustness,report,demo,features,playground}",
+                                       metavar="{gan,classifier,attack,defend,poison,detect,robustness,report,demo,features,playground}",
                                        parser_class=Parser)
-    for module in (gan, classifier, attack, defend, poison, robustness, report, demo, features, playground):
+    for module in (gan, classifier, attack, defend, poison, detect, robustness, report, demo, features, playground):
         module.add_parser(subparsers)
     return parser
 

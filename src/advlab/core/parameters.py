@@ -82,13 +82,23 @@ def parse_args_section(doc: str) -> dict[str, str]:
 
 def class_parameters(cls: type) -> list[Parameter]:
     """The parameters of ``cls.__init__`` after ``self``, in order (``model`` included)."""
+    return signature_parameters(cls.__init__, docstring_args(cls))[1:]
+
+
+def function_parameters(function) -> list[Parameter]:
+    """The parameters of a function (a detector: ``(model, images, labels, **options)``), in order, with the
+    help of its docstring's ``Args:`` section."""
+    return signature_parameters(function, parse_args_section(inspect.cleandoc(function.__doc__ or "")))
+
+
+def signature_parameters(function, docs: dict[str, str]) -> list[Parameter]:
+    """`function`'s named parameters (not *args/**kwargs), typed by its hints or else its defaults' types."""
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(function)
     except Exception:  # an annotation that cannot be resolved: fall back to the defaults' types
         hints = {}
-    docs = docstring_args(cls)
     parameters = []
-    for name, parameter in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+    for name, parameter in inspect.signature(function).parameters.items():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         annotation = hints.get(name)
@@ -98,4 +108,4 @@ def class_parameters(cls: type) -> list[Parameter]:
     return parameters
 
 
-__all__ = ["Parameter", "class_parameters", "docstring_args", "parse_args_section"]
+__all__ = ["Parameter", "class_parameters", "docstring_args", "function_parameters", "parse_args_section"]

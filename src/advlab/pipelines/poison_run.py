@@ -14,6 +14,9 @@ held-out ones, so a poisoned run is an ordinary classifier run (``advlab attack`
                                       poison changed, int64, sorted
     RUN/poison/training_set.safetensors   the poisoned training set: images, labels, and rows (the data set
                                       row each came from), which the detectors read back (training_set)
+    RUN/poison/triggered_held_out.safetensors   a backdoor's held-out images with the trigger stamped on
+                                      (images) and the labels it wants for them (labels), in the held-out
+                                      order: what STRIP judges and the report shows (triggered_held_out)
 
 A poison whose ``__init__`` takes a ``model`` (clean-label's PGD, feature collision's feature extractor)
 gets the classifier of the run given as ``surrogate``; without one, a surrogate of the same
@@ -46,6 +49,7 @@ from advlab.reports.render import write_report
 POISON_RECORD = "poison.json"
 POISONED_INDICES = "poisoned_indices.npy"
 TRAINING_SET = Path("poison") / "training_set.safetensors"
+TRIGGERED = Path("poison") / "triggered_held_out.safetensors"
 MODEL_PARAMETER = "model"  # the __init__ parameter of a poison that needs a trained classifier
 
 
@@ -125,21 +129,37 @@ def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning,
     images, labels = held_out_split(run.root)
     classes = int(summary["classes"])
     indices = poisoned.indices.cpu().long().sort().values
+    (run.root / TRAINING_SET).parent.mkdir(exist_ok=True)
     record = {"attack": config.attack, "target": getattr(poison, "target", None), "rate": poison.rate,
               "poisons": len(indices), "options": poison.options(), "train_size": len(poisoned.labels),
               "clean_accuracy": summary["test_accuracy"], "surrogate": config.surrogate}
     if isinstance(poison, Backdoor):
         record["target"] = None if poison.all_to_all else poison.target
         record["attack_success_rate"] = attack_success_rate(model, poison, images, labels, classes)
+        atomic_write_tensors(run.root / TRIGGERED, {"images": poison.apply_trigger(images),
+                                                    "labels": poison.triggered_labels(labels, classes)})
     else:
         record["test_error"] = 1 - summary["test_accuracy"]
     train_rows = run_split(run.root)[1][0]
     atomic_write_npy(run.root / POISONED_INDICES, indices.numpy())
-    (run.root / TRAINING_SET).parent.mkdir(exist_ok=True)
-    atomic_write_bytes(run.root / TRAINING_SET, safetensors_to_bytes(
-        {"images": poisoned.images.detach().cpu().float().contiguous(), "labels": poisoned.labels.cpu().long(),
-         "rows": train_rows.cpu().long()}))
+    atomic_write_tensors(run.root / TRAINING_SET, {"images": poisoned.images, "labels": poisoned.labels,
+                                                   "rows": train_rows})
     atomic_write_bytes(run.root / POISON_RECORD, json.dumps(record, indent=1).encode())
+
+
+def atomic_write_tensors(path: Path, tensors: dict[str, Tensor]) -> None:
+    """`tensors` (on the CPU, contiguous) as one safetensors file, written atomically."""
+    atomic_write_bytes(path, safetensors_to_bytes({name: tensor.detach().cpu().contiguous()
+                                                   for name, tensor in tensors.items()}))
+
+
+def triggered_held_out(run_dir: str | Path) -> tuple[Tensor, Tensor] | None:
+    """(triggered held-out images, the labels the backdoor wants) of a backdoored run; None for other runs."""
+    path = Path(run_dir) / TRIGGERED
+    if not path.exists():
+        return None
+    tensors = read_tensors(path)
+    return tensors["images"], tensors["labels"]
 
 
 def poison_record(run_dir: str | Path) -> dict | None:
@@ -161,4 +181,5 @@ def training_set(run_dir: str | Path) -> tuple[Tensor, Tensor, Tensor | None]:
     return tensors["images"], tensors["labels"], mask
 
 
-__all__ = ["PoisonRunConfig", "needs_model", "poison_class", "poison_record", "poison_run", "training_set"]
+__all__ = ["PoisonRunConfig", "needs_model", "poison_class", "poison_record", "poison_run", "training_set",
+           "triggered_held_out"]
