@@ -14,7 +14,7 @@ The detector (``advlab.poisoning.detection.DETECTORS[NAME]``) judges, by what it
 It writes ``RUN/detect/NAME/detection.json``: the detector, its options, what it judged and how many,
 ``flagged`` (row indices or classes), ``scores``, ``threshold``, the detector's own findings, and where the
 truth is known ``tpr``, ``fpr`` and ``truth`` (one flag per row or class); the seconds it took. Neural
-Cleanse also writes its reversed triggers (``triggers.png``: per class the mask times the pattern).
+Cleanse also writes its reversed triggers (``triggers.png``: per class the mask times the pattern, in class order).
 The run's weights, config, data and records are never touched: only ``RUN/detect/`` is written (and the
 report, which shows the detections, rewritten). An existing ``RUN/detect/NAME`` is refused unless ``overwrite``.
 """
@@ -39,9 +39,10 @@ from advlab.core.seeding import seed_everything
 from advlab.pipelines.poison_run import poison_record, training_set, triggered_held_out
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
 from advlab.poisoning.detection import DETECTORS, Detection
+from advlab.reports.grids import save_image_grid
 from advlab.reports.render import write_report
 
-HANDLED = ("model", "images", "labels")  # the detector's inputs the run supplies
+HANDLED = ("model", "images", "labels", "clean_images", "seed")  # the detector's inputs the run supplies
 JUDGES = {"spectral": "training", "activation-clustering": "training", "strip": "inputs",
           "neural-cleanse": "classes"}  # what each detector judges (module docstring)
 RECORD = "detection.json"
@@ -103,7 +104,8 @@ def detect_run(config: DetectRunConfig) -> Path:
     judged = JUDGES.get(config.detector, "training")
     inputs, truth = detector_inputs(judged, config, device)
     started = time.perf_counter()
-    detection: Detection = detector(model, *inputs, **config.options)
+    seeded = {"seed": config.seed} if "seed" in {p.name for p in function_parameters(detector)} else {}
+    detection: Detection = detector(model, *inputs, **config.options, **seeded)
     seconds = time.perf_counter() - started
     if config.overwrite and out.exists():
         shutil.rmtree(out)
@@ -173,11 +175,10 @@ def write_detection(out: Path, config: DetectRunConfig, judged: str, detection: 
         record["truth"] = truth.tolist()
     if judged == "training":
         record["poisoned"] = None if truth is None else int(truth.sum())
-    triggers = detection.extras.get("triggers")
-    if isinstance(triggers, Tensor) and triggers.dim() == 4:
-        from advlab.reports.grids import save_image_grid
-
-        save_image_grid(triggers.detach().cpu().clamp(0, 1), out / "triggers.png", nrow=len(triggers))
+    masks, patterns = detection.extras.get("masks"), detection.extras.get("patterns")
+    if isinstance(masks, Tensor) and isinstance(patterns, Tensor):
+        save_image_grid((masks * patterns).detach().cpu().clamp(0, 1), out / "triggers.png", nrow=len(masks),
+                        scale=max(1, 64 // patterns.shape[-1]))
     atomic_write_bytes(out / RECORD, json.dumps(record, indent=1).encode())
 
 
