@@ -107,6 +107,7 @@ def train(images: Tensor, labels: Tensor) -> nn.Module:
             loss.backward()
             optimizer.step()
     torch.set_num_threads(threads)
+    model.zero_grad(set_to_none=True)
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)

@@ -14,6 +14,7 @@ Representations come from the penultimate layer by default (advlab.models.repres
 from __future__ import annotations
 
 from advlab.poisoning.detection.activation_clustering import activation_clustering
+from advlab.poisoning.detection.neural_cleanse import neural_cleanse
 from advlab.poisoning.detection.result import Detection
 from advlab.poisoning.detection.spectral import spectral_signatures
 from advlab.poisoning.detection.strip import strip
@@ -22,6 +23,7 @@ DETECTORS = {
     "spectral": spectral_signatures,
     "activation-clustering": activation_clustering,
     "strip": strip,
+    "neural-cleanse": neural_cleanse,
 }
 
-__all__ = ["DETECTORS", "Detection", "activation_clustering", "spectral_signatures", "strip"]
+__all__ = ["DETECTORS", "Detection", "activation_clustering", "neural_cleanse", "spectral_signatures", "strip"]
