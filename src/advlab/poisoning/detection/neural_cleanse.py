@@ -18,7 +18,7 @@ smallest |m|_1 seen with success >= the threshold is kept; the search stops earl
 and that best norm has not improved by 1% for ``early_stop_patience`` epochs. An epoch is one pass over the
 images in minibatches of ``batch``.
 
-Outlier detection (sec. IV-C): with the L1 norms n_k of the K reversed masks, the median absolute deviation
+Outlier detection (sec. IV): with the L1 norms n_k of the K reversed masks, the median absolute deviation
 MAD = 1.4826 x median_k |n_k - median(n)| (1.4826: the consistency constant for a normal distribution), the
 anomaly index of class k is |n_k - median(n)| / MAD, and a class is flagged when its norm is below the median and
 its anomaly index exceeds 2 (a 95% chance of being an outlier).
