@@ -40,6 +40,7 @@ from advlab.pipelines.poison_run import poison_record, training_set, triggered_h
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
 from advlab.poisoning.detection import DETECTORS, Detection
 from advlab.reports.grids import save_image_grid
+from advlab.reports.poisoning_plots import save_detection_figure
 from advlab.reports.render import write_report
 
 HANDLED = ("model", "images", "labels", "clean_images", "seed")  # the detector's inputs the run supplies
@@ -180,6 +181,7 @@ def write_detection(out: Path, config: DetectRunConfig, judged: str, detection: 
         save_image_grid((masks * patterns).detach().cpu().clamp(0, 1), out / "triggers.png", nrow=len(masks),
                         scale=max(1, 64 // patterns.shape[-1]))
     atomic_write_bytes(out / RECORD, json.dumps(record, indent=1).encode())
+    save_detection_figure(out, record)
 
 
 __all__ = ["DetectRunConfig", "JUDGES", "detect_run", "detector_function", "own_parameters"]

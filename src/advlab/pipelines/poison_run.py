@@ -44,6 +44,7 @@ from advlab.data.pattern import load_pattern
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
 from advlab.poisoning import POISONS, Backdoor, PoisonedData, Poisoning, attack_success_rate
+from advlab.reports.poisoning_plots import save_poison_figures
 from advlab.reports.render import write_report
 
 POISON_RECORD = "poison.json"
@@ -140,10 +141,12 @@ def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning,
                                                     "labels": poison.triggered_labels(labels, classes)})
     else:
         record["test_error"] = 1 - summary["test_accuracy"]
-    train_rows = run_split(run.root)[1][0]
+    data, (train_rows, _) = run_split(run.root)
     atomic_write_npy(run.root / POISONED_INDICES, indices.numpy())
     atomic_write_tensors(run.root / TRAINING_SET, {"images": poisoned.images, "labels": poisoned.labels,
                                                    "rows": train_rows})
+    save_poison_figures(run.root / TRAINING_SET.parent, model, poison, poisoned,
+                        (data.data[train_rows], data.labels[train_rows]), (images, labels), classes)
     atomic_write_bytes(run.root / POISON_RECORD, json.dumps(record, indent=1).encode())
 
 
