@@ -174,7 +174,7 @@ def test_bad_data_for_a_trigger_is_one_clear_error():
 
 
 def test_registry_names_every_poison_and_make_poison_checks_names():
-    assert {"badnets", "blended", "clean-label", "label-flip", "feature-collision"} <= set(POISONS)
+    assert set(POISONS) == {"badnets", "blended", "clean-label", "label-flip", "feature-collision", "trojan"}
     assert isinstance(make_poison("badnets", target=2, rate=0.1), BadNets)
     with pytest.raises(AdvlabError, match="valid poisons are: badnets"):
         make_poison("badnet")

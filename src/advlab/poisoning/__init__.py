@@ -16,6 +16,7 @@ from advlab.poisoning.blended import Blended
 from advlab.poisoning.clean_label import CleanLabel
 from advlab.poisoning.feature_collision import FeatureCollision
 from advlab.poisoning.label_flip import LabelFlip
+from advlab.poisoning.trojan import Trojan
 
 POISONS: dict[str, type[Poisoning]] = {
     "badnets": BadNets,
@@ -23,6 +24,7 @@ POISONS: dict[str, type[Poisoning]] = {
     "clean-label": CleanLabel,
     "label-flip": LabelFlip,
     "feature-collision": FeatureCollision,
+    "trojan": Trojan,
 }
 
 
@@ -38,4 +40,4 @@ def make_poison(name: str, **options) -> Poisoning:
 
 
 __all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "CleanLabel", "FeatureCollision", "LabelFlip", "PoisonedData",
-           "Poisoning", "attack_success_rate", "make_poison"]
+           "Poisoning", "Trojan", "attack_success_rate", "make_poison"]

@@ -47,8 +47,8 @@ from advlab.poisoning.triggers import check_model, class_count, default_budget
 BETA_SCALE = 0.25  # beta_0 of Shafahi et al. sec. 3
 
 
-def layer_features(model: nn.Module, layer: Layer, images: Tensor) -> Tensor:
-    """The (N, features) activations of `images` at `layer` (its input or output), with gradients
+def layer_activation(model: nn.Module, layer: Layer, images: Tensor) -> Tensor:
+    """The activations of `images` at `layer` (its input or output), as the layer sees them, with gradients
     flowing back to `images`. The model is called once; the caller sets its mode."""
     captured: list[Tensor] = []
 
@@ -62,7 +62,12 @@ def layer_features(model: nn.Module, layer: Layer, images: Tensor) -> Tensor:
         handle.remove()
     if not captured or not isinstance(captured[-1], Tensor):
         raise AdvlabError(f"{layer.describe()} gave no tensor in the model's forward pass; choose another layer")
-    return captured[-1].flatten(1)
+    return captured[-1]
+
+
+def layer_features(model: nn.Module, layer: Layer, images: Tensor) -> Tensor:
+    """The (N, features) flattened activations of `images` at `layer`, with gradients (layer_activation)."""
+    return layer_activation(model, layer, images).flatten(1)
 
 
 class Objective:
