@@ -116,3 +116,24 @@ def test_a_model_option_is_refused(tmp_path):
 def test_an_unknown_poison_names_the_valid_ones(tmp_path):
     with pytest.raises(AdvlabError, match="valid poisons are: badnets"):
         poison_run(PoisonRunConfig("badnet", classifier(tmp_path / "x")), progress=False, report=False)
+
+
+def test_feature_collision_takes_a_held_out_image_and_records_its_fate(badnets_run, tmp_path):
+    surrogate = str(badnets_run)  # any classifier run will do as the feature extractor
+    config = PoisonRunConfig("feature-collision", classifier(tmp_path / "fc", epochs=1),
+                             {"target_image": "5", "base_class": 3, "poisons": 4, "steps": 20}, surrogate=surrogate)
+    run = poison_run(config, progress=False, report=False)
+    record = poison_record(run.root)
+    model, _ = load_classifier(run.root, device="cpu")
+    target = held_out_split(run.root)[0][5:6]
+    assert record["target_image"] == 5 and record["base_class"] == 3 and record["poisons"] == 4
+    assert record["target_prediction"] == int(model(target).argmax(1))
+    assert record["attack_success_rate"] == float(record["target_prediction"] == 3)
+    assert record["surrogate"] == surrogate
+
+
+def test_a_target_image_index_out_of_range_is_refused(badnets_run, tmp_path):
+    config = PoisonRunConfig("feature-collision", classifier(tmp_path / "fc"), {"target_image": 99999, "base_class": 3},
+                             surrogate=str(badnets_run))
+    with pytest.raises(AdvlabError, match="not a held-out image"):
+        poison_run(config, progress=False, report=False)

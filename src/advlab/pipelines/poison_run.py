@@ -8,7 +8,10 @@ held-out ones, so a poisoned run is an ordinary classifier run (``advlab attack`
     RUN/poison.json                   attack, target (or null), rate, poisons (the number of rows changed),
                                       options, clean_accuracy (held-out), and for a backdoor
                                       attack_success_rate (the share of held-out images of the other classes
-                                      that the triggered input sends to the target), for the others test_error;
+                                      that the triggered input sends to the target); for feature collision
+                                      target_image (its held-out index), base_class, target_prediction and
+                                      attack_success_rate (1 when the target is classified as the base class);
+                                      for the others test_error;
                                       train_size, the surrogate run when the poison used one
     RUN/poisoned_indices.npy          positions (0 .. train_size - 1) in the training set of the rows the
                                       poison changed, int64, sorted
@@ -90,7 +93,7 @@ def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool 
     if MODEL_PARAMETER in config.options:
         raise AdvlabError("the poison's model is the surrogate run: pass --surrogate RUN, not a model option")
     model = surrogate_model(config, progress) if needs_model(cls) else None
-    options = with_tensors(cls, config.options)
+    options = with_tensors(cls, config.options, config.classifier)
     poison = cls(**options, **({MODEL_PARAMETER: model} if model is not None else {}))
     made: dict[str, PoisonedData] = {}
 
@@ -105,11 +108,25 @@ def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool 
     return run
 
 
-def with_tensors(cls: type[Poisoning], options: dict) -> dict:
-    """`options` with the tensor ones given as file paths (a trigger pattern, a key) read (advlab.data.pattern)."""
+def with_tensors(cls: type[Poisoning], options: dict, classifier: ClassifierTrainConfig) -> dict:
+    """`options` with the tensor ones read: a file path (a trigger pattern, a key: advlab.data.pattern) or the
+    index of one of the run's held-out images (feature collision's target image: ``--target-image 17``)."""
     tensors = {parameter.name for parameter in class_parameters(cls) if parameter.is_tensor}
-    return {name: load_pattern(value) if name in tensors and isinstance(value, (str, Path)) else value
+    return {name: tensor_option(name, value, classifier) if name in tensors else value
             for name, value in options.items()}
+
+
+def tensor_option(name: str, value, classifier: ClassifierTrainConfig):
+    """A tensor option's value: held-out image `value` when it is an index, else the file at `value`."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        images = held_out_split(classifier)[0]
+        if not 0 <= value < len(images):
+            raise AdvlabError(f"{name} {value} is not a held-out image: the run holds {len(images)} "
+                              f"(0..{len(images) - 1})")
+        return images[value]
+    return load_pattern(value) if isinstance(value, (str, Path)) else value
 
 
 def surrogate_model(config: PoisonRunConfig, progress: bool) -> nn.Module:
@@ -139,6 +156,9 @@ def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning,
         record["attack_success_rate"] = attack_success_rate(model, poison, images, labels, classes)
         atomic_write_tensors(run.root / TRIGGERED, {"images": poison.apply_trigger(images),
                                                     "labels": poison.triggered_labels(labels, classes)})
+    elif hasattr(poison, "target_image") and hasattr(poison, "base_class"):
+        index = config.options.get("target_image")
+        record.update(targeted_figures(model, poison, int(index) if str(index).strip().isdigit() else index))
     else:
         record["test_error"] = 1 - summary["test_accuracy"]
     data, (train_rows, _) = run_split(run.root)
@@ -148,6 +168,15 @@ def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning,
     save_poison_figures(run.root / TRAINING_SET.parent, model, poison, poisoned,
                         (data.data[train_rows], data.labels[train_rows]), (images, labels), classes)
     atomic_write_bytes(run.root / POISON_RECORD, json.dumps(record, indent=1).encode())
+
+
+def targeted_figures(model: nn.Module, poison: Poisoning, index) -> dict:
+    """A targeted poison's outcome (feature collision): the target image's prediction, and success (1 or 0) when
+    it is the base class."""
+    with torch.no_grad():
+        prediction = int(model(poison.target_image.reshape(1, *poison.target_image.shape[-3:]).cpu()).argmax(1))
+    return {"target": None, "base_class": poison.base_class, "target_image": index, "target_prediction": prediction,
+            "attack_success_rate": float(prediction == poison.base_class)}
 
 
 def atomic_write_tensors(path: Path, tensors: dict[str, Tensor]) -> None:
