@@ -1,11 +1,11 @@
 """A small backdoored classifier (and its clean twin) for the detection and repair tests, trained once per session.
 
-scikit-learn's digits at 16x16, split with a fixed seed into training (70%), the defender's clean images
-(15%: what STRIP overlays, Neural Cleanse optimises on and the repairs fine-tune on) and test images (15%: clean
-accuracy and attack success). A BadNets-style backdoor poisons 5% of the training rows: a 3x3 checkerboard with
-white corners stamped in the bottom-right corner (BadNets' default trigger at 16 px) and the label set to the
-target 0. Both models are a SmallCNN of width 16 (hidden 64), 20 epochs of Adam on one thread, seeded: every
-session trains the same weights. Call :func:`backdoored_digits` / :func:`clean_digits`; they cache their result.
+scikit-learn's digits at 16x16, split with a fixed seed into training (70%), the defender's clean images (15%:
+what STRIP overlays, Neural Cleanse optimises on and the repairs fine-tune on) and test images (15%: clean
+accuracy and attack success). BadNets (advlab.poisoning.BadNets, its default trigger: a 3x3 checkerboard with
+white corners in the bottom-right corner at 16 px) poisons 5% of the training rows, relabelled to the target 0.
+Both models are a SmallCNN of width 16 (hidden 64), 20 epochs of Adam on one thread, seeded: every session trains
+the same weights. Call :func:`backdoored_digits` / :func:`clean_digits`; they cache their result.
 """
 
 from __future__ import annotations
@@ -19,31 +19,26 @@ from torch import Tensor, nn
 
 from advlab.data import load_digits_images
 from advlab.models import SmallCNN
+from advlab.poisoning import BadNets
 
 SEED = 0
 IMAGE_SIZE = 16
 RATE = 0.05
 TARGET = 0
-TRIGGER_SIDE = 3
+BACKDOOR = BadNets(target=TARGET, rate=RATE)
 EPOCHS = 20
 BATCH = 64
 SHARES = (0.70, 0.15)  # training, defender's clean; the rest is the test split
 
 
 def stamp_trigger(images: Tensor) -> Tensor:
-    """`images` (N, C, H, W) with a 3x3 checkerboard (white corners) in the bottom-right corner."""
-    rows, columns = torch.arange(TRIGGER_SIDE)[:, None], torch.arange(TRIGGER_SIDE)[None, :]
-    pattern = ((rows + columns) % 2 == 0).to(images.dtype).to(images.device)
-    stamped = images.clone()
-    stamped[:, :, -TRIGGER_SIDE:, -TRIGGER_SIDE:] = pattern
-    return stamped
+    """`images` (N, C, H, W) with the backdoor's trigger stamped on."""
+    return BACKDOOR.apply_trigger(images)
 
 
 def trigger_mask(size: int = IMAGE_SIZE) -> Tensor:
     """Bool (size, size): True on the trigger's pixels."""
-    mask = torch.zeros(size, size, dtype=torch.bool)
-    mask[-TRIGGER_SIDE:, -TRIGGER_SIDE:] = True
-    return mask
+    return BACKDOOR.trigger_mask(torch.zeros(1, 1, size, size))
 
 
 @dataclass
@@ -78,16 +73,9 @@ def split_rows(count: int) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def poison(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The training set with RATE of its rows (drawn from the non-target ones) triggered and relabelled."""
-    candidates = (labels != TARGET).nonzero().flatten()
-    count = round(RATE * len(labels))
-    chosen = candidates[torch.randperm(len(candidates), generator=torch.Generator().manual_seed(SEED))[:count]]
-    images, labels = images.clone(), labels.clone()
-    images[chosen] = stamp_trigger(images[chosen])
-    labels[chosen] = TARGET
-    flags = torch.zeros(len(labels), dtype=torch.bool)
-    flags[chosen] = True
-    return images, labels, flags
+    """The training set with BadNets planted (RATE of its rows, drawn from the non-target ones) and the truth mask."""
+    poisoned = BACKDOOR.poison(images, labels, seed=SEED)
+    return poisoned.images, poisoned.labels, poisoned.mask()
 
 
 def train(images: Tensor, labels: Tensor) -> nn.Module:
