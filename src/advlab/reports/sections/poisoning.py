@@ -17,7 +17,7 @@ from pathlib import Path
 
 from advlab.reports.markup import (
     esc,
-    html_figures,
+    html_figure,
     html_grid,
     html_heading,
     html_table,
@@ -44,7 +44,8 @@ JUDGED = {"training": "training rows", "inputs": "held-out inputs", "classes": "
 
 @dataclass
 class DetectionView:
-    """One detection as the report shows it: its table row and its pictures (caption, path, kind)."""
+    """One detection as the report shows it: its table row and its pictures (caption, path, kind: "plots" for a
+    chart, "grid" for an image grid shown at its own pixel size)."""
 
     name: str
     record_path: Path
@@ -131,7 +132,9 @@ def detection_figures(folder: Path, record: dict) -> list[tuple[str, Path, str]]
         save_detection_figure(folder, record)
     figures = [(f"{name}: scores", scores, "plots")] if scores.is_file() else []
     if (folder / TRIGGERS).is_file():
-        figures.append((f"{name}: reversed triggers, one per class", folder / TRIGGERS, "samples"))
+        classes = record.get("classes") or []
+        order = f"classes {classes[0]} to {classes[-1]} left to right" if classes else "one per class"
+        figures.append((f"{name}: reversed triggers (mask x pattern), {order}", folder / TRIGGERS, "grid"))
     return figures
 
 
@@ -169,10 +172,10 @@ def detections_html(view: PoisoningView, base: Path, level: int) -> str:
         table = table.replace(f"<td>{esc(row[-1])}</td>", f'<td><a href="{esc(row[-1])}">{esc(row[-1])}</a></td>')
     parts = [html_heading(level, "Detections"), table]
     for detection in view.detections:
-        for kind in ("plots", "samples"):
-            items = [(caption, path) for caption, path, shown in detection.figures if shown == kind]
-            if items:
-                parts.append(html_figures(items, base, kind))
+        figures = "".join(html_figure(caption, path, base) if kind == "plots" else html_grid(caption, path, base)
+                          for caption, path, kind in detection.figures)
+        if figures:
+            parts.append(f'<div class="figs plots">{figures}</div>')
     return "\n".join(parts)
 
 
