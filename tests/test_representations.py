@@ -64,6 +64,14 @@ def test_penultimate_behind_a_functional_activation_and_a_wrapper():
     torch.testing.assert_close(representations(model, x), F.relu(model[1].body(x.flatten(1))))
 
 
+def test_a_trailing_log_softmax_is_passed_over():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.ReLU(), nn.Linear(12, 10), nn.LogSoftmax(1))
+    layer = choose_layer(model, images(8))
+    assert (layer.name, layer.side) == ("3", "input")
+    assert representations(model, images(8)).shape == (5, 12)
+
+
 def test_batches_give_the_same_rows_as_one_pass():
     torch.manual_seed(0)
     model = SmallCNN(image_size=8, width=4)

@@ -1,16 +1,17 @@
 """The representation a classifier gives an input: the activations of one layer, flattened to (N, features).
 
-Backdoor detectors that look inside a model (spectral signatures, Tran et al. 2018, sec. 3; activation
-clustering, Chen et al. 2018, sec. 3; fine-pruning, Liu et al. 2018, sec. 3) read "the learned
-representation": the activations of the last hidden layer, the input of the layer that produces the logits.
-The logits themselves are never the default (IBM ART's PyTorch activation and spectral defenses read the last
+Backdoor detectors that look inside a model (spectral signatures, Tran, Li & Madry 2018; activation clustering,
+Chen et al. 2018) and poisons that aim at it (feature collision, Shafahi et al. 2018) read "the learned
+representation": the activations of the last hidden layer, the input of the layer that produces the logits. The
+logits themselves are never the default (IBM ART's PyTorch activation and spectral defenses read the last
 top-level module, which is usually the logits: ART issue #1810).
 
-A layer is chosen by its name in ``model.named_modules()`` (its *output* is the representation), or by
-default found by one probing forward pass: the last module (a leaf: one without submodules) called during
-``model(images)`` whose output has the logits' shape produces the logits, and its *input* is the
-representation. That works for any ``nn.Module`` whose logits come out of a module (a Linear, a 1x1
-convolution, ...), however the forward pass is written, including functional activations between layers.
+A layer is chosen by its name in ``model.named_modules()`` (its *output* is the representation), or by default
+found by one probing forward pass: the last module with weights (a leaf: one without submodules) called during
+``model(images)`` whose output has the logits' shape produces the logits (a trailing softmax or dropout is passed
+over), and its *input* is the representation. That works for any ``nn.Module`` whose logits come out of a module
+(a Linear, a 1x1 convolution, ...), however the forward pass is written, including functional activations between
+layers.
 """
 
 from __future__ import annotations
@@ -77,18 +78,21 @@ def recording_calls(model: nn.Module) -> Iterator[list[tuple[str, Tensor]]]:
 
 
 def logits_layer(model: nn.Module, probe: Tensor) -> str:
-    """Name of the module that produces the logits: the last leaf module called on `probe` (a few images)
-    whose output has the logits' shape. An AdvlabError if no module's output does."""
+    """Name of the module that produces the logits: the last leaf module with parameters called on `probe` (a few
+    images) whose output has the logits' shape (so a trailing softmax, dropout or identity is passed over), else
+    the last leaf module whose output has it. An AdvlabError if no module's output does."""
     with evaluating(model), torch.no_grad(), recording_calls(model) as calls:
         logits = model(probe)
     if not isinstance(logits, Tensor) or logits.dim() != 2:
         raise AdvlabError(f"the model must return logits (N, classes), got {type(logits).__name__} of shape "
                           f"{tuple(getattr(logits, 'shape', ()))}")
-    for name, output in reversed(calls):
-        if isinstance(output, Tensor) and output.shape == logits.shape:
-            return name
-    raise AdvlabError("cannot find the layer that produces the logits (no module's output has their shape): "
-                      "name the representation layer explicitly")
+    modules = dict(model.named_modules())
+    shaped = [name for name, output in calls if isinstance(output, Tensor) and output.shape == logits.shape]
+    if not shaped:
+        raise AdvlabError("cannot find the layer that produces the logits (no module's output has their shape): "
+                          "name the representation layer explicitly")
+    weighted = [name for name in shaped if any(True for _ in modules[name].parameters(recurse=False))]
+    return (weighted or shaped)[-1]
 
 
 def choose_layer(model: nn.Module, probe: Tensor, layer: str | None = None) -> Layer:
