@@ -12,6 +12,11 @@ The blend, ``blend="sum"`` (default), is theirs: the pixel-wise sum of the two i
 clamp(x + x_n, 0, 1) (their code's OpenCV ``addWeighted(x, 1, x_n, 1, 0)`` on 8-bit images); ``"average"``
 takes (x + x_n) / 2 instead. The boundary is the empirical quantile of the clean entropies (each clean image
 blended with N others from the pool, never with itself), not the normal fit the paper also mentions.
+
+Measured on the tests' 16 px digits victim (BadNets at 5%; 270 clean images as the pool, 247 clean and 247
+triggered test inputs, one thread): 100 overlays flag 92% of the triggered inputs and 2.4% of the clean ones in
+about 10 s; 50 overlays >= 85%; 20 overlays 81% / 1.6% in under 2 s. The "average" blend is much weaker there
+(32% at 20 overlays): halving the trigger's contrast lets the digits underneath compete with it.
 """
 
 from __future__ import annotations
