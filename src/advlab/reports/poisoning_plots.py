@@ -193,7 +193,7 @@ def save_poison_figures(folder, model: nn.Module, poison, poisoned: PoisonedData
     folder = Path(folder)
     rows = poisoned.indices.cpu().long().sort().values
     figures = {}
-    if len(rows):
+    if len(rows) and len(poisoned.labels) == len(clean_training[1]):  # originals only for a set poisoned in place
         rows = rows[spread(len(rows), EXAMPLES_SHOWN)]
         figures["examples"] = save_examples(folder / EXAMPLES, clean_training[0][rows], clean_training[1][rows],
                                             poisoned.images[rows].cpu(), poisoned.labels[rows].cpu())
