@@ -2,6 +2,7 @@
 budget per class, the oriented and squared scores, the unknown-rate rule, and >= 90% of the BadNets poisons
 flagged on the backdoored digits model without touching it."""
 
+import json
 import math
 
 import numpy as np
@@ -107,3 +108,18 @@ def test_clean_digits_few_false_positives():
     victim = clean_digits()
     result = spectral_signatures(victim.model, victim.train_images, victim.train_labels)
     assert result.fpr(victim.poisoned) <= 0.03 and math.isnan(result.tpr(victim.poisoned))
+
+
+def test_detection_rates_and_record_by_hand():
+    result = Detection("x", "rows", torch.tensor([4, 1]), 6, torch.tensor([0.0, 1, 2, 3, float("inf"), 5]), 0.5,
+                       {"per_class": {0: float("nan")}, "images": torch.zeros(2, 1, 2, 2), "count": 3})
+    truth = torch.tensor([False, True, True, False, False, False])
+    assert result.flagged.tolist() == [1, 4] and result.mask().tolist() == [False, True, False, False, True, False]
+    assert result.tpr(truth) == 0.5 and result.fpr(truth) == 0.25
+    record = json.loads(json.dumps(result.summary(truth), allow_nan=False))
+    assert record["flagged"] == [1, 4] and record["tpr"] == 0.5 and record["fpr"] == 0.25 and record["count"] == 3
+    assert record["scores"][4] is None and record["per_class"] == {"0": None} and "images" not in record
+    assert math.isnan(result.tpr(torch.zeros(6, dtype=torch.bool)))
+    assert result.summary(torch.zeros(6, dtype=torch.bool))["tpr"] is None
+    with pytest.raises(AdvlabError, match="boolean mask of the 6 rows"):
+        result.tpr(torch.zeros(5, dtype=torch.bool))

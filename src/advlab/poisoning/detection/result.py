@@ -91,10 +91,10 @@ class Detection:
 
 
 def plain(value):
-    """`value` as JSON-ready numbers and lists (tensors to lists, nan to None)."""
+    """`value` as JSON-ready numbers and lists (tensors to lists, nan and infinities to None)."""
     if isinstance(value, Tensor):
         value = value.detach().cpu().tolist()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {str(key): plain(item) for key, item in value.items()}
