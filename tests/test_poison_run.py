@@ -137,3 +137,23 @@ def test_a_target_image_index_out_of_range_is_refused(badnets_run, tmp_path):
                              surrogate=str(badnets_run))
     with pytest.raises(AdvlabError, match="not a held-out image"):
         poison_run(config, progress=False, report=False)
+
+
+def test_trojan_is_implanted_into_a_copy_written_as_a_new_run(badnets_run, tmp_path):
+    before = (badnets_run / "summary.json").read_text()
+    options = {"target": 2, "trigger_steps": 10, "inversion_steps": 10, "per_class": 4, "epochs": 2}
+    run = poison_run(PoisonRunConfig("trojan", classifier(tmp_path / "tj"), options, surrogate=str(badnets_run)),
+                     progress=False, report=False)
+    record = poison_record(run.root)
+    assert record["attack"] == "trojan" and record["target"] == 2
+    assert record["train_size"] == 40 and record["poisons"] == 8  # 4 inputs per class, 20% stamped
+    assert 0 <= record["attack_success_rate"] <= 1
+    assert (badnets_run / "summary.json").read_text() == before
+    images, labels, mask = training_set(run.root)
+    assert len(images) == 40 and int(mask.sum()) == 8 and bool((labels[mask] == 2).all())
+    assert json.loads(run.summary.read_text())["derived_from"] == str(badnets_run)
+
+
+def test_trojan_needs_a_run(tmp_path):
+    with pytest.raises(AdvlabError, match="implants into a trained model"):
+        poison_run(PoisonRunConfig("trojan", classifier(tmp_path / "tj")), progress=False, report=False)

@@ -23,7 +23,7 @@ from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.parameters import Parameter, class_parameters
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.poison_run import MODEL_PARAMETER, PoisonRunConfig, needs_model, poison_run
+from advlab.pipelines.poison_run import MODEL_PARAMETER, PoisonRunConfig, implants, needs_model, poison_run
 from advlab.pipelines.train_classifier import classifier_config
 from advlab.poisoning import POISONS
 
@@ -56,7 +56,10 @@ def add_poison_parser(poisons, name: str) -> None:
     cls = POISONS[name]
     summary = (inspect.getdoc(cls) or name).splitlines()[0].split(": ``")[0].replace("``", "")
     parser = poisons.add_parser(name, help=summary, description=summary)
-    if needs_model(cls):
+    if implants(cls):
+        parser.add_argument("run", metavar="RUN", help="the trained classifier run to implant the trojan into (it is "
+                                                       "not changed: --out gets the trojaned copy)")
+    elif needs_model(cls):
         parser.add_argument("run", nargs="?", default=None, metavar="RUN",
                             help="a trained classifier run: the surrogate the poisons are crafted on, and the "
                                  "options' defaults (without it a surrogate is trained on the clean rows first)")

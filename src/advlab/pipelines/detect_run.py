@@ -13,7 +13,8 @@ The detector (``advlab.poisoning.detection.DETECTORS[NAME]``) judges, by what it
 
 It writes ``RUN/detect/NAME/detection.json``: the detector, its options, what it judged and how many,
 ``flagged`` (row indices or classes), ``scores``, ``threshold``, the detector's own findings, and where the
-truth is known ``tpr``, ``fpr`` and ``truth`` (one flag per row or class); the seconds it took. Neural
+truth is known ``tpr``, ``fpr`` and ``truth`` (one flag per row or class); the seconds it took; and
+``scores.png``, the scores split by the truth (reports/poisoning_plots.py). Neural
 Cleanse also writes its reversed triggers (``triggers.png``: per class the mask times the pattern, in class order).
 The run's weights, config, data and records are never touched: only ``RUN/detect/`` is written (and the
 report, which shows the detections, rewritten). An existing ``RUN/detect/NAME`` is refused unless ``overwrite``.

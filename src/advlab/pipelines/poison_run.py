@@ -20,10 +20,17 @@ held-out ones, so a poisoned run is an ordinary classifier run (``advlab attack`
     RUN/poison/triggered_held_out.safetensors   a backdoor's held-out images with the trigger stamped on
                                       (images) and the labels it wants for them (labels), in the held-out
                                       order: what STRIP judges and the report shows (triggered_held_out)
+    RUN/poison/examples.png, trigger.png, triggered.png   the report's pictures (reports/poisoning_plots.py):
+                                      poisoned rows beside their originals, the trigger, and triggered
+                                      held-out images with the model's prediction
 
-A poison whose ``__init__`` takes a ``model`` (clean-label's PGD, feature collision's feature extractor)
-gets the classifier of the run given as ``surrogate``; without one, a surrogate of the same
-architecture is first trained on the clean training rows with the run's own options.
+A trojan (TrojanNN, a poison with ``implant``) changes a trained model instead: it is implanted into the
+classifier of the run given as ``surrogate`` (required), and the new run is that run with the trojaned
+weights (advlab.pipelines.derived_run); its recorded training set is the retraining set the implant made
+(rows -1 where the inputs were generated). A poison whose ``__init__`` takes a ``model`` (clean-label's
+PGD, feature collision's feature extractor) gets the classifier of the run given as ``surrogate``; without
+one, a surrogate of the same architecture is first trained on the clean training rows with the run's own
+options.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from advlab.core.parameters import class_parameters
 from advlab.core.runs import RunDir
 from advlab.data.pattern import load_pattern
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.pipelines.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
 from advlab.poisoning import POISONS, Backdoor, PoisonedData, Poisoning, attack_success_rate
 from advlab.reports.poisoning_plots import save_poison_figures
@@ -87,6 +95,11 @@ def needs_model(cls: type[Poisoning]) -> bool:
     return any(parameter.name == MODEL_PARAMETER for parameter in class_parameters(cls))
 
 
+def implants(cls: type[Poisoning]) -> bool:
+    """Whether the poison changes a trained model itself (TrojanNN's ``implant``) rather than a training set."""
+    return callable(getattr(cls, "implant", None))
+
+
 def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool = True, report: bool = True) -> RunDir:
     """Train `config.classifier` on its training rows poisoned by `config.attack`; write the poison's record."""
     cls = poison_class(config.attack)
@@ -95,6 +108,11 @@ def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool 
     model = surrogate_model(config, progress) if needs_model(cls) else None
     options = with_tensors(cls, config.options, config.classifier)
     poison = cls(**options, **({MODEL_PARAMETER: model} if model is not None else {}))
+    if implants(cls):
+        run = implant_run(config, poison, overwrite)
+        if report:
+            write_report(run.root)
+        return run
     made: dict[str, PoisonedData] = {}
 
     def poisoned_training_set(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -127,6 +145,24 @@ def tensor_option(name: str, value, classifier: ClassifierTrainConfig):
                               f"(0..{len(images) - 1})")
         return images[value]
     return load_pattern(value) if isinstance(value, (str, Path)) else value
+
+
+def implant_run(config: PoisonRunConfig, poison: Poisoning, overwrite: bool) -> RunDir:
+    """A trojan implanted into the classifier of `config.surrogate` (required), written as a derived run; the
+    record's training set is the retraining set the implant made."""
+    if config.surrogate is None:
+        raise AdvlabError(f"{config.attack} implants into a trained model: give its classifier run "
+                          f"(advlab poison {config.attack} RUN --out DIR)")
+    if config.classifier.out is None:
+        raise AdvlabError("no output directory: pass --out DIR")
+    model, _ = load_classifier(config.surrogate, device="cpu")
+    data, (train_rows, _) = run_split(config.surrogate)
+    trojaned, retraining = poison.implant(model, data.data[train_rows], data.labels[train_rows],
+                                          seed=config.classifier.seed)
+    run = write_derived_run(config.surrogate, trojaned, config.classifier.out, {"implanted": config.attack},
+                            overwrite)
+    write_poison_record(run, config, poison, retraining)
+    return run
 
 
 def surrogate_model(config: PoisonRunConfig, progress: bool) -> nn.Module:
@@ -213,5 +249,5 @@ def training_set(run_dir: str | Path) -> tuple[Tensor, Tensor, Tensor | None]:
     return tensors["images"], tensors["labels"], mask
 
 
-__all__ = ["PoisonRunConfig", "needs_model", "poison_class", "poison_record", "poison_run", "training_set",
+__all__ = ["PoisonRunConfig", "implants", "needs_model", "poison_class", "poison_record", "poison_run", "training_set",
            "triggered_held_out"]
