@@ -73,3 +73,15 @@ def test_strip_flags_triggered_inputs_and_few_clean_ones(runs):
     out = detect_run(DetectRunConfig("strip", str(runs["badnets"]), device="cpu", report=False))
     record = json.loads((out / "detection.json").read_text())
     assert record["tpr"] >= 0.6 and record["fpr"] <= 0.05
+
+
+@pytest.mark.parametrize("method", ["neural-cleanse", "fine-pruning"])
+def test_a_repair_removes_the_backdoor_at_a_small_cost(runs, method):
+    from advlab.pipelines.repair_run import RepairRunConfig, repair_run
+
+    run = repair_run(RepairRunConfig(method, str(runs["badnets"]), str(runs["root"] / method), device="cpu",
+                                     report=False))
+    record = poison_record(run.root)
+    assert record["attack_success_rate"] < 0.20
+    if method == "neural-cleanse":  # the issue asks it of one of the two; fine-pruning's cost is reported
+        assert record["clean_accuracy"] >= record["repair"]["before"]["clean_accuracy"] - 0.05
