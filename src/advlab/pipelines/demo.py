@@ -1,5 +1,6 @@
-"""The demo: a ring8 GAN (non-saturating loss, MLPs), a 16x16 digits DCGAN, and a digits CNN
-attacked by PGD (white-box) and Square (black-box), all in one report."""
+"""The demo: a ring8 GAN (non-saturating loss, MLPs), a 16x16 digits DCGAN, a digits CNN attacked by PGD
+(white-box) and Square (black-box), and a digits CNN trained on a BadNets-poisoned set with the backdoor found
+by spectral signatures and Neural Cleanse, all in one report."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 from advlab.core.config import from_mapping
 from advlab.pipelines.attack_run import AttackRunConfig, attack_run
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.pipelines.detect_run import DetectRunConfig, detect_run
 from advlab.pipelines.evaluate_run import evaluate_run
 from advlab.pipelines.gan_config import GANTrainConfig
+from advlab.pipelines.poison_run import PoisonRunConfig, poison_run
 from advlab.pipelines.train_classifier import train_classifier
 from advlab.pipelines.train_gan import train_gan
 from advlab.reports.render import write_combined_report, write_report
@@ -35,6 +38,12 @@ DEMO_ATTACKS = [
     ("pgd", {"eps": 0.1, "steps": 40, "restarts": 2}, None),
     ("square", {"eps": 0.1, "queries": 2000}, None),
 ]
+# The poisoning demo (issue 16): BadNets at 5% on 16 px digits, then two detectors. About 20 s of training and
+# 15-40 s of Neural Cleanse on one core.
+BACKDOOR = ("backdoor", {"data": "digits", "image_size": 16, "model": "cnn", "epochs": 20, "threads": THREADS},
+            {"target": 0, "rate": 0.05})
+DEMO_DETECTORS = [("spectral", {}), ("neural-cleanse", {})]
+QUICK_DETECTORS = {"neural-cleanse": {"epochs": 2}}
 QUICK_VICTIM = {"epochs": 2}
 QUICK_ATTACKS = {"pgd": {"steps": 5, "restarts": 1}, "square": {"queries": 50}}
 QUICK_IMAGES = 32
@@ -53,8 +62,9 @@ def run_demo(out: Path, quick: bool = False, device: str = "auto") -> Path:
         evaluate_run(run, n=QUICK_EVAL_SAMPLES if quick else DEMO_EVAL_SAMPLES, device=device, progress=False)
         runs.append(run)
     runs.append(run_victim(out, quick, device))
+    runs.append(run_backdoor(out, quick, device))
     html, _ = write_combined_report(out, runs, title="advlab demo: the minimax game of Goodfellow et al., "
-                                                     "and evasion attacks on a digits classifier")
+                                                     "evasion attacks on a digits classifier, and a backdoor found")
     return html
 
 
@@ -69,5 +79,19 @@ def run_victim(out: Path, quick: bool, device: str) -> Path:
             attack_options, n = {**attack_options, **QUICK_ATTACKS.get(attack, {})}, QUICK_IMAGES
         attack_run(AttackRunConfig(attack=attack, run=str(run), options=attack_options, n=n, device=device,
                                    threads=THREADS, report=False))
+    write_report(run)
+    return run
+
+
+def run_backdoor(out: Path, quick: bool, device: str) -> Path:
+    """Train the demo's BadNets-poisoned digits CNN, run the demo detectors on it, write its report."""
+    name, options, poison = BACKDOOR
+    values = {**options, **(QUICK_VICTIM if quick else {}), "out": str(out / name), "device": device}
+    classifier = from_mapping(ClassifierTrainConfig, values, source=f"demo {name}")
+    run = poison_run(PoisonRunConfig("badnets", classifier, poison), overwrite=True, report=False).root
+    for detector, detector_options in DEMO_DETECTORS:
+        options = {**detector_options, **(QUICK_DETECTORS.get(detector, {}) if quick else {})}
+        detect_run(DetectRunConfig(detector, str(run), options=options, device=device, threads=THREADS,
+                                   overwrite=True, report=False))
     write_report(run)
     return run
