@@ -157,3 +157,20 @@ def test_trojan_is_implanted_into_a_copy_written_as_a_new_run(badnets_run, tmp_p
 def test_trojan_needs_a_run(tmp_path):
     with pytest.raises(AdvlabError, match="implants into a trained model"):
         poison_run(PoisonRunConfig("trojan", classifier(tmp_path / "tj")), progress=False, report=False)
+
+
+def test_an_availability_poison_on_two_classes_records_the_learners_errors(tmp_path):
+    config = PoisonRunConfig("svm", classifier(tmp_path / "svm", classes=[1, 7], test_fraction=0.7),
+                             {"poisons": 5, "steps": 3})
+    record = poison_record(poison_run(config, progress=False, report=False).root)
+    for key in ("test_error", "linear_svm_test_error", "linear_svm_clean_test_error", "learner_test_error",
+                "learner_clean_test_error"):
+        assert 0 <= record[key] <= 1, key
+    assert record["learner"] == "SVMPoison" and record["poisons"] == 5
+    assert record["learner_test_error"] == record["linear_svm_test_error"]  # the default SVM is linear, C 1
+
+
+def test_a_binary_only_poison_on_ten_classes_names_the_classes_flag(tmp_path):
+    with pytest.raises(AdvlabError, match="--classes"):
+        poison_run(PoisonRunConfig("svm", classifier(tmp_path / "svm10"), {"poisons": 5}), progress=False,
+                   report=False)

@@ -91,3 +91,22 @@ def test_bad_requests_are_one_clear_error(poisoned, tmp_path, values, words):
 def test_the_source_is_refused_as_the_output(poisoned):
     with pytest.raises(AdvlabError, match="the run being changed"):
         repair_run(RepairRunConfig("fine-pruning", str(poisoned), str(poisoned), {"epochs": 0}, report=False))
+
+
+def test_sanitize_relabels_a_label_flipped_set_and_retrains(tmp_path):
+    classifier = from_mapping(ClassifierTrainConfig, {"data": "digits", "model": "mlp", "width": 32, "epochs": 3,
+                                                      "device": "cpu", "threads": 1, "out": str(tmp_path / "lf")})
+    flipped = poison_run(PoisonRunConfig("label-flip", classifier, {"rate": 0.2}), progress=False, report=False)
+    run = repair_run(RepairRunConfig("sanitize", str(flipped.root), str(tmp_path / "clean"), {"k": 10},
+                                     device="cpu", threads=1, progress=False, report=False))
+    record = poison_record(run.root)
+    assert record["repair"]["method"] == "sanitize" and record["repair"]["relabelled"] > 0
+    assert record["repair"]["before"]["test_error"] == poison_record(flipped.root)["test_error"]
+    assert record["test_error"] == pytest.approx(1 - json.loads(run.summary.read_text())["test_accuracy"])
+    # the sanitised labels undo most flips: the repaired run's training set is relabelled where they were
+    images, labels, mask = training_set(flipped.root)
+    data, (train_rows, _) = run_split(flipped.root)
+    true = data.labels[train_rows]
+    changed = torch.tensor(record["repair"]["relabelled_rows"])
+    restored = int((labels[changed] != true[changed]).sum())  # rows that were wrong before the vote
+    assert restored >= 0.8 * len(changed)

@@ -17,7 +17,7 @@ from advlab.pipelines.repair_run import RepairRunConfig, own_parameters, repair_
 VERBS = {
     "fine-pruning": "prune the last convolution's dormant channels, then fine-tune on clean data (Liu et al. 2018)",
     "neural-cleanse": "unlearn the trigger Neural Cleanse reverse-engineers (Wang et al. 2019, sec. VI-C)",
-    # "sanitize": "relabel the training set by its k nearest neighbours' vote and retrain (Paudice et al. 2018)",
+    "sanitize": "relabel the training set by its k nearest neighbours' vote and retrain (Paudice et al. 2018)",
 }
 EXAMPLES = {
     "fine-pruning": "advlab defend fine-pruning runs/bd --out runs/bd-fp",

@@ -11,7 +11,11 @@ held-out ones, so a poisoned run is an ordinary classifier run (``advlab attack`
                                       that the triggered input sends to the target); for feature collision
                                       target_image (its held-out index), base_class, target_prediction and
                                       attack_success_rate (1 when the target is classified as the base class);
-                                      for the others test_error;
+                                      for the others test_error, and on a two-class problem (--classes A,B)
+                                      linear_svm_test_error and linear_svm_clean_test_error (a linear SVM trained
+                                      on the poisoned and on the clean set: one yardstick for every poison) and,
+                                      for Biggio's SVM and back-gradient poisons, learner_test_error and
+                                      learner_clean_test_error: the same for the learner they attack;
                                       train_size, the surrogate run when the poison used one
     RUN/poisoned_indices.npy          positions (0 .. train_size - 1) in the training set of the rows the
                                       poison changed, int64, sorted
@@ -54,7 +58,15 @@ from advlab.data.pattern import load_pattern
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
-from advlab.poisoning import POISONS, Backdoor, PoisonedData, Poisoning, attack_success_rate
+from advlab.poisoning import (
+    POISONS,
+    Backdoor,
+    PoisonedData,
+    Poisoning,
+    SVMPoison,
+    attack_success_rate,
+    make_poison,
+)
 from advlab.reports.poisoning_plots import save_poison_figures
 from advlab.reports.render import write_report
 
@@ -86,7 +98,7 @@ class PoisonRunConfig:
 def poison_class(name: str) -> type[Poisoning]:
     """The poison registered under `name`, or an AdvlabError naming the valid ones."""
     if name not in POISONS:
-        raise AdvlabError(f"unknown poison {name!r}; valid poisons are: {', '.join(POISONS)}")
+        make_poison(name)  # raises the error that names the valid poisons
     return POISONS[name]
 
 
@@ -107,7 +119,7 @@ def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool 
         raise AdvlabError("the poison's model is the surrogate run: pass --surrogate RUN, not a model option")
     model = surrogate_model(config, progress) if needs_model(cls) else None
     options = with_tensors(cls, config.options, config.classifier)
-    poison = cls(**options, **({MODEL_PARAMETER: model} if model is not None else {}))
+    poison = make_poison(config.attack, **options, **({MODEL_PARAMETER: model} if model is not None else {}))
     if implants(cls):
         run = implant_run(config, poison, overwrite)
         if report:
@@ -197,6 +209,8 @@ def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning,
         record.update(targeted_figures(model, poison, int(index) if str(index).strip().isdigit() else index))
     else:
         record["test_error"] = 1 - summary["test_accuracy"]
+        if classes == 2:
+            record.update(learner_figures(poison, run, poisoned, images, labels))
     data, (train_rows, _) = run_split(run.root)
     atomic_write_npy(run.root / POISONED_INDICES, indices.numpy())
     atomic_write_tensors(run.root / TRAINING_SET, {"images": poisoned.images, "labels": poisoned.labels,
@@ -213,6 +227,24 @@ def targeted_figures(model: nn.Module, poison: Poisoning, index) -> dict:
         prediction = int(model(poison.target_image.reshape(1, *poison.target_image.shape[-3:]).cpu()).argmax(1))
     return {"target": None, "base_class": poison.base_class, "target_image": index, "target_prediction": prediction,
             "attack_success_rate": float(prediction == poison.base_class)}
+
+
+def learner_figures(poison: Poisoning, run: RunDir, poisoned: PoisonedData, images: Tensor, labels: Tensor) -> dict:
+    """On a two-class problem, beside the run's own classifier's error: the held-out error of a linear SVM (C 1,
+    Biggio et al.'s learner: the same yardstick for every poison, random flips included) trained on the poisoned
+    and on the clean training set, and of the learner the poison itself attacks when it has one (Biggio's SVM
+    with its kernel, back-gradient's logistic regression or MLP)."""
+    data, (train_rows, _) = run_split(run.root)
+    clean = data.data[train_rows], data.labels[train_rows]
+    figures = {}
+    learners = {"linear_svm": SVMPoison(poisons=1)}
+    if callable(getattr(poison, "learner_error", None)):
+        learners["learner"] = poison
+        figures["learner"] = type(poison).__name__
+    for key, learner in learners.items():
+        figures[f"{key}_test_error"] = learner.learner_error(poisoned.images, poisoned.labels, images, labels)
+        figures[f"{key}_clean_test_error"] = learner.learner_error(*clean, images, labels)
+    return figures
 
 
 def atomic_write_tensors(path: Path, tensors: dict[str, Tensor]) -> None:

@@ -52,7 +52,7 @@ from advlab.pipelines.train_classifier import (
     train_classifier,
 )
 from advlab.poisoning.detection.result import plain
-from advlab.poisoning.repair import REPAIRS, clean_accuracy
+from advlab.poisoning.repair import REPAIRS, clean_accuracy, knn_sanitize
 from advlab.reports.render import write_report
 
 SANITIZE = "sanitize"
@@ -93,8 +93,6 @@ class RepairRunConfig:
 def repair_function(method: str):
     """The repair function registered under `method` (sanitize: advlab.poisoning.repair.knn_sanitize)."""
     if method == SANITIZE:
-        from advlab.poisoning.repair.knn_sanitize import knn_sanitize
-
         return knn_sanitize
     if method not in REPAIRS:
         raise AdvlabError(f"unknown repair {method!r}; valid repairs are: {', '.join([*REPAIRS, SANITIZE])}")

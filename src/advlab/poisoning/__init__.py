@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import class_parameters
+from advlab.poisoning.back_gradient import BackGradient
 from advlab.poisoning.badnets import BadNets
 from advlab.poisoning.base import Backdoor, PoisonedData, Poisoning, attack_success_rate
 from advlab.poisoning.blended import Blended
 from advlab.poisoning.clean_label import CleanLabel
 from advlab.poisoning.feature_collision import FeatureCollision
 from advlab.poisoning.label_flip import LabelFlip
+from advlab.poisoning.svm import SVMPoison
 from advlab.poisoning.trojan import Trojan
 
 POISONS: dict[str, type[Poisoning]] = {
@@ -25,6 +27,8 @@ POISONS: dict[str, type[Poisoning]] = {
     "label-flip": LabelFlip,
     "feature-collision": FeatureCollision,
     "trojan": Trojan,
+    "svm": SVMPoison,
+    "back-gradient": BackGradient,
 }
 
 
@@ -39,5 +43,5 @@ def make_poison(name: str, **options) -> Poisoning:
     return POISONS[name](**options)
 
 
-__all__ = ["POISONS", "Backdoor", "BadNets", "Blended", "CleanLabel", "FeatureCollision", "LabelFlip", "PoisonedData",
-           "Poisoning", "Trojan", "attack_success_rate", "make_poison"]
+__all__ = ["POISONS", "BackGradient", "Backdoor", "BadNets", "Blended", "CleanLabel", "FeatureCollision", "LabelFlip",
+           "PoisonedData", "Poisoning", "SVMPoison", "Trojan", "attack_success_rate", "make_poison"]

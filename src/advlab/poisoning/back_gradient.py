@@ -154,6 +154,18 @@ class BackGradient(Poisoning):
             return moved, moved_weights, moved_loss
         return points, weights, loss
 
+    def learner_error(self, images: Tensor, labels: Tensor, test_images: Tensor, test_labels: Tensor,
+                      seed: int = 0) -> float:
+        """Test error of the learner this poison attacks (trained by its own gradient descent from the seeded start)
+        on (images, labels) -- a poisoned or a clean training set of the two classes -- on the test set."""
+        classes = check_two_classes(labels, self.name)
+        points = images.detach().flatten(1).double()
+        weights = self.train(self.initial_weights(points.shape[1], seed, points.device), points,
+                             self.targets(labels, classes).to(points.device))
+        with torch.no_grad():
+            predicted = self.logits(weights, test_images.detach().flatten(1).double().to(points.device)) > 0
+        return float((predicted.cpu() != (test_labels.cpu() == classes[1].cpu())).double().mean())
+
     @staticmethod
     def targets(labels: Tensor, classes: Tensor) -> Tensor:
         """1.0 for the larger of the two classes, 0.0 for the smaller (float64 (N,))."""

@@ -198,6 +198,15 @@ class SVMPoison(Poisoning):
             points[-1] = (points[-1] + self.step * gradient / norm).clamp(0, 1)
         return best
 
+    def learner_error(self, images: Tensor, labels: Tensor, test_images: Tensor, test_labels: Tensor) -> float:
+        """Test error of the SVM this poison attacks (its kernel, C and gamma) trained on (images, labels) -- a
+        poisoned or a clean training set of the two classes -- on (test_images, test_labels)."""
+        classes = check_two_classes(labels, self.name).cpu()
+        points = images.detach().flatten(1).cpu().double()
+        svm = self.fit(points, self.signs(labels.cpu(), classes), self.width(points))
+        predicted = self.decision(svm, test_images.detach().flatten(1).cpu().double()) > 0
+        return float((predicted != (test_labels.cpu() == classes[1])).double().mean())
+
     # ------------------------------------------------------------------ the SVM and its gradient
 
     @staticmethod
