@@ -78,3 +78,23 @@ def test_cli_prints_the_rates(poisoned):
     assert "TPR" in done.stdout and "FPR" in done.stdout
     record = json.loads((poisoned / "detect" / "spectral" / "detection.json").read_text())
     assert record["options"] == {"cut": 4.0}
+
+
+def test_a_layer_the_model_lacks_and_a_run_without_a_classifier_are_clear_errors(poisoned, tmp_path):
+    with pytest.raises(AdvlabError, match="no layer|has no|valid"):
+        detect_run(DetectRunConfig("spectral", str(poisoned), options={"layer": "no.such.layer"}, device="cpu",
+                                   overwrite=True, report=False))
+    (tmp_path / "notarun").mkdir()
+    with pytest.raises(AdvlabError, match="config.yaml"):
+        detect_run(DetectRunConfig("spectral", str(tmp_path / "notarun"), device="cpu", report=False))
+
+
+def test_strip_judges_clean_and_triggered_held_out_inputs(poisoned):
+    out = detect_run(DetectRunConfig("strip", str(poisoned), n=100, options={"overlays": 20}, device="cpu",
+                                     report=False))
+    record = json.loads((out / "detection.json").read_text())
+    truth = torch.tensor(record["truth"])
+    assert record["judged"] == "inputs" and len(truth) == record["size"]
+    assert int((~truth).sum()) == 100  # the first 100 held-out images, clean ...
+    assert int(truth.sum()) > 50  # ... and the triggered twins of those not of the target class
+    assert record["tpr"] is not None and record["fpr"] is not None

@@ -174,3 +174,15 @@ def test_a_binary_only_poison_on_ten_classes_names_the_classes_flag(tmp_path):
     with pytest.raises(AdvlabError, match="--classes"):
         poison_run(PoisonRunConfig("svm", classifier(tmp_path / "svm10"), {"poisons": 5}), progress=False,
                    report=False)
+
+
+def test_clean_label_without_a_run_trains_its_surrogate_first(tmp_path):
+    config = PoisonRunConfig("clean-label", classifier(tmp_path / "cl", model="cnn", width=8, epochs=1),
+                             {"target": 1, "rate": 0.02, "steps": 2})
+    run = poison_run(config, progress=False, report=False)
+    record = poison_record(run.root)
+    images, labels, mask = training_set(run.root)
+    data, (train_rows, _) = run_split(run.root)
+    assert record["attack"] == "clean-label" and record["surrogate"] is None and 0 <= record["attack_success_rate"] <= 1
+    assert bool((labels[mask] == 1).all()) and torch.equal(labels, data.labels[train_rows])  # labels untouched
+    assert not (tmp_path / "cl" / "surrogate").exists()
