@@ -186,3 +186,21 @@ def test_clean_label_without_a_run_trains_its_surrogate_first(tmp_path):
     assert record["attack"] == "clean-label" and record["surrogate"] is None and 0 <= record["attack_success_rate"] <= 1
     assert bool((labels[mask] == 1).all()) and torch.equal(labels, data.labels[train_rows])  # labels untouched
     assert not (tmp_path / "cl" / "surrogate").exists()
+
+
+def test_last_layer_fine_tuning_starts_from_the_run_and_changes_only_the_logits_layer(badnets_run, tmp_path):
+    config = PoisonRunConfig("feature-collision", classifier(tmp_path / "ft", epochs=2),
+                             {"target_image": 3, "base_class": 1, "poisons": 2, "steps": 5},
+                             surrogate=str(badnets_run), fine_tune="last-layer")
+    run = poison_run(config, progress=False, report=False)
+    before, _ = load_classifier(badnets_run, device="cpu")
+    after, _ = load_classifier(run.root, device="cpu")
+    changed = {name for name, value in after.state_dict().items() if not torch.equal(value, before.state_dict()[name])}
+    assert changed == {"net.5.weight", "net.5.bias"}  # the MLP's logits layer (Flatten, 2 x (Linear, ReLU), Linear)
+    assert poison_record(run.root)["fine_tune"] == "last-layer"
+
+
+def test_fine_tuning_needs_a_run(tmp_path):
+    config = PoisonRunConfig("badnets", classifier(tmp_path / "x"), {"target": 0}, fine_tune="all")
+    with pytest.raises(AdvlabError, match="starts from a trained model"):
+        poison_run(config, progress=False, report=False)

@@ -85,3 +85,22 @@ def test_a_repair_removes_the_backdoor_at_a_small_cost(runs, method):
     assert record["attack_success_rate"] < 0.20
     if method == "neural-cleanse":  # the issue asks it of one of the two; fine-pruning's cost is reported
         assert record["clean_accuracy"] >= record["repair"]["before"]["clean_accuracy"] - 0.05
+
+
+def test_poison_frogs_turn_their_targets_when_the_victim_retrains_its_last_layer(runs):
+    """Shafahi et al. 2018: 50 poisons with a 30% watermark; measured: 8 of 8 targets (held-out 0-7) turned,
+    clean accuracy 97.2-98.3% (98.9% before), about 8 s each."""
+    from advlab.pipelines.train_classifier import held_out_split
+
+    labels = held_out_split(runs["clean"])[1]
+    turned = 0
+    for target in [index for index in range(10) if int(labels[index]) != 3][:3]:
+        run = poison_run(PoisonRunConfig("feature-collision", classifier(runs["root"] / f"fc{target}"),
+                                         {"target_image": target, "base_class": 3, "poisons": 50, "steps": 400},
+                                         surrogate=str(runs["clean"]), fine_tune="last-layer"),
+                         progress=False, report=False)
+        record = poison_record(run.root)
+        turned += record["attack_success_rate"] == 1.0
+        assert record["clean_accuracy"] >= json.loads((runs["clean"] / "summary.json").read_text())[
+            "test_accuracy"] - 0.03
+    assert turned >= 2

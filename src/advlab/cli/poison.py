@@ -23,13 +23,20 @@ from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.parameters import Parameter, class_parameters
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.poison_run import MODEL_PARAMETER, PoisonRunConfig, implants, needs_model, poison_run
+from advlab.pipelines.poison_run import (
+    FINE_TUNING,
+    MODEL_PARAMETER,
+    PoisonRunConfig,
+    implants,
+    needs_model,
+    poison_run,
+)
 from advlab.pipelines.train_classifier import classifier_config
 from advlab.poisoning import POISONS
 
 DEFENSE_OPTIONS = ("defense", "eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup",
                    "robust_eval_images")
-COMMON = ("run", "config", "overwrite", "no_progress", "surrogate", "handler", "command", "poison_name",
+COMMON = ("run", "config", "overwrite", "no_progress", "surrogate", "fine_tune", "handler", "command", "poison_name",
           *(field.name for field in dataclasses.fields(ClassifierTrainConfig)))
 EXAMPLES = """examples:
   advlab poison badnets --data mnist --rate 0.01 --target 0 --out runs/bd-mnist
@@ -63,6 +70,10 @@ def add_poison_parser(poisons, name: str) -> None:
         parser.add_argument("run", nargs="?", default=None, metavar="RUN",
                             help="a trained classifier run: the surrogate the poisons are crafted on, and the "
                                  "options' defaults (without it a surrogate is trained on the clean rows first)")
+        parser.add_argument("--fine-tune", choices=FINE_TUNING, default="none",
+                            help="the victim trains on the poisoned set from scratch (none, the default) or from "
+                                 "RUN's weights: last-layer (transfer learning, Shafahi et al.'s first setting) or "
+                                 "all (end-to-end)")
     parser.add_argument("--config", help="YAML file with any of the classifier's options")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -91,7 +102,7 @@ def run_poison(args: argparse.Namespace) -> int:
     name = args.poison_name
     options = class_options(args, own_parameters(POISONS[name]), COMMON, "poison")
     config = PoisonRunConfig(attack=name, classifier=classifier_options(args), options=options,
-                             surrogate=getattr(args, "run", None))
+                             surrogate=getattr(args, "run", None), fine_tune=getattr(args, "fine_tune", "none"))
     run = poison_run(config, overwrite=args.overwrite, progress=not args.no_progress)
     print_poison_figures(json.loads((run.root / "poison.json").read_text()))
     print_figures(json.loads(run.summary.read_text()), run.root)

@@ -55,6 +55,7 @@ from advlab.core.errors import AdvlabError
 from advlab.core.parameters import class_parameters
 from advlab.core.runs import RunDir
 from advlab.data.pattern import load_pattern
+from advlab.models.representations import logits_layer
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
@@ -75,6 +76,7 @@ POISONED_INDICES = "poisoned_indices.npy"
 TRAINING_SET = Path("poison") / "training_set.safetensors"
 TRIGGERED = Path("poison") / "triggered_held_out.safetensors"
 MODEL_PARAMETER = "model"  # the __init__ parameter of a poison that needs a trained classifier
+FINE_TUNING = ("none", "last-layer", "all")  # how the victim trains on the poisoned set (PoisonRunConfig)
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,16 @@ class PoisonRunConfig:
             ``{"target": 0, "rate": 0.05}``.
         classifier: the classifier's options (data, model, epochs, seed, out, ...).
         surrogate: a classifier run whose model a poison that needs one uses (None: train one).
+        fine_tune: how the victim trains on the poisoned set: "none" (from scratch, the default), or starting
+            from the surrogate's weights, "last-layer" (only the logits layer retrained: Shafahi et al.'s
+            transfer learning) or "all" (every layer: their end-to-end training).
     """
 
     attack: str
     classifier: ClassifierTrainConfig
     options: dict = field(default_factory=dict)
     surrogate: str | None = None
+    fine_tune: str = "none"
 
 
 def poison_class(name: str) -> type[Poisoning]:
@@ -131,11 +137,38 @@ def poison_run(config: PoisonRunConfig, overwrite: bool = False, progress: bool 
         made["set"] = poison.poison(images, labels, seed=config.classifier.seed)
         return made["set"].images, made["set"].labels
 
-    run = train_classifier(config.classifier, overwrite, progress, report=False, training_set=poisoned_training_set)
+    run = train_classifier(config.classifier, overwrite, progress, report=False, training_set=poisoned_training_set,
+                           start=victim_start(config))
     write_poison_record(run, config, poison, made["set"])
     if report:
         write_report(run.root)
     return run
+
+
+def victim_start(config: PoisonRunConfig):
+    """The `start` hook of the victim's training for `config.fine_tune` (None: from scratch)."""
+    if config.fine_tune not in FINE_TUNING:
+        raise AdvlabError(f"unknown fine_tune {config.fine_tune!r}; valid values are: {', '.join(FINE_TUNING)}")
+    if config.fine_tune == "none":
+        return None
+    if config.surrogate is None:
+        raise AdvlabError(f"fine_tune {config.fine_tune!r} starts from a trained model: give its run (advlab poison "
+                          f"{config.attack} RUN ...)")
+    pretrained, _ = load_classifier(config.surrogate, device="cpu")
+    probe = held_out_split(config.surrogate)[0][:2]
+
+    def start(model: nn.Module) -> None:
+        try:
+            model.load_state_dict(pretrained.state_dict())
+        except RuntimeError as error:
+            raise AdvlabError(f"the victim's architecture differs from {config.surrogate}'s; fine-tuning needs the "
+                              f"same --model and --width ({str(error).splitlines()[0]})") from None
+        if config.fine_tune == "last-layer":
+            last = logits_layer(model, probe.to(next(model.parameters()).device))
+            for name, parameter in model.named_parameters():
+                parameter.requires_grad_(name.startswith(last + "."))
+
+    return start
 
 
 def with_tensors(cls: type[Poisoning], options: dict, classifier: ClassifierTrainConfig) -> dict:
@@ -198,7 +231,7 @@ def write_poison_record(run: RunDir, config: PoisonRunConfig, poison: Poisoning,
     (run.root / TRAINING_SET).parent.mkdir(exist_ok=True)
     record = {"attack": config.attack, "target": getattr(poison, "target", None), "rate": poison.rate,
               "poisons": len(indices), "options": poison.options(), "train_size": len(poisoned.labels),
-              "clean_accuracy": summary["test_accuracy"], "surrogate": config.surrogate}
+              "clean_accuracy": summary["test_accuracy"], "surrogate": config.surrogate, "fine_tune": config.fine_tune}
     if isinstance(poison, Backdoor):
         record["target"] = None if poison.all_to_all else poison.target
         record["attack_success_rate"] = attack_success_rate(model, poison, images, labels, classes)

@@ -179,12 +179,13 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
 
 def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, progress: bool = True,
                      report: bool = True, training_set: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
-                     ) -> RunDir:
+                     start: Callable[[nn.Module], None] | None = None) -> RunDir:
     """Train the classifier that `config` describes into ``config.out``; returns its run directory.
 
     `training_set`, when given, maps the training rows' (images, labels) to the (images, labels) to train on
     instead -- a poisoned training set of the same length (advlab.pipelines.poison_run); the held-out rows
-    stay as loaded.
+    stay as loaded. `start`, when given, prepares the freshly built model before training (loads pretrained
+    weights, freezes layers: a victim that fine-tunes a model it was given).
     """
     if config.out is None:
         raise AdvlabError("no output directory: pass --out DIR (or 'out:' in the config)")
@@ -201,6 +202,8 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     data = data.to(device)
     classes = max(int(data.labels.max()) + 1, 2)
     model = build_classifier(config.model, data.sample_shape, classes, config.model_width).to(device)
+    if start is not None:
+        start(model)
     objective = training_objective(config, math.ceil(len(train_rows) / config.batch_size))
     run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
     dump_yaml(config, run.config)
@@ -260,7 +263,8 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
     of the last good epoch are restored from its checkpoint.
     """
     objective = training_objective(config) if objective is None else objective
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     shuffler = make_generator(config.seed + 1, torch.device("cpu"))
     randomness = make_generator(config.seed + 2, data.data.device)  # random starts and noise of a defense
     test_images, test_labels = data.data[test_rows], data.labels[test_rows]
