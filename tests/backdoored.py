@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from victims import fit
 
 from advlab.data import load_digits_images
 from advlab.models import SmallCNN
@@ -85,18 +85,9 @@ def train(images: Tensor, labels: Tensor) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = SmallCNN(image_size=IMAGE_SIZE, width=16, hidden=64)
-    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
-    for _ in range(EPOCHS):
-        order = torch.randperm(len(images), generator=generator)
-        for first in range(0, len(order), BATCH):
-            rows = order[first:first + BATCH]
-            loss = F.cross_entropy(model(images[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    fit(model, images, labels, EPOCHS, generator, batch=BATCH)
     torch.set_num_threads(threads)
     model.zero_grad(set_to_none=True)
-    model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model

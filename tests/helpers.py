@@ -157,3 +157,15 @@ def receive(ws, timeout: float = 30.0) -> dict:
     message = ws.portal.call(within)
     ws._raise_on_close(message)
     return json.loads(message["text"])
+
+
+def badnets_digits_run(out, epochs: int = 6):
+    """A tiny BadNets-poisoned classifier run (8x8 digits, SmallCNN of width 8, 5% to target 0) in `out`."""
+    from advlab.core.config import from_mapping
+    from advlab.pipelines.classifier_config import ClassifierTrainConfig
+    from advlab.pipelines.poison_run import PoisonRunConfig, poison_run
+
+    classifier = from_mapping(ClassifierTrainConfig, {"data": "digits", "model": "cnn", "width": 8, "epochs": epochs,
+                                                      "device": "cpu", "threads": 1, "out": str(out)})
+    return poison_run(PoisonRunConfig("badnets", classifier, {"target": 0, "rate": 0.05}), progress=False,
+                      report=False).root

@@ -7,23 +7,18 @@ import sys
 
 import pytest
 import torch
+from helpers import badnets_digits_run
 
 from advlab import AdvlabError
-from advlab.core.config import from_mapping
-from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.detect_run import DetectRunConfig, detect_run
-from advlab.pipelines.poison_run import PoisonRunConfig, poison_run, training_set
+from advlab.pipelines.poison_run import training_set
 from advlab.pipelines.train_classifier import load_classifier
 from advlab.poisoning.detection import spectral_signatures
 
 
 @pytest.fixture(scope="module")
 def poisoned(tmp_path_factory):
-    classifier = from_mapping(ClassifierTrainConfig, {
-        "data": "digits", "model": "cnn", "width": 8, "epochs": 6, "device": "cpu", "threads": 1,
-        "out": str(tmp_path_factory.mktemp("detect") / "bd")})
-    return poison_run(PoisonRunConfig("badnets", classifier, {"target": 0, "rate": 0.05}),
-                      progress=False, report=False).root
+    return badnets_digits_run(tmp_path_factory.mktemp("detect") / "bd")
 
 
 def fingerprint(run):
@@ -63,7 +58,7 @@ def test_an_existing_detection_is_kept_unless_overwrite(poisoned):
 
 @pytest.mark.parametrize("config,words", [
     (DetectRunConfig("spectrum", "x"), "valid detectors are: spectral"),
-    (DetectRunConfig("spectral", "x", options={"rates": 0.1}), "no option 'rates'"),
+    (DetectRunConfig("spectral", "x", options={"rates": 0.1}), "unknown option 'rates'"),
     (DetectRunConfig("spectral", "no/such/run"), "no such run directory"),
 ])
 def test_bad_requests_are_one_clear_error(config, words):

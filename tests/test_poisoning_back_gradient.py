@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from victims import ones_and_sevens_split
 
 from advlab.core.errors import AdvlabError
 from advlab.data import load_digits_images
@@ -19,14 +20,7 @@ CLASSES = torch.tensor([1, 7])
 
 @pytest.fixture(scope="module")
 def ones_and_sevens():
-    """Digits 1 vs 7 (361 images), split by a fixed permutation: 100 training, 100 validation, 161 test rows."""
-    digits = load_digits_images()
-    keep = (digits.labels == 1) | (digits.labels == 7)
-    images, labels = digits.data[keep], digits.labels[keep]
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-    train, validation, test = order[:100], order[100:200], order[200:]
-    return {part: (images[rows], labels[rows]) for part, rows in
-            (("train", train), ("validation", validation), ("test", test))}
+    return ones_and_sevens_split()
 
 
 def tiny_problem(seed=0):

@@ -4,11 +4,10 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
+from victims import train_small_cnn
 
 from advlab.core.errors import AdvlabError
 from advlab.data import load_digits_images
-from advlab.models import SmallCNN
 from advlab.poisoning import POISONS, BadNets, Blended, attack_success_rate, make_poison
 from advlab.poisoning.triggers import checkerboard, corner_side
 
@@ -174,7 +173,8 @@ def test_bad_data_for_a_trigger_is_one_clear_error():
 
 
 def test_registry_names_every_poison_and_make_poison_checks_names():
-    assert set(POISONS) == {"badnets", "blended", "clean-label", "label-flip", "feature-collision", "trojan"}
+    assert set(POISONS) == {"badnets", "blended", "clean-label", "label-flip", "feature-collision", "trojan", "svm",
+                            "back-gradient"}
     assert isinstance(make_poison("badnets", target=2, rate=0.1), BadNets)
     with pytest.raises(AdvlabError, match="valid poisons are: badnets"):
         make_poison("badnet")
@@ -185,30 +185,14 @@ def test_registry_names_every_poison_and_make_poison_checks_names():
 # ---------------------------------------------------------------- it works
 
 
-def train_small_cnn(images, labels, epochs=6, seed=0):
-    """A SmallCNN trained with Adam (lr 2e-3, batches of 64) for a few epochs; eval mode."""
-    torch.manual_seed(seed)
-    model, generator = SmallCNN(), torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(order), 64):
-            rows = order[start:start + 64]
-            loss = F.cross_entropy(model(images[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return model.eval()
-
-
 def test_badnets_backdoor_works_on_a_small_cnn_and_a_clean_one_ignores_it():
     digits = load_digits_images()
     order = torch.randperm(len(digits.data), generator=torch.Generator().manual_seed(0))
     train, test = order[:1400], order[1400:]
     backdoor = BadNets(target=0, rate=0.05)
     poisoned = backdoor.poison(digits.data[train], digits.labels[train], seed=0)
-    backdoored = train_small_cnn(poisoned.images, poisoned.labels)
-    clean = train_small_cnn(digits.data[train], digits.labels[train])
+    backdoored = train_small_cnn(poisoned.images, poisoned.labels, epochs=6)
+    clean = train_small_cnn(digits.data[train], digits.labels[train], epochs=6)
     images, labels = digits.data[test], digits.labels[test]
     accuracy = float((backdoored(images).argmax(1) == labels).float().mean())
     assert accuracy > 0.9

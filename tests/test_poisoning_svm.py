@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.svm import SVC
+from victims import ones_and_sevens_split
 
 from advlab.core.errors import AdvlabError
 from advlab.data import load_digits_images
@@ -17,14 +18,7 @@ POISONS = 20
 
 @pytest.fixture(scope="module")
 def ones_and_sevens():
-    """Digits 1 vs 7 (361 images), split by a fixed permutation: 100 training, 100 validation, 161 test rows."""
-    digits = load_digits_images()
-    keep = (digits.labels == 1) | (digits.labels == 7)
-    images, labels = digits.data[keep], digits.labels[keep]
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
-    train, validation, test = order[:100], order[100:200], order[200:]
-    return {part: (images[rows], labels[rows]) for part, rows in
-            (("train", train), ("validation", validation), ("test", test))}
+    return ones_and_sevens_split()
 
 
 def svm_test_error(images, labels, test, kernel="linear") -> float:

@@ -14,11 +14,10 @@ representations, so its flagged rows differ among the clean ones).
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
+from victims import train_small_cnn
 
 from advlab.data import load_digits_images
-from advlab.models import SmallCNN
 from advlab.poisoning import BadNets, attack_success_rate
 from advlab.poisoning.detection import spectral_signatures
 
@@ -40,22 +39,6 @@ def split():
     return (digits.data[train], digits.labels[train]), (digits.data[test], digits.labels[test])
 
 
-def train(images, labels, seed=0):
-    torch.manual_seed(seed)
-    model = SmallCNN(width=16)
-    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
-    order_generator = torch.Generator().manual_seed(seed)
-    for _ in range(EPOCHS):
-        order = torch.randperm(len(images), generator=order_generator)
-        for first in range(0, len(order), 64):
-            rows = order[first:first + 64]
-            loss = F.cross_entropy(model(images[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return model.eval()
-
-
 class ArtPattern(BadNets):
     """ART's pattern trigger as an advlab backdoor, to measure its success the same way."""
 
@@ -75,8 +58,8 @@ def poisoned_pair():
     theirs_images[rows] = torch.from_numpy(art_images).unsqueeze(1)
     theirs_labels = labels.clone()
     theirs_labels[rows] = TARGET
-    return {"test": test, "ours": ours, "ours_model": train(ours.images, ours.labels),
-            "theirs_model": train(theirs_images, theirs_labels)}
+    return {"test": test, "ours": ours, "ours_model": train_small_cnn(ours.images, ours.labels, EPOCHS, width=16),
+            "theirs_model": train_small_cnn(theirs_images, theirs_labels, EPOCHS, width=16)}
 
 
 def test_badnets_success_matches_art_pattern_backdoor(poisoned_pair):

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from helpers import badnets_digits_run
 
 from advlab import AdvlabError
 from advlab.core.config import from_mapping
@@ -18,11 +19,7 @@ from advlab.pipelines.train_classifier import held_out_split, load_classifier, r
 
 @pytest.fixture(scope="module")
 def poisoned(tmp_path_factory):
-    classifier = from_mapping(ClassifierTrainConfig, {
-        "data": "digits", "model": "cnn", "width": 8, "epochs": 6, "device": "cpu", "threads": 1,
-        "out": str(tmp_path_factory.mktemp("repair") / "bd")})
-    return poison_run(PoisonRunConfig("badnets", classifier, {"target": 0, "rate": 0.05}),
-                      progress=False, report=False).root
+    return badnets_digits_run(tmp_path_factory.mktemp("repair") / "bd")
 
 
 def digest(run):
@@ -78,7 +75,7 @@ def test_neural_cleanse_unlearning_on_the_command_line(poisoned, tmp_path):
 
 @pytest.mark.parametrize("values,words", [
     ({"method": "pruning"}, "valid repairs are: fine-pruning"),
-    ({"options": {"epoch": 3}}, "no option 'epoch'"),
+    ({"options": {"epoch": 3}}, "unknown option 'epoch'"),
     ({"out": None}, "--out"),
     ({"clean_share": 1.5}, "clean_share"),
 ])

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from advlab.attacks import ATTACKS
 from advlab.cli.class_flags import add_class_options, class_options
-from advlab.cli.common import ExamplesFormatter
+from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, class_parameters
 from advlab.pipelines.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run
@@ -84,10 +84,7 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=int, default=None, help="a targeted attack towards class K for every image")
     parser.add_argument("--mask", default=None,
                         help=".npy of 0/1 (1 = may change) that broadcasts to the images, e.g. (H, W)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the attack, torch and random targets (default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's; 1 is often faster on a busy machine)")
+    add_seed_device_flags(parser, "the attack, torch and random targets")
     parser.add_argument("--out", default=None,
                         help="directory to write (default RUN/attacks/NAME, or NAME-2, NAME-3, ... if that exists; "
                              "an explicit --out that holds files is refused unless --overwrite)")

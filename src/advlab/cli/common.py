@@ -37,6 +37,14 @@ class ExamplesFormatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+def add_seed_device_flags(parser: argparse.ArgumentParser, seeds: str) -> None:
+    """--seed (what it `seeds`), --device and --threads, as every command on a run takes them."""
+    parser.add_argument("--seed", type=int, default=0, help=f"seeds {seeds} (default 0)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's; 1 is often faster on a busy machine)")
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -11,7 +11,7 @@ import json
 
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.classifier import print_figures
-from advlab.cli.common import ExamplesFormatter
+from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.pipelines.repair_run import RepairRunConfig, own_parameters, repair_run
 
 VERBS = {
@@ -39,9 +39,7 @@ def add_parsers(verbs) -> None:
             parser.add_argument("--clean-share", type=float, default=0.2,
                                 help="share of RUN's training rows the defender holds clean, drawn seeded from the "
                                      "data before poisoning (default 0.2)")
-        parser.add_argument("--seed", type=int, default=0, help="seeds the clean rows and the repair (default 0)")
-        parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-        parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+        add_seed_device_flags(parser, "the clean rows and the repair")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         add_class_options(parser.add_argument_group(f"options of {verb}"), own_parameters(verb), COMMON, "repair")

@@ -12,7 +12,7 @@ import inspect
 import json
 
 from advlab.cli.class_flags import add_class_options, class_options
-from advlab.cli.common import ExamplesFormatter
+from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.pipelines.detect_run import JUDGES, DetectRunConfig, detect_run, detector_function, own_parameters
 from advlab.poisoning.detection import DETECTORS
 
@@ -48,9 +48,7 @@ def add_detector_parser(detectors, name: str) -> None:
         parser.add_argument("--n", type=int, default=200,
                             help="judge the first N held-out images (and their triggered twins); the rest are the "
                                  "clean reference (default 200)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the detector's random draws (default 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_seed_device_flags(parser, "the detector's random draws")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing RUN/detect/NAME")
     add_class_options(parser.add_argument_group(f"options of {name}"), own_parameters(name), COMMON, "detector")
     parser.set_defaults(handler=run_detect)

@@ -14,6 +14,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from advlab.core.errors import AdvlabError
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -80,6 +82,14 @@ def parse_args_section(doc: str) -> dict[str, str]:
     return {name: " ".join(text.split()) for name, text in found.items()}
 
 
+def check_options(owner: str, given, valid) -> None:
+    """Refuse an option name in `given` that is not in `valid`: one AdvlabError that names the valid ones."""
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise AdvlabError(f"{owner}: unknown option {', '.join(map(repr, unknown))}; valid options are: "
+                          f"{', '.join(sorted(valid))}")
+
+
 def class_parameters(cls: type) -> list[Parameter]:
     """The parameters of ``cls.__init__`` after ``self``, in order (``model`` included)."""
     return signature_parameters(cls.__init__, docstring_args(cls))[1:]
@@ -108,4 +118,5 @@ def signature_parameters(function, docs: dict[str, str]) -> list[Parameter]:
     return parameters
 
 
-__all__ = ["Parameter", "class_parameters", "docstring_args", "function_parameters", "parse_args_section"]
+__all__ = ["Parameter", "check_options", "class_parameters", "docstring_args", "function_parameters",
+           "parse_args_section"]

@@ -48,7 +48,7 @@ from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
-from advlab.core.parameters import class_parameters
+from advlab.core.parameters import check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import load_model
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier
@@ -120,11 +120,8 @@ class AttackRunConfig:
             raise AdvlabError("give either --targeted-by or --target, not both")
         if self.target is not None:
             check_int("--target", self.target, 0)
-        known = {p.name for p in class_parameters(ATTACKS[self.attack])} - set(HANDLED)
-        unknown = sorted(set(self.options) - known)
-        if unknown:
-            raise AdvlabError(f"{self.attack}: unknown option {', '.join(map(repr, unknown))}; valid options are: "
-                              f"{', '.join(sorted(known))}")
+        own = {parameter.name for parameter in class_parameters(ATTACKS[self.attack])} - set(HANDLED)
+        check_options(self.attack, self.options, own)
 
     @property
     def targeted(self) -> bool:

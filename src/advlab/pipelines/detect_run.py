@@ -35,7 +35,7 @@ from torch import Tensor
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
-from advlab.core.parameters import function_parameters
+from advlab.core.parameters import check_options, function_parameters
 from advlab.core.seeding import seed_everything
 from advlab.pipelines.poison_run import poison_record, training_set, triggered_held_out
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
@@ -92,11 +92,8 @@ def own_parameters(name: str):
 def detect_run(config: DetectRunConfig) -> Path:
     """Run the detector on `config.run`; returns RUN/detect/NAME."""
     detector = detector_function(config.detector)
-    known = {parameter.name for parameter in own_parameters(config.detector)}
-    unknown = sorted(set(config.options) - known)
-    if unknown:
-        raise AdvlabError(f"detector {config.detector!r} has no option {unknown[0]!r}; its options are: "
-                          f"{', '.join(sorted(known))}")
+    check_options(f"detector {config.detector}", config.options,
+                  {parameter.name for parameter in own_parameters(config.detector)})
     out = output_dir(config)
     if config.threads is not None:
         torch.set_num_threads(config.threads)

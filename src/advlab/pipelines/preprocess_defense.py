@@ -46,6 +46,7 @@ from advlab.core.checks import check_int, check_number
 from advlab.core.config import dump_yaml
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
+from advlab.core.parameters import check_options
 from advlab.core.seeding import seed_everything
 from advlab.defenses.feature_squeezing import SqueezeDetector, default_squeezers, make_squeezers
 from advlab.defenses.preprocessed import DEFENSE_FILE, load_model, read_defense, transform_class, write_defense
@@ -71,9 +72,7 @@ def transform_options(name: str, given: dict) -> dict:
     as an absolute path)."""
     parameters = {key: parameter for key, parameter in inspect.signature(transform_class(name)).parameters.items()
                   if key not in MODULE_ONLY.get(name, ())}
-    unknown = sorted(set(given) - set(parameters))
-    if unknown:
-        raise AdvlabError(f"{name}: unknown option {', '.join(unknown)}; valid options are: {', '.join(parameters)}")
+    check_options(name, given, parameters)
     missing = [key for key, parameter in parameters.items()
                if parameter.default is inspect.Parameter.empty and key not in given]
     if missing:

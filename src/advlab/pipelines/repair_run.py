@@ -31,7 +31,7 @@ from torch import Tensor
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
-from advlab.core.parameters import function_parameters
+from advlab.core.parameters import check_options, function_parameters
 from advlab.core.runs import RunDir
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.pipelines.derived_run import write_derived_run
@@ -107,11 +107,8 @@ def own_parameters(method: str):
 def repair_run(config: RepairRunConfig) -> RunDir:
     """Repair `config.run` into `config.out`; returns the new run."""
     function = repair_function(config.method)
-    known = {parameter.name for parameter in own_parameters(config.method)}
-    unknown = sorted(set(config.options) - known)
-    if unknown:
-        raise AdvlabError(f"repair {config.method!r} has no option {unknown[0]!r}; its options are: "
-                          f"{', '.join(sorted(known))}")
+    check_options(f"repair {config.method}", config.options,
+                  {parameter.name for parameter in own_parameters(config.method)})
     if config.out is None:
         raise AdvlabError("no output directory: pass --out DIR")
     if not 0 < config.clean_share <= 1:

@@ -9,7 +9,7 @@ One poison per file, each citing its paper and equation; every poison is a
 from __future__ import annotations
 
 from advlab.core.errors import AdvlabError
-from advlab.core.parameters import class_parameters
+from advlab.core.parameters import check_options, class_parameters
 from advlab.poisoning.back_gradient import BackGradient
 from advlab.poisoning.badnets import BadNets
 from advlab.poisoning.base import Backdoor, PoisonedData, Poisoning, attack_success_rate
@@ -36,10 +36,7 @@ def make_poison(name: str, **options) -> Poisoning:
     """The poison registered under `name`, built with `options`; an AdvlabError names the valid names."""
     if name not in POISONS:
         raise AdvlabError(f"unknown poison {name!r}; valid poisons are: {', '.join(POISONS)}")
-    valid = [parameter.name for parameter in class_parameters(POISONS[name])]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise AdvlabError(f"{name}: unknown option(s) {', '.join(unknown)}; valid options are: {', '.join(valid)}")
+    check_options(name, options, [parameter.name for parameter in class_parameters(POISONS[name])])
     return POISONS[name](**options)
 
 

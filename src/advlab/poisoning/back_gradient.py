@@ -53,8 +53,8 @@ from torch import Tensor
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
-from advlab.poisoning.base import PoisonedData, Poisoning, check_training_set
-from advlab.poisoning.svm import attacker_sets, check_two_classes, flipped
+from advlab.poisoning.base import PoisonedData, Poisoning
+from advlab.poisoning.svm import attack_setup, check_two_classes, check_validation_share, flipped
 
 LEARNERS = ("logistic", "mlp")
 # the default (eta, T) per learner, chosen on digits 1 vs 7: the MLP's curvature grows as it trains, and
@@ -101,9 +101,7 @@ class BackGradient(Poisoning):
         self.step = check_number(f"{self.name}: step", step, 0.0, strict=True)
         self.rounds = check_int(f"{self.name}: rounds", rounds, 0)
         self.reversal_iterations = check_int(f"{self.name}: reversal_iterations", reversal_iterations, 0)
-        self.validation_share = check_number(f"{self.name}: validation_share", validation_share, 0.0, strict=True)
-        if self.validation_share >= 1:
-            raise AdvlabError(f"{self.name}: validation_share must be a share in (0, 1), got {validation_share!r}")
+        self.validation_share = check_validation_share(self.name, validation_share)
 
     # ------------------------------------------------------------------ Algorithm 2: the poisoning loop
 
@@ -113,11 +111,8 @@ class BackGradient(Poisoning):
 
         `validation` is the attacker's (images, labels); None: a ``validation_share`` of the training rows.
         """
-        check_training_set(images, labels)
-        (val_images, val_labels), candidates = attacker_sets(images, labels, validation, self.validation_share,
-                                                             seed, self.name)
-        classes = check_two_classes(labels, self.name)
-        rows = self.choose_rows(candidates, len(labels), seed).to(images.device)
+        (val_images, val_labels), classes, rows = attack_setup(self, images, labels, seed, validation)
+        classes, rows = classes.to(labels.device), rows.to(images.device)
         points = images.detach().flatten(1).double()
         targets = self.targets(labels, classes).to(images.device)
         targets[rows] = 1 - targets[rows]

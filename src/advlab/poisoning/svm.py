@@ -107,6 +107,25 @@ def attacker_sets(images: Tensor, labels: Tensor, validation, share: float, seed
     return (images[held.to(images.device)], labels[held.to(labels.device)]), rest
 
 
+def check_validation_share(name: str, share) -> float:
+    """The share of the training rows an availability poison splits off as its validation set, in (0, 1)."""
+    share = check_number(f"{name}: validation_share", share, 0.0, strict=True)
+    if share >= 1:
+        raise AdvlabError(f"{name}: validation_share must be a share in (0, 1), got {share!r}")
+    return share
+
+
+def attack_setup(poison: Poisoning, images: Tensor, labels: Tensor, seed: int,
+                 validation) -> tuple[tuple[Tensor, Tensor], Tensor, Tensor]:
+    """What an availability poison of two classes starts from: the attacker's validation set (given, or a seeded
+    ``validation_share`` of the rows), the two classes (CPU) and the rows to poison (CPU, sorted), drawn from
+    the rows outside the validation set."""
+    check_training_set(images, labels)
+    validation, candidates = attacker_sets(images, labels, validation, poison.validation_share, seed, poison.name)
+    classes = check_two_classes(labels, poison.name).cpu()
+    return validation, classes, poison.choose_rows(candidates, len(labels), seed)
+
+
 def flipped(labels: Tensor, classes: Tensor) -> Tensor:
     """Each label of the two `classes` replaced by the other one."""
     return torch.where(labels == classes[0], classes[1], classes[0])
@@ -142,9 +161,7 @@ class SVMPoison(Poisoning):
         self.step = check_number(f"{self.name}: step", step, 0.0, strict=True)
         self.steps = check_int(f"{self.name}: steps", steps, 0)
         self.rounds = check_int(f"{self.name}: rounds", rounds, 1)
-        self.validation_share = check_number(f"{self.name}: validation_share", validation_share, 0.0, strict=True)
-        if self.validation_share >= 1:
-            raise AdvlabError(f"{self.name}: validation_share must be a share in (0, 1), got {validation_share!r}")
+        self.validation_share = check_validation_share(self.name, validation_share)
 
     # ------------------------------------------------------------------ the poisoning loop
 
@@ -154,11 +171,7 @@ class SVMPoison(Poisoning):
 
         `validation` is the attacker's (images, labels); None: a ``validation_share`` of the training rows.
         """
-        check_training_set(images, labels)
-        (val_images, val_labels), candidates = attacker_sets(images, labels, validation, self.validation_share,
-                                                             seed, self.name)
-        classes = check_two_classes(labels, self.name).cpu()
-        rows = self.choose_rows(candidates, len(labels), seed)
+        (val_images, val_labels), classes, rows = attack_setup(self, images, labels, seed, validation)
         points = images.detach().flatten(1).cpu().double()
         signs = self.signs(labels.cpu(), classes)
         signs[rows] = -signs[rows]
