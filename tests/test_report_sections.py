@@ -164,11 +164,16 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
     attacked = classifier_run(tmp_path, name="attacked", attacks=("fgsm",))
     evaluated(attacked)
     certified(attacked)
+    poisoned = classifier_run(tmp_path, name="poisoned", attacks=())
+    (poisoned / "poison.json").write_text(json.dumps({"attack": "badnets", "target": 0, "rate": 0.05, "poisons": 3,
+                                                       "train_size": 60, "clean_accuracy": 0.9,
+                                                       "attack_success_rate": 0.95}))
     expected = {
         bare: {"Summary", "Samples over time", "Training curves", "Configuration"},
         rich: {"Final samples", "Summary", "Evaluation", "Samples over time", "Training curves", "Configuration"},
         clf: {"Summary", "Training curves", "Configuration"},
         attacked: {"Summary", "Robustness", "Randomized smoothing", "Attacks", "Training curves", "Configuration"},
+        poisoned: {"Summary", "Poisoning", "Training curves", "Configuration"},
     }
     for root, titles in expected.items():
         run = read_run(root)
