@@ -50,9 +50,16 @@ def check_training_set(images: Tensor, labels: Tensor) -> None:
                           f"{tuple(getattr(labels, 'shape', ()))}")
     if labels.dtype.is_floating_point or (len(labels) and int(labels.min()) < 0):
         raise AdvlabError("labels must be integer class indices >= 0")
-    if len(images) and (float(images.min()) < 0 or float(images.max()) > 1):
-        raise AdvlabError(f"images must lie in [0, 1], found values in [{float(images.min()):.3g}, "
-                          f"{float(images.max()):.3g}]")
+    check_unit_range(images, "images")
+
+
+def check_unit_range(images: Tensor, what: str) -> None:
+    """`images` within [0, 1] (one pass over them), or an AdvlabError naming `what` and the range found."""
+    if not len(images):
+        return
+    low, high = torch.aminmax(images)
+    if float(low) < 0 or float(high) > 1:
+        raise AdvlabError(f"{what} must lie in [0, 1], found values in [{float(low):.3g}, {float(high):.3g}]")
 
 
 def check_target(target: int | None, classes: int) -> None:

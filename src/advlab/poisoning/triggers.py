@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from advlab.core.errors import AdvlabError
-from advlab.poisoning.base import Backdoor, PoisonedData, check_target, check_training_set
+from advlab.poisoning.base import Backdoor, PoisonedData, check_target, check_training_set, check_unit_range
 
 
 def corner_side(height: int, width: int) -> int:
@@ -82,9 +82,7 @@ def check_batch(images, what: str) -> Tensor:
     if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise AdvlabError(f"{what}: images must be a float tensor (N, C, H, W) in [0, 1], got {shape}")
-    if len(images) and (float(images.min()) < 0 or float(images.max()) > 1):
-        raise AdvlabError(f"{what}: images must lie in [0, 1], found values in [{float(images.min()):.3g}, "
-                          f"{float(images.max()):.3g}]")
+    check_unit_range(images, f"{what}: images")
     return images
 
 

@@ -66,15 +66,18 @@ def reduce_features(features: np.ndarray, how: str, dims: int, seed: int) -> np.
         return FastICA(dims, whiten="unit-variance", max_iter=ICA_ITERATIONS, random_state=seed).fit_transform(varying)
 
 
-def two_clusters(reduced: np.ndarray, restarts: int, seed: int) -> tuple[np.ndarray, float, float]:
+def two_clusters(reduced: np.ndarray, restarts: int, seed: int,
+                 silhouette: bool = True) -> tuple[np.ndarray, float, float]:
     """2-means of (n, k) rows: (bool (n,) True on the smaller cluster, its share of the rows, silhouette score);
-    a share of 0 and silhouette nan when the rows do not split."""
+    a share of 0 and silhouette nan when the rows do not split; with `silhouette` False the score (O(n^2)) is not
+    computed and is nan."""
     assignment = KMeans(2, n_init=restarts, random_state=seed).fit_predict(reduced)
     if len(np.unique(assignment)) < 2:
         return np.zeros(len(reduced), dtype=bool), 0.0, float("nan")
     smaller = int(np.bincount(assignment, minlength=2).argmin())
     in_smaller = assignment == smaller
-    return in_smaller, float(in_smaller.mean()), float(silhouette_score(reduced, assignment))
+    score = float(silhouette_score(reduced, assignment)) if silhouette else float("nan")
+    return in_smaller, float(in_smaller.mean()), score
 
 
 def is_poisoned(share: float, silhouette: float, criterion: str, size_threshold: float,
@@ -111,7 +114,8 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
     Returns:
         Detection of kind "rows": the flagged rows (the smaller clusters of flagged classes), scores (N,) = 1 -
         the share of its class that a row's cluster holds (higher is more suspicious; 0 for rows not
-        inspected), threshold None; extras ``relative_size`` and ``silhouette`` {class: value}, ``flagged_classes``,
+        inspected), threshold None; extras ``relative_size`` and ``silhouette`` {class: value; the silhouette None
+        under criterion "size", which does not need it}, ``flagged_classes``,
         ``criterion``, ``reduce``, ``size_threshold``, ``silhouette_threshold``.
     """
     check_inputs(model, images, labels)
@@ -136,7 +140,7 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
             sizes[label] = silhouettes[label] = None
             continue
         reduced = reduce_features(features[rows.numpy()], reduce, dims, seed)
-        in_smaller, share, silhouette = two_clusters(reduced, restarts, seed)
+        in_smaller, share, silhouette = two_clusters(reduced, restarts, seed, silhouette=criterion != "size")
         smaller = torch.from_numpy(in_smaller)
         sizes[label], silhouettes[label] = share, silhouette
         scores[rows] = torch.where(smaller, 1 - share, share).float()

@@ -34,7 +34,7 @@ from advlab.poisoning.detection.result import Detection, check_share
 OVERLAYS = 100
 FRR = 0.01
 BLENDS = ("sum", "average")
-BATCH = 2048  # blended images per forward pass
+BATCH = 256  # blended images per forward pass (on a CPU, 256 ran 1.6x faster than 2048 on the digits CNN)
 
 
 def superimpose(images: Tensor, overlays: Tensor, blend: str) -> Tensor:
@@ -93,7 +93,7 @@ def strip(model: nn.Module, images: Tensor, labels: Tensor | None = None, clean_
         overlays: N, the clean images each input is blended with (default 100).
         frr: the false rejection rate the boundary allows on clean inputs, in (0, 1) (default 0.01).
         blend: "sum" (default: clamp(x + x_n, 0, 1), the paper's) or "average" ((x + x_n) / 2).
-        batch: blended images per forward pass (default 2048).
+        batch: blended images per forward pass (default 256).
         seed: seeds the choice of overlays (default 0).
 
     Returns:
