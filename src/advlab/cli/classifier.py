@@ -23,8 +23,9 @@ OPTION_DOCS = {
     "classes": "keep only these classes, relabelled 0, 1, ... in this order (e.g. 1,7: a binary problem)",
     "image_size": "resize images to this size (mnist is 28x28, digits 8x8; lenet needs at least 12)",
     "model": "cnn (advlab.models.SmallCNN), lenet (LeNet5, LeCun et al. 1998), madry (MadryCNN, Madry et al. "
-             "2018's MNIST network) or mlp (advlab.models.MLPClassifier)",
-    "width": "network width (unset: 32 for cnn, 16 for madry -- the paper's is 32 --, 256 for mlp; lenet's is fixed)",
+             "2018's MNIST network), mlp (advlab.models.MLPClassifier) or logreg (softmax regression: one linear "
+             "layer on the pixels)",
+    "width": "network width (unset: 32 for cnn, 16 for madry -- the paper's is 32 --, 256 for mlp; lenet's and logreg's are fixed)",
     "epochs": "passes over the training rows",
     "batch_size": "minibatch size",
     "lr": "Adam learning rate",

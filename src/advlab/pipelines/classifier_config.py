@@ -37,7 +37,8 @@ UNLABELLED_DATA = {
     "grid25": "grid25 holds 2-D points, not labelled images",
 }
 DEFAULT_WIDTH = {"cnn": 32, "madry": 16, "mlp": 256}  # the models' own defaults (madry: half the paper's 32)
-FIXED_WIDTH = {"lenet": 6}  # LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units): no --width
+# LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units); logreg (softmax regression) has none: no --width
+FIXED_WIDTH = {"lenet": 6, "logreg": 1}
 ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at")  # the defenses with an Linf threat model (need eps)
 WARMUP_SHARE = 5  # unset eps_warmup: the adversarial defenses ramp eps over epochs // 5 (20 epochs: 4)
 
@@ -52,7 +53,7 @@ class ClassifierTrainConfig:
     labels_path: str | None = None
     image_size: int | None = None
     classes: tuple[int, ...] | None = None
-    model: Literal["cnn", "lenet", "madry", "mlp"] = "cnn"
+    model: Literal["cnn", "lenet", "madry", "mlp", "logreg"] = "cnn"
     width: int | None = None
     epochs: int = 20
     batch_size: int = 64
@@ -98,7 +99,7 @@ class ClassifierTrainConfig:
                               "(e.g. train-labels-idx1-ubyte.gz)")
         self.validate_classes()
         if self.model in FIXED_WIDTH and self.width is not None:
-            raise AdvlabError(f"model {self.model!r} has the paper's fixed layer sizes; drop --width (it applies to "
+            raise AdvlabError(f"model {self.model!r} has fixed layer sizes; drop --width (it applies to "
                               f"{', '.join(DEFAULT_WIDTH)})")
         self.validate_defense()
 

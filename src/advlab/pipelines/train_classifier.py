@@ -61,6 +61,7 @@ EVAL_BATCH = 1024  # images per forward pass when measuring accuracy
 RECORD_KIND = "classifier"  # the checkpoint record's "kind"
 STRATIFIED_DATA = frozenset({"mnist"})  # data whose held-out split keeps each class's share
 SPLIT_KINDS = ("random", "stratified")  # a split record without a kind (older runs) is "random"
+GIVEN_SPLIT = "given"  # the split kind of a run trained on rows its caller chose (shadow models); both are recorded
 
 
 # ---------------------------------------------------------------------- data and split
@@ -109,6 +110,18 @@ def check_cut(train: int, n: int, test_fraction: float) -> None:
                           f"images out of {n}")
 
 
+def given_rows(rows: tuple[Tensor, Tensor], n: int) -> tuple[Tensor, Tensor]:
+    """(training rows, held-out rows) as given, checked: int64 row numbers in [0, n), disjoint, training non-empty."""
+    train_rows, test_rows = (torch.as_tensor(part, dtype=torch.long).flatten().cpu() for part in rows)
+    every = torch.cat([train_rows, test_rows])
+    if not len(train_rows) or (len(every) and (int(every.min()) < 0 or int(every.max()) >= n)):
+        raise AdvlabError(f"the given training rows must be a non-empty set of row numbers in [0, {n}), as must "
+                          "the held-out rows")
+    if len(every.unique()) != len(every):
+        raise AdvlabError("the given training and held-out rows must be distinct and disjoint")
+    return train_rows, test_rows
+
+
 def split_kind(config: ClassifierTrainConfig) -> str:
     """The held-out split a new run of `config` uses: "stratified" for MNIST, "random" (split_rows) otherwise."""
     return "stratified" if config.data in STRATIFIED_DATA else "random"
@@ -149,11 +162,14 @@ def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:
 
 
 def build_classifier(model: str, sample_shape: tuple[int, ...], classes: int, width: int) -> nn.Module:
-    """SmallCNN ("cnn"), LeNet5 ("lenet", `width` unused), MadryCNN ("madry") -- all for square images -- or
-    MLPClassifier ("mlp") for images of `sample_shape` (C, H, W)."""
+    """SmallCNN ("cnn"), LeNet5 ("lenet", `width` unused), MadryCNN ("madry") -- all for square images --,
+    MLPClassifier ("mlp") or softmax regression ("logreg": an MLPClassifier of depth 0, one linear layer on the
+    pixels, `width` unused) for images of `sample_shape` (C, H, W)."""
     channels, height, width_px = sample_shape
     if model == "mlp":
         return MLPClassifier(channels * height * width_px, classes, width)
+    if model == "logreg":
+        return MLPClassifier(channels * height * width_px, classes, depth=0)
     if height != width_px:
         raise AdvlabError(f"the {model} needs square images, got {height}x{width_px}; pass --image-size N to resize")
     if model == "lenet":
@@ -179,13 +195,16 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
 
 def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, progress: bool = True,
                      report: bool = True, training_set: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
-                     start: Callable[[nn.Module], None] | None = None) -> RunDir:
+                     start: Callable[[nn.Module], None] | None = None,
+                     rows: tuple[Tensor, Tensor] | None = None) -> RunDir:
     """Train the classifier that `config` describes into ``config.out``; returns its run directory.
 
     `training_set`, when given, maps the training rows' (images, labels) to the (images, labels) to train on
     instead -- a poisoned training set of the same length (advlab.pipelines.poison_run); the held-out rows
     stay as loaded. `start`, when given, prepares the freshly built model before training (loads pretrained
-    weights, freezes layers: a victim that fine-tunes a model it was given).
+    weights, freezes layers: a victim that fine-tunes a model it was given). `rows`, when given, is the
+    (training rows, held-out rows) of the data to use instead of the config's split -- a shadow model
+    trained on a chosen half of the data (advlab.pipelines.shadow_models); the run records both.
     """
     if config.out is None:
         raise AdvlabError("no output directory: pass --out DIR (or 'out:' in the config)")
@@ -195,8 +214,9 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     data = load_labelled_data(config)
-    split = split_kind(config)
-    train_rows, test_rows = data_split(data.labels, config.test_fraction, config.seed, split)
+    split = split_kind(config) if rows is None else GIVEN_SPLIT
+    train_rows, test_rows = (data_split(data.labels, config.test_fraction, config.seed, split) if rows is None
+                             else given_rows(rows, len(data)))
     if training_set is not None:
         data = replaced_rows(data, train_rows, *training_set(data.data[train_rows], data.labels[train_rows]))
     data = data.to(device)
@@ -210,7 +230,8 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     about_split = {"kind": split, "seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data)}
     meta = {"kind": RECORD_KIND, "config": dataclasses.asdict(config), "classes": classes,
             "class_names": class_names(config, classes), "sample_shape": list(data.sample_shape),
-            "split": {**about_split, "test_rows": test_rows.tolist()}}
+            "split": {**about_split, "test_rows": test_rows.tolist(),
+                      **({} if rows is None else {"train_rows": train_rows.tolist()})}}
 
     def checkpoint(epoch: int) -> Path:
         return save_checkpoint(run.checkpoints, epoch, module_state(model, "model"), meta, keep=1)
@@ -435,7 +456,10 @@ def run_split(source: str | Path | ClassifierTrainConfig) -> tuple[TensorData, t
     if isinstance(source, ClassifierTrainConfig):
         return data, data_split(data.labels, config.test_fraction, config.seed, split_kind(config))
     split = classifier_record(source)[1].get("split", {})
-    rows = data_split(data.labels, config.test_fraction, config.seed, split.get("kind", "random"))
+    if split.get("kind") == GIVEN_SPLIT:
+        rows = given_rows((split["train_rows"], split["test_rows"]), len(data))
+    else:
+        rows = data_split(data.labels, config.test_fraction, config.seed, split.get("kind", "random"))
     check_split(source, split, len(data), rows[1])
     return data, rows
 
