@@ -172,6 +172,22 @@ def test_bad_data_for_a_trigger_is_one_clear_error():
         BadNets().apply_trigger(images * 2)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_the_unit_range_check_names_the_range_and_rejects_nan(dtype):
+    images, labels = random_set(30, channels=1)
+    images = images.to(dtype)
+    BadNets(target=0, poisons=3).poison(images, labels)  # in range: no error
+    with pytest.raises(AdvlabError, match=r"found values in \[[0-9.e-]+, 2\]"):
+        BadNets(target=0, poisons=3).poison(torch.cat([images, torch.full_like(images[:1], 2.0)]),
+                                           torch.cat([labels, labels[:1]]))
+    with pytest.raises(AdvlabError, match=r"\[0, 1\]"):
+        BadNets(target=0, poisons=3).poison(torch.cat([images, -images[:1] - 0.5]), torch.cat([labels, labels[:1]]))
+    broken = images.clone()
+    broken[4, 0, 2, 2] = float("nan")
+    with pytest.raises(AdvlabError, match="nan"):
+        BadNets(target=0, poisons=3).poison(broken, labels)
+
+
 def test_registry_names_every_poison_and_make_poison_checks_names():
     assert set(POISONS) == {"badnets", "blended", "clean-label", "label-flip", "feature-collision", "trojan", "svm",
                             "back-gradient"}
