@@ -1,0 +1,63 @@
+"""Shadow models: models trained like the target on known random halves of a data pool.
+
+Shokri et al. 2017 (sec. IV-B) train shadow models to imitate the target; Carlini et al. 2022 (LiRA,
+sec. 4.1 and their reference code) draw the halves so that every pool example is IN the training set
+of exactly half of the shadows and OUT of the other half, which gives every example the same number
+of IN and OUT models for its per-example Gaussians. :func:`balanced_membership` draws that matrix;
+:class:`ShadowSet` holds the trained models beside it. advlab.pipelines.shadow_models trains the same
+set as classifier runs (saved, reused between attacks); :func:`train_shadows` is the library's way with
+a caller's training function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from advlab.core.errors import AdvlabError
+from advlab.core.seeding import make_generator
+
+# train_fn(images, labels, seed) -> a trained nn.Module: the target's recipe, on the rows given
+TrainFn = Callable[[Tensor, Tensor, int], nn.Module]
+
+
+@dataclass
+class ShadowSet:
+    """`models[s]` was trained on the pool rows where `members[s]` is True ((S, N) bool, on the CPU)."""
+
+    models: list[nn.Module]
+    members: Tensor
+
+    def __post_init__(self):
+        if self.members.dtype != torch.bool or self.members.dim() != 2 or len(self.members) != len(self.models):
+            raise AdvlabError(f"a shadow set needs one bool membership row per model: {len(self.models)} models, "
+                              f"membership of shape {tuple(self.members.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+def balanced_membership(shadows: int, pool: int, seed: int) -> Tensor:
+    """An (S, N) bool matrix, seeded, in which each column has exactly floor(S / 2) True entries: pool example i
+    is IN the training set of half of the shadows (Carlini et al. 2022, sec. 4.1). One shadow trains on a random
+    half of the pool (Shokri et al. 2017)."""
+    if shadows < 1 or pool < 2:
+        raise AdvlabError(f"shadow models need at least 1 shadow and 2 pool examples, got {shadows} and {pool}")
+    generator = make_generator(seed, torch.device("cpu"))
+    if shadows == 1:
+        return (torch.randperm(pool, generator=generator) < pool // 2).view(1, pool)
+    ranks = torch.rand(shadows, pool, generator=generator).argsort(0).argsort(0)
+    return ranks < shadows // 2
+
+
+def train_shadows(train_fn: TrainFn, images: Tensor, labels: Tensor, shadows: int, seed: int = 0) -> ShadowSet:
+    """`shadows` models, each `train_fn` on its IN rows of the pool (images, labels), seeds seed, seed + 1, ..."""
+    members = balanced_membership(shadows, len(images), seed)
+    models = [train_fn(images[row], labels[row], seed + index) for index, row in enumerate(members)]
+    return ShadowSet(models, members)
+
+
+__all__ = ["ShadowSet", "TrainFn", "balanced_membership", "train_shadows"]
