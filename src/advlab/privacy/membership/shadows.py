@@ -4,6 +4,8 @@ Shokri et al. 2017 (sec. IV-B) train shadow models to imitate the target; Carlin
 sec. 4.1 and their reference code) draw the halves so that every pool example is IN the training set
 of exactly half of the shadows and OUT of the other half, which gives every example the same number
 of IN and OUT models for its per-example Gaussians. :func:`balanced_membership` draws that matrix;
+:func:`paired_membership` draws one that also grows: shadows in pairs on complementary halves, so the
+matrix for S shadows is the first S rows of the one for more (shadow models trained before are reused);
 :class:`ShadowSet` holds the trained models beside it. advlab.pipelines.shadow_models trains the same
 set as classifier runs (saved, reused between attacks); :func:`train_shadows` is the library's way with
 a caller's training function.
@@ -53,6 +55,19 @@ def balanced_membership(shadows: int, pool: int, seed: int) -> Tensor:
     return ranks < shadows // 2
 
 
+def paired_membership(shadows: int, pool: int, seed: int) -> Tensor:
+    """An (S, N) bool matrix, seeded, whose first S rows are the same for every larger S: shadows 2k and 2k + 1
+    train on complementary halves of the pool (the k-th seeded permutation cut at floor(N / 2)), so for every
+    even S each pool example is IN exactly S / 2 shadows (Carlini et al. 2022, sec. 4.1), and for odd S the last,
+    unpaired shadow adds one IN for half of the examples. Asking for more shadows later keeps the ones trained."""
+    if shadows < 1 or pool < 2:
+        raise AdvlabError(f"shadow models need at least 1 shadow and 2 pool examples, got {shadows} and {pool}")
+    generator = make_generator(seed, torch.device("cpu"))
+    halves = [torch.randperm(pool, generator=generator) < pool // 2 for _ in range((shadows + 1) // 2)]
+    rows = [row for half in halves for row in (half, ~half)]
+    return torch.stack(rows[:shadows])
+
+
 def train_shadows(train_fn: TrainFn, images: Tensor, labels: Tensor, shadows: int, seed: int = 0) -> ShadowSet:
     """`shadows` models, each `train_fn` on its IN rows of the pool (images, labels), seeds seed, seed + 1, ..."""
     members = balanced_membership(shadows, len(images), seed)
@@ -60,4 +75,4 @@ def train_shadows(train_fn: TrainFn, images: Tensor, labels: Tensor, shadows: in
     return ShadowSet(models, members)
 
 
-__all__ = ["ShadowSet", "TrainFn", "balanced_membership", "train_shadows"]
+__all__ = ["ShadowSet", "TrainFn", "balanced_membership", "paired_membership", "train_shadows"]
