@@ -91,15 +91,22 @@ def true_class_logit(log_probabilities: Tensor, labels: Tensor) -> Tensor:
     return true - torch.logsumexp(others, dim=1)
 
 
-def module_victim(module: nn.Module, batch: int = QUERY_BATCH) -> Victim:
-    """A white-box victim: `module`'s logits, computed in eval mode on the module's device."""
+def module_victim(module: nn.Module, batch: int = QUERY_BATCH, output: Output = "logits") -> Victim:
+    """A victim behind `module`, computed in eval mode on the module's device: white-box with its logits
+    (`output` "logits"), or a black-box API that shows only the softmax probabilities or only the predicted
+    labels (then `victim.module` is None: the attacker has no gradients)."""
+    if output not in OUTPUTS:
+        raise AdvlabError(f"unknown victim output {output!r}; valid outputs are: {', '.join(OUTPUTS)}")
     device = next(module.parameters()).device
 
     def predict(images: Tensor) -> Tensor:
         with evaluating(module):
-            return module(images.to(device)).cpu()
+            logits = module(images.to(device)).cpu()
+        if output == "probabilities":
+            return logits.softmax(1)
+        return logits.argmax(1) if output == "labels" else logits
 
-    return Victim(predict, "logits", module=module, batch=batch)
+    return Victim(predict, output, module=module if output == "logits" else None, batch=batch)
 
 
 def as_victim(target, output: Output | None = None) -> Victim:
