@@ -12,6 +12,7 @@ from advlab.reports.sections import (  # noqa: F401 -- importing a section modul
     configuration,
     evaluation,
     poisoning,
+    privacy,
     robustness,
     samples,
     smoothing,
