@@ -82,6 +82,16 @@ class Victim:
         outputs = self.query(images)
         return outputs.long() if self.label_only else outputs.argmax(1)
 
+    def white_box(self, attack: str = "this attack") -> nn.Module:
+        """The module behind the victim, for an attack that follows its gradients (model inversion); an
+        AdvlabError naming `attack` for a black-box victim (a callable, or a module seen only through
+        probabilities or labels)."""
+        if self.module is None:
+            seen = "only labels" if self.label_only else f"only {self.output} and no gradients"
+            raise AdvlabError(f"{attack} needs the victim's gradients (white-box access), but this victim shows "
+                              f"{seen}; pass the model itself (an nn.Module or a classifier run)")
+        return self.module
+
 
 def true_class_logit(log_probabilities: Tensor, labels: Tensor) -> Tensor:
     """The logit-scaled confidence log(p_y / (1 - p_y)) of each row's label (Carlini et al. 2022, sec. 4.2,
