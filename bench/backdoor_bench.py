@@ -690,9 +690,8 @@ def art_backdoor(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult
     made: dict = {}
 
     def art_training_set(images, labels):
-        candidates = (labels != target).nonzero().flatten().numpy()
-
-        def stamp():
+        def stamp():  # the same work as BadNets.poison: find the non-target rows, draw some, stamp them in a copy
+            candidates = (labels != target).nonzero().flatten().numpy()
             np.random.choice(candidates, len(rows), replace=False)  # an ART user draws the rows (the same ones kept)
             x, y = attack.poison(images[rows].numpy(), y=np.full(len(rows), target))
             out_images, out_labels = images.clone(), labels.clone()

@@ -83,6 +83,12 @@ class BadNets(Backdoor):
         top, left = place(pattern, images, self.top, self.left, self.name)
         return stamp(images, pattern, top, left)
 
+    def stamp_rows(self, images: Tensor, rows: Tensor) -> None:
+        """The pattern written straight into the box of `images[rows]` (no gather and scatter of whole rows)."""
+        pattern = self.trigger_pattern(*images.shape[2:])
+        top, left = place(pattern, images, self.top, self.left, self.name)
+        images[rows, :, top:top + pattern.shape[1], left:left + pattern.shape[2]] = pattern.to(images)
+
     def poison(self, images: Tensor, labels: Tensor, seed: int = 0) -> PoisonedData:
         """Stamp the trigger on `budget` rows drawn from the non-target ones (all rows for all-to-all)
         and relabel them; images (N, C, H, W) in [0, 1], labels (N,) int64."""

@@ -160,6 +160,11 @@ class Backdoor(Poisoning):
             return (labels + 1) % classes
         return torch.full_like(labels, self.target)
 
+    def stamp_rows(self, images: Tensor, rows: Tensor) -> None:
+        """Write the triggered versions of `images[rows]` into `images` (a copy the caller owns, already
+        checked to lie in [0, 1])."""
+        images[rows] = self.apply_trigger(images[rows])
+
     def source_rows(self, labels: Tensor) -> Tensor:
         """Rows whose triggered label differs from their own: every row for all-to-all, else the non-target ones."""
         if self.all_to_all:

@@ -15,6 +15,8 @@ from their own), the trigger stamped on those rows and their labels set to ``tri
 
 from __future__ import annotations
 
+import functools
+
 import math
 from collections.abc import Callable
 
@@ -46,7 +48,13 @@ SHAPES = {"checker": checkerboard, "square": white_square}
 
 
 def default_pattern(shape: str, side: int) -> Tensor:
-    """The built-in pattern `shape` ("checker" or "square") of side `side`, (1, side, side)."""
+    """The built-in pattern `shape` ("checker" or "square") of side `side`, (1, side, side): a fresh copy of
+    the one built the first time (building it costs more than stamping a batch)."""
+    return built_pattern(shape, side).clone()
+
+
+@functools.lru_cache(maxsize=64)
+def built_pattern(shape: str, side: int) -> Tensor:
     return SHAPES[shape](side)
 
 
@@ -153,7 +161,10 @@ def plant_backdoor(backdoor: Backdoor, images: Tensor, labels: Tensor, seed: int
     rows = backdoor.choose_rows(backdoor.source_rows(labels), len(labels), seed).to(labels.device)
     poisoned_images, poisoned_labels = images.clone(), labels.clone()
     if len(rows):
-        poisoned_images[rows] = (trigger or backdoor.apply_trigger)(images[rows])
+        if trigger is None:
+            backdoor.stamp_rows(poisoned_images, rows)
+        else:
+            poisoned_images[rows] = trigger(images[rows])
         poisoned_labels[rows] = backdoor.triggered_labels(labels[rows], classes)
     return PoisonedData(poisoned_images, poisoned_labels, rows)
 
