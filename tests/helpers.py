@@ -169,3 +169,30 @@ def badnets_digits_run(out, epochs: int = 6):
                                                       "device": "cpu", "threads": 1, "out": str(out)})
     return poison_run(PoisonRunConfig("badnets", classifier, {"target": 0, "rate": 0.05}), progress=False,
                       report=False).root
+
+
+def tiny_digits_target(out, **changes):
+    """A membership-inference target trained in ~1 s: a digits MLP (width 16, 2 epochs, one thread) holding out half
+    its rows (898 training rows, 899 held out); `changes` override config fields. Its run directory."""
+    from advlab.pipelines.classifier_config import ClassifierTrainConfig
+    from advlab.pipelines.train_classifier import train_classifier
+
+    values = {"out": str(out), "data": "digits", "model": "mlp", "width": 16, "epochs": 2, "test_fraction": 0.5,
+              "device": "cpu", "threads": 1, **changes}
+    return str(train_classifier(ClassifierTrainConfig(**values), progress=False, report=False).root)
+
+
+def files_outside(run, folder: str = "privacy") -> dict:
+    """{path: mtime} of every file of the run outside RUN/`folder`/ (what an attack on the run must not touch)."""
+    from pathlib import Path
+
+    root = Path(run)
+    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*")
+            if path.is_file() and folder not in path.relative_to(root).parts}
+
+
+def newest_checkpoint_times(runs) -> list[int]:
+    """The mtime of the newest file in each run's checkpoints/ (unchanged = not retrained)."""
+    from pathlib import Path
+
+    return [max(path.stat().st_mtime_ns for path in (Path(run) / "checkpoints").iterdir()) for run in runs]

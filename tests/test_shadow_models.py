@@ -7,38 +7,21 @@ import shutil
 
 import pytest
 import torch
+from helpers import files_outside, newest_checkpoint_times, raises_one_line, tiny_digits_target
 
-from advlab.pipelines.classifier_config import ClassifierTrainConfig
 from advlab.pipelines.shadow_models import shadow_dir, shadow_models, shadow_seed
-from advlab.pipelines.train_classifier import classifier_config, run_split, train_classifier
+from advlab.pipelines.train_classifier import classifier_config, run_split
 from advlab.privacy.membership.shadows import paired_membership
 from advlab.privacy.victim import module_victim
 
 
-def tiny_target(out) -> str:
-    """An overfit-prone digits MLP (width 16, 2 epochs) holding out half its rows."""
-    config = ClassifierTrainConfig(out=str(out), data="digits", model="mlp", width=16, epochs=2, test_fraction=0.5,
-                                   device="cpu", threads=1)
-    return str(train_classifier(config, progress=False, report=False).root)
-
-
 @pytest.fixture(scope="module")
 def target(tmp_path_factory):
-    return tiny_target(tmp_path_factory.mktemp("shadows") / "target")
-
-
-def files_outside_privacy(run) -> dict:
-    """{path: mtime} of every file of the run outside RUN/privacy/."""
-    from pathlib import Path
-
-    root = Path(run)
-    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*")
-            if path.is_file() and "privacy" not in path.relative_to(root).parts}
+    return tiny_digits_target(tmp_path_factory.mktemp("shadows") / "target")
 
 
 def checkpoint_times(run, shadows: int) -> list[int]:
-    return [max(path.stat().st_mtime_ns for path in (shadow_dir(run, s) / "checkpoints").iterdir())
-            for s in range(shadows)]
+    return newest_checkpoint_times(shadow_dir(run, index) for index in range(shadows))
 
 
 def test_paired_membership_extends_and_is_balanced_for_every_even_count():
@@ -54,10 +37,10 @@ def test_paired_membership_extends_and_is_balanced_for_every_even_count():
 
 
 def test_shadows_are_runs_of_the_target_recipe_on_their_halves_and_write_only_under_privacy(target):
-    before = files_outside_privacy(target)
+    before = files_outside(target)
     shadows = shadow_models(target, 2, seed=0, device="cpu", progress=False)
     assert (shadows.trained, shadows.reused) == (2, 0) and shadows.shadows_per_minute > 0
-    assert files_outside_privacy(target) == before
+    assert files_outside(target) == before
     _, (train_rows, held_out_rows) = run_split(target)
     assert torch.equal(shadows.pool, torch.arange(len(train_rows) + len(held_out_rows)))
     assert torch.equal(shadows.shadow_set.members, paired_membership(2, len(shadows.pool), 0))
@@ -117,8 +100,6 @@ def test_worker_processes_train_the_same_weights(target, tmp_path):
 
 @pytest.mark.parametrize("shadows, workers, message", [(0, 1, "--shadows"), (2, 0, "--workers")])
 def test_bad_counts_are_one_clear_error(target, shadows, workers, message):
-    from helpers import raises_one_line
-
     raises_one_line(lambda: shadow_models(target, shadows, workers=workers, device="cpu", progress=False), message)
 
 
