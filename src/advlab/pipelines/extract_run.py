@@ -113,11 +113,17 @@ def extract_run(config: ExtractRunConfig) -> dict:
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    folder = prepare_folder(Path(config.run), config.method, config.overwrite)
+    folder = extraction_folder(Path(config.run), config.method, config.overwrite)
     target = load_target(config, device)
     seed_everything(config.seed)
     start = time.perf_counter()
-    copies, evaluation, extra = METHOD_RUNNERS[config.method](config, target, device, folder)
+    copies, evaluation, extra = METHOD_RUNNERS[config.method](config, target, device)
+    if folder.exists():
+        shutil.rmtree(folder)  # only now, when the new extraction has succeeded
+    if config.method == "equation-solving":
+        copy_run = write_derived_run(config.run, copies[max(copies)], folder / "copy",
+                                     {"extraction": {"method": config.method, "queries": max(copies)}})
+        extra["copy_run"] = str(copy_run.root)
     budgets = {str(budget): budget_figures(copy, target, evaluation, budget, config) for budget, copy in
                sorted(copies.items())}
     record = {"method": config.method, "budgets": budgets, "output_defense": config.output_defense,
@@ -140,13 +146,12 @@ def check_config(config: ExtractRunConfig) -> None:
         check_int("--queries: each budget", budget, 1)
 
 
-def prepare_folder(run: Path, method: str, overwrite: bool) -> Path:
-    """RUN/privacy/extraction/METHOD/, new (an existing one is replaced only with `overwrite`)."""
+def extraction_folder(run: Path, method: str, overwrite: bool) -> Path:
+    """RUN/privacy/extraction/METHOD/; one that holds an extraction is refused unless `overwrite` (it is replaced
+    only once the new extraction has succeeded)."""
     folder = run / "privacy" / "extraction" / method
-    if folder.exists() and any(folder.iterdir()):
-        if not overwrite:
-            raise AdvlabError(f"{folder} already holds an extraction; pass --overwrite to replace it")
-        shutil.rmtree(folder)
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise AdvlabError(f"{folder} already holds an extraction; pass --overwrite to replace it")
     return folder
 
 
@@ -186,7 +191,7 @@ def every_row(target: Target) -> Tensor:
 # ---------------------------------------------------------------------- the methods
 
 
-def run_knockoff(config: ExtractRunConfig, target: Target, device: torch.device, folder: Path):
+def run_knockoff(config: ExtractRunConfig, target: Target, device: torch.device):
     budgets = list(config.queries or DEFAULT_QUERIES)
     transfer = transfer_set(target.config.data, target.sample_shape, max(budgets), config.seed)
     attack = KnockoffNets(config.sampling, seed=config.seed, progress=config.progress)
@@ -196,7 +201,7 @@ def run_knockoff(config: ExtractRunConfig, target: Target, device: torch.device,
                                        "copy_model": config.copy_model or target.config.model}
 
 
-def run_jacobian(config: ExtractRunConfig, target: Target, device: torch.device, folder: Path):
+def run_jacobian(config: ExtractRunConfig, target: Target, device: torch.device):
     budgets = list(config.queries or DEFAULT_QUERIES)
     seeds, seed_rows = seed_set(target.images, target.labels, config.seed_per_class, config.seed)
     attack = JacobianAugmentation(seed=config.seed, progress=config.progress)
@@ -206,7 +211,7 @@ def run_jacobian(config: ExtractRunConfig, target: Target, device: torch.device,
                                       "tau": attack.tau, "copy_model": config.copy_model or target.config.model}
 
 
-def run_equation_solving(config: ExtractRunConfig, target: Target, device: torch.device, folder: Path):
+def run_equation_solving(config: ExtractRunConfig, target: Target, device: torch.device):
     if target.config.model != "logreg":
         raise AdvlabError(f"equation solving extracts softmax regression (a run trained with --model logreg); "
                           f"{config.run} holds a {target.config.model}: use --method knockoff or jacobian")
@@ -218,10 +223,8 @@ def run_equation_solving(config: ExtractRunConfig, target: Target, device: torch
     linear = target.model.net[-1]
     truth = shift_to_class_zero(linear.weight.double().cpu(), linear.bias.double().cpu())
     solved = {str(budget): solved_figures(found, truth, target) for budget, found in extractions.items()}
-    copy_run = write_derived_run(config.run, copies[budgets[-1]], folder / "copy", {"extraction": {
-        "method": config.method, "queries": budgets[-1]}})
-    return copies, every_row(target), {"solved": solved, "copy_run": str(copy_run.root),
-                                       "recovered": "W - w_0 and b - b_0 (softmax's shift fixed by class 0's row = 0)"}
+    return copies, every_row(target), {"solved": solved, "recovered": "W - w_0 and b - b_0 (softmax's shift fixed "
+                                                                      "by class 0's row = 0)"}
 
 
 def solved_figures(found, truth: tuple[Tensor, Tensor], target: Target) -> dict:
