@@ -37,7 +37,8 @@ OPTION_DOCS = {
     "threads": "torch CPU threads (unset: torch's default; 1 is often faster on a busy machine)",
     "tensorboard": "write TensorBoard events",
     "defense": "training objective: none (cross-entropy), pgd-at (Madry et al. 2018), trades (Zhang et al. 2019), "
-               "fast-at (Wong et al. 2020), noise (Gaussian augmentation, Cohen et al. 2019)",
+               "fast-at (Wong et al. 2020), noise (Gaussian augmentation, Cohen et al. 2019), dp-sgd (differential "
+               "privacy, Abadi et al. 2016)",
     "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at)",
     "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades)",
     "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at and trades, 1.25 eps for fast-at)",
@@ -46,6 +47,12 @@ OPTION_DOCS = {
     "robust_eval_images": "held-out images the per-epoch robust accuracy is measured on (0: none)",
     "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at; "
                   "unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp)",
+    "epsilon": "dp-sgd's privacy budget epsilon (> 0); the noise is chosen to spend at most this over --epochs",
+    "delta": "dp-sgd's delta, in (0, 1/N) for N training images (unset: 1e-5)",
+    "max_grad_norm": "dp-sgd's clipping norm C of each example's gradient (unset: 1.0)",
+    "dp_lr": "dp-sgd's learning rate of SGD with momentum 0.9, used instead of --lr (unset: 0.02); the expected "
+             "lot size is --batch-size",
+    "accountant": "dp-sgd's privacy accountant: rdp (moments accountant, Renyi DP; unset) or prv (Gopi et al. 2021)",
 }
 
 
@@ -55,6 +62,7 @@ EXAMPLES = """examples (MNIST, the default data; eps 0.3 is the usual MNIST Linf
   advlab attack pgd runs/clf --eps 0.3 --steps 40 --n 200
   advlab robustness runs/clf --eps 0.1,0.2,0.3
   advlab defend adv-train runs/clf --eps 0.3 --out runs/clf-pgd-at
+  advlab classifier train --data digits --defense dp-sgd --epsilon 3 --delta 1e-5 --out runs/digits-dp
   advlab classifier train --data digits --out runs/digits   (scikit-learn's 8x8 digits: seconds, for tests)"""
 
 
@@ -88,6 +96,11 @@ def print_figures(summary: dict, root) -> None:
             lines.append(f"{'robust' if key == 'test_robust_accuracy' else 'noisy'} held-out accuracy: "
                          f"{summary[key]:.4f} under {summary['robust_evaluation']} "
                          f"({summary['robust_eval_images']} images)")
+    if "dp" in summary:
+        dp = summary["dp"]
+        lines.append(f"differential privacy: epsilon {dp['epsilon']:.3f} at delta {dp['delta']:g} ({dp['accountant']} "
+                     f"accountant; noise multiplier {dp['noise_multiplier']:.3f}, clipping {dp['max_grad_norm']:g}, "
+                     f"sampling rate {dp['sampling_rate']:.4f}, {dp['steps']} steps)")
     if "stopped_early" in summary:
         lines.append(f"stopped early in epoch {summary['stopped_early']['epoch']}: {summary['stopped_early']['reason']}"
                      f"; kept epoch {summary['epochs']}")

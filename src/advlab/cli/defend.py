@@ -1,14 +1,15 @@
 """`advlab defend VERB`: harden a classifier (adversarial training), certify it (randomized smoothing), put an
-input transformation in front of it, or repair a poisoned one. Each group of verbs lives in its own module."""
+input transformation in front of it, repair a poisoned one, or retrain it with differential privacy (DP-SGD).
+Each group of verbs lives in its own module."""
 
 from __future__ import annotations
 
-from advlab.cli import defend_repair, defend_smooth, defend_train, defend_transform
+from advlab.cli import defend_dp, defend_repair, defend_smooth, defend_train, defend_transform
 
 
 def add_parser(subparsers) -> None:
     defend = subparsers.add_parser("defend", help="adversarial training, randomized smoothing, input transformations, "
-                                                  "backdoor repair")
+                                                  "backdoor repair, DP-SGD")
     verbs = defend.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for module in (defend_train, defend_smooth, defend_transform, defend_repair):
+    for module in (defend_train, defend_smooth, defend_transform, defend_repair, defend_dp):
         module.add_parsers(verbs)

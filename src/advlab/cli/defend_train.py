@@ -25,8 +25,14 @@ import sys
 from advlab.cli.classifier import OPTION_DOCS, print_figures
 from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping
-from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.train_classifier import classifier_config, classifier_record, train_classifier
+from advlab.pipelines.classifier_config import DP_OPTIONS, ClassifierTrainConfig
+from advlab.pipelines.train_classifier import (
+    GIVEN_SPLIT,
+    classifier_config,
+    classifier_record,
+    run_split,
+    train_classifier,
+)
 
 EXAMPLES = {  # verb: its example on an MNIST run (each verb's help shows only the options it takes)
     "adv-train": "advlab defend adv-train runs/clf --eps 0.3 --out runs/clf-pgd-at",
@@ -35,7 +41,7 @@ EXAMPLES = {  # verb: its example on an MNIST run (each verb's help shows only t
     "noise": "advlab defend noise runs/clf --sigma 0.25 --out runs/clf-noise",
 }
 # reset to defaults, then set per verb
-DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup")
+DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup", *DP_OPTIONS)
 ATTACKS = {"pgd": "pgd-at", "fgsm": "fast-at"}  # adv-train --attack -> defense
 VERBS = {  # verb: (defense, the defense options it shows, help)
     "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha", "eps_warmup"),
@@ -89,7 +95,9 @@ def defended_config(args: argparse.Namespace) -> ClassifierTrainConfig:
 def run_defend(args: argparse.Namespace) -> int:
     config = defended_config(args)
     _, base_record = classifier_record(args.run)  # RUN must hold a trained classifier
-    run = train_classifier(config, overwrite=args.overwrite, progress=not args.no_progress)
+    given = base_record.get("split", {}).get("kind") == GIVEN_SPLIT  # rows its trainer chose: keep them
+    run = train_classifier(config, overwrite=args.overwrite, progress=not args.no_progress,
+                           rows=run_split(args.run)[1] if given else None)
     _, record = classifier_record(run.root)
     if record["split"]["test_rows"] != base_record.get("split", {}).get("test_rows"):
         print(f"advlab: warning: the held-out split of {run.root} differs from {args.run}'s (data, seed or "

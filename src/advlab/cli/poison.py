@@ -22,7 +22,7 @@ from advlab.cli.classifier import OPTION_DOCS, print_figures
 from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.parameters import Parameter, class_parameters
-from advlab.pipelines.classifier_config import ClassifierTrainConfig
+from advlab.pipelines.classifier_config import DP_OPTIONS, ClassifierTrainConfig
 from advlab.pipelines.poison_run import (
     FINE_TUNING,
     MODEL_PARAMETER,
@@ -35,7 +35,7 @@ from advlab.pipelines.train_classifier import classifier_config
 from advlab.poisoning import POISONS
 
 DEFENSE_OPTIONS = ("defense", "eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup",
-                   "robust_eval_images")
+                   "robust_eval_images", *DP_OPTIONS)
 COMMON = ("run", "config", "overwrite", "no_progress", "surrogate", "fine_tune", "handler", "command", "poison_name",
           *(field.name for field in dataclasses.fields(ClassifierTrainConfig)))
 EXAMPLES = """examples:

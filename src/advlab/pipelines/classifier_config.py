@@ -10,9 +10,12 @@ and wrong types, `validate` the ranges.
 
 ``defense`` picks the training objective (advlab.defenses.robust_training): ``none`` (plain
 cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), ``fast-at``
-(Wong et al. 2020) -- these three need ``eps`` -- or ``noise`` (Cohen et al. 2019; needs
-``sigma``). ``attack_steps``/``attack_alpha`` set the inner PGD (pgd-at, trades; fast-at's FGSM
-step is ``attack_alpha``, default 1.25 eps), ``beta`` TRADES' weight of its KL term,
+(Wong et al. 2020) -- these three need ``eps`` --, ``noise`` (Cohen et al. 2019; needs
+``sigma``) or ``dp-sgd`` (Abadi et al. 2016, advlab.defenses.dp_sgd; needs ``epsilon``, and takes ``delta``
+(unset 1e-5), ``max_grad_norm`` (1.0), ``dp_lr`` (0.02, SGD with momentum 0.9, instead of Adam's ``lr``) and
+``accountant`` (rdp or prv); the expected lot size is ``batch_size``). ``attack_steps``/``attack_alpha``
+set the inner PGD (pgd-at, trades; fast-at's FGSM step is ``attack_alpha``, default 1.25 eps), ``beta``
+TRADES' weight of its KL term,
 ``classes`` (``--classes 1,7``) keeps only the images of those classes, relabelled 0, 1, ... in the order
 given (a binary problem for the availability poisons); ``eps_warmup`` the epochs over which the training
 eps ramps up linearly
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
+from advlab.defenses.dp_sgd import ACCOUNTANTS, DEFAULT_DELTA, DEFAULT_LR, DEFAULT_MAX_GRAD_NORM, check_budget
 
 LABELLED_DATA = ("mnist", "digits", "idx", "folder")
 UNLABELLED_DATA = {
@@ -40,7 +44,19 @@ DEFAULT_WIDTH = {"cnn": 32, "madry": 16, "mlp": 256}  # the models' own defaults
 # LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units); logreg (softmax regression) has none: no --width
 FIXED_WIDTH = {"lenet": 6, "logreg": 1}
 ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at")  # the defenses with an Linf threat model (need eps)
+DP_OPTIONS = ("epsilon", "delta", "max_grad_norm", "dp_lr", "accountant")  # the options of defense dp-sgd only
 WARMUP_SHARE = 5  # unset eps_warmup: the adversarial defenses ramp eps over epochs // 5 (20 epochs: 4)
+
+
+@dataclass(frozen=True)
+class DPOptions:
+    """The options of defense dp-sgd, defaults filled in (advlab.defenses.dp_sgd.DPSGD)."""
+
+    epsilon: float | None
+    delta: float
+    max_grad_norm: float
+    lr: float
+    accountant: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ class ClassifierTrainConfig:
     device: str = "auto"
     threads: int | None = None
     tensorboard: bool = False
-    defense: Literal["none", "pgd-at", "trades", "fast-at", "noise"] = "none"
+    defense: Literal["none", "pgd-at", "trades", "fast-at", "noise", "dp-sgd"] = "none"
     eps: float | None = None
     attack_steps: int = 10
     attack_alpha: float | None = None
@@ -72,6 +88,11 @@ class ClassifierTrainConfig:
     sigma: float | None = None
     robust_eval_images: int = 500
     eps_warmup: int | None = None
+    epsilon: float | None = None
+    delta: float | None = None
+    max_grad_norm: float | None = None
+    dp_lr: float | None = None
+    accountant: Literal["rdp", "prv"] | None = None
 
     def validate(self) -> None:
         """Range checks the types cannot express."""
@@ -148,6 +169,29 @@ class ClassifierTrainConfig:
                               f"({self.epochs} epochs)")
         if self.robust_eval_images < 0:
             raise AdvlabError(f"option 'robust_eval_images' must be zero or more, got {self.robust_eval_images}")
+        self.validate_dp()
+
+    def validate_dp(self) -> None:
+        """DP-SGD's options (advlab.defenses.dp_sgd): only with defense dp-sgd, which needs epsilon."""
+        given = [name for name in DP_OPTIONS if getattr(self, name) is not None]
+        if self.defense != "dp-sgd":
+            if given:
+                raise AdvlabError(f"option {given[0]!r} applies only to defense 'dp-sgd', not {self.defense!r}")
+            return
+        if self.epsilon is None:
+            raise AdvlabError("defense 'dp-sgd' needs option 'epsilon', the privacy budget it trains to "
+                              "(e.g. --epsilon 3 --delta 1e-5)")
+        check_budget(self.epsilon, self.dp.delta, self.dp.max_grad_norm, self.dp.accountant)
+        if not 0 < self.dp.lr < math.inf:
+            raise AdvlabError(f"option 'dp_lr' must be a finite number > 0, got {self.dp_lr}")
+
+    @property
+    def dp(self) -> DPOptions:
+        """DP-SGD's options with their defaults filled in."""
+        return DPOptions(self.epsilon, DEFAULT_DELTA if self.delta is None else self.delta,
+                         DEFAULT_MAX_GRAD_NORM if self.max_grad_norm is None else self.max_grad_norm,
+                         DEFAULT_LR if self.dp_lr is None else self.dp_lr,
+                         ACCOUNTANTS[0] if self.accountant is None else self.accountant)
 
     @property
     def warmup_epochs(self) -> int:

@@ -7,7 +7,9 @@ n of them, the images an attack takes, hold every class alike; for the other dat
 permutation. The model (SmallCNN, LeNet5, MadryCNN or MLPClassifier) is trained with Adam on the
 training rows, and evaluated on the held-out rows after every epoch. The objective is the
 cross-entropy, or with ``defense`` a robust one (advlab.defenses.robust_training: PGD-AT, TRADES,
-fast FGSM-RS training, Gaussian noise); a defended run also measures, every epoch, the accuracy
+fast FGSM-RS training, Gaussian noise), or DP-SGD (advlab.defenses.dp_sgd, whose
+(epsilon, delta) and the rest of its accounting the summary's "dp" record holds); a run
+defended against evasion also measures, every epoch, the accuracy
 on up to ``robust_eval_images`` held-out images under PGD-10 at the training eps (under the noise,
 for ``noise``). The run directory (DESIGN.md) then holds::
 
@@ -51,6 +53,7 @@ from advlab.core.modes import evaluating
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import IMAGE_EXTENSIONS, TensorData, classes_in_turn, load_dataset, stratified_split
+from advlab.defenses.dp_sgd import DPSGD, check_delta_for
 from advlab.defenses.eps_warmup import EpsWarmup
 from advlab.defenses.robust_training import TrainingObjective, make_objective
 from advlab.models import LeNet5, MadryCNN, MLPClassifier, SmallCNN
@@ -225,6 +228,8 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     if start is not None:
         start(model)
     objective = training_objective(config, math.ceil(len(train_rows) / config.batch_size))
+    if config.defense == "dp-sgd":  # before the run directory is made
+        check_delta_for(config.dp.delta, len(train_rows))
     run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
     dump_yaml(config, run.config)
     about_split = {"kind": split, "seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data)}
@@ -264,6 +269,8 @@ def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0
     over the first `eps_warmup` epochs of `batches_per_epoch` minibatches (advlab.defenses.eps_warmup)."""
 
     def at_eps(eps: float | None) -> TrainingObjective:
+        if config.defense == "dp-sgd":  # cross-entropy; the privacy is in the optimiser (fit, dp_trainer)
+            return make_objective("none")
         return make_objective(config.defense, eps=eps, steps=config.attack_steps, alpha=config.attack_alpha,
                               beta=config.beta, sigma=config.sigma)
 
@@ -277,17 +284,21 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
         log: MetricsLog, progress: bool, checkpoint: Callable[[int], Path],
         objective: TrainingObjective | None = None) -> dict:
     """Adam on the training objective for `config.epochs` epochs; one metrics record and one checkpoint per
-    epoch (`checkpoint(epoch)` writes it); the final figures.
+    epoch (`checkpoint(epoch)` writes it); the final figures. Defense dp-sgd trains with DP-SGD instead
+    (advlab.defenses.dp_sgd: Poisson lots, clipped per-example gradients, noise), records the epsilon spent
+    so far every epoch, and its figures hold the "dp" record (the epsilon spent, delta, sigma, C, q, steps).
 
     A NaN or infinite loss (or weights) stops training with an AdvlabError; the checkpoint of the last good
     epoch stays. An objective's epoch check (fast-at's guard) may stop training early, and then the weights
     of the last good epoch are restored from its checkpoint.
     """
     objective = training_objective(config) if objective is None else objective
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     shuffler = make_generator(config.seed + 1, torch.device("cpu"))
     randomness = make_generator(config.seed + 2, data.data.device)  # random starts and noise of a defense
+    private = dp_trainer(model, config, len(train_rows), randomness) if config.defense == "dp-sgd" else None
+    if private is None:
+        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=config.lr, weight_decay=config.weight_decay)
     test_images, test_labels = data.data[test_rows], data.labels[test_rows]
     guard_rows = train_rows[:config.batch_size]  # the training minibatch an epoch check attacks
     batches = math.ceil(len(train_rows) / config.batch_size)
@@ -299,13 +310,18 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
     good = GoodEpoch()
     stopped = None
     for epoch in range(1, config.epochs + 1):
-        order = train_rows[torch.randperm(len(train_rows), generator=shuffler).to(train_rows.device)]
-        sums = train_epoch(model, optimizer, objective, data, order, config.batch_size, randomness, bar)
+        if private is None:
+            order = train_rows[torch.randperm(len(train_rows), generator=shuffler).to(train_rows.device)]
+            sums = train_epoch(model, optimizer, objective, data, order, config.batch_size, randomness, bar)
+        else:  # Poisson lots from all training rows (advlab.defenses.dp_sgd)
+            sums = private.train_epoch(data.data, data.labels, train_rows, shuffler, bar)
         if sums is None or not all(torch.isfinite(parameter).all() for parameter in model.parameters()):
             raise diverged(epoch, good)
-        loss_sum, correct = sums
-        record = {"train_loss": loss_sum / len(order), "train_accuracy": correct / len(order),
+        loss_sum, correct, seen = sums
+        record = {"train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
                   "test_accuracy": accuracy(model, test_images, test_labels)}
+        if private is not None:
+            record["epsilon"] = private.epsilon()
         record.update(robust_figures(model, objective, test_images, test_labels, config))
         check = objective.epoch_check(model, data.data[guard_rows], data.labels[guard_rows], config.seed)
         record.update({} if check is None else check.figures)
@@ -321,14 +337,26 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
         good = GoodEpoch(epoch, record, checkpoint(epoch))
     bar.close()
     model.eval()
-    return final_figures(model, data, train_rows, objective, config, good, stopped, time.perf_counter() - start)
+    figures = final_figures(model, data, train_rows, objective, config, good, stopped, time.perf_counter() - start)
+    if private is not None:
+        private.close()
+        figures["dp"] = private.record()
+    return figures
+
+
+def dp_trainer(model: nn.Module, config: ClassifierTrainConfig, rows: int, noise: torch.Generator) -> DPSGD:
+    """DP-SGD (advlab.defenses.dp_sgd) for the config's budget over its epochs, lots of expected size batch_size."""
+    options = config.dp
+    return DPSGD.for_budget(model, rows, min(config.batch_size, rows), options.epsilon, options.delta, config.epochs,
+                            accountant=options.accountant, max_grad_norm=options.max_grad_norm, lr=options.lr,
+                            weight_decay=config.weight_decay, generator=noise)
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective: TrainingObjective,
                 data: TensorData, order: Tensor, batch_size: int, randomness: torch.Generator,
-                bar: tqdm) -> tuple[float, int] | None:
-    """One pass over `order` in minibatches: (sum of the losses, correct predictions) on the trained-on images,
-    or None as soon as a loss is NaN or infinite (before that step is taken)."""
+                bar: tqdm) -> tuple[float, int, int] | None:
+    """One pass over `order` in minibatches: (sum of the losses, correct predictions, images) on the trained-on
+    images, or None as soon as a loss is NaN or infinite (before that step is taken)."""
     loss_sum, correct = 0.0, 0
     for first in range(0, len(order), batch_size):
         rows = order[first:first + batch_size]
@@ -342,7 +370,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective: T
         loss_sum += step.loss.item() * len(rows)
         correct += int((step.logits.argmax(1) == labels).sum())
         bar.update(1)
-    return loss_sum, correct
+    return loss_sum, correct, len(order)
 
 
 @dataclass(frozen=True)
@@ -360,7 +388,7 @@ def diverged(epoch: int, good: GoodEpoch) -> AdvlabError:
     kept = "nothing was saved" if good.checkpoint is None else \
         f"the last good checkpoint (epoch {good.epoch}) is kept in {good.checkpoint.parent}"
     return AdvlabError(f"the loss became NaN or infinite in epoch {epoch}; training stopped and {kept}. "
-                       "Try a lower --lr.")
+                       "Try a lower --lr (--dp-lr for dp-sgd).")
 
 
 def robust_figures(model: nn.Module, objective: TrainingObjective, images: Tensor, labels: Tensor,
