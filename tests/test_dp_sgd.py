@@ -24,6 +24,7 @@ from advlab.pipelines.train_classifier import (
     classifier_record,
     held_out_split,
     load_classifier,
+    run_split,
     train_classifier,
 )
 from tests.helpers import assert_one_line_error, raises_one_line, run_cli
@@ -155,12 +156,13 @@ def test_batchnorm_is_refused_naming_the_models_that_work():
     ({"delta": 1.0}, ("delta", "between 0 and 1")),
     ({"max_grad_norm": 0.0}, ("max_grad_norm", "> 0")),
     ({"accountant": "gdp"}, ("accountant",)),
+    ({"epochs": 0}, ("epochs",)),
+    ({"lot_size": 30}, ("lot size", "[1, N = 20]")),
 ])
 def test_bad_budgets_are_one_line_errors(options, words):
     images, labels = small_problem(rows=20)
-    arguments = {"epsilon": 1.0, "delta": 1e-3, **options}
-    raises_one_line(lambda: train_dp_sgd(linear_model(), images, labels, lot_size=4, progress=False, **arguments),
-                    *words)
+    arguments = {"epsilon": 1.0, "delta": 1e-3, "lot_size": 4, **options}
+    raises_one_line(lambda: train_dp_sgd(linear_model(), images, labels, progress=False, **arguments), *words)
 
 
 def dp_config(tmp_path, name="dp", **options):
@@ -203,6 +205,19 @@ def test_defend_dp_sgd_retrains_the_target_on_its_split(tmp_path, capsys):
     dp = json.loads((tmp_path / "dp" / "summary.json").read_text())["dp"]
     assert dp["max_grad_norm"] == 0.5 and dp["epsilon"] <= 2.0
     assert dp["sampling_rate"] == pytest.approx(64 / 898)  # 898 of the 1,797 digits trained on
+
+
+def test_defend_dp_sgd_keeps_the_rows_of_a_run_trained_on_given_rows(tmp_path, capsys):
+    order = torch.randperm(1797, generator=torch.Generator().manual_seed(5))
+    shadow = ClassifierTrainConfig(out=str(tmp_path / "shadow"), data="digits", model="mlp", width=16, epochs=1,
+                                   device="cpu", threads=1)
+    train_classifier(shadow, progress=False, report=False, rows=(order[:600], order[600:900]))
+    status, _, err = run_cli(["defend", "dp-sgd", str(tmp_path / "shadow"), "--epsilon", "3", "--out",
+                              str(tmp_path / "dp"), "--no-progress"], capsys)
+    assert status == 0, err
+    _, (train_rows, test_rows) = run_split(tmp_path / "dp")
+    assert torch.equal(train_rows, order[:600]) and torch.equal(test_rows, order[600:900])
+    assert json.loads((tmp_path / "dp" / "summary.json").read_text())["dp"]["sampling_rate"] == pytest.approx(64 / 600)
 
 
 @pytest.mark.parametrize("flags, words", [

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 
 ACCOUNTANTS = ("rdp", "prv")
@@ -57,15 +58,13 @@ PRIVATE_MODELS = "cnn (SmallCNN), lenet (LeNet5), madry (MadryCNN), mlp (MLPClas
 
 
 def check_budget(epsilon, delta, max_grad_norm=DEFAULT_MAX_GRAD_NORM, accountant: str = "rdp") -> None:
-    """The (epsilon, delta) target, the clipping norm C and the accountant's name; one AdvlabError line each."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 < epsilon < math.inf:
-        raise AdvlabError(f"dp-sgd: epsilon must be a finite number > 0 (e.g. --epsilon 3), got {epsilon!r}")
+    """The (epsilon, delta) target (epsilon None: no target, sigma given), the clipping norm C and the accountant's
+    name; one AdvlabError line each."""
+    if epsilon is not None:
+        check_number("dp-sgd: epsilon", epsilon, 0.0, strict=True)
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
         raise AdvlabError(f"dp-sgd: delta must lie strictly between 0 and 1 (e.g. --delta 1e-5), got {delta!r}")
-    if isinstance(max_grad_norm, bool) or not isinstance(max_grad_norm, (int, float)) \
-            or not 0 < max_grad_norm < math.inf:
-        raise AdvlabError(f"dp-sgd: max_grad_norm (the clipping norm C) must be a finite number > 0 "
-                          f"(e.g. --max-grad-norm 1.0), got {max_grad_norm!r}")
+    check_number("dp-sgd: max_grad_norm (the clipping norm C)", max_grad_norm, 0.0, strict=True)
     if accountant not in ACCOUNTANTS:
         raise AdvlabError(f"dp-sgd: unknown accountant {accountant!r}; valid ones are: {', '.join(ACCOUNTANTS)}")
 
@@ -76,6 +75,13 @@ def check_delta_for(delta: float, rows: int) -> None:
         raise AdvlabError(f"dp-sgd: delta {delta:g} is not below 1/N = {1 / rows:.3g} for N = {rows} training "
                           f"examples; such a delta allows releasing an example outright: pass --delta below "
                           f"{1 / rows:.3g} (e.g. {10 ** math.floor(math.log10(0.1 / rows)):g})")
+
+
+def check_lot_size(lot_size: int, rows: int) -> None:
+    """1 <= L <= N, so that the sampling rate q = L / N is a probability."""
+    if isinstance(lot_size, bool) or not isinstance(lot_size, int) or not 1 <= lot_size <= rows:
+        raise AdvlabError(f"dp-sgd: the lot size must lie in [1, N = {rows}] (N: the training examples), "
+                          f"got {lot_size!r}")
 
 
 def check_private_model(model: nn.Module) -> None:
@@ -109,7 +115,8 @@ def spent_epsilon(noise_multiplier: float, sampling_rate: float, steps: int, del
     if steps == 0:
         return 0.0
     ledger = create_accountant(accountant)
-    ledger.history = [(noise_multiplier, sampling_rate, steps)]
+    for _ in range(steps):  # the accountant merges equal steps into one (sigma, q, count) entry
+        ledger.step(noise_multiplier=noise_multiplier, sample_rate=sampling_rate)
     return float(ledger.get_epsilon(delta=delta))
 
 
@@ -158,9 +165,8 @@ class DPSGD:
         from opacus import GradSampleModule
         from opacus.optimizers import DPOptimizer
 
-        check_budget(1.0, delta, max_grad_norm, accountant)
-        if not 1 <= lot_size <= rows:
-            raise AdvlabError(f"dp-sgd: the lot size must lie in [1, N = {rows}], got {lot_size}")
+        check_budget(None, delta, max_grad_norm, accountant)
+        check_lot_size(lot_size, rows)
         if not 0 <= noise_multiplier < math.inf:
             raise AdvlabError(f"dp-sgd: the noise multiplier must be a finite number >= 0, got {noise_multiplier}")
         check_private_model(model)
@@ -168,6 +174,7 @@ class DPSGD:
         self.sampling_rate = lot_size / rows
         self.noise_multiplier, self.max_grad_norm, self.delta = noise_multiplier, max_grad_norm, delta
         self.accountant, self.lr, self.steps = accountant, lr, 0
+        self.target_epsilon: float | None = None  # for_budget's target
         self.module = GradSampleModule(model, loss_reduction="mean")
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
         descent = torch.optim.SGD(trainable, lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
@@ -180,6 +187,8 @@ class DPSGD:
         """DP-SGD whose sigma spends (epsilon, delta) over `epochs` epochs of ceil(N / L) lots each."""
         check_budget(epsilon, delta, options.get("max_grad_norm", DEFAULT_MAX_GRAD_NORM), accountant)
         check_delta_for(delta, rows)
+        check_lot_size(lot_size, rows)
+        check_int("dp-sgd: epochs", epochs, 1)
         sigma = noise_multiplier_for(epsilon, delta, lot_size / rows, epochs * lots_per_epoch(rows, lot_size),
                                      accountant)
         trainer = cls(model, rows, lot_size, sigma, delta=delta, accountant=accountant, **options)
@@ -240,7 +249,7 @@ class DPSGD:
                   "steps": self.steps, "accountant": self.accountant}
         extra = {"lot_size": self.lot_size, "sampling": "poisson", "optimizer": f"sgd, momentum {MOMENTUM}",
                  "lr": self.lr}
-        if hasattr(self, "target_epsilon"):
+        if self.target_epsilon is not None:
             extra["target_epsilon"] = self.target_epsilon
         return {**record, **extra}
 
