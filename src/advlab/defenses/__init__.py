@@ -1,4 +1,4 @@
-"""Defenses: adversarial training, certified smoothing, input transformations and purification.
+"""Defenses: adversarial training, certified smoothing, input transformations, purification and DP-SGD.
 
 One defense per file, each citing its paper. ``Preprocessed`` puts an input transformation in
 front of a classifier (with BPDA's straight-through backward pass on request), and ``load_model``
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from advlab.defenses.bit_depth import BitDepth
 from advlab.defenses.defense_gan import DefenseGAN
+from advlab.defenses.dp_sgd import DPSGD, train_dp_sgd
 from advlab.defenses.fast_at import FastAdversarialTraining
 from advlab.defenses.feature_squeezing import MedianSmoothing, SqueezeDetector
 from advlab.defenses.gaussian_noise import GaussianNoiseTraining
@@ -19,7 +20,7 @@ from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_
 from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
 from advlab.defenses.trades import TRADES
 
-__all__ = ["ABSTAIN", "JPEG", "OBJECTIVES", "TRADES", "BitDepth", "DefenseGAN", "FastAdversarialTraining",
+__all__ = ["ABSTAIN", "DPSGD", "JPEG", "OBJECTIVES", "TRADES", "BitDepth", "DefenseGAN", "FastAdversarialTraining",
            "MedianSmoothing", "SqueezeDetector", "GaussianNoiseTraining",
            "PGDAdversarialTraining", "Preprocessed", "SmoothedClassifier", "TrainingObjective", "load_model",
-           "make_objective", "read_defense", "write_defense"]
+           "make_objective", "read_defense", "train_dp_sgd", "write_defense"]
