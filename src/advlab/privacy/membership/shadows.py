@@ -13,11 +13,13 @@ a caller's training function.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
@@ -68,10 +70,14 @@ def paired_membership(shadows: int, pool: int, seed: int) -> Tensor:
     return torch.stack(rows[:shadows])
 
 
-def train_shadows(train_fn: TrainFn, images: Tensor, labels: Tensor, shadows: int, seed: int = 0) -> ShadowSet:
-    """`shadows` models, each `train_fn` on its IN rows of the pool (images, labels), seeds seed, seed + 1, ..."""
+def train_shadows(train_fn: TrainFn, images: Tensor, labels: Tensor, shadows: int, seed: int = 0,
+                  progress: bool = False) -> ShadowSet:
+    """`shadows` models, each `train_fn` on its IN rows of the pool (images, labels), seeds seed, seed + 1, ...;
+    `progress` shows a bar on stderr, one step per shadow."""
     members = balanced_membership(shadows, len(images), seed)
-    models = [train_fn(images[row], labels[row], seed + index) for index, row in enumerate(members)]
+    rows = tqdm(members, disable=not progress, unit="shadow", desc="shadow models", file=sys.stderr,
+                dynamic_ncols=True)
+    models = [train_fn(images[row], labels[row], seed + index) for index, row in enumerate(rows)]
     return ShadowSet(models, members)
 
 
