@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from advlab.core.checkpoints import list_checkpoints
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
@@ -222,7 +223,7 @@ def public_prior(config: InvertRunConfig, run: Path, target_config: ClassifierTr
                  device: torch.device) -> tuple[nn.Module, nn.Module, int, str]:
     """(G, D, z_dim, noise kind) of the prior: the given GAN run, or the automatic one (trained if absent)."""
     path = Path(prior_path(config, run))
-    if config.prior in (None, AUTO) and not (path / "config.yaml").exists():
+    if config.prior in (None, AUTO) and not list_checkpoints(path / "checkpoints"):  # none yet, or cut short
         train_auto_prior(run, target_config, config, path)
     elif not path.exists():
         raise AdvlabError(f"--prior {path}: no such GAN run; train one with advlab gan train, or pass --prior auto")
