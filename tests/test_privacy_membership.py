@@ -114,7 +114,7 @@ def test_roc_refuses_bad_input():
 
 
 def test_online_lira_equals_hand_computation():
-    scores = toy_fit(LiRA(shadows=6)).score(Lookup(TARGET_CONFIDENCES), tagged_images(3), LABELS)
+    scores = toy_fit(LiRA(shadows=6, fix_variance=False)).score(Lookup(TARGET_CONFIDENCES), tagged_images(3), LABELS)
     assert scores.dtype == torch.float64 and scores.shape == (3,)
     for example, target in enumerate(TARGET_CONFIDENCES):
         inside, outside = worlds(example)
@@ -136,8 +136,8 @@ def test_fixed_variance_lira_uses_one_spread_per_world():
 
 def test_offline_lira_pdf_and_cdf():
     target = Lookup(TARGET_CONFIDENCES)
-    pdf = toy_fit(LiRA(shadows=6, online=False)).score(target, tagged_images(3), LABELS)
-    cdf = toy_fit(LiRA(shadows=6, online=False, offline_test="cdf")).score(target, tagged_images(3), LABELS)
+    pdf = toy_fit(LiRA(shadows=6, online=False, fix_variance=False)).score(target, tagged_images(3), LABELS)
+    cdf = toy_fit(LiRA(shadows=6, online=False, offline_test="cdf", fix_variance=False)).score(target, tagged_images(3), LABELS)
     for example, value in enumerate(TARGET_CONFIDENCES):
         _, outside = worlds(example)
         mean, sigma = np.median(outside), np.std(outside)
@@ -146,7 +146,7 @@ def test_offline_lira_pdf_and_cdf():
 
 
 def test_offline_lira_scores_examples_outside_the_pool_with_every_shadow_out():
-    attack = toy_fit(LiRA(shadows=6, online=False))
+    attack = toy_fit(LiRA(shadows=6, online=False, fix_variance=False))
     images = tagged_images(3)[:2]  # two images, not the pool of three and no pool_rows: seen by no shadow
     scores = attack.score(Lookup(TARGET_CONFIDENCES), images, LABELS[:2])
     for example in range(2):
@@ -156,7 +156,7 @@ def test_offline_lira_scores_examples_outside_the_pool_with_every_shadow_out():
 
 
 def test_pool_rows_pick_the_examples_shadows():
-    attack = toy_fit(LiRA(shadows=6))
+    attack = toy_fit(LiRA(shadows=6, fix_variance=False))
     everything = attack.score(Lookup(TARGET_CONFIDENCES), tagged_images(3), LABELS)
     picked = attack.score(Lookup(TARGET_CONFIDENCES), tagged_images(3)[[2, 0]], LABELS[:2], pool_rows=[2, 0])
     assert torch.equal(picked, everything[[2, 0]])
@@ -275,3 +275,11 @@ def test_registry_and_contract():
             assert not parameter.required and parameter.help, (cls.__name__, parameter.name)
     assert LossAttack().fit(None, tagged_images(3), LABELS) is not None  # no shadows: nothing to train
     assert math.isclose(LiRA().shadows, 16)
+
+
+def test_lira_takes_a_global_variance_below_64_shadows_unless_told():
+    per_example = toy_fit(LiRA(shadows=6, fix_variance=False)).score(Lookup(TARGET_CONFIDENCES), tagged_images(3),
+                                                                      LABELS)
+    fixed = toy_fit(LiRA(shadows=6, fix_variance=True)).score(Lookup(TARGET_CONFIDENCES), tagged_images(3), LABELS)
+    default = toy_fit(LiRA(shadows=6)).score(Lookup(TARGET_CONFIDENCES), tagged_images(3), LABELS)
+    assert torch.equal(default, fixed) and not torch.equal(default, per_example)

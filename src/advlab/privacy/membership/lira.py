@@ -43,6 +43,7 @@ from advlab.privacy.victim import true_class_logit
 OFFLINE_TESTS = ("pdf", "cdf")
 LEAST_SHADOWS = 2  # a Gaussian's spread needs two confidences
 SIGMA_FLOOR = 1e-12
+PER_EXAMPLE_FROM = 64  # shadows from which per-example variances are the default (Carlini et al. 2022, sec. VI-A)
 LOG_SQRT_TWO_PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -87,7 +88,9 @@ class LiRA(MembershipAttack):
             IN half of them (16 as in the paper's smaller budgets; online needs >= 2 IN and 2 OUT per example).
         online: true: IN and OUT Gaussians per example (the likelihood ratio); false: the OUT Gaussian alone
             (offline), which also scores examples outside the pool.
-        fix_variance: one global variance per world instead of a per-example one (better with few shadows).
+        fix_variance: one global variance per world instead of a per-example one; unset: global with fewer than
+            64 shadows, per-example from 64 on (Carlini et al. 2022, sec. VI-A: per-example variances need many
+            shadows; with few, a global one is better).
         shift: query each image shifted by every offset up to `shift` pixels per axis, edges reflected
             ((2 shift + 1)^2 queries, shadows and target alike); 0 queries the image alone.
         flip: also query the left-right mirror images (the paper's CIFAR-10 queries; not for digits).
@@ -99,14 +102,15 @@ class LiRA(MembershipAttack):
     needs_scores = True
     needs_shadows = True
 
-    def __init__(self, shadows: int = DEFAULT_SHADOWS, online: bool = True, fix_variance: bool = False,
+    def __init__(self, shadows: int = DEFAULT_SHADOWS, online: bool = True, fix_variance: bool | None = None,
                  shift: int = 0, flip: bool = False, offline_test: Literal["pdf", "cdf"] = "pdf"):
         if offline_test not in OFFLINE_TESTS:
             raise AdvlabError(f"LiRA: unknown offline_test {offline_test!r}; valid tests are: "
                               f"{', '.join(OFFLINE_TESTS)}")
         self.shadows = check_int("LiRA: shadows", shadows, 1)
         self.shift, self.flip = check_views(shift, flip)
-        self.online, self.fix_variance, self.offline_test = bool(online), bool(fix_variance), offline_test
+        self.online, self.offline_test = bool(online), offline_test
+        self.fix_variance = None if fix_variance is None else bool(fix_variance)
         self.scores_any_example = not self.online
 
     def fit(self, train_fn, images: Tensor, labels: Tensor, seed: int = 0, progress: bool = True):
@@ -127,6 +131,8 @@ class LiRA(MembershipAttack):
         self.members = self.shadow_set.members.numpy()
         self.sigma_in = global_spread(self.confidences, self.members)
         self.sigma_out = global_spread(self.confidences, ~self.members)
+        self.global_variance = (len(self.members) < PER_EXAMPLE_FROM if self.fix_variance is None
+                                else self.fix_variance)
 
     def check_counts(self, members: np.ndarray) -> None:
         """Every example needs LEAST_SHADOWS OUT shadows (and IN ones online), or an AdvlabError."""
@@ -156,11 +162,11 @@ class LiRA(MembershipAttack):
     def likelihood_scores(self, target: np.ndarray, confidences: np.ndarray, members: np.ndarray) -> np.ndarray:
         """Scores (N,) of the target's confidences (N, A) against the shadows' (S, N, A) with membership (S, N)."""
         mean_out, sigma_out = gaussian(confidences, ~members)
-        if self.fix_variance:
+        if self.global_variance:
             sigma_out = self.sigma_out
         if self.online:
             mean_in, sigma_in = gaussian(confidences, members)
-            if self.fix_variance:
+            if self.global_variance:
                 sigma_in = self.sigma_in
             per_query = normal_log_pdf(target, mean_in, sigma_in) - normal_log_pdf(target, mean_out, sigma_out)
         elif self.offline_test == "pdf":
