@@ -27,6 +27,7 @@ def test_given_rows_are_trained_on_recorded_and_rebuilt(tmp_path):
 @pytest.mark.parametrize("rows, message", [
     ((torch.arange(10), torch.arange(5, 20)), "disjoint"),
     ((torch.arange(0), torch.arange(5)), "non-empty"),
+    ((torch.arange(5), torch.arange(0)), "non-empty"),
     ((torch.tensor([0, 1797]), torch.arange(2, 5)), r"\[0, 1797\)"),
 ])
 def test_bad_given_rows_are_one_clear_error(tmp_path, rows, message):

@@ -95,3 +95,12 @@ def test_errors_are_one_clear_line(runs, tmp_path, capsys):
     assert main(["privacy", "report", str(runs["target"]), "--beside", str(fresh)]) == 2
     assert "no membership results to put beside" in capsys.readouterr().err
     assert main(["privacy", "report", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize("argv", [["privacy", "--help"], ["privacy", "membership", "--help"],
+                                  ["privacy", "invert", "--help"], ["privacy", "extract", "--help"],
+                                  ["privacy", "report", "--help"], ["defend", "dp-sgd", "--help"]])
+def test_every_privacy_verb_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0 and "usage: advlab" in capsys.readouterr().out

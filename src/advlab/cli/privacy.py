@@ -4,21 +4,12 @@ writes only under RUN/privacy/ (or its --out), never into the rest of the victim
 
 from __future__ import annotations
 
-import importlib
-
-# verb module -> imported lazily-safe at parser build; each exposes add_parsers(verbs)
-VERB_MODULES = ("privacy_membership", "privacy_invert", "privacy_extract", "privacy_report")
+from advlab.cli import privacy_extract, privacy_invert, privacy_membership, privacy_report
 
 
 def add_parser(subparsers) -> None:
     privacy = subparsers.add_parser("privacy", help="membership inference, model inversion, model extraction, and "
                                                     "the privacy report")
     verbs = privacy.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for name in VERB_MODULES:
-        try:
-            module = importlib.import_module(f"advlab.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"advlab.cli.{name}":
-                raise
-            continue  # a verb not built yet
+    for module in (privacy_membership, privacy_invert, privacy_extract, privacy_report):
         module.add_parsers(verbs)

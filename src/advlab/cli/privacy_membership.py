@@ -27,7 +27,7 @@ from advlab.privacy.membership import ATTACKS
 from advlab.privacy.membership.base import DEFAULT_SHADOWS
 from advlab.privacy.victim import OUTPUTS
 
-HELP = "membership inference: tell the run's training rows from its held-out rows (AUC, TPR at 0.1%/1% FPR)"
+HELP = "membership inference: tell the run's training rows from its held-out rows (AUC, TPR at 0.1 and 1 percent FPR)"
 EXAMPLES = """examples (a target with non-members: advlab classifier train --data digits --test-fraction 0.5 ...):
   advlab privacy membership runs/target --attacks loss,shadow,lira,rmia --shadows 16
   advlab privacy membership runs/target --attacks lira --shadows 64 --workers 4 --lira-fix-variance false

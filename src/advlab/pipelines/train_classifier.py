@@ -117,9 +117,9 @@ def given_rows(rows: tuple[Tensor, Tensor], n: int) -> tuple[Tensor, Tensor]:
     """(training rows, held-out rows) as given, checked: int64 row numbers in [0, n), disjoint, training non-empty."""
     train_rows, test_rows = (torch.as_tensor(part, dtype=torch.long).flatten().cpu() for part in rows)
     every = torch.cat([train_rows, test_rows])
-    if not len(train_rows) or (len(every) and (int(every.min()) < 0 or int(every.max()) >= n)):
-        raise AdvlabError(f"the given training rows must be a non-empty set of row numbers in [0, {n}), as must "
-                          "the held-out rows")
+    if not len(train_rows) or not len(test_rows) or int(every.min()) < 0 or int(every.max()) >= n:
+        raise AdvlabError(f"the given training and held-out rows must be non-empty sets of row numbers in [0, {n}) "
+                          "(a run measures its accuracy on its held-out rows)")
     if len(every.unique()) != len(every):
         raise AdvlabError("the given training and held-out rows must be distinct and disjoint")
     return train_rows, test_rows
