@@ -11,9 +11,8 @@ import math
 
 import pytest
 import torch
-from test_privacy_membership_slow import POOL, train_fn
+from test_privacy_membership_slow import POOL, seeded_pool, train_fn
 
-from advlab.data import load_digits_images
 from advlab.defenses.dp_sgd import train_dp_sgd
 from advlab.models import MLPClassifier
 from advlab.privacy.membership import RMIA, LiRA, LossAttack, membership_roc
@@ -41,10 +40,7 @@ def test_every_attack_falls_toward_chance_on_the_dp_sgd_twin():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        digits = load_digits_images()
-        pool = torch.randperm(len(digits.data), generator=torch.Generator().manual_seed(7))[:POOL]
-        images, labels = digits.data[pool], digits.labels[pool]
-        is_member = torch.randperm(POOL, generator=torch.Generator().manual_seed(999)) < POOL // 2
+        images, labels, is_member = seeded_pool()
         standard = attack_aucs(train_fn, images, labels, is_member)
         private = attack_aucs(dp_train_fn, images, labels, is_member)
     finally:

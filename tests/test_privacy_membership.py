@@ -137,7 +137,8 @@ def test_fixed_variance_lira_uses_one_spread_per_world():
 def test_offline_lira_pdf_and_cdf():
     target = Lookup(TARGET_CONFIDENCES)
     pdf = toy_fit(LiRA(shadows=6, online=False, fix_variance=False)).score(target, tagged_images(3), LABELS)
-    cdf = toy_fit(LiRA(shadows=6, online=False, offline_test="cdf", fix_variance=False)).score(target, tagged_images(3), LABELS)
+    cdf = toy_fit(LiRA(shadows=6, online=False, offline_test="cdf", fix_variance=False)).score(target, tagged_images(3),
+                                                                                                 LABELS)
     for example, value in enumerate(TARGET_CONFIDENCES):
         _, outside = worlds(example)
         mean, sigma = np.median(outside), np.std(outside)

@@ -29,15 +29,20 @@ def train_fn(images, labels, seed):
                lr=1e-3)
 
 
+def seeded_pool() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images, labels, is_member) of the seeded pool of POOL digits, a random half of it the members."""
+    digits = load_digits_images()
+    pool = torch.randperm(len(digits.data), generator=torch.Generator().manual_seed(7))[:POOL]
+    is_member = torch.randperm(POOL, generator=torch.Generator().manual_seed(999)) < POOL // 2
+    return digits.data[pool], digits.labels[pool], is_member
+
+
 @pytest.mark.slow
 def test_lira_beats_the_loss_threshold_on_an_overfit_digits_target():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        digits = load_digits_images()
-        pool = torch.randperm(len(digits.data), generator=torch.Generator().manual_seed(7))[:POOL]
-        images, labels = digits.data[pool], digits.labels[pool]
-        is_member = torch.randperm(POOL, generator=torch.Generator().manual_seed(999)) < POOL // 2
+        images, labels, is_member = seeded_pool()
         target = train_fn(images[is_member], labels[is_member], 999)
         with torch.no_grad():
             predictions = target(images).argmax(1)

@@ -25,7 +25,8 @@ OPTION_DOCS = {
     "model": "cnn (advlab.models.SmallCNN), lenet (LeNet5, LeCun et al. 1998), madry (MadryCNN, Madry et al. "
              "2018's MNIST network), mlp (advlab.models.MLPClassifier) or logreg (softmax regression: one linear "
              "layer on the pixels)",
-    "width": "network width (unset: 32 for cnn, 16 for madry -- the paper's is 32 --, 256 for mlp; lenet's and logreg's are fixed)",
+    "width": "network width (unset: 32 for cnn, 16 for madry -- the paper's is 32 --, 256 for mlp; lenet's and "
+             "logreg's are fixed)",
     "epochs": "passes over the training rows",
     "batch_size": "minibatch size",
     "lr": "Adam learning rate",

@@ -16,7 +16,6 @@ from their own), the trigger stamped on those rows and their labels set to ``tri
 from __future__ import annotations
 
 import functools
-
 import math
 from collections.abc import Callable
 

@@ -14,8 +14,9 @@ A record that is missing leaves its key empty; one that cannot be read is skippe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from advlab.reports.reading import read_json_object
 
 PRIVACY = "privacy"
 MEMBERSHIP = Path("membership") / "membership.json"
@@ -30,22 +31,13 @@ EXTRACTION_KEYS = ("fidelity", "accuracy")
 DP_KEYS = ("epsilon", "delta")
 
 
-def read_object(path: Path) -> dict | None:
-    """The JSON object in `path`, or None when it is missing or unreadable."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def picked(record: dict, keys: tuple[str, ...]) -> dict:
     """`record`'s values under `keys` (None where one is missing)."""
     return {key: record.get(key) for key in keys}
 
 
 def membership_figures(folder: Path) -> dict:
-    record = read_object(folder / MEMBERSHIP) or {}
+    record = read_json_object(folder / MEMBERSHIP) or {}
     attacks = record.get("attacks") if isinstance(record.get("attacks"), dict) else {}
     return {name: picked(figures, MEMBERSHIP_KEYS) for name, figures in attacks.items() if isinstance(figures, dict)}
 
@@ -54,7 +46,7 @@ def method_records(folder: Path, kind: str, name: str) -> dict[str, dict]:
     """{method: record} of RUN/privacy/KIND/METHOD/NAME, by method name."""
     found = {}
     for path in sorted((folder / kind).glob(f"*/{name}")):
-        record = read_object(path)
+        record = read_json_object(path)
         if record is not None:
             found[path.parent.name] = record
     return found
@@ -76,7 +68,7 @@ def extraction_figures(folder: Path) -> dict:
 
 def dp_figures(root: Path) -> dict | None:
     """(epsilon, delta) of a DP-SGD run's summary.json, or None for a run trained without DP."""
-    dp = (read_object(root / "summary.json") or {}).get("dp")
+    dp = (read_json_object(root / "summary.json") or {}).get("dp")
     return picked(dp, DP_KEYS) if isinstance(dp, dict) else None
 
 
@@ -94,4 +86,4 @@ def has_privacy_results(root: Path) -> bool:
 
 
 __all__ = ["EXTRACTION_PICTURE", "INVERSION_PICTURE", "PRIVACY", "ROC_PICTURE", "has_privacy_results",
-           "method_records", "privacy_record", "read_object"]
+           "method_records", "privacy_record"]

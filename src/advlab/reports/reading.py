@@ -37,6 +37,15 @@ def _parse_record(line: str) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
+def read_json_object(path: Path) -> dict | None:
+    """The JSON object in `path`, or None when it is missing or unreadable (a report shows what it can)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_metrics(run_dir) -> list[dict]:
     """Records of ``run_dir/metrics.jsonl`` in file order; blank lines are skipped.
 

@@ -11,7 +11,6 @@ Neural Cleanse's norms per class (and its reversed triggers when written). It st
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from advlab.reports.markup import (
     md_table,
 )
 from advlab.reports.poisoning_plots import EXAMPLES, SCORES, TRIGGER, TRIGGERED, save_detection_figure
-from advlab.reports.reading import Run
+from advlab.reports.reading import Run, read_json_object
 from advlab.reports.robustness_report import percent
 from advlab.reports.sections.base import HEADLINE, Section, register
 
@@ -62,15 +61,6 @@ class PoisoningView:
     options: str
     figures: list[tuple[str, Path]]
     detections: list[DetectionView]
-
-
-def read_json(path: Path) -> dict | None:
-    """The JSON object in `path`, or None when it is missing or unreadable (a report shows what it can)."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def number(value, digits: int = 4) -> str:
@@ -142,7 +132,7 @@ def read_detections(root: Path) -> list[DetectionView]:
     """The readable RUN/detect/*/detection.json records, by detector name."""
     views = []
     for path in sorted((root / "detect").glob(f"*/{DETECTION_RECORD}")):
-        record = read_json(path)
+        record = read_json_object(path)
         if record is None:
             continue
         row = [path.parent.name, JUDGED.get(record.get("judged"), str(record.get("judged", "—"))),
@@ -153,7 +143,7 @@ def read_detections(root: Path) -> list[DetectionView]:
 
 
 def poisoning_view(root: Path) -> PoisoningView:
-    record = read_json(root / POISON_RECORD)
+    record = read_json_object(root / POISON_RECORD)
     head, rows = poison_table(record) if record else ([], [])
     figures = [(caption, root / POISON_FOLDER / name) for name, caption in POISON_FIGURES
                if (root / POISON_FOLDER / name).is_file()]

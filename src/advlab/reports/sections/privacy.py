@@ -20,9 +20,8 @@ from advlab.reports.privacy_records import (
     ROC_PICTURE,
     has_privacy_results,
     privacy_record,
-    read_object,
 )
-from advlab.reports.reading import Run
+from advlab.reports.reading import Run, read_json_object
 from advlab.reports.robustness_report import percent
 from advlab.reports.sections.base import HEADLINE, Section, register
 
@@ -73,7 +72,7 @@ def membership_rows(name: str, record: dict) -> list[list[str]]:
 def membership_table(root: Path, record: dict) -> Table:
     """This run's attacks, then those of the runs the privacy report put beside it."""
     rows = membership_rows(root.name, record)
-    beside = (read_object(root / PRIVACY / RECORD) or {}).get("beside") or {}
+    beside = (read_json_object(root / PRIVACY / RECORD) or {}).get("beside") or {}
     for name, other in beside.items():
         if isinstance(other, dict):
             rows += membership_rows(Path(name).name, other)
