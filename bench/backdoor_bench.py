@@ -82,21 +82,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import functools
 import json
 import math
 import os
-import shlex
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import attack_peer_versions, pinned_cpus, split_list  # noqa: E402
+from benchlib import (  # noqa: E402
+    Phases,
+    Unavailable,
+    add_run_flags,
+    add_size_flags,
+    add_verdict_flags,
+    attack_peer_versions,
+    bench_command,
+    checks_lines,
+    need_art,
+    page_done,
+    page_info,
+    phase_lines,
+    pinned_cpus,
+    publish,
+    split_list,
+    work_folder,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -593,18 +607,6 @@ class Timing:
         if self.advlab <= self.art:
             return "PASS"
         return "PASS (less the input check)" if self.advlab - self.checking <= self.art else "FAIL"
-
-
-class Unavailable(Exception):
-    """ART is not installed here."""
-
-
-def need_art():
-    try:
-        import art
-    except ImportError as error:
-        raise Unavailable(f"ART is not installed ({error}); `pip install -e .[bench]` adds it") from None
-    return art
 
 
 def least_time(work, rounds: int):
@@ -1228,14 +1230,11 @@ def render(parts: dict, info: dict, args: argparse.Namespace, command: str) -> s
         lines += ["", "## Availability poisoning", "", *availability_lines(availability, args)]
     if parts["peers"] or parts["timings"]:
         lines += ["", "## Side by side with IBM ART", "", *peer_lines(parts["peers"], parts["timings"])]
-    lines += ["", "## Checks", "", "| check | measured | verdict |", "|---|---|---|"]
-    lines += [f"| {c.what} | {c.measured} | {c.verdict} |" for c in parts["checks"]]
+    lines += ["", "## Checks", "", *checks_lines(parts["checks"])]
     if parts.get("figure"):
         lines += ["", f"![attack success and clean accuracy after each defense; availability curves]"
                       f"({parts['figure'].name})"]
-    lines += ["", "## Reading the tables", "", READING, "", "## Timings", "", "| phase | wall s | CPU s |",
-              "|---|---|---|"]
-    lines += [f"| {phase} | {wall:.1f} | {cpu:.1f} |" for phase, (wall, cpu) in parts["timings_by_phase"].items()]
+    lines += ["", "## Reading the tables", "", READING, "", "## Timings", "", *phase_lines(parts["timings_by_phase"])]
     lines += ["", "Seconds of each defense per row (detections, retraining without the flagged rows, repairs):", "",
               *defense_seconds_table(rows)]
     if parts["notes"]:
@@ -1312,40 +1311,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=None,
                         help="resize the images (default: digits 16, else native)")
     parser.add_argument("--attacks", default=None,
-                        help=f"rows, out of {', '.join(ATTACKS)}, or none (default: digits "
-                             f"{','.join(DATA['digits']['attacks'])}; mnist and idx "
-                             f"{','.join(DATA['mnist']['attacks'])})")
+                        help=(f"rows, out of {', '.join(ATTACKS)}, or none (default: digits "
+                              f"{','.join(DATA['digits']['attacks'])}; mnist and idx "
+                              f"{','.join(DATA['mnist']['attacks'])})").replace("%", "%%"))  # argparse formats help
     parser.add_argument("--defenses", default=",".join(DEFENSES), help=f"out of {', '.join(DEFENSES)}, or none")
     parser.add_argument("--peers", default="art", help="art or none (default art)")
     parser.add_argument("--classes", default="1,7", help="the two classes of the availability poisons (default 1,7)")
     parser.add_argument("--no-availability", dest="availability", action="store_false",
                         help="skip the availability poisons")
-    for name, words in (("epochs", "training epochs of every model"),
-                        ("strip_n", "held-out images STRIP judges (the rest are its reference)"),
-                        ("availability_train", "training rows of the availability problem (as many validation rows)"),
-                        ("availability_seeds", "seeds (splits) the availability curves average"),
-                        ("rounds", "timing rounds of the short ART comparisons (the least counts)"),
-                        ("svm_steps", "gradient steps per SVM poison, both sides")):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
-                            help=f"{words} (default {FULL[name]}; --quick {QUICK[name]})")
+    add_size_flags(parser, {"epochs": "training epochs of every model",
+                            "strip_n": "held-out images STRIP judges (the rest are its reference)",
+                            "availability_train": "training rows of the availability problem (as many validation rows)",
+                            "availability_seeds": "seeds (splits) the availability curves average",
+                            "rounds": "timing rounds of the short ART comparisons (the least counts)",
+                            "svm_steps": "gradient steps per SVM poison, both sides"}, FULL, QUICK)
     parser.add_argument("--availability-poisons", default=None,
                         help=f"budgets of the curves (default {FULL['availability_poisons']}; --quick "
                              f"{QUICK['availability_poisons']})")
     parser.add_argument("--work", type=Path, default=None,
                         help="train into this folder and keep the runs (a finished training of the same config is "
                              "reused); default: a temporary folder, removed at the end")
-    parser.add_argument("--seed", type=int, default=SEED, help="seed of everything (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    parser.add_argument("--pin", default="auto",
-                        help="CPUs to pin to, e.g. 0; 'auto' (default): the last --threads CPUs this process may use "
-                             "when it may use more; 'none'")
+    add_run_flags(parser, SEED)
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run: attacks {','.join(QUICK_ATTACKS)}, {QUICK['epochs']} epochs, small "
                              "detector, repair and availability budgets")
-    parser.add_argument("--check", action="store_true", help="exit 1 if any verdict is FAIL")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    parser.add_argument("--verbose", action="store_true", help="print the traceback of a peer that fails")
+    add_verdict_flags(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="the Markdown page (default docs/results/backdoor_bench.md; mnist: "
                              "backdoor_bench_mnist.md; idx: backdoor_bench_idx.md)")
@@ -1393,20 +1383,10 @@ def parse_ints(text: str, parser: argparse.ArgumentParser, flag: str) -> tuple[i
         parser.error(f"{flag} takes integers separated by commas, got {text!r}")
 
 
-def load_average() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-
-
 def run_all(args: argparse.Namespace, device) -> dict:
     """Train, poison, defend, compare; the parts of the page, with the timing of each phase."""
-    phases: dict[str, tuple[float, float]] = {}
-
-    def timed(phase: str, work, *arguments):
-        wall, cpu = time.perf_counter(), time.process_time()
-        value = work(*arguments)
-        phases[phase] = (time.perf_counter() - wall, time.process_time() - cpu)
-        return value
-
+    phases = Phases()
+    timed = phases.run
     notes: list[str] = []
     clean = timed("train the clean model", train_clean, args)
     rows = [clean] + [timed(f"poison {name}", poison, name, args, clean) for name in args.attacks]
@@ -1424,42 +1404,22 @@ def run_all(args: argparse.Namespace, device) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = shlex.join(["python", "bench/backdoor_bench.py", *(sys.argv[1:] if argv is None else argv)])
-    import torch
-
+    command = bench_command("backdoor_bench.py", argv)
     from advlab.core.devices import resolve_device
     from advlab.core.errors import AdvlabError
 
-    if args.cpus:
-        os.sched_setaffinity(0, args.cpus)
-    torch.set_num_threads(args.threads)
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    info = {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "threads": torch.get_num_threads(), "versions": attack_peer_versions(),
-            "cpus": ",".join(map(str, cpus)) or "n/a"}
-    started, cpu = time.perf_counter(), time.process_time()
+    info = page_info(args, attack_peer_versions())
     try:
         device = resolve_device(args.device)
         info["device"] = str(device)
-        with tempfile.TemporaryDirectory(prefix="advlab-backdoor-") as temporary:
-            args.folder = args.work if args.work is not None else Path(temporary)
+        with work_folder(args, "advlab-backdoor-"):
             parts = run_all(args, device)
-            info.update(load_end=load_average(), seconds=time.perf_counter() - started,
-                        cpu=time.process_time() - cpu)
+            page_done(info)
             parts["figure"] = plot(parts, args, args.out.with_suffix(".png"))
     except AdvlabError as error:
         print(f"backdoor_bench: {error}", file=sys.stderr)
         return 2
-    text = render(parts, info, args, command)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"written to {args.out}", file=sys.stderr)
-    failed = [c for c in parts["checks"] if c.verdict == "FAIL"]
-    if args.check and failed:
-        print(f"backdoor_bench: {len(failed)} check(s) FAIL: " + "; ".join(c.what for c in failed), file=sys.stderr)
-        return 1
-    return 0
+    return publish(render(parts, info, args, command), args.out, "backdoor_bench", parts["checks"], args.check)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
 import importlib
 import os
+import sys
+import time
 
 
 def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list[int] | None:
@@ -40,15 +44,136 @@ def split_list(text: str, valid, parser: argparse.ArgumentParser, flag: str) -> 
 
 def attack_peer_versions() -> dict[str, str]:
     """The versions of torch and of the attack peers (torchattacks, ART) this process imports."""
-    import torch
+    return module_versions(("torch", "torchattacks", "art"))
 
-    found = {"torch": torch.__version__}
-    for module in ("torchattacks", "art"):
+
+class Unavailable(Exception):
+    """A peer (ART, ...) is not installed here."""
+
+
+def need_art():
+    """The art package; Unavailable, saying how to install it, where it is missing."""
+    try:
+        import art
+    except ImportError as error:
+        raise Unavailable(f"ART is not installed ({error}); `pip install -e .[bench]` adds it") from None
+    return art
+
+
+def module_versions(modules) -> dict[str, str]:
+    """{module: its __version__, or "not installed"} for each importable module name of `modules`."""
+    found = {}
+    for module in modules:
         try:
             found[module] = importlib.import_module(module).__version__
         except ImportError:
             found[module] = "not installed"
     return found
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages as "a/b/c" ("n/a" where the system has none)."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def add_run_flags(parser: argparse.ArgumentParser, seed: int) -> None:
+    """--seed (default `seed`), --threads (1), --device (cpu) and --pin (auto), as the training benches take them."""
+    parser.add_argument("--seed", type=int, default=seed, help="seed of everything (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--pin", default="auto",
+                        help="CPUs to pin to, e.g. 0; 'auto' (default): the last --threads CPUs this process may use "
+                             "when it may use more; 'none'")
+
+
+def add_size_flags(parser: argparse.ArgumentParser, sizes: dict[str, str], full: dict, quick: dict) -> None:
+    """An integer flag --NAME per {name: what it sizes} of `sizes`, default None (the bench fills in `full`'s value,
+    or `quick`'s under --quick); its help names both."""
+    for name, words in sizes.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                            help=f"{words} (default {full[name]}; --quick {quick[name]})")
+
+
+def add_verdict_flags(parser: argparse.ArgumentParser) -> None:
+    """--check (exit 1 on a FAIL verdict), --no-progress (``progress``) and --verbose (a failing peer's traceback)."""
+    parser.add_argument("--check", action="store_true", help="exit 1 if any verdict is FAIL")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true", help="print the traceback of a peer that fails")
+
+
+class Phases(dict):
+    """{phase: (wall seconds, CPU seconds)} of a bench's phases, in the order they ran."""
+
+    def run(self, phase: str, work, *arguments):
+        """work(*arguments), timed as `phase`; its value."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = work(*arguments)
+        self[phase] = (time.perf_counter() - wall, time.process_time() - cpu)
+        return value
+
+
+def bench_command(script: str, argv: list[str] | None) -> str:
+    """The command line the page says made it: python bench/SCRIPT plus `argv` (None: this process's arguments)."""
+    import shlex
+
+    return shlex.join(["python", f"bench/{script}", *(sys.argv[1:] if argv is None else argv)])
+
+
+@contextlib.contextmanager
+def work_folder(args: argparse.Namespace, prefix: str):
+    """Set ``args.folder`` to ``args.work`` (kept), or to a temporary folder removed when the block ends."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as temporary:
+        args.folder = args.work if args.work is not None else Path(temporary)
+        yield args.folder
+
+
+def page_info(args: argparse.Namespace, versions: dict[str, str]) -> dict:
+    """Pin this process to ``args.cpus`` (when set) and give torch ``args.threads`` threads; the facts a page opens
+    with (load average, date, torch threads, CPUs, `versions`) and the clocks page_done reads the total time from."""
+    import torch
+
+    if args.cpus:
+        os.sched_setaffinity(0, args.cpus)
+    torch.set_num_threads(args.threads)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "threads": torch.get_num_threads(), "versions": versions, "cpus": ",".join(map(str, cpus)) or "n/a",
+            "clocks": (time.perf_counter(), time.process_time())}
+
+
+def page_done(info: dict) -> None:
+    """Add to `info` the load average now and the wall and CPU seconds (``seconds``, ``cpu``) since page_info."""
+    wall, cpu = info["clocks"]
+    info.update(load_end=load_average(), seconds=time.perf_counter() - wall, cpu=time.process_time() - cpu)
+
+
+def publish(text: str, out, bench: str, checks=(), check: bool = False) -> int:
+    """Print the page and write it to `out`; the exit status: 1 when `check` and any of `checks` (objects with
+    ``what`` and ``verdict``) is FAIL, else 0."""
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"written to {out}", file=sys.stderr)
+    failed = [c for c in checks if c.verdict == "FAIL"]
+    if check and failed:
+        print(f"{bench}: {len(failed)} check(s) FAIL: " + "; ".join(c.what for c in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def checks_lines(checks) -> list[str]:
+    """The page's checks table: one row per check (objects with ``what``, ``measured`` and ``verdict``)."""
+    return ["| check | measured | verdict |", "|---|---|---|", *[f"| {c.what} | {c.measured} | {c.verdict} |"
+                                                             for c in checks]]
+
+
+def phase_lines(phases: dict) -> list[str]:
+    """The page's timings table: wall and CPU seconds of each phase ({phase: (wall, cpu)}, as Phases keeps them)."""
+    return ["| phase | wall s | CPU s |", "|---|---|---|", *[f"| {phase} | {wall:.1f} | {cpu:.1f} |"
+                                                             for phase, (wall, cpu) in phases.items()]]
 
 
 def section_markers(name: str) -> tuple[str, str]:

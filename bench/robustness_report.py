@@ -63,7 +63,6 @@ L2 ball of radius 8 eps, so an L2 certificate of radius r covers Linf eps r / 8 
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
 import json
 import math
@@ -79,7 +78,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import attack_peer_versions, kept_sections, pinned_cpus, split_list  # noqa: E402
+from benchlib import (  # noqa: E402
+    Phases,
+    add_run_flags,
+    attack_peer_versions,
+    kept_sections,
+    page_done,
+    page_info,
+    pinned_cpus,
+    split_list,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -774,12 +782,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=None,
                         help="train into this folder and keep the runs (a finished run of the same config is reused); "
                              "default: a temporary folder, removed at the end")
-    parser.add_argument("--seed", type=int, default=SEED, help="seed of everything (default %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    parser.add_argument("--pin", default="auto",
-                        help="CPUs to pin to, e.g. 0; 'auto' (default): the last --threads CPUs this process may use "
-                             "when it may use more; 'none'")
+    add_run_flags(parser, SEED)
     parser.add_argument("--quick", action="store_true", help="a smoke run: " + ", ".join(
         f"{k.replace('_', '-')} {v}" for k, v in QUICK.items() if isinstance(v, int)))
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -830,10 +833,6 @@ def check_smoothing(args: argparse.Namespace, parser: argparse.ArgumentParser) -
                 parser.error(f"{flag}: {error}")
 
 
-def load_average() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-
-
 def setup_notes(args: argparse.Namespace) -> list[str]:
     """What the page must say about the peers it ran (or could not run) and the smoothing settings."""
     notes = []
@@ -858,17 +857,11 @@ def setup_notes(args: argparse.Namespace) -> list[str]:
 
 def run_all(args: argparse.Namespace, folder: Path, device) -> dict:
     """Train, evaluate, compare and certify; the parts of the page, with the timing of each phase."""
-    timings: dict[str, tuple[float, float]] = {}  # phase -> (wall seconds, this process's CPU seconds)
+    timings = Phases()  # phase -> (wall seconds, this process's CPU seconds)
     parts: dict = {"models": [], "reports": {}, "peers": {}, "follow_ups": {}, "smoothing": [],
                    "notes": setup_notes(args),
                    "timings": timings}
-
-    def timed(phase: str, work, *arguments):
-        wall, cpu = time.perf_counter(), time.process_time()
-        value = work(*arguments)
-        timings[phase] = (time.perf_counter() - wall, time.process_time() - cpu)
-        return value
-
+    timed = timings.run
     surrogate = timed(f"train {SURROGATE[0]}", train_model, *SURROGATE, args, folder)
     parts["models"].append(surrogate)
     for name in args.models:
@@ -895,19 +888,10 @@ def run_all(args: argparse.Namespace, folder: Path, device) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = shlex.join(["python", "bench/robustness_report.py", *(sys.argv[1:] if argv is None else argv)])
-    import torch
-
     from advlab.core.devices import resolve_device
     from advlab.core.errors import AdvlabError
 
-    if args.cpus:
-        os.sched_setaffinity(0, args.cpus)
-    torch.set_num_threads(args.threads)
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    info = {"load": load_average(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "threads": torch.get_num_threads(), "versions": attack_peer_versions(),
-            "cpus": ",".join(map(str, cpus)) or "n/a"}
-    started, cpu = time.perf_counter(), time.process_time()
+    info = page_info(args, attack_peer_versions())
     try:
         device = resolve_device(args.device)
         info["device"] = str(device)
@@ -917,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     except AdvlabError as error:
         print(f"robustness_report: {error}", file=sys.stderr)
         return 2
-    info.update(load_end=load_average(), seconds=time.perf_counter() - started, cpu=time.process_time() - cpu)
+    page_done(info)
     if parts["reports"] or parts["smoothing"]:
         parts["figure"] = plot(parts, args, args.out.with_suffix(".png"))
     text = render(parts, info, args, command)

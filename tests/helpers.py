@@ -120,6 +120,31 @@ def load_bench(name: str):
     return sys.modules[name]
 
 
+def run_bench(name: str, argv: list[str], timeout: float = 300):
+    """bench/NAME.py run as a script in a subprocess (as it is meant to be run: it sets threads and CPU affinity for
+    itself) with `argv`; the finished process, whose exit status must be 0 or 1 (--check's verdicts)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    done = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    return done
+
+
+def quick_bench_run(name: str, folder) -> tuple:
+    """bench/NAME.py --quick --check (the exit status follows the verdicts) with its runs kept in FOLDER/work and
+    its page written to FOLDER/NAME.md: (the finished process, the page's text)."""
+    from pathlib import Path
+
+    out, work = Path(folder) / f"{name}.md", Path(folder) / "work"
+    done = run_bench(name, ["--quick", "--check", "--no-progress", "--pin", "none", "--work", str(work), "--out",
+                            str(out)])
+    return done, out.read_text()
+
+
 def assert_bench_refuses(name: str, argv: list[str], message: str, out, capsys) -> None:
     """bench/NAME.py's main(argv + --out OUT) stops with argparse's exit 2, says `message` on stderr and writes
     nothing to `out`."""

@@ -8,14 +8,10 @@ follow from its own numbers, with --check's exit status following the verdicts.
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from helpers import assert_bench_refuses, load_bench, table_rows
+from helpers import assert_bench_refuses, load_bench, quick_bench_run, table_rows
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "backdoor_bench.py"
 NUMBER = r"\d+\.\d"
 
 
@@ -36,14 +32,8 @@ def triple(cell: str) -> tuple[float, float | None, float | None]:
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
-    out, work = folder / "backdoor_bench.md", folder / "work"
-    # a subprocess, as the bench is meant to be run (it sets threads and CPU affinity for itself); --check makes
-    # the exit status follow the verdicts
-    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--check", "--no-progress", "--pin", "none",
-                           "--work", str(work), "--out", str(out)], capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert done.returncode in (0, 1), done.stderr[-3000:]
-    return done, out.read_text(), folder
+    done, text = quick_bench_run("backdoor_bench", folder)
+    return done, text, folder
 
 
 def test_page_records_its_command_and_picture(quick_run):
