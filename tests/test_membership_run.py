@@ -111,19 +111,38 @@ def test_more_shadows_train_only_the_new_ones(target, tmp_path):
     assert checkpoint_times(copy, 2) == times and second["shadows"] == 4
 
 
-def test_a_label_only_victim_skips_the_attacks_that_need_scores(target):
+def test_a_label_only_victim_skips_the_attacks_that_need_scores(target, every_attack):
+    before, _, _ = every_attack
     folder = membership_run(run_config(target, ("loss", "correctness"), output="labels"))
     record = json.loads((folder / "membership.json").read_text())
-    assert list(record["attacks"]) == ["correctness"] and list(record["skipped"]) == ["loss"]
+    assert list(record["attacks"])[-1] == "correctness" and list(record["skipped"]) == ["loss"]
+    assert record["attacks"]["correctness"]["output"] == "labels"
+    # the earlier call's attacks (same seed, same examples) stay beside it, with their figures and scores
+    assert record["attacks"]["loss"] == before["attacks"]["loss"] and record["attacks"]["loss"]["output"] == "logits"
+    with np.load(folder / "scores.npz", allow_pickle=False) as saved:
+        assert set(EVERY_ATTACK) <= set(saved.files)
+        assert membership_roc(saved["lira"], saved["is_member"]).auc == record["attacks"]["lira"]["auc"]
     assert record["output"] == "labels" and record["shadows"] == 0
     assert record["label_only_attacks"] == [name for name, cls in ATTACKS.items() if not cls.needs_scores]
     raises_one_line(lambda: membership_run(run_config(target, ("loss", "lira"), output="labels")),
                     "need the victim's scores", "correctness")
 
 
+def test_a_call_with_another_seed_replaces_the_earlier_attacks(target, tmp_path):
+    copy = tmp_path / "target"
+    shutil.copytree(target, copy, ignore=shutil.ignore_patterns("privacy"))
+    membership_run(run_config(copy, ("loss",)))
+    assert list(json.loads((membership_run(run_config(copy, ("correctness",))) / "membership.json").read_text())
+                ["attacks"]) == ["loss", "correctness"]
+    folder = membership_run(run_config(copy, ("correctness",), seed=1))
+    assert list(json.loads((folder / "membership.json").read_text())["attacks"]) == ["correctness"]
+    with np.load(folder / "scores.npz", allow_pickle=False) as saved:
+        assert "loss" not in saved.files
+
+
 def trained_on_every_row(target, out) -> Path:
     """A copy of `target` whose checkpoint record says it trained on all 1,797 rows and held none out (training
-    such a run fails today: train_classifier measures held-out accuracy on no images)."""
+    train_classifier refuses to make such a run: it measures its accuracy on its held-out rows)."""
     shutil.copytree(target, out, ignore=shutil.ignore_patterns("privacy"))
     record_path = next((out / "checkpoints").glob("*.json"))
     record = json.loads(record_path.read_text())

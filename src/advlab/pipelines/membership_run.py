@@ -49,6 +49,7 @@ from advlab.privacy.membership.roc import MembershipROC, membership_roc
 from advlab.privacy.membership.shadows import paired_membership
 from advlab.privacy.victim import OUTPUTS, module_victim
 from advlab.reports.membership_plots import save_roc_figure
+from advlab.reports.reading import read_json_object
 
 MEMBERSHIP_FOLDER = Path("privacy") / "membership"
 RECORD, ROC_PICTURE, SCORES = "membership.json", "roc.png", "scores.npz"
@@ -214,12 +215,33 @@ def membership_run(config: MembershipRunConfig) -> Path:
     rocs = {name: membership_roc(values, is_member) for name, values in scores.items()}
     folder = Path(config.run) / MEMBERSHIP_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    save_roc_figure(rocs, folder / ROC_PICTURE, f"membership inference on {Path(config.run).name}")
-    write_scores(folder / SCORES, scores, is_member, rows)
+    kept_scores, kept_figures = earlier_results(folder, rows, config.seed, exclude=scores)
+    every_roc = {**{name: membership_roc(values, is_member) for name, values in kept_scores.items()}, **rocs}
+    save_roc_figure(every_roc, folder / ROC_PICTURE, f"membership inference on {Path(config.run).name}")
+    write_scores(folder / SCORES, {**kept_scores, **scores}, is_member, rows)
     record = membership_record(config, rocs, seconds, is_member, subsampled, skipped, shadows,
                                len(train_rows) + len(held_out_rows))
+    record["attacks"] = {**kept_figures, **record["attacks"]}
     atomic_write_bytes(folder / RECORD, json.dumps(record, indent=1).encode())
     return folder
+
+
+def earlier_results(folder: Path, rows: Tensor, seed: int, exclude) -> tuple[dict[str, Tensor], dict[str, dict]]:
+    """(scores, figures) of the attacks an earlier call ran on the same examples (same seed and rows) and this one
+    did not: they stay in membership.json, scores.npz and roc.png beside this call's (a label-only call after a
+    scores one keeps both; each attack's figures name the output it saw)."""
+    record = read_json_object(folder / RECORD)
+    if record is None or record.get("seed") != seed or not (folder / SCORES).is_file():
+        return {}, {}
+    try:
+        with np.load(folder / SCORES, allow_pickle=False) as saved:
+            if not np.array_equal(saved["rows"], rows.numpy()):
+                return {}, {}
+            names = [name for name in record.get("attacks", {}) if name in saved.files and name not in exclude]
+            return ({name: torch.from_numpy(saved[name]) for name in names},
+                    {name: record["attacks"][name] for name in names})
+    except (OSError, ValueError, KeyError):
+        return {}, {}
 
 
 def attack_scores(attack: MembershipAttack, victim, data: TensorData, rows: Tensor,
@@ -247,7 +269,7 @@ def membership_record(config: MembershipRunConfig, rocs: dict[str, MembershipROC
     """membership.json (stable keys: members, non_members, shadows, attacks.NAME.{auc, tpr_at_0.1%_fpr,
     tpr_at_1%_fpr, seconds}); `rows` the pool's size (the target's training and held-out rows). For a label-only
     victim, `label_only_attacks` names every attack that applies to labels alone."""
-    figures = {name: {**roc.summary(), "seconds": round(seconds[name], 3),
+    figures = {name: {**roc.summary(), "seconds": round(seconds[name], 3), "output": config.output,
                       "options": {key: jsonable(value) for key, value in config.options.get(name, {}).items()}}
                for name, roc in rocs.items()}
     members = int(is_member.sum())

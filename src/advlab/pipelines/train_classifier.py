@@ -113,11 +113,12 @@ def check_cut(train: int, n: int, test_fraction: float) -> None:
                           f"images out of {n}")
 
 
-def given_rows(rows: tuple[Tensor, Tensor], n: int) -> tuple[Tensor, Tensor]:
-    """(training rows, held-out rows) as given, checked: int64 row numbers in [0, n), disjoint, training non-empty."""
+def given_rows(rows: tuple[Tensor, Tensor], n: int, training: bool = False) -> tuple[Tensor, Tensor]:
+    """(training rows, held-out rows) as given, checked: int64 row numbers in [0, n), disjoint, training non-empty;
+    for `training` the held-out rows too (a run measures its accuracy on them; a record read back may hold none)."""
     train_rows, test_rows = (torch.as_tensor(part, dtype=torch.long).flatten().cpu() for part in rows)
     every = torch.cat([train_rows, test_rows])
-    if not len(train_rows) or not len(test_rows) or int(every.min()) < 0 or int(every.max()) >= n:
+    if not len(train_rows) or (training and not len(test_rows)) or int(every.min()) < 0 or int(every.max()) >= n:
         raise AdvlabError(f"the given training and held-out rows must be non-empty sets of row numbers in [0, {n}) "
                           "(a run measures its accuracy on its held-out rows)")
     if len(every.unique()) != len(every):
@@ -219,7 +220,7 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     data = load_labelled_data(config)
     split = split_kind(config) if rows is None else GIVEN_SPLIT
     train_rows, test_rows = (data_split(data.labels, config.test_fraction, config.seed, split) if rows is None
-                             else given_rows(rows, len(data)))
+                             else given_rows(rows, len(data), training=True))
     if training_set is not None:
         data = replaced_rows(data, train_rows, *training_set(data.data[train_rows], data.labels[train_rows]))
     data = data.to(device)
