@@ -159,8 +159,8 @@ def test_checks_follow_their_numbers_and_set_the_exit_status(quick_run):
             assert verdict == ("PASS" if gmi > mi_face else "FAIL")
         elif what.startswith("equation solving"):
             fidelity = float(re.search(r"fidelity ([0-9.]+) %", measured).group(1))
-            difference = float(re.search(r"largest difference ([0-9.e+-]+);", measured).group(1))
-            assert verdict == ("PASS" if fidelity == 100 and difference <= 1e-4 else "FAIL")
+            error, bound = map(float, re.search(r"weight error ([0-9.e+-]+) <= bound ([0-9.e+-]+) ", measured).groups())
+            assert verdict == ("PASS" if fidelity == 100 and error <= bound * 1.05 else "FAIL")
     assert done.returncode == (1 if "FAIL" in verdicts else 0)
 
 
