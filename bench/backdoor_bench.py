@@ -145,10 +145,10 @@ ASR_WITHIN = 3.0  # points: advlab's BadNets against ART's pattern backdoor
 FPR_SLACK = 0.005  # spectral: advlab's TPR is compared at an FPR at most this much above ART's
 ART_SVM_STEP = 0.5
 ART_STRIP_OVERLAYS = 20  # ART's STRIP default
-POISON_ROUNDS = 20  # stamping a trigger takes milliseconds: the least of this many rounds is timed
+POISON_ROUNDS = 200  # stamping a trigger takes milliseconds: the least of this many rounds is timed
 
 FULL = {"epochs": 20, "strip_n": 200, "availability_poisons": "0,5,10,15,20", "availability_seeds": 3,
-        "availability_train": 100, "rounds": 5, "svm_steps": 50, "detector_options": {}, "repair_options": {},
+        "availability_train": 100, "rounds": 15, "svm_steps": 50, "detector_options": {}, "repair_options": {},
         "back_gradient": {}}
 QUICK = {"epochs": 2, "strip_n": 60, "availability_poisons": "0,4", "availability_seeds": 1,
          "availability_train": 40, "rounds": 1, "svm_steps": 3,
