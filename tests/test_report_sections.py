@@ -168,12 +168,18 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
     (poisoned / "poison.json").write_text(json.dumps({"attack": "badnets", "target": 0, "rate": 0.05, "poisons": 3,
                                                        "train_size": 60, "clean_accuracy": 0.9,
                                                        "attack_success_rate": 0.95}))
+    private = classifier_run(tmp_path, name="private", attacks=())
+    (private / "privacy" / "membership").mkdir(parents=True)
+    (private / "privacy" / "membership" / "membership.json").write_text(json.dumps(
+        {"members": 30, "non_members": 30, "shadows": 0,
+         "attacks": {"loss": {"auc": 0.6, "tpr_at_0.1%_fpr": 0.0, "tpr_at_1%_fpr": 0.1, "seconds": 0.1}}}))
     expected = {
         bare: {"Summary", "Samples over time", "Training curves", "Configuration"},
         rich: {"Final samples", "Summary", "Evaluation", "Samples over time", "Training curves", "Configuration"},
         clf: {"Summary", "Training curves", "Configuration"},
         attacked: {"Summary", "Robustness", "Randomized smoothing", "Attacks", "Training curves", "Configuration"},
         poisoned: {"Summary", "Poisoning", "Training curves", "Configuration"},
+        private: {"Summary", "Privacy", "Training curves", "Configuration"},
     }
     for root, titles in expected.items():
         run = read_run(root)
