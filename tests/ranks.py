@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import socket
 import traceback
 from collections.abc import Callable
@@ -31,7 +32,7 @@ def _child(rank: int, world_size: int, port: int, function: Callable, args: tupl
     torch.set_num_threads(1)
     try:
         value = function(*args)
-        results.put((rank, True, value))
+        results.put((rank, True, pickle.dumps(value)))  # plain pickle: tensors travel by value, not shared fds
     except BaseException:  # noqa: BLE001 -- reported to the parent
         results.put((rank, False, traceback.format_exc()))
     finally:
@@ -54,7 +55,7 @@ def run_ranks(function: Callable, world_size: int, *args: Any, timeout: float = 
     try:
         for _ in range(world_size):
             rank, ok, value = results.get(timeout=timeout)
-            (collected.__setitem__(rank, value) if ok else failures.append(f"rank {rank}:\n{value}"))
+            (collected.__setitem__(rank, pickle.loads(value)) if ok else failures.append(f"rank {rank}:\n{value}"))
     finally:
         for process in processes:
             process.join(timeout=10)

@@ -43,7 +43,8 @@ OPTION_DOCS = {
     "lr_g": "generator learning rate", "lr_d": "discriminator learning rate",
     "beta1": "Adam beta1", "beta2": "Adam beta2", "momentum": "SGD momentum",
     "noise": "noise distribution", "ema": "EMA decay of the generator (0 = off)",
-    "seed": "random seed", "device": "auto, cpu, cuda or cuda:N",
+    "seed": "random seed", "device": "auto, cpu, cuda or cuda:N (under torchrun: cuda, each rank its own GPU)",
+    "precision": "fp32, bf16 (autocast; CPU or GPU) or fp16 (autocast with loss scaling; CUDA only)",
     "threads": "torch CPU threads (unset: torch's default; 1 is often faster on a busy machine)",
     "log_every": "log every N steps", "sample_every": "save samples every N steps",
     "checkpoint_every": "checkpoint every N steps", "keep_checkpoints": "checkpoints kept",
@@ -56,7 +57,7 @@ OPTION_DOCS = {
 }
 
 
-RESUMABLE = ("steps", "device", "threads", "out")
+RESUMABLE = ("steps", "device", "precision", "threads", "out")
 
 
 def add_parser(subparsers) -> None:
@@ -121,14 +122,15 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def resume_with(run_dir: str, given: dict, config_file: str | None) -> GANTrainConfig:
-    """The stored config; only --steps, --device and --threads may change (Mimicry refuses a changed config too)."""
+    """The stored config; only --steps, --device, --precision and --threads may change (Mimicry refuses a changed
+    config too)."""
     if config_file:
         raise AdvlabError("--resume takes its config from the run; drop --config")
     stored = resume_config(run_dir)
     changed = sorted(k for k, v in given.items() if k not in RESUMABLE and getattr(stored, k) != v)
     if changed:
         raise AdvlabError(f"cannot change {', '.join(changed)} when resuming {run_dir}; "
-                          "only --steps, --device and --threads may change")
+                          "only --steps, --device, --precision and --threads may change")
     if "out" in given and Path(given["out"]) != Path(run_dir):
         raise AdvlabError("--out differs from --resume; a resumed run stays in its directory")
     allowed = {k: v for k, v in given.items() if k in RESUMABLE and k != "out"}

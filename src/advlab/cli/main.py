@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import torch
+
 from advlab import __version__
 from advlab.cli import (
     attack,
@@ -21,6 +23,7 @@ from advlab.cli import (
     robustness,
 )
 from advlab.cli.common import Parser
+from advlab.core.distributed import current, shutdown
 from advlab.core.errors import AdvlabError
 
 
@@ -36,16 +39,58 @@ def build_parser() -> Parser:
     return parser
 
 
+class MainRankOutput:
+    """stdout that only rank 0 writes to under torchrun (one "run: ..." line per job, not one per process)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(text) if current().is_main else len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout, sys.stdout = sys.stdout, MainRankOutput(sys.stdout)
     try:
         return args.handler(args)
     except AdvlabError as error:
-        print(f"advlab: error: {error}", file=sys.stderr)
+        print(f"advlab: error: {where()}{error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("advlab: interrupted", file=sys.stderr)
+        print(f"advlab: {where()}interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as error:
+        if not lost_peer(error):
+            raise
+        print(f"advlab: error: {where()}lost the other processes of this torchrun job ({first_line(error)}); "
+              "the last checkpoint that was written stays loadable", file=sys.stderr)
+        return 3
+    finally:
+        sys.stdout = stdout
+        shutdown()
+
+
+def where() -> str:
+    """'rank R: ' under torchrun, so that each process's message says whose it is; '' in one process."""
+    dist = current()
+    return f"rank {dist.rank}: " if dist.active else ""
+
+
+PEER_ERRORS = ("gloo", "NCCL", "Connection reset", "Connection closed", "Timed out", "timed out")
+
+
+def lost_peer(error: RuntimeError) -> bool:
+    """True for the error of a collective whose peer died or hung (gloo raises a plain RuntimeError)."""
+    return isinstance(error, torch.distributed.DistError) or \
+        (current().active and any(word in str(error) for word in PEER_ERRORS))
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 if __name__ == "__main__":

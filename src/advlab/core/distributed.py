@@ -230,6 +230,11 @@ def context(device: str | None = None) -> Distributed:
     return _CONTEXT
 
 
+def current() -> Distributed:
+    """The context set up so far, without setting one up (a world of 1 before the first :func:`context` call)."""
+    return _CONTEXT or Distributed()
+
+
 def _from_environment(device: str | None) -> Distributed:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
@@ -249,5 +254,9 @@ def shutdown() -> None:
     """Leave the process group (at the end of a command) and forget the context."""
     global _CONTEXT
     if dist.is_initialized():
+        try:
+            dist.barrier()  # no rank tears the group down under another still using it
+        except (RuntimeError, dist.DistError):
+            pass  # a rank died: leave what is left
         dist.destroy_process_group()
     _CONTEXT = None

@@ -21,6 +21,14 @@ a conditional game keeps every pack to one label, real and generated: D compares
 which penalises collapse within a class. `augment` (DiffAugment, Zhao et al.
 2020) transforms every image D sees, real and generated, in D's and G's steps alike.
 
+Under torchrun (`dist`, advlab.core.distributed) every rank draws the global minibatch's data rows, labels,
+noise, DiffAugment parameters and WGAN-GP interpolation weights from the run's one sampler, alike on every rank,
+and keeps its own contiguous share (`rows`); the gradients of each player's step are averaged across ranks before
+its optimiser step, so N processes take the step one process takes on the whole minibatch (to float rounding) for
+players without batch statistics, and the sampler streams stay identical on every rank. Batch-norm statistics
+are per share; rank 0's buffers are broadcast after every iteration, as the DDP wrapper does. `precision`
+(advlab.core.precision) runs the forward passes under autocast and scales fp16 losses.
+
 Statistics (losses, mean D(x), mean D(G(z)), gradient norms) are gathered only on the
 iterations where the caller asks for them, so the loop itself adds no cost. Every loss is
 added to a float64 running sum on the device (one cheap kernel, no synchronisation): a NaN or
@@ -31,11 +39,13 @@ and checkpoint, reads it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from advlab.core.distributed import Distributed
+from advlab.core.precision import Precision
 from advlab.core.seeding import make_generator
 from advlab.gan.acgan_loss import acgan_discriminator_loss, acgan_generator_loss, class_accuracy
 from advlab.gan.ema import GeneratorEMA
@@ -88,6 +98,8 @@ class GANTrainer:
     acgan_weight: float = 1.0
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
     schedule: ProgressiveSchedule | None = None
+    dist: Distributed = field(default_factory=Distributed)
+    precision: Precision = field(default_factory=Precision)
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONING:
@@ -95,6 +107,8 @@ class GANTrainer:
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.sampler.device)
         # progressive growing (Karras et al. 2018): real images are handed out at the current stage
         self.real_source = self.data if self.schedule is None else ProgressiveData(self.data)
+        self.dist.check_divisible(self.batch_size, "batch size", self.pack)
+        self.rows = self.dist.shard(self.batch_size)  # this rank's share of every minibatch
 
     def apply_stage(self) -> None:
         """Progressive growing: set the resolution and fade-in of this step on both players, the EMA copy and
@@ -108,13 +122,15 @@ class GANTrainer:
         return self.conditioning != "none"
 
     def noise_batch(self) -> torch.Tensor:
-        return sample_noise(self.batch_size, self.z_dim, self.noise, self.sampler)
+        """This rank's share of a minibatch of noise (all of it in one process)."""
+        return sample_noise(self.batch_size, self.z_dim, self.noise, self.sampler)[self.rows]
 
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A minibatch of real samples, with their labels in a conditional game."""
+        """This rank's share of a minibatch of real samples, with their labels in a conditional game."""
         if not self.conditional:
-            return self.real_source.sample(self.batch_size, self.sampler), None
-        return self.real_source.sample_labelled(self.batch_size, self.sampler, self.pack)
+            return self.real_source.sample(self.batch_size, self.sampler)[self.rows], None
+        images, labels = self.real_source.sample_labelled(self.batch_size, self.sampler, self.pack)
+        return images[self.rows], labels[self.rows]
 
     def fake_labels(self) -> torch.Tensor | None:
         """Uniform labels for a generated minibatch (conditional games only); with PacGAN packing, one label per
@@ -123,7 +139,7 @@ class GANTrainer:
             return None
         draws = torch.randint(self.classes, (self.batch_size // self.pack,), generator=self.sampler,
                               device=self.sampler.device)
-        return draws if self.pack == 1 else draws.repeat_interleave(self.pack)
+        return (draws if self.pack == 1 else draws.repeat_interleave(self.pack))[self.rows]
 
     @property
     def pack(self) -> int:
@@ -141,8 +157,19 @@ class GANTrainer:
     def judge(self, samples: torch.Tensor, labels: torch.Tensor | None):
         """D's output on (augmented) samples: scores, or (scores, class logits) for ACGAN."""
         if self.augment is not None:
-            samples = self.augment(samples)
+            samples = self.augmented(samples)
         return self.discriminator(samples, labels) if self.conditioning == "input" else self.discriminator(samples)
+
+    def augmented(self, samples: torch.Tensor) -> torch.Tensor:
+        """DiffAugment of this rank's share, with the parameters one process draws for these rows: the share is
+        set at its rows of a zero-filled global minibatch (the transforms act on each image alone), the whole is
+        augmented and the share cut out again (the gradient flows through the cut)."""
+        if not self.dist.active:
+            return self.augment(samples)
+        rows = self.rows
+        before = samples.new_zeros((rows.start, *samples.shape[1:]))
+        after = samples.new_zeros((self.batch_size - rows.stop, *samples.shape[1:]))
+        return self.augment(torch.cat([before, samples, after]))[rows]
 
     def critic(self, labels: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
         """D as a function of the samples alone (scores only), for a penalty such as WGAN-GP's: what D judges in
@@ -161,22 +188,27 @@ class GANTrainer:
         """One update of D on fresh real and generated minibatches."""
         real, real_labels = self.real_batch()
         fake_labels = self.fake_labels()
-        with torch.no_grad():
+        with torch.no_grad(), self.precision.autocast():
             fake = self.generate(fake_labels)
-        real_out, fake_out = self.judge(real, real_labels), self.judge(fake, fake_labels)
-        if self.conditioning == "acgan":
-            loss = acgan_discriminator_loss(self.loss, real_out, fake_out, self.pack_labels(real_labels),
-                                            self.pack_labels(fake_labels), self.acgan_weight)
-        else:
-            loss = self.loss.discriminator_loss(real_out, fake_out)
-        penalty = self.loss.penalty(self.critic(real_labels), real, fake, self.sampler)
-        if penalty is not None:
-            loss = loss + penalty
+        with self.precision.autocast():
+            real_out, fake_out = self.judge(real, real_labels), self.judge(fake, fake_labels)
+            if self.conditioning == "acgan":
+                loss = acgan_discriminator_loss(self.loss, real_out, fake_out, self.pack_labels(real_labels),
+                                                self.pack_labels(fake_labels), self.acgan_weight)
+            else:
+                loss = self.loss.discriminator_loss(real_out, fake_out)
+            share = (self.rows, self.batch_size) if self.dist.active else None
+            penalty = self.loss.penalty(self.critic(real_labels), real, fake.to(real.dtype), self.sampler, share)
+            if penalty is not None:
+                loss = loss + penalty
         self.optimizer_d.zero_grad(set_to_none=True)
-        loss.backward()
+        self.precision.backward(loss, self.optimizer_d)
+        self.dist.average_gradients(self.discriminator)
         self.loss_sum.add_(loss.detach())
+        if record:
+            self.precision.unscale(self.optimizer_d)
         stats = self.discriminator_stats(loss, real_out, fake_out, real_labels) if record else {}
-        self.optimizer_d.step()
+        self.precision.step(self.optimizer_d)
         return stats
 
     def discriminator_stats(self, loss, real_out, fake_out, real_labels=None) -> dict[str, torch.Tensor]:
@@ -193,18 +225,22 @@ class GANTrainer:
         self.discriminator.requires_grad_(False)
         try:
             labels = self.fake_labels()
-            fake_out = self.judge(self.generate(labels), labels)
-            if self.conditioning == "acgan":
-                loss = acgan_generator_loss(self.loss, fake_out, self.pack_labels(labels), self.acgan_weight)
-            else:
-                loss = self.loss.generator_loss(fake_out)
+            with self.precision.autocast():
+                fake_out = self.judge(self.generate(labels), labels)
+                if self.conditioning == "acgan":
+                    loss = acgan_generator_loss(self.loss, fake_out, self.pack_labels(labels), self.acgan_weight)
+                else:
+                    loss = self.loss.generator_loss(fake_out)
             self.optimizer_g.zero_grad(set_to_none=True)
-            loss.backward()
+            self.precision.backward(loss, self.optimizer_g)
         finally:
             self.discriminator.requires_grad_(True)
+        self.dist.average_gradients(self.generator)
         self.loss_sum.add_(loss.detach())
+        if record:
+            self.precision.unscale(self.optimizer_g)
         stats = {"g_loss": loss.detach(), "grad_norm_g": grad_norm(self.generator)} if record else {}
-        self.optimizer_g.step()
+        self.precision.step(self.optimizer_g)
         if self.ema is not None:
             self.ema.update(self.generator)
         return stats
@@ -219,14 +255,17 @@ class GANTrainer:
             d_stats = self.discriminator_step(record and step == self.k - 1)
         g_stats = self.generator_step(record)
         self.step += 1
+        self.dist.broadcast_buffers(self.generator)
+        self.dist.broadcast_buffers(self.discriminator)
         if not record:
             return {}
         stats = {**d_stats, **g_stats}
-        return dict(zip(stats, torch.stack(list(stats.values())).tolist()))
+        values = self.dist.all_reduce_sum(torch.stack(list(stats.values())).double()) / self.dist.world_size
+        return dict(zip(stats, values.tolist()))  # the mean over ranks: figures of the whole minibatch
 
     def check_finite(self) -> bool:
-        """False once any loss so far was NaN or infinite."""
-        return bool(torch.isfinite(self.loss_sum))
+        """False once any loss so far was NaN or infinite (on any rank)."""
+        return self.dist.all_true(bool(torch.isfinite(self.loss_sum)))
 
     def sampling_model(self) -> nn.Module:
         """The generator to draw samples from: the averaged one when EMA is on, its batch-norm statistics

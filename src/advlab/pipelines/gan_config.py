@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
+from advlab.core.precision import PRECISIONS
 from advlab.gan.diffaugment import parse_policy
 from advlab.pipelines.evaluate_gan import parse_metrics
 
@@ -110,6 +111,7 @@ class GANTrainConfig:
     ema: float | None = None
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"
     threads: int | None = None
     log_every: int = 10
     sample_every: int = 500
@@ -151,6 +153,8 @@ class GANTrainConfig:
             parse_metrics(self.metrics)
         if self.diffaugment:
             parse_policy(self.diffaugment)
+        if self.precision not in PRECISIONS:
+            raise AdvlabError(f"unknown precision {self.precision!r}; valid precisions are: {', '.join(PRECISIONS)}")
         if self.model not in MODELS:
             raise AdvlabError(f"unknown model {self.model!r}; valid models are: {', '.join(MODELS)}")
 

@@ -19,7 +19,9 @@ from advlab.core.checkpoints import (
     restore_module,
     restore_optimizer,
 )
+from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.precision import Precision
 from advlab.core.seeding import make_generator
 from advlab.data import Dataset, load_dataset
 from advlab.gan.diffaugment import diff_augment
@@ -155,8 +157,10 @@ def conditioning(config: GANTrainConfig) -> str:
     return "acgan" if config.model == "acgan" else "input"
 
 
-def build_trainer(config: GANTrainConfig, data, device: torch.device) -> GANTrainer:
-    """Players, optimisers, loss and sampler for a resolved config, on `device`."""
+def build_trainer(config: GANTrainConfig, data, device: torch.device, dist: Distributed | None = None,
+                  precision: Precision | None = None) -> GANTrainer:
+    """Players, optimisers, loss and sampler for a resolved config, on `device`; under torchrun `dist` says which
+    share of each minibatch this rank takes (advlab.core.distributed), `precision` how it computes."""
     check_shape(config, data.sample_shape)
     classes = data.classes if config.conditional else 0
     generator = build_generator(config, data.sample_shape, classes).to(device)
@@ -171,7 +175,8 @@ def build_trainer(config: GANTrainConfig, data, device: torch.device) -> GANTrai
         sampler=sampler, z_dim=config.z_dim,
         batch_size=config.batch_size, k=config.k, noise=config.noise, ema=ema,
         conditioning=conditioning(config), classes=classes, acgan_weight=config.acgan_weight,
-        schedule=progressive_schedule(config, data.sample_shape), augment=augmentation(config, sampler))
+        schedule=progressive_schedule(config, data.sample_shape), augment=augmentation(config, sampler),
+        dist=dist or Distributed(), precision=precision or Precision("fp32", device))
 
 
 def augmentation(config: GANTrainConfig, sampler: torch.Generator):

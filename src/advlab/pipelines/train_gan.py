@@ -4,6 +4,11 @@ The loop logs every `log_every` iterations, snapshots every `sample_every`, chec
 every `checkpoint_every` and at the end, and checks losses for NaN/inf before each log and
 checkpoint: a diverged run stops with one line and its last good checkpoint intact. Ctrl-C
 stops at the end of the current iteration and saves a checkpoint first.
+
+Under torchrun (advlab.core.distributed) every rank runs this loop on its share of each minibatch
+(advlab.gan.trainer); rank 0 alone writes the run directory (config, log, samples, checkpoints, summary, report)
+and shows progress, after every rank has checked that the players' parameters agree. A checkpoint records the
+number of processes; resuming under another number is refused (the sampler's stream would be cut differently).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from tqdm import tqdm
 
 from advlab.core.checkpoints import list_checkpoints, load_latest, save_checkpoint
 from advlab.core.config import dump_yaml, from_mapping, load_yaml
-from advlab.core.devices import resolve_device
+from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
+from advlab.core.precision import Precision
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import seed_everything
 from advlab.gan.trainer import GANTrainer
@@ -55,53 +61,79 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     if config.out is None:
         raise AdvlabError("no output directory: pass --out DIR (or 'out:' in the config)")
     run = RunDir(Path(config.out))
+    dist = context(config.device)
     checkpoint = load_latest(run.checkpoints, warn=warn) if resume else None
     seed_everything(config.seed)
-    device = resolve_device(config.device)
+    device = dist.device(config.device)
+    precision = Precision(config.precision, device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     config, data = load_data(config, device, note=warn)
     config = config.resolved(data.kind, data.sample_shape[-1])
-    trainer = build_trainer(config, data, device)
+    check_precision_for(config)
+    trainer = build_trainer(config, data, device, dist, precision)
     evaluator = None
     if config.eval_every is not None:
         evaluator = Evaluator(data, config.metrics, config.eval_samples, config.features, config.seed, device,
                               progress)
     if checkpoint is not None:
+        check_world_size(checkpoint, dist)
         restore_trainer(trainer, checkpoint)
-    else:
+    elif dist.is_main:
         run.prepare_new(overwrite)
-    dump_yaml(config, run.config)
-    log = MetricsLog(run, checkpoint.step if checkpoint else None, config.tensorboard)
+    dist.barrier()  # the run directory exists (or rank 0 refused it) before any rank goes on
+    log = None
+    if dist.is_main:
+        dump_yaml(config, run.config)
+        log = MetricsLog(run, checkpoint.step if checkpoint else None, config.tensorboard)
     try:
-        seconds = run_loop(trainer, config, run, log, progress, evaluator)
+        seconds = run_loop(trainer, config, run, log, progress and dist.is_main, evaluator)
     finally:
-        log.close()
-    run.write_summary(summary(trainer, config, run, seconds))
-    if report:
-        write_report(run.root)
+        if log is not None:
+            log.close()
+    if dist.is_main:
+        run.write_summary(summary(trainer, config, run, seconds))
+        if report:
+            write_report(run.root)
+    dist.barrier()
     return run
 
 
-def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog,
+def check_precision_for(config: GANTrainConfig) -> None:
+    """fp16's loss scaling cannot follow WGAN-GP's penalty (a gradient of a gradient); bf16 needs no scaling."""
+    if config.precision == "fp16" and config.loss == "wgan-gp":
+        raise AdvlabError("--precision fp16 cannot scale WGAN-GP's gradient penalty; use --precision bf16")
+
+
+def check_world_size(checkpoint, dist: Distributed) -> None:
+    """Refuse to resume under another number of processes than the checkpoint was made with."""
+    saved = int(checkpoint.meta.get("world_size", 1))
+    if saved != dist.world_size:
+        raise AdvlabError(f"{checkpoint.path} was made by {saved} process(es) and this run has {dist.world_size}; "
+                          f"resume it with --nproc-per-node {saved} (the minibatches are cut per process)")
+
+
+def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog | None,
              progress: bool, evaluator: Evaluator | None = None) -> float:
-    """Algorithm 1's outer loop with logging, snapshots and checkpoints; returns seconds."""
+    """Algorithm 1's outer loop with logging, snapshots and checkpoints; returns seconds. `log` is None on every
+    rank but 0, which alone writes."""
     start = time.perf_counter()
     bar = tqdm(total=config.steps, initial=trainer.step, disable=not progress, unit="it",
                desc=f"gan {config.data}", dynamic_ncols=True, file=sys.stderr)
     with stop_on_interrupt() as interrupted:
-        while trainer.step < config.steps and not interrupted():
+        while trainer.step < config.steps and not stopping(trainer, interrupted):
             record = (trainer.step + 1) % config.log_every == 0
             stats = trainer.train_iteration(record)
             bar.update(1)
             if record:
                 ensure_finite(trainer, run)
-                log.write("train", trainer.step, {**stats, "time": time.perf_counter() - start})
+                if log is not None:
+                    log.write("train", trainer.step, {**stats, "time": time.perf_counter() - start})
                 bar.set_postfix(d=f"{stats['d_loss']:.3f}", g=f"{stats['g_loss']:.3f}", refresh=False)
             evaluate(trainer, config, run, log, evaluator)
             if trainer.step % config.checkpoint_every == 0 or trainer.step == config.steps:
                 checkpoint(trainer, config, run)
-        if interrupted():
+        if trainer.step < config.steps:  # interrupted
             checkpoint(trainer, config, run)
             bar.close()
             raise AdvlabError(f"interrupted at step {trainer.step}; checkpoint saved — continue with "
@@ -110,16 +142,22 @@ def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: Metr
     return time.perf_counter() - start
 
 
-def evaluate(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog,
+def stopping(trainer: GANTrainer, interrupted) -> bool:
+    """Ctrl-C seen (on any rank: every rank stops at the same iteration)."""
+    return not trainer.dist.all_true(not interrupted())
+
+
+def evaluate(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog | None,
              evaluator: Evaluator | None) -> dict:
     """Every `sample_every` steps a snapshot picture (and mode counts for 2-D data), every `eval_every`
-    steps the chosen metrics; one "eval" record in the log for whatever this step produced."""
+    steps the chosen metrics; one "eval" record in the log for whatever this step produced. Rank 0 alone draws
+    snapshots and writes; every rank takes part in the metrics (their features are computed in shares)."""
     figures = {}
-    if trainer.step % config.sample_every == 0:
+    if trainer.step % config.sample_every == 0 and log is not None:
         figures.update(snapshot(trainer, run.samples / f"step-{trainer.step:06d}.png", config.seed + 1))
     if evaluator is not None and trainer.step % config.eval_every == 0:
         figures.update(evaluator.evaluate(lambda n, seed: draw(trainer, n, seed)).figures)
-    if figures:
+    if figures and log is not None:
         log.write("eval", trainer.step, figures)
     return figures
 
@@ -136,9 +174,14 @@ def ensure_finite(trainer: GANTrainer, run: RunDir) -> None:
 
 
 def checkpoint(trainer: GANTrainer, config: GANTrainConfig, run: RunDir) -> None:
+    """Every rank checks the losses and that the players agree across ranks; rank 0 writes the checkpoint."""
     ensure_finite(trainer, run)
-    tensors, meta = trainer_state(trainer)
-    save_checkpoint(run.checkpoints, trainer.step, tensors, meta, keep=config.keep_checkpoints)
+    trainer.dist.check_consistency(trainer.generator, "generator")
+    trainer.dist.check_consistency(trainer.discriminator, "discriminator")
+    if trainer.dist.is_main:
+        tensors, meta = trainer_state(trainer)
+        meta["world_size"] = trainer.dist.world_size
+        save_checkpoint(run.checkpoints, trainer.step, tensors, meta, keep=config.keep_checkpoints)
 
 
 def summary(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, seconds: float) -> dict:

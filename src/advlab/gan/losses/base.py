@@ -25,8 +25,10 @@ class GANLoss:
         raise NotImplementedError
 
     def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                generator: torch.Generator) -> torch.Tensor | None:
-        """An extra term of D's loss that needs D itself; None for most losses."""
+                generator: torch.Generator, share: tuple[slice, int] | None = None) -> torch.Tensor | None:
+        """An extra term of D's loss that needs D itself; None for most losses. `share` = (rows, batch): the
+        samples are these rows of a minibatch of `batch` (one rank's share under torchrun), and random draws are
+        made for the whole minibatch, these rows kept."""
         return None
 
     def probability(self, out: torch.Tensor) -> torch.Tensor:

@@ -35,21 +35,25 @@ class WassersteinGPLoss(GANLoss):
         return -fake_out.mean()
 
     def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                generator: torch.Generator) -> torch.Tensor:
-        return self.gp_weight * gradient_penalty(discriminator, real, fake, generator)
+                generator: torch.Generator, share: tuple[slice, int] | None = None) -> torch.Tensor:
+        return self.gp_weight * gradient_penalty(discriminator, real, fake, generator, share)
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator) -> torch.Tensor:
+                     generator: torch.Generator, share: tuple[slice, int] | None = None) -> torch.Tensor:
     """E[(||grad D(x^)||_2 - 1)^2] on random interpolates x^ of real and fake samples.
 
     A PacGAN critic (`discriminator.pack` > 1, Lin et al. 2018) judges packs, so its input is the pack: one
     interpolation weight per pack, and the norm of the gradient with respect to the whole packed input,
-    which is Gulrajani et al.'s eq. 3 applied to the packed critic (pack 1 is the plain penalty).
+    which is Gulrajani et al.'s eq. 3 applied to the packed critic (pack 1 is the plain penalty). With `share`
+    = (rows, batch) the samples are these rows of a minibatch of `batch` (torchrun): the weights are drawn for the
+    whole minibatch, as one process draws them, and these rows kept.
     """
     pack = getattr(discriminator, "pack", 1)
-    shape = (real.shape[0] // pack,) + (1,) * (real.dim() - 1)
-    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype).repeat_interleave(pack, 0)
+    rows, batch = share if share is not None else (slice(0, real.shape[0]), real.shape[0])
+    shape = (batch // pack,) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    eps = eps[rows.start // pack:rows.stop // pack].repeat_interleave(pack, 0)
     mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     out = discriminator(mixed)
     (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
