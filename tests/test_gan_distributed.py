@@ -75,8 +75,8 @@ def test_two_ranks_take_the_one_process_step_with_diffaugment_and_gradient_penal
 
 
 def ring_config(out: Path, **overrides) -> GANTrainConfig:
-    values = dict(out=str(out), data="ring8", model="mlp", steps=6, batch_size=16, log_every=2, sample_every=6,
-                  checkpoint_every=3, tensorboard=False, device="cpu", seed=5)
+    values = dict(out=str(out), data="ring8", model="mlp", conditional=True, pack=2, ema=0.9, steps=6, batch_size=16,
+                  log_every=2, sample_every=6, checkpoint_every=3, tensorboard=False, device="cpu", seed=5)
     return GANTrainConfig(**{**values, **overrides})
 
 
@@ -88,15 +88,17 @@ def train_ring(out: str) -> dict:
 def final_generator(out: Path) -> dict[str, torch.Tensor]:
     from advlab.core.checkpoints import load_latest
 
-    return {k: v for k, v in load_latest(out / "checkpoints").tensors.items() if k.startswith("generator.")}
+    return {k: v for k, v in load_latest(out / "checkpoints").tensors.items() if k.startswith("generator")}
 
 
 def test_two_rank_run_matches_one_process_and_only_rank_zero_writes(tmp_path):
+    """A conditional PacGAN (packs of 2, one label each) with an EMA generator: 2 ranks of 4 samples each."""
     train_gan(ring_config(tmp_path / "one"), progress=False, report=False)
     run_ranks(train_ring, 2, str(tmp_path / "two"))
     one, two = tmp_path / "one", tmp_path / "two"
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == sorted(p.name for p in
                                                                             (one / "checkpoints").iterdir())
+    assert any(name.startswith("generator_ema.") for name in final_generator(one))
     for name, value in final_generator(one).items():
         assert torch.allclose(final_generator(two)[name], value, atol=1e-5, rtol=1e-4), name
     records = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
@@ -123,7 +125,7 @@ def test_fp16_on_cpu_is_refused_before_the_run(tmp_path):
 
 
 def test_bf16_on_cpu_trains_a_finite_run(tmp_path):
-    run = train_gan(ring_config(tmp_path / "bf16", precision="bf16", model="mlp"), progress=False, report=False)
+    run = train_gan(ring_config(tmp_path / "bf16", precision="bf16"), progress=False, report=False)
     summary = json.loads(run.summary.read_text())
     assert summary["step"] == 6
     assert all(torch.isfinite(v).all() for v in final_generator(run.root).values())

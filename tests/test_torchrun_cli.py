@@ -45,9 +45,16 @@ def test_torchrun_trains_one_run(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["step"] == 10
     assert load_latest(tmp_path / "run" / "checkpoints").meta["world_size"] == 2
-    done = subprocess.run(torchrun(*ring_args(tmp_path / "run", 10), "--batch-size", "15"), capture_output=True,
-                          text=True, timeout=180, env=environment())
-    assert done.returncode != 0
+    resumed = subprocess.run(torchrun("gan", "train", "--resume", str(tmp_path / "run"), "--steps", "15"),
+                             capture_output=True, text=True, timeout=180, env=environment())
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["step"] == 15
+    assert resumed.stdout.count("run: ") == 1  # rank 0 alone prints
+    odd = subprocess.run(torchrun(*ring_args(tmp_path / "odd", 10), "--batch-size", "15"), capture_output=True,
+                         text=True, timeout=180, env=environment())
+    assert odd.returncode != 0
+    assert "batch size 15 cannot be split into 2 equal shares; use 14 or 16" in odd.stderr
+    assert not (tmp_path / "odd" / "checkpoints").exists()
 
 
 def worker_of(parent: int, rank: int) -> int | None:
