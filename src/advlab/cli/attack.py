@@ -30,6 +30,7 @@ from pathlib import Path
 from advlab.attacks import ATTACKS
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
+from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, class_parameters
 from advlab.pipelines.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run
@@ -77,7 +78,8 @@ def own_parameters(cls: type) -> list[Parameter]:
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=None, help="attack the first N held-out images (default: all)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="attack this many images at a time (default: all at once)")
+                        help="attack this many images at a time; under torchrun the batches are shared out among "
+                             "the processes (default: all at once)")
     parser.add_argument("--targeted-by", choices=TARGET_RULES, default=None,
                         help="a targeted attack, targets: next (label + 1), random (seeded) or least-likely "
                              "(the model's lowest logit)")
@@ -106,6 +108,8 @@ def run_attack(args: argparse.Namespace) -> int:
                              device=args.device, threads=args.threads, out=args.out, overwrite=args.overwrite,
                              progress=not args.no_progress)
     out = attack_run(config)
+    if not context().is_main:  # under torchrun rank 0 alone writes and prints
+        return 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     print(markdown_attack_table(rows), end="")
     print(f"attack: {out}")

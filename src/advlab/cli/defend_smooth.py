@@ -12,6 +12,7 @@ import argparse
 import json
 
 from advlab.cli.common import ExamplesFormatter
+from advlab.core.distributed import context
 from advlab.pipelines.smooth_run import PLOT_FILE, RESULT_FILE, TABLE_FILE, SmoothRunConfig, markdown_table, smooth_run
 
 DEFAULTS = SmoothRunConfig(run="")
@@ -44,6 +45,9 @@ def add_parsers(verbs) -> None:
     smooth.add_argument("--n-images", type=int, default=DEFAULTS.n_images,
                         help=f"certify the first N held-out images, or all when fewer (default {DEFAULTS.n_images})")
     smooth.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"seeds the noise (default {DEFAULTS.seed})")
+    smooth.add_argument("--chunk-size", type=int, default=None,
+                        help="certify this many images per chunk; under torchrun the chunks are shared out among the "
+                             "processes (default: all in one chunk)")
     smooth.add_argument("--predict", action="store_true", help="run PREDICT too and report its accuracy and abstains")
     smooth.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N (default auto)")
     smooth.add_argument("--threads", type=int, default=None,
@@ -56,9 +60,12 @@ def add_parsers(verbs) -> None:
 
 def run_smooth(args: argparse.Namespace) -> int:
     config = SmoothRunConfig(run=args.run, sigma=args.sigma, n=args.n, n0=args.n0, alpha=args.alpha, batch=args.batch,
-                             n_images=args.n_images, seed=args.seed, predict=args.predict, device=args.device,
-                             threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress)
+                             n_images=args.n_images, seed=args.seed, chunk_size=args.chunk_size, predict=args.predict,
+                             device=args.device, threads=args.threads, overwrite=args.overwrite,
+                             progress=not args.no_progress)
     out = smooth_run(config)
+    if not context().is_main:  # under torchrun rank 0 alone writes and prints
+        return 0
     print(markdown_table(json.loads((out / RESULT_FILE).read_text())), end="")
     print(f"certify: {out / RESULT_FILE}\ntable: {out / TABLE_FILE}\nplot: {out / PLOT_FILE}\n"
           f"all sigmas: {out.parent / PLOT_FILE}")

@@ -13,6 +13,7 @@ import json
 
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags, parse_value
+from advlab.core.distributed import context
 from advlab.core.parameters import Parameter
 from advlab.pipelines.membership_run import (
     DEFAULT_ATTACKS,
@@ -88,6 +89,8 @@ def run_membership(args: argparse.Namespace) -> int:
                                  options=attack_options(args), seed=args.seed, device=args.device,
                                  threads=args.threads, progress=not args.no_progress)
     folder = membership_run(config)
+    if not context().is_main:  # under torchrun rank 0 alone attacks, writes and prints
+        return 0
     print_membership(json.loads((folder / RECORD).read_text()))
     for name in (RECORD, ROC_PICTURE, SCORES):
         print(f"{name.split('.')[0]}: {folder / name}")

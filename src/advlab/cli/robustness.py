@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from advlab.cli.common import ExamplesFormatter
+from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
 from advlab.pipelines.train_classifier import classifier_config
@@ -54,6 +55,9 @@ def add_parser(subparsers) -> None:
                         ("eot_draws", "forward passes averaged per gradient for a randomised model (EOT)")):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"{words} (default: the budget's)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="attack this many images together, each chunk with its own seeds; under torchrun the "
+                             "chunks are shared out among the processes (default: all N in one chunk)")
     parser.add_argument("--surrogate", default=None,
                         help="a classifier run for the transfer attack (default: an MLP trained for a few seconds on "
                              "the run's training split)")
@@ -85,10 +89,12 @@ def run_robustness(args: argparse.Namespace) -> int:
     config = RobustnessConfig(run=args.run, eps=eps, norm=args.norm, n=args.n,
                               budget=args.budget, steps=args.steps, restarts=args.restarts, queries=args.queries,
                               targets=args.targets, fab_targets=args.fab_targets, eot_draws=args.eot_draws,
-                              check_images=args.check_images, surrogate=args.surrogate,
+                              check_images=args.check_images, chunk_size=args.chunk_size, surrogate=args.surrogate,
                               seed=args.seed, device=args.device, threads=args.threads,
                               progress=not args.no_progress)
     path, record = robustness_run(config)
+    if not context().is_main:  # under torchrun rank 0 alone writes and prints
+        return 0
     if record["warning"]:
         print(f"WARNING: {record['warning']}")
     print(f"clean accuracy: {100 * record['clean_accuracy']:.1f}% ({record['n']} held-out images)")

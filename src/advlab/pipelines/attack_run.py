@@ -24,6 +24,10 @@ The options an attack takes are read from its ``__init__`` signature (``class_pa
 the CLI builds one flag per parameter from it, and the Python entry point checks option names
 against it. A parameter annotated ``nn.Module`` (other than the victim ``model``, e.g. a
 transfer attack's surrogate) takes the path of another classifier run.
+
+Under torchrun the batches of ``batch_size`` images are dealt round robin to the ranks (each batch attacked as
+one process attacks it: the attack's seed is the run's, torch's global generators as advlab.pipelines.chunks
+says), the results gathered in batch order, and rank 0 alone writes: N processes give one process's results.
 """
 
 from __future__ import annotations
@@ -47,10 +51,12 @@ from advlab.attacks.base import check_mask
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
+from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import load_model
+from advlab.pipelines.chunks import map_seeded_chunks, note_idle_ranks
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier
 from advlab.reports.attack_report import grid_rows, markdown_attack_table, pick_examples, save_attack_grid
 
@@ -79,7 +85,7 @@ class AttackRunConfig:
         options: the attack's own options (its ``__init__`` parameters but model, targeted and
             seed), e.g. ``{"eps": [0.05, 0.1], "steps": 40}``; an nn.Module option takes a run path.
         n: attack the first n held-out images (None: all of them).
-        batch_size: attack this many images at a time (None: all at once).
+        batch_size: attack this many images at a time, one batch per rank under torchrun (None: all at once).
         targeted_by: ``next``, ``random`` or ``least-likely`` targets (a targeted attack).
         target: one target class for every image (a targeted attack).
         mask: a .npy file of 0/1 (1 = may change) that broadcasts to the images.
@@ -132,10 +138,12 @@ class AttackRunConfig:
 
 
 def attack_run(config: AttackRunConfig) -> Path:
-    """Run the attack that `config` describes; returns the directory it wrote."""
+    """Run the attack that `config` describes; returns the directory it wrote (under torchrun: rank 0 wrote it,
+    and every rank returns once it has)."""
     config.validate()
     cls = attack_class(config.attack)
-    device = resolve_device(config.device)
+    ctx = context(config.device)
+    device = ctx.device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -147,14 +155,16 @@ def attack_run(config: AttackRunConfig) -> Path:
     attack = cls(model, **build_options(cls, options, config, device))
     targets = make_targets(config, model, images, labels, device) if config.targeted else None
     start = time.perf_counter()
-    results = run_in_batches(attack, images, labels, targets, mask, config)
+    results = run_in_batches(attack, images, labels, targets, mask, config, ctx, device)
     seconds = time.perf_counter() - start
-    make_output_dir(out, config)
-    write_outputs(out, config, attack, options, results, seconds)
-    if config.report and Path(config.run).resolve() / "attacks" in out.resolve().parents:
-        from advlab.reports.render import write_report
+    if ctx.is_main:
+        make_output_dir(out, config)
+        write_outputs(out, config, attack, options, results, seconds)
+        if config.report and Path(config.run).resolve() / "attacks" in out.resolve().parents:
+            from advlab.reports.render import write_report
 
-        write_report(config.run)
+            write_report(config.run)
+    ctx.barrier()
     return out
 
 
@@ -243,20 +253,28 @@ def make_targets(config: AttackRunConfig, model: nn.Module, images: Tensor, labe
 
 
 def run_in_batches(attack: Attack, images: Tensor, labels: Tensor, targets: Tensor | None,
-                   mask: Tensor | None, config: AttackRunConfig) -> list[AttackResult]:
-    """attack.run over batches of ``config.batch_size`` images; one merged result per eps."""
+                   mask: Tensor | None, config: AttackRunConfig, ctx: Distributed | None = None,
+                   device: torch.device | None = None) -> list[AttackResult]:
+    """attack.run over batches of ``config.batch_size`` images, each batch on one rank of `ctx` (default: the
+    process's context) and every batch's result on every rank; one merged result per eps."""
+    ctx = context() if ctx is None else ctx
     size = config.batch_size or len(images)
-    starts = list(range(0, len(images), size))
-    per_batch = []
-    bar = tqdm(starts, disable=not config.progress, unit="batch", desc=f"attack {config.attack}",
-               dynamic_ncols=True, file=sys.stderr)
-    for start in bar:
-        part = slice(start, start + size)
+    bar = tqdm(total=len(ctx.chunks(len(images), size)), disable=not (config.progress and ctx.is_main),
+               unit="batch", desc=f"attack {config.attack}", dynamic_ncols=True, file=sys.stderr)
+    note_idle_ranks(ctx, len(images), size, "--batch-size")
+
+    def batch(part: slice, _index: int) -> list[AttackResult]:
         part_mask = mask
         if mask is not None and mask.ndim == images.ndim and mask.shape[0] == len(images) > 1:
             part_mask = mask[part]
         part_targets = None if targets is None else targets[part]
-        per_batch.append(attack.run(images[part], labels[part], targets=part_targets, mask=part_mask))
+        result = attack.run(images[part], labels[part], targets=part_targets, mask=part_mask)
+        bar.update(1)
+        return result
+
+    per_batch = map_seeded_chunks(ctx, batch, len(images), size, config.seed,
+                                  device or torch.device("cpu"))
+    bar.close()
     return [merge([batch[e] for batch in per_batch]) for e in range(len(per_batch[0]))]
 
 

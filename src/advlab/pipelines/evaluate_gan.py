@@ -16,6 +16,11 @@ otherwise, :func:`advlab.metrics.features.feature_spec_for`); 2-D points are the
 ``min(n, len(data))`` rows of the run's data drawn by a seeded permutation (``n`` fresh samples of a generated
 mixture). As a yardstick, every distance is also computed between two disjoint halves of the real sample
 (``real_*`` figures): a generator cannot be expected to beat real data against itself at that sample size.
+
+Under torchrun (stylegan2-ada-pytorch's metric_utils: features on shares of the images, gathered) every rank
+draws the same seeded samples, embeds its chunks of EMBED_BATCH images (the feature network's own batch, so a
+chunk is computed exactly as one process computes it), and gathers every chunk's features in order; the metrics
+are then computed on every rank from the same features, so every rank holds one process's figures.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
+from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.data import GaussianMixture2D
@@ -52,6 +58,7 @@ KID_SUBSET = 1000
 KID_SUBSETS = 100
 IS_SPLITS = 10
 PR_K, DC_K = 3, 5
+EMBED_BATCH = 500  # images per forward pass of the feature network, and per chunk under torchrun
 
 Draw = Callable[[int, int], Tensor]  # (n, seed) -> n samples
 
@@ -89,22 +96,32 @@ class Evaluator:
             stacked-mnist, ``digits`` otherwise), ``digits``, ``mnist`` or ``inception:PATH``.
         seed: fixes the real sample, the KID subsets and the birthday batches.
         device: where the feature network runs.
+        ctx: the distributed context whose ranks share the embedding (None: the process's); under torchrun every
+            rank builds the Evaluator and calls ``evaluate`` together.
     """
 
     def __init__(self, data, metrics: tuple[str, ...], n: int, features: str = AUTO, seed: int = 0,
-                 device: torch.device | str = "cpu", progress: bool = False):
+                 device: torch.device | str = "cpu", progress: bool = False, ctx: Distributed | None = None):
         if n < 2 * IS_SPLITS:
             raise AdvlabError(f"--n must be at least {2 * IS_SPLITS} for the metrics to mean anything, got {n}")
         self.data, self.metrics, self.n, self.seed = data, parse_metrics(metrics), n, seed
+        self.ctx = context() if ctx is None else ctx
         self.points = data.kind == "points"
         if self.points and "is" in self.metrics:
             raise AdvlabError("the inception score needs images and a classifier; 2-D points have neither "
                               "(drop 'is' from --metrics)")
         self.real = self._real_sample().cpu()
         needs_net = not self.points and (FEATURE_METRICS | {"modes", "birthday"}) & set(self.metrics)
-        self.net = load_feature_net(resolve_spec(features, data.name), image_size=data.sample_shape[-1],
-                                    device=device, progress=progress) if needs_net else None
+        self.net = self._feature_net(features, device, progress) if needs_net else None
         self.real_features, self.real_logits = self.embed(self.real)
+
+    def _feature_net(self, features: str, device: torch.device | str, progress: bool):
+        """The feature network; under torchrun rank 0 loads it first (training and caching it if it must), then
+        the other ranks read it from the cache."""
+        spec, size = resolve_spec(features, self.data.name), self.data.sample_shape[-1]
+        net = load_feature_net(spec, image_size=size, device=device, progress=progress) if self.ctx.is_main else None
+        self.ctx.barrier()
+        return net if net is not None else load_feature_net(spec, image_size=size, device=device, progress=False)
 
     def _real_sample(self) -> Tensor:
         generator = make_generator(self.seed, torch.device("cpu"))
@@ -114,10 +131,13 @@ class Evaluator:
         return self.data.data.cpu()[rows]
 
     def embed(self, samples: Tensor) -> tuple[Tensor, Tensor | None]:
-        """(features, logits) of samples: the feature network's for images, the points themselves otherwise."""
+        """(features, logits) of samples: the feature network's for images (chunks of EMBED_BATCH shared out
+        among the ranks and gathered in order), the points themselves otherwise."""
         if self.net is None:
             return samples.reshape(len(samples), -1).double(), None
-        return self.net.embed(samples)
+        parts = self.ctx.map_chunks(lambda rows: self.net.embed(samples[rows], EMBED_BATCH), len(samples),
+                                    EMBED_BATCH)
+        return torch.cat([features for features, _ in parts]), torch.cat([logits for _, logits in parts])
 
     @property
     def feature_spec(self) -> str:

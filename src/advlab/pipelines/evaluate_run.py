@@ -9,7 +9,8 @@
     RUN/eval/modes.png              samples per mode
     RUN/eval/birthday_pairs*.png    the closest generated pairs, for a person to judge (pixel, feature space)
 
-The run's report (report.html/.md) shows all of it in an "Evaluation" section.
+The run's report (report.html/.md) shows all of it in an "Evaluation" section. Under torchrun every rank
+computes its share of the features (pipelines/evaluate_gan.py) and the same figures; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 from pathlib import Path
 
 from advlab.core.checkpoints import atomic_write_bytes
+from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.runs import clean
 from advlab.metrics.oscillation import convergence_vs_quality
@@ -46,27 +48,33 @@ def default_metrics(kind: str) -> tuple[str, ...]:
 def evaluate_run(path: str | Path, metrics: str | tuple[str, ...] | None = None, n: int = 5000,
                  features: str = "auto", seed: int = 0, device: str = "auto", progress: bool = True,
                  report: bool = True) -> tuple[Path, dict]:
-    """Evaluate the run (or checkpoint) at `path`; returns (eval.json path, its content)."""
+    """Evaluate the run (or checkpoint) at `path`; returns (eval.json path, its content).
+
+    Under torchrun every rank returns the same figures, once rank 0 has written them."""
     if n < 1:
         raise AdvlabError(f"--n must be positive, got {n}")
-    run_dir, trainer = load_trained(path, device)
+    ctx = context(device)
+    run_dir, trainer = load_trained(path, str(ctx.device(device)))
     chosen = parse_metrics(metrics) if metrics else default_metrics(trainer.data.kind)
-    evaluator = Evaluator(trainer.data, chosen, n, features, seed, trainer.sampler.device, progress)
+    evaluator = Evaluator(trainer.data, chosen, n, features, seed, trainer.sampler.device, progress and ctx.is_main,
+                          ctx)
     result = evaluator.evaluate(lambda count, draw_seed: draw(trainer, count, draw_seed))
     folder = Path(run_dir) / EVAL_FOLDER
-    folder.mkdir(exist_ok=True)
     records = read_metrics(run_dir)
     content = {"step": trainer.step, "n": n, "real_samples": len(evaluator.real), "features": evaluator.feature_spec,
                "seed": seed, "metrics": list(chosen),
                "figures": {key: clean(value) for key, value in result.figures.items()},
                "mode_counts": list(result.mode_counts) if result.mode_counts else None,
                "birthday": {space: birthday_record(found) for space, found in result.birthday.items()},
-               "convergence": convergence_vs_quality(records),
-               "plots": write_plots(records, folder, result)}
+               "convergence": convergence_vs_quality(records)}
     target = folder / "eval.json"
-    atomic_write_bytes(target, json.dumps(content, indent=1).encode())
-    if report:
-        write_report(run_dir)
+    if ctx.is_main:
+        folder.mkdir(exist_ok=True)
+        content["plots"] = write_plots(records, folder, result)
+        atomic_write_bytes(target, json.dumps(content, indent=1).encode())
+        if report:
+            write_report(run_dir)
+    ctx.barrier()
     return target, content
 
 

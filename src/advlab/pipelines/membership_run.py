@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from advlab.core.checkpoints import atomic_write_bytes
-from advlab.core.devices import resolve_device
+from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
@@ -192,28 +192,32 @@ def balanced_examples(train_rows: Tensor, held_out_rows: Tensor, seed: int) -> t
 
 def membership_run(config: MembershipRunConfig) -> Path:
     """Run the attacks on `config.run`; the folder RUN/privacy/membership holding membership.json, roc.png and
-    scores.npz."""
+    scores.npz. Under torchrun the ranks share the shadows' training (pipelines/shadow_models.py); then rank 0
+    alone attacks and writes, and the other ranks return at once."""
     attacks, skipped = applicable(make_attacks(config), config.output)
+    ctx = context(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     data, (train_rows, held_out_rows) = target_split(config.run)
     rows, is_member, subsampled = balanced_examples(train_rows, held_out_rows, config.seed)
     check_enough_shadows(attacks, config.shadows, len(train_rows) + len(held_out_rows), config.seed)
-    device = resolve_device(config.device)
+    device = ctx.device(config.device)
     model, _ = load_classifier(config.run, device)
     victim = module_victim(model, output=config.output)
     shadows = None
     if any(attack.needs_shadows for attack in attacks.values()):
         shadows = shadow_models(config.run, config.shadows, config.seed, config.workers, config.device,
-                                config.threads, config.progress, split=(data, (train_rows, held_out_rows)))
+                                config.threads, config.progress, split=(data, (train_rows, held_out_rows)), ctx=ctx)
+    folder = Path(config.run) / MEMBERSHIP_FOLDER
+    if not ctx.is_main:
+        return folder
     scores, seconds = {}, {}
     for name, attack in attacks.items():
         start = time.perf_counter()
         scores[name] = attack_scores(attack, victim, data, rows, shadows)
         seconds[name] = time.perf_counter() - start
     rocs = {name: membership_roc(values, is_member) for name, values in scores.items()}
-    folder = Path(config.run) / MEMBERSHIP_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     kept_scores, kept_figures = earlier_results(folder, rows, config.seed, exclude=scores)
     every_roc = {**{name: membership_roc(values, is_member) for name, values in kept_scores.items()}, **rocs}

@@ -41,6 +41,12 @@ restarts and targets, twice the queries), run on the images the report's worst c
 on all of them too, to see whether more effort helps the model). Images the model gets wrong count as broken
 and are not attacked.
 
+Under torchrun the images are cut into chunks of ``chunk_size`` (default: all of them, one chunk), each chunk
+attacked by the whole ensemble on one rank with its own seeds (``advlab.pipelines.chunks``: chunk 0 with the seed
+itself), and the flags gathered in order before anything is counted; the check runs on the first
+``check_images`` are chunked the same way. N processes thus give one process's record for the same chunk size
+(exactly, on the CPU), and rank 0 alone writes.
+
 The run writes RUN/robustness.json (the stable interface for scripts: ``clean_accuracy``,
 ``robust_accuracy`` {eps: accuracy}, ``unbroken`` {eps: the rows of the images no attack broke},
 ``per_attack`` {attack: {eps: accuracy}}, ``checks`` [{name,
@@ -64,15 +70,16 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from advlab.attacks import APGD, FAB, FGSM, PGD, Square, Transfer, target_by_rank
-from advlab.attacks.base import NORMS
+from advlab.attacks.base import NORMS, model_device
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
-from advlab.core.devices import resolve_device
+from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models import MLPClassifier
 from advlab.pipelines import robustness_checks as checks
+from advlab.pipelines.chunks import chunk_count, chunk_seed, map_seeded_chunks, note_idle_ranks
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier, run_split
 from advlab.reports.render import write_report
 from advlab.reports.robustness_report import write_robustness_report
@@ -130,6 +137,8 @@ class RobustnessConfig:
         fab_targets: target classes of FAB-T (0: no FAB-T).
         eot_draws: forward passes averaged per gradient for a randomised model (EOT).
         check_images: images of the check runs (large eps, more effort, loss landscape, randomness).
+        chunk_size: images attacked together, one chunk per rank at a time under torchrun, each chunk with its
+            own seeds (None: all n images in one chunk; the figures depend on it, not on the processes).
         surrogate: a classifier run for the transfer attack (None: a quick MLP on the training split).
         seed: seeds torch and every attack.
         device: auto, cpu, cuda or cuda:N.
@@ -150,6 +159,7 @@ class RobustnessConfig:
     fab_targets: int | None = None
     eot_draws: int | None = None
     check_images: int = 100
+    chunk_size: int | None = None
     surrogate: str | None = None
     seed: int = 0
     device: str = "auto"
@@ -174,6 +184,8 @@ class RobustnessConfig:
             check_int(f"--{name.replace('_', '-')}", getattr(resolved, name), least)
         if self.threads is not None:
             check_int("--threads", self.threads, 1)
+        if self.chunk_size is not None:
+            check_int("--chunk-size", self.chunk_size, 1)
 
 
 def check_eps_list(eps: Sequence[float], norm: str = "linf") -> tuple[float, ...]:
@@ -347,17 +359,51 @@ def budget_record(config: RobustnessConfig, attacks: dict[str, Member], classes:
 # ---------------------------------------------------------------------- the evaluation
 
 
+@dataclass
+class Setup:
+    """What every chunk of one evaluation shares: the model and its verdicts, all the images with their clean
+    logits and correctness, the resolved config, and the progress bar (rank 0's; the others' are silent)."""
+
+    model: nn.Module
+    verdict: Verdict
+    images: Tensor
+    labels: Tensor
+    clean_logits: Tensor
+    correct: Tensor
+    config: RobustnessConfig
+    randomized: bool
+    surrogate: nn.Module | None
+    bar: tqdm
+
+    def attacks(self, index: int, stronger: bool = False) -> dict[str, Member]:
+        """The attacks of chunk `index`, seeded with chunk_seed(seed, index) (chunk 0: the seed itself);
+        `stronger`: at the more-effort budget."""
+        config = replace(self.config, seed=chunk_seed(self.config.seed, index))
+        config = more_effort(config) if stronger else config
+        return plan_attacks(self.model, self.verdict, self.clean_logits.shape[1], config, self.randomized,
+                            self.surrogate)[0]
+
+    def runner(self, attacks: dict[str, Member], rows: slice) -> Runner:
+        """A runner of `attacks` on the images of `rows`."""
+        return Runner(attacks, self.images[rows], self.labels[rows], self.clean_logits[rows], self.bar)
+
+
 def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config: RobustnessConfig,
-                        surrogate: nn.Module | None = None) -> dict:
-    """The robustness record (see the module docstring) of `model` on `images` (N, C, H, W) in [0, 1]."""
+                        surrogate: nn.Module | None = None, ctx: Distributed | None = None) -> dict:
+    """The robustness record (see the module docstring) of `model` on `images` (N, C, H, W) in [0, 1].
+
+    Under torchrun every rank calls it with the same arguments; the chunks are shared out by `ctx` (default: the
+    process's context) and every rank returns the same record."""
     config.validate()
     config = config.resolved()
+    ctx = context() if ctx is None else ctx
     seed_everything(config.seed)
     start = time.perf_counter()
     images, labels = images.detach().cpu(), labels.detach().cpu().long()
     eps_list = check_eps_list(config.eps, config.norm)
     keys = [eps_key(eps) for eps in eps_list]
     n, subset = len(images), min(len(images), config.check_images)
+    size = config.chunk_size or max(n, 1)
     clean_logits = checks.predict(model, images)
     probes = {"randomness": checks.probe_randomness(model, images[:subset]),
               "outputs": checks.probe_outputs(clean_logits)}
@@ -365,18 +411,22 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
     verdict = Verdict(model, config.eot_draws if randomized else 1)
     correct = verdict(images) == labels
     attacks, chain, notes = plan_attacks(model, verdict, clean_logits.shape[1], config, randomized, surrogate)
-    runner = Runner(attacks, images, labels, clean_logits, len(eps_list) * len(attacks) + 2, config.progress)
-    broken, after = attack_runs(runner, chain, correct, eps_list)
+    runs = len(eps_list) * len(attacks) * len(ctx.chunks(n, size)) + 2 * len(ctx.chunks(subset, size))
+    bar = tqdm(total=runs, disable=not (config.progress and ctx.is_main), unit="run", desc="robustness",
+               dynamic_ncols=True, file=sys.stderr)
+    setup = Setup(model, verdict, images, labels, clean_logits, correct, config, randomized, surrogate, bar)
+    note_idle_ranks(ctx, n, size, "--chunk-size")
+    broken, survivors, attack_seconds = attack_chunks(setup, ctx, chain, eps_list, size)
     unbroken = worst_case_flags(correct, broken, keys)
     robust_accuracy = {key: share(flags) for key, flags in unbroken.items()}
+    after = {name: {key: share(flags) for key, flags in per_eps.items()} for name, per_eps in survivors.items()}
     per_attack = {name: {key: share(~broken[name][key]) for key in keys} for name in attacks}
     white = [name for name in attacks if name in WHITE_BOX]
     white_box = {key: share(~torch.stack([broken[name][key] for name in white]).any(0)) for key in keys}
     began = time.perf_counter()
-    probes.update(measure(model, verdict, runner, correct, broken, robust_accuracy, eps_list, config, randomized,
-                          surrogate))
-    runner.bar.close()
-    seconds = {**runner.seconds, "checks": time.perf_counter() - began, "total": time.perf_counter() - start}
+    probes.update(measure(setup, ctx, chain, broken, robust_accuracy, eps_list, size))
+    bar.close()
+    seconds = {**attack_seconds, "checks": time.perf_counter() - began, "total": time.perf_counter() - start}
     check_list = run_checks(per_attack, white_box, after, chain, probes, n, config)
     return {
         "format": FORMAT,
@@ -398,6 +448,9 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
         "checks": check_list, "warning": checks.masking_warning(check_list),
         "probes": probes, "notes": notes,
         "seeds": {"torch": config.seed, "attacks": config.seed, "more_effort": config.seed + 1},
+        "chunks": {"size": size, "count": chunk_count(n, size),
+                   "seeds": "chunk 0: the seeds above; chunk c > 0: advlab.pipelines.chunks.chunk_seed(seed, c)"},
+        "processes": ctx.world_size,
         "seconds": {name: round(value, 3) for name, value in seconds.items()},
     }
 
@@ -405,12 +458,11 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
 class Runner:
     """Runs the report's attacks on rows of the images: times each attack and counts it on the progress bar."""
 
-    def __init__(self, attacks: dict[str, Member], images: Tensor, labels: Tensor, clean_logits: Tensor, runs: int,
-                 progress: bool):
+    def __init__(self, attacks: dict[str, Member], images: Tensor, labels: Tensor, clean_logits: Tensor,
+                 bar: tqdm | None = None):
         self.attacks, self.images, self.labels, self.clean_logits = attacks, images, labels, clean_logits
         self.seconds = {name: 0.0 for name in attacks}
-        self.bar = tqdm(total=runs, disable=not progress, unit="run", desc="robustness", dynamic_ncols=True,
-                        file=sys.stderr)
+        self.bar = tqdm(disable=True) if bar is None else bar
 
     def __call__(self, name: str, rows: Tensor, eps: float) -> Tensor:
         """Attack `name` on the images of `rows` at eps: fooled per row."""
@@ -423,15 +475,48 @@ class Runner:
         return fooled
 
 
-def attack_runs(runner: Runner, chain: list[str], correct: Tensor,
-                eps_list: Sequence[float]) -> tuple[dict[str, dict[str, Tensor]], dict[str, dict[str, float]]]:
-    """Every attack at every eps: (broken per attack per eps, the ensemble's accuracy after each member per eps).
+Flags = dict[str, dict[str, Tensor]]  # attack -> eps key -> a bool per image
+
+
+def attack_chunks(setup: Setup, ctx: Distributed, chain: list[str], eps_list: Sequence[float],
+                  size: int) -> tuple[Flags, Flags, dict[str, float]]:
+    """attack_runs on every chunk of the images (each chunk on one rank, with its own seeds): the broken and the
+    ensemble's survivor flags joined in image order, and each attack's seconds summed over the chunks."""
+
+    def attack_chunk(rows: slice, index: int) -> tuple[Flags, Flags, dict[str, float]]:
+        runner = setup.runner(setup.attacks(index), rows)
+        return *attack_runs(runner, chain, setup.correct[rows], eps_list), runner.seconds
+
+    parts = map_seeded_chunks(ctx, attack_chunk, len(setup.images), size, setup.config.seed,
+                              model_device(setup.model, setup.images))
+    return joined([part[0] for part in parts]), joined([part[1] for part in parts]), summed([p[2] for p in parts])
+
+
+def joined(parts: list[Flags]) -> Flags:
+    """The flags of consecutive chunks as the flags of all their images."""
+    if not parts:
+        return {}
+    return {name: {key: torch.cat([part[name][key] for part in parts]) for key in per_eps}
+            for name, per_eps in parts[0].items()}
+
+
+def summed(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Seconds per attack added up over chunks."""
+    total: dict[str, float] = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total.get(name, 0.0) + value
+    return total
+
+
+def attack_runs(runner: Runner, chain: list[str], correct: Tensor, eps_list: Sequence[float]) -> tuple[Flags, Flags]:
+    """Every attack at every eps: (broken per attack per eps, the ensemble's survivors after each member per eps).
 
     The ensemble runs in AutoAttack's order, each member on the images still unbroken; for its own curve the
     member then also attacks the images an earlier member broke, so every attack covers every image once
     (the attacks treat images independently). Images the model gets wrong count as broken unattacked."""
-    broken: dict[str, dict[str, Tensor]] = {name: {} for name in runner.attacks}
-    after: dict[str, dict[str, float]] = {name: {} for name in chain}
+    broken: Flags = {name: {} for name in runner.attacks}
+    after: Flags = {name: {} for name in chain}
     for eps in eps_list:
         key, survivors = eps_key(eps), correct.clone()
         for name in [*chain, *(name for name in runner.attacks if name not in chain)]:
@@ -442,18 +527,18 @@ def attack_runs(runner: Runner, chain: list[str], correct: Tensor,
                 rest = (correct & ~survivors).nonzero().flatten()
                 fooled[rest] = runner(name, rest, eps)
                 survivors &= ~fooled
-                after[name][key] = share(survivors)
+                after[name][key] = survivors.clone()
             broken[name][key] = ~correct | fooled
             runner.bar.update(1)
     return broken, after
 
 
-def worst_case(correct: Tensor, broken: dict[str, dict[str, Tensor]], keys: list[str]) -> dict[str, float]:
+def worst_case(correct: Tensor, broken: Flags, keys: list[str]) -> dict[str, float]:
     """Robust accuracy per eps: unbroken by every attack, at this eps and every smaller one."""
     return {key: share(flags) for key, flags in worst_case_flags(correct, broken, keys).items()}
 
 
-def worst_case_flags(correct: Tensor, broken: dict[str, dict[str, Tensor]], keys: list[str]) -> dict[str, Tensor]:
+def worst_case_flags(correct: Tensor, broken: Flags, keys: list[str]) -> dict[str, Tensor]:
     """Per eps key (in `keys`' order, smallest first), which images no attack broke at that eps or a smaller one."""
     robust, flags = correct.clone(), {}
     for key in keys:
@@ -463,26 +548,37 @@ def worst_case_flags(correct: Tensor, broken: dict[str, dict[str, Tensor]], keys
     return flags
 
 
-def measure(model: nn.Module, verdict: Verdict, runner: Runner, correct: Tensor, broken: dict,
-            robust_accuracy: dict, eps_list: Sequence[float], config: RobustnessConfig, randomized: bool,
-            surrogate: nn.Module | None) -> dict:
-    """The probes behind the checks: gradient norms, loss landscape, the large-eps and the more-effort runs."""
-    images, labels, clean_logits = runner.images, runner.labels, runner.clean_logits
+def measure(setup: Setup, ctx: Distributed, chain: list[str], broken: Flags, robust_accuracy: dict,
+            eps_list: Sequence[float], size: int) -> dict:
+    """The probes behind the checks: gradient norms and the loss landscape (every rank computes them), then the
+    large-eps and the more-effort runs on the first ``check_images`` images, chunked as the attacks are."""
+    images, labels, correct, config = setup.images, setup.labels, setup.correct, setup.config
     subset = min(len(images), config.check_images)
     focus = correct.nonzero().flatten() if correct.any() else torch.arange(len(images))
     near = focus[focus < subset] if (focus < subset).any() else focus[:subset]
-    probes = {"gradients": checks.probe_gradients(model, images[focus], labels[focus]),
-              "landscape": checks.probe_landscape(model, images[near], labels[near], eps_list[-1], config.norm,
+    probes = {"gradients": checks.probe_gradients(setup.model, images[focus], labels[focus]),
+              "landscape": checks.probe_landscape(setup.model, images[near], labels[near], eps_list[-1], config.norm,
                                                   config.seed)}
-    runner.bar.set_postfix_str("large eps")
-    probes["large_eps"] = large_eps_probe(runner.attacks, images[:subset], labels[:subset], clean_logits[:subset],
-                                          correct[:subset], config)
-    runner.bar.update(1)
-    runner.bar.set_postfix_str("more effort")
-    probes["more_effort"] = more_effort_probe(model, verdict, runner.clean_logits[:subset], images[:subset],
-                                              labels[:subset], correct[:subset], broken, robust_accuracy, eps_list,
-                                              config, randomized, surrogate)
-    runner.bar.update(1)
+    effort = MoreEffort.plan(config, correct[:subset], broken, robust_accuracy, eps_list)
+    gradient_members = [name for name in LARGE_EPS_MEMBERS if name in chain]
+    large_eps, _ = large_budget(config, images.shape[1:], config.eps)
+
+    def probe_chunk(rows: slice, index: int) -> tuple[Tensor, dict]:
+        setup.bar.set_postfix_str("large eps")
+        attacks = setup.attacks(index)
+        runner = setup.runner({name: attacks[name] for name in gradient_members}, rows)
+        large = large_eps_survivors(runner, correct[rows], large_eps)
+        setup.bar.update(1)
+        setup.bar.set_postfix_str("more effort")
+        stronger = setup.attacks(index, stronger=True)
+        more = effort.run(setup.runner({name: stronger[name] for name in chain}, rows), rows, correct[rows], chain)
+        setup.bar.update(1)
+        return large, more
+
+    parts = map_seeded_chunks(ctx, probe_chunk, subset, size, config.seed, model_device(setup.model, images))
+    probes["large_eps"] = large_eps_record(config, images.shape[1:], torch.cat([large for large, _ in parts]),
+                                           gradient_members)
+    probes["more_effort"] = effort.record([more for _, more in parts], chain)
     return probes
 
 
@@ -517,17 +613,24 @@ def large_budget(config: RobustnessConfig, sample_shape: Sequence[int], eps_list
     return eps, f"0.5 sqrt(d) for d = {dimension}: the L2 ball holding the Linf ball of 0.5"
 
 
-def large_eps_probe(attacks: dict[str, Member], images: Tensor, labels: Tensor, clean_logits: Tensor,
-                    correct: Tensor, config: RobustnessConfig) -> dict:
-    """The gradient members of the ensemble (APGD-CE, then APGD-T) at a budget that allows any answer."""
-    eps, why = large_budget(config, images.shape[1:], config.eps)
-    names = [name for name in ("apgd-ce", "apgd-t", "apgd-dlr") if name in attacks]
+LARGE_EPS_MEMBERS = ("apgd-ce", "apgd-t", "apgd-dlr")  # the gradient members of the ensemble
+
+
+def large_eps_survivors(runner: Runner, correct: Tensor, eps: float) -> Tensor:
+    """Which images of `runner` its attacks (the gradient members: APGD-CE, then APGD-T or APGD-DLR), each on
+    what the ones before left, leave correct at a budget `eps` that allows any answer."""
     survivors = correct.clone()
-    for name in names:
+    for name in runner.attacks:
         rows = survivors.nonzero().flatten()
-        if len(rows):
-            survivors[rows[attacks[name].run(images[rows], labels[rows], clean_logits[rows], eps)]] = False
-    return {"eps": eps, "norm": config.norm, "why": why, "n": len(images), "accuracy": share(survivors),
+        survivors[rows[runner(name, rows, eps)]] = False
+    return survivors
+
+
+def large_eps_record(config: RobustnessConfig, sample_shape: Sequence[int], survivors: Tensor,
+                     names: list[str]) -> dict:
+    """The large-eps probe: the share of the check images that the gradient members `names` left correct."""
+    eps, why = large_budget(config, sample_shape, config.eps)
+    return {"eps": eps, "norm": config.norm, "why": why, "n": len(survivors), "accuracy": share(survivors),
             "attacks": " then ".join(TITLES[name] for name in names)}
 
 
@@ -538,35 +641,53 @@ def more_effort(config: RobustnessConfig) -> RobustnessConfig:
                    fab_targets=config.fab_targets + MORE_TARGETS if config.fab_targets else 0, seed=config.seed + 1)
 
 
-def more_effort_probe(model: nn.Module, verdict: Verdict, clean_logits: Tensor, images: Tensor, labels: Tensor,
-                      correct: Tensor, broken: dict, robust_accuracy: dict, eps_list: Sequence[float],
-                      config: RobustnessConfig, randomized: bool, surrogate: nn.Module | None) -> dict:
-    """Every ensemble member with more effort at the eps whose robust accuracy is nearest 50%, beside the report's
-    worst case on the same images (with and without the stronger runs). The stronger APGD-CE attacks every image
-    (its accuracy against APGD-CE at the report's budget tells whether more effort helped the model); the other
-    stronger members, in the ensemble's order, attack only what the worst case and the runs before them left."""
-    eps = min(eps_list, key=lambda e: (abs(robust_accuracy[eps_key(e)] - 0.5), e))
-    stronger = more_effort(config)
-    attacks, chain, _ = plan_attacks(model, verdict, clean_logits.shape[1], stronger, randomized, surrogate)
-    runner = Runner({name: attacks[name] for name in chain}, images, labels, clean_logits, 0, progress=False)
-    survivors = correct & ~runner("apgd-ce", torch.arange(len(images)), eps)
-    base = ~broken["apgd-ce"][eps_key(eps)][:len(images)]
-    keys = [eps_key(e) for e in sorted(eps_list) if e <= eps]
-    reported = worst_case_flags(correct, {name: {key: flags[key][:len(images)] for key in keys}
-                                          for name, flags in broken.items()}, keys)[eps_key(eps)]
-    left, members = reported & survivors, {"apgd-ce": int((reported & ~survivors).sum())}
-    for name in chain[1:]:
-        rows = left.nonzero().flatten()
-        fooled = runner(name, rows, eps)
-        left[rows[fooled]] = False
-        members[name] = int(fooled.sum())
-    runner.bar.close()
-    return {"eps": eps, "n": len(images), "base_steps": config.steps, "base_restarts": config.restarts,
-            "more_steps": stronger.steps, "more_restarts": stronger.restarts, "more_targets": stronger.targets,
-            "more_queries": stronger.queries, "base_accuracy": share(base), "more_accuracy": share(survivors),
-            "worst_case_accuracy": share(reported), "with_more_accuracy": share(left),
-            "members": [TITLES[name] for name in chain], "broke_more": members,
-            "seconds": {name: round(value, 3) for name, value in runner.seconds.items()}}
+@dataclass
+class MoreEffort:
+    """The more-effort probe: every ensemble member with more effort at the eps whose robust accuracy is nearest
+    50%, beside the report's worst case on the same images (with and without the stronger runs). The stronger
+    APGD-CE attacks every image (its accuracy against APGD-CE at the report's budget tells whether more effort
+    helped the model); the other stronger members, in the ensemble's order, attack only what the worst case and
+    the runs before them left. :meth:`run` does one chunk of the check images, :meth:`record` joins them."""
+
+    config: RobustnessConfig
+    eps: float
+    base: Tensor  # the check images APGD-CE left correct at the report's budget
+    reported: Tensor  # the check images the report's worst case left correct
+
+    @classmethod
+    def plan(cls, config: RobustnessConfig, correct: Tensor, broken: Flags, robust_accuracy: dict,
+             eps_list: Sequence[float]) -> MoreEffort:
+        """The eps and the report's own verdicts on the check images (the first len(correct) images)."""
+        eps = min(eps_list, key=lambda e: (abs(robust_accuracy[eps_key(e)] - 0.5), e))
+        subset = len(correct)
+        keys = [eps_key(e) for e in sorted(eps_list) if e <= eps]
+        reported = worst_case_flags(correct, {name: {key: flags[key][:subset] for key in keys}
+                                              for name, flags in broken.items()}, keys)[eps_key(eps)]
+        return cls(config, eps, ~broken["apgd-ce"][eps_key(eps)][:subset], reported)
+
+    def run(self, runner: Runner, rows: slice, correct: Tensor, chain: list[str]) -> dict:
+        """The stronger members (`runner`'s attacks) on the check images of `rows`."""
+        survivors = correct & ~runner("apgd-ce", torch.arange(len(correct)), self.eps)
+        left, broke = self.reported[rows] & survivors, {}
+        for name in chain[1:]:
+            todo = left.nonzero().flatten()
+            fooled = runner(name, todo, self.eps)
+            left[todo[fooled]] = False
+            broke[name] = int(fooled.sum())
+        return {"survivors": survivors, "left": left, "broke": broke, "seconds": runner.seconds}
+
+    def record(self, parts: list[dict], chain: list[str]) -> dict:
+        """The probe's figures from the chunks' runs, in image order."""
+        survivors, left = (torch.cat([part[name] for part in parts]) for name in ("survivors", "left"))
+        members = {"apgd-ce": int((self.reported & ~survivors).sum())}
+        members.update({name: sum(part["broke"][name] for part in parts) for name in chain[1:]})
+        config, stronger = self.config, more_effort(self.config)
+        return {"eps": self.eps, "n": len(survivors), "base_steps": config.steps, "base_restarts": config.restarts,
+                "more_steps": stronger.steps, "more_restarts": stronger.restarts, "more_targets": stronger.targets,
+                "more_queries": stronger.queries, "base_accuracy": share(self.base), "more_accuracy": share(survivors),
+                "worst_case_accuracy": share(self.reported), "with_more_accuracy": share(left),
+                "members": [TITLES[name] for name in chain], "broke_more": members,
+                "seconds": {name: round(value, 3) for name, value in summed([p["seconds"] for p in parts]).items()}}
 
 
 # ---------------------------------------------------------------------- a run directory
@@ -598,15 +719,29 @@ def quick_surrogate(run: str | Path, device: torch.device, seed: int) -> tuple[n
                    "train_accuracy": train_accuracy}
 
 
+def shared_surrogate(ctx: Distributed, run: str | Path, device: torch.device, seed: int) -> tuple[nn.Module, dict]:
+    """quick_surrogate, trained by rank 0 alone and sent to every rank: its training stops on the clock, so
+    surrogates trained by each rank could differ."""
+    if not ctx.active:
+        return quick_surrogate(run, device, seed)
+    made = quick_surrogate(run, device, seed) if ctx.is_main else None
+    model, about = ctx.broadcast_object(None if made is None else (made[0].cpu(), made[1]))
+    return model.to(device), about
+
+
 def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
-    """Evaluate the run ``config.run``; write RUN/robustness.json and RUN/robustness/. Returns (json path, record)."""
+    """Evaluate the run ``config.run``; write RUN/robustness.json and RUN/robustness/. Returns (json path, record).
+
+    Under torchrun every rank evaluates its chunks and returns the same record; rank 0 alone writes, and every
+    rank returns once it has."""
     if config.run is None:
         raise AdvlabError("no run directory: give the classifier run to evaluate")
     config.validate()
     config = config.resolved()
+    ctx = context(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = ctx.device(config.device)
     run = Path(config.run)
     model = load_model(run, device)
     images, labels = held_out_split(run)
@@ -615,19 +750,22 @@ def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
         surrogate, about = load_classifier(config.surrogate, device)[0], {"kind": "run",
                                                                          "run": str(Path(config.surrogate).resolve())}
     else:
-        surrogate, about = quick_surrogate(run, device, config.seed)
-    record = evaluate_robustness(model, images[:n], labels[:n], config, surrogate)
+        surrogate, about = shared_surrogate(ctx, run, device, config.seed)
+    record = evaluate_robustness(model, images[:n], labels[:n], config, surrogate, ctx)
     if n < config.n:
         record["notes"].insert(0, f"--n {config.n} asked for more images than the {len(images)} of the held-out "
                                   f"split; all {n} were used")
     record["model"]["run"] = str(run.resolve())
     record["surrogate"] = about
     record["options"]["device"] = str(device)
-    record["files"] = {name: str(path.relative_to(run)) for name, path in write_robustness_report(run, record).items()}
     path = run / RESULT_FILE
-    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
-    if config.report and (run / "metrics.jsonl").is_file():
-        write_report(run)
+    if ctx.is_main:
+        record["files"] = {name: str(file.relative_to(run))
+                           for name, file in write_robustness_report(run, record).items()}
+        atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+        if config.report and (run / "metrics.jsonl").is_file():
+            write_report(run)
+    ctx.barrier()
     return path, record
 
 

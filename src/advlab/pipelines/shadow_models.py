@@ -17,6 +17,9 @@ held-out rows) under the target's own folder::
 A shadow run that finished with the same recipe and the same rows is loaded, not retrained; asking for more
 shadows trains only the new ones. ``workers`` > 1 trains the missing shadows in parallel worker processes
 (multiprocessing "spawn", one torch thread each); seeded training makes their weights the same either way.
+Under torchrun the ranks are the workers: shadow i is trained by rank i mod N, as an ordinary one-process run
+(``train_classifier(local=True)``, written by the rank that trains it), and every rank waits for all of them
+before loading the set.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from advlab.core.devices import resolve_device
+from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.data import TensorData
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
@@ -120,15 +123,17 @@ def is_trained_shadow(config: ClassifierTrainConfig, in_rows: Tensor, out_rows: 
             and split.get("test_rows") == out_rows.tolist())
 
 
-def train_shadow(config: ClassifierTrainConfig, in_rows: Tensor, out_rows: Tensor) -> str:
-    """Train one shadow run (replacing whatever stale shadow run is in `config.out`); its directory."""
-    train_classifier(config, overwrite=True, progress=False, report=False, rows=(in_rows, out_rows))
+def train_shadow(config: ClassifierTrainConfig, in_rows: Tensor, out_rows: Tensor, local: bool = False) -> str:
+    """Train one shadow run (replacing whatever stale shadow run is in `config.out`); its directory. `local`: in
+    this process alone, though it is one rank of a torchrun job."""
+    train_classifier(config, overwrite=True, progress=False, report=False, rows=(in_rows, out_rows),
+                     **({"local": True} if local else {}))
     return config.out
 
 
-def train_shadows_in_turn(jobs: list[tuple], bar: tqdm) -> None:
+def train_shadows_in_turn(jobs: list[tuple], bar: tqdm, local: bool = False) -> None:
     for job in jobs:
-        train_shadow(*job)
+        train_shadow(*job, local=local)
         bar.update(1)
 
 
@@ -155,13 +160,19 @@ def check_shadow_request(shadows: int, workers: int) -> None:
 
 def shadow_models(run: str | Path, shadows: int, seed: int = 0, workers: int = 1, device: str = "auto",
                   threads: int | None = None, progress: bool = True,
-                  split: tuple[TensorData, tuple[Tensor, Tensor]] | None = None) -> ShadowModels:
+                  split: tuple[TensorData, tuple[Tensor, Tensor]] | None = None,
+                  ctx: Distributed | None = None) -> ShadowModels:
     """`shadows` shadow models of the classifier run `run`, trained where missing, loaded in eval mode on `device`.
 
     `split` is run_split(run) when the caller has it already. With `workers` > 1 the missing shadows train in
-    parallel processes, one torch thread each; otherwise in this process with `threads` torch threads.
+    parallel processes, one torch thread each; otherwise in this process with `threads` torch threads. Under
+    torchrun (`ctx`, default the process's context) every rank calls this, trains the missing shadows whose
+    index is its rank modulo the number of processes (in this process: the ranks are the workers) and returns
+    the whole set once every shadow is trained.
     """
     check_shadow_request(shadows, workers)
+    ctx = context(device) if ctx is None else ctx
+    workers = 1 if ctx.active else workers
     target = classifier_config(run)
     _, (train_rows, held_out_rows) = run_split(run) if split is None else split
     pool = data_pool(train_rows, held_out_rows)
@@ -169,16 +180,22 @@ def shadow_models(run: str | Path, shadows: int, seed: int = 0, workers: int = 1
     configs = [shadow_config(target, shadow_dir(run, index), shadow_seed(seed, index), device,
                              1 if workers > 1 else threads) for index in range(shadows)]
     jobs = [(config, pool[row], pool[~row]) for config, row in zip(configs, members)]
-    missing = [job for job in jobs if not is_trained_shadow(*job)]
-    seconds = train_missing(missing, workers, progress, shadows - len(missing))
-    device = resolve_device(device)
-    models = [load_classifier(config.out, device)[0] for config in configs]
+    # rank 0's view of what is missing, before any rank starts replacing a stale shadow
+    missing = ctx.broadcast_object([index for index, job in enumerate(jobs) if not is_trained_shadow(*job)])
+    mine = [jobs[index] for index in missing if index % ctx.world_size == ctx.rank]
+    start = time.perf_counter()
+    train_missing(mine, workers, progress and ctx.is_main, shadows - len(missing), local=ctx.active)
+    ctx.barrier()  # every shadow is trained before any rank loads the set
+    seconds = time.perf_counter() - start if missing else 0.0
+    seconds = max(ctx.all_gather_objects(seconds))
+    models = [load_classifier(config.out, ctx.device(device))[0] for config in configs]
     return ShadowModels(ShadowSet(models, members), pool, len(missing), shadows - len(missing), seconds,
-                        min(workers, max(len(missing), 1)))
+                        ctx.world_size if ctx.active else min(workers, max(len(missing), 1)))
 
 
-def train_missing(jobs: list[tuple], workers: int, progress: bool, reused: int) -> float:
-    """Train the missing shadows under one progress bar; the wall time in seconds."""
+def train_missing(jobs: list[tuple], workers: int, progress: bool, reused: int, local: bool = False) -> float:
+    """Train the missing shadows under one progress bar (`local`: each in this process alone, one rank of a
+    torchrun job); the wall time in seconds."""
     if not jobs:
         return 0.0
     bar = tqdm(total=len(jobs), disable=not progress, unit="shadow", dynamic_ncols=True, file=sys.stderr,
@@ -188,7 +205,7 @@ def train_missing(jobs: list[tuple], workers: int, progress: bool, reused: int) 
         if workers > 1 and len(jobs) > 1:
             train_shadows_in_workers(jobs, min(workers, len(jobs)), bar)
         else:
-            train_shadows_in_turn(jobs, bar)
+            train_shadows_in_turn(jobs, bar, local)
     finally:
         bar.close()
     return time.perf_counter() - start

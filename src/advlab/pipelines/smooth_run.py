@@ -18,6 +18,10 @@ index), so the first k results do not depend on how many images follow. The run 
 An existing ``sigma-S`` is never replaced silently: the next free ``sigma-S-2``, ``sigma-S-3``, ... is
 used, and ``overwrite`` replaces ``sigma-S`` itself. Certified accuracy at radius r is the share of images
 that CERTIFY classifies correctly with a radius of at least r (abstains count as wrong), as in the paper.
+
+Under torchrun the images are cut into chunks of ``chunk_size`` (default: all of them) dealt round robin to the
+ranks; every image keeps its own (seed, index) stream, the records are gathered in image order and rank 0 alone
+writes, so N processes certify exactly what one does.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from tqdm import tqdm
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
+from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.defenses.preprocessed import load_model, read_defense
 from advlab.defenses.smoothing import (
@@ -51,6 +56,7 @@ from advlab.defenses.smoothing import (
     check_sigma,
     max_radius,
 )
+from advlab.pipelines.chunks import map_seeded_chunks, note_idle_ranks
 from advlab.pipelines.train_classifier import accuracy, held_out_split
 
 RESULT_FILE = "certify.json"
@@ -73,6 +79,7 @@ class SmoothRunConfig:
         batch: noisy copies per forward pass.
         n_images: certify the first n_images held-out images (all of them when there are fewer).
         seed: seeds the noise (each image's stream is seeded by seed and its index).
+        chunk_size: images per chunk, one chunk per rank at a time under torchrun (None: all in one chunk).
         predict: run PREDICT too, and report its accuracy and abstains.
         device: auto, cpu, cuda or cuda:N.
         threads: torch CPU threads (None: torch's default).
@@ -88,6 +95,7 @@ class SmoothRunConfig:
     batch: int = 1000
     n_images: int = 500
     seed: int = 0
+    chunk_size: int | None = None
     predict: bool = False
     device: str = "auto"
     threads: int | None = None
@@ -104,6 +112,8 @@ class SmoothRunConfig:
         check_int("batch", self.batch, 1)
         check_int("n-images", self.n_images, 1)
         check_int("seed", self.seed, 0)
+        if self.chunk_size is not None:
+            check_int("chunk-size", self.chunk_size, 1)
         if self.threads is not None:
             check_int("threads", self.threads, 1)
 
@@ -131,32 +141,49 @@ def image_seed(seed: int, index: int) -> int:
 
 
 def certify_images(smoothed: SmoothedClassifier, images: Tensor, labels: Tensor, n0: int, n: int, alpha: float,
-                   batch: int, seed: int = 0, predict: bool = False, progress: bool = True) -> list[dict]:
+                   batch: int, seed: int = 0, predict: bool = False, progress: bool = True,
+                   first: int = 0) -> list[dict]:
     """One record per image: label, CERTIFY's prediction (ABSTAIN = -1) and radius, counts, seconds, and
-    PREDICT's answer when `predict`. Image i's noise is seeded by (seed, i)."""
+    PREDICT's answer when `predict`. The images are images first, first + 1, ... of a larger set: image i's noise
+    is seeded by (seed, i)."""
     records = []
-    bar = tqdm(range(len(images)), disable=not progress, unit="image", desc=f"certify sigma {smoothed.sigma:g}",
-               dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(range(first, first + len(images)), disable=not progress, unit="image",
+               desc=f"certify sigma {smoothed.sigma:g}", dynamic_ncols=True, file=sys.stderr)
     certified = 0
     for index in bar:
         start = time.perf_counter()
         smoothed.reseed(image_seed(seed, index))
-        certificate = smoothed.certify(images[index], n0, n, alpha, batch)
-        label = int(labels[index])
+        certificate = smoothed.certify(images[index - first], n0, n, alpha, batch)
+        label = int(labels[index - first])
         record = {"index": index, "label": label, "prediction": certificate.prediction,
                   "radius": certificate.radius, "correct": certificate.prediction == label,
                   "p_lower": certificate.p_lower, "selected": certificate.selected,
                   "selection_counts": certificate.selection_counts.tolist(), "counts": certificate.counts.tolist()}
         if predict:
-            answer = smoothed.predict(images[index], n, alpha, batch)
+            answer = smoothed.predict(images[index - first], n, alpha, batch)
             record.update(predict=answer.prediction, predict_p_value=answer.p_value,
                           predict_counts=answer.counts.tolist())
         record["seconds"] = round(time.perf_counter() - start, 4)
         records.append(record)
         certified += record["correct"]
-        bar.set_postfix(certified=f"{certified}/{index + 1}", refresh=False)
+        bar.set_postfix(certified=f"{certified}/{index + 1 - first}", refresh=False)
     bar.close()
     return records
+
+
+def certify_chunks(ctx: Distributed, smoothed: SmoothedClassifier, images: Tensor, labels: Tensor,
+                   config: SmoothRunConfig, device: torch.device) -> list[dict]:
+    """certify_images on chunks of ``config.chunk_size`` images, each chunk on one rank of `ctx`; every record on
+    every rank, in image order."""
+    size = config.chunk_size or max(len(images), 1)
+    note_idle_ranks(ctx, len(images), size, "--chunk-size")
+
+    def certify_chunk(rows: slice, _index: int) -> list[dict]:
+        return certify_images(smoothed, images[rows], labels[rows], config.n0, config.n, config.alpha, config.batch,
+                              config.seed, config.predict, config.progress and ctx.is_main, first=rows.start)
+
+    chunks = map_seeded_chunks(ctx, certify_chunk, len(images), size, config.seed, device)
+    return [record for chunk in chunks for record in chunk]
 
 
 def certified_accuracy(records: list[dict], radius: float) -> float:
@@ -194,26 +221,29 @@ def summarize(records: list[dict], sigma: float, n: int, alpha: float, clean_acc
 
 
 def smooth_run(config: SmoothRunConfig) -> Path:
-    """Certify the run's held-out images as `config` says; returns the sigma directory it wrote."""
+    """Certify the run's held-out images as `config` says; returns the sigma directory it wrote (under torchrun:
+    that rank 0 wrote, every rank returning once it has)."""
     config.validate()
+    ctx = context(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = ctx.device(config.device)
     model = load_model(config.run, device)
     images, labels = held_out_split(config.run)
     images, labels = images[:config.n_images], labels[:config.n_images]
     out = output_dir(config)  # checked before the long part, created after it
     smoothed = SmoothedClassifier(model, config.sigma, config.seed)
     start = time.perf_counter()
-    records = certify_images(smoothed, images, labels, config.n0, config.n, config.alpha, config.batch,
-                             config.seed, config.predict, config.progress)
+    records = certify_chunks(ctx, smoothed, images, labels, config, device)
     seconds = time.perf_counter() - start
     clean = accuracy(model, images.to(device), labels.to(device))
     summary = {**summarize(records, config.sigma, config.n, config.alpha, clean), "seconds": round(seconds, 2)}
     if (note := base_noise_note(config.run, config.sigma)) is not None:
         summary["note"] = note
-    make_output_dir(out, config.overwrite)
-    write_outputs(out, config, model, summary, records, asked_images=config.n_images)
+    if ctx.is_main:
+        make_output_dir(out, config.overwrite)
+        write_outputs(out, config, model, summary, records, asked_images=config.n_images)
+    ctx.barrier()
     return out
 
 
