@@ -36,7 +36,7 @@ from torch import nn
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 
-DEFAULT_TIMEOUT_S = 300.0  # a collective that waits this long for a rank that died ends the job
+DEFAULT_TIMEOUT_S = 1800.0  # a collective waits this long (a rank evaluating a large chunk, or dead) before it fails
 T = TypeVar("T")
 
 
