@@ -21,7 +21,8 @@ given (a binary problem for the availability poisons); ``eps_warmup`` the epochs
 eps ramps up linearly
 (advlab.defenses.eps_warmup: MNIST at eps 0.3 stalls at chance without it; unset: a fifth of the epochs,
 rounded down, for the adversarial defenses), and ``robust_eval_images`` how many held-out images the
-per-epoch robust accuracy is measured on.
+per-epoch robust accuracy is measured on. ``precision`` (advlab.core.precision: fp32, bf16, or fp16 on CUDA)
+runs the training forward passes under autocast; evaluation stays fp32, and dp-sgd trains in fp32 only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
+from advlab.core.precision import PRECISIONS
 from advlab.defenses.dp_sgd import ACCOUNTANTS, DEFAULT_DELTA, DEFAULT_LR, DEFAULT_MAX_GRAD_NORM, check_budget
 
 LABELLED_DATA = ("mnist", "digits", "idx", "folder")
@@ -79,6 +81,7 @@ class ClassifierTrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     tensorboard: bool = False
     defense: Literal["none", "pgd-at", "trades", "fast-at", "noise", "dp-sgd"] = "none"
     eps: float | None = None
@@ -119,6 +122,8 @@ class ClassifierTrainConfig:
             raise AdvlabError("data 'idx' needs labels for a classifier: pass --labels-path FILE "
                               "(e.g. train-labels-idx1-ubyte.gz)")
         self.validate_classes()
+        if self.precision not in PRECISIONS:
+            raise AdvlabError(f"unknown precision {self.precision!r}; valid precisions are: {', '.join(PRECISIONS)}")
         if self.model in FIXED_WIDTH and self.width is not None:
             raise AdvlabError(f"model {self.model!r} has fixed layer sizes; drop --width (it applies to "
                               f"{', '.join(DEFAULT_WIDTH)})")
@@ -181,6 +186,9 @@ class ClassifierTrainConfig:
         if self.epsilon is None:
             raise AdvlabError("defense 'dp-sgd' needs option 'epsilon', the privacy budget it trains to "
                               "(e.g. --epsilon 3 --delta 1e-5)")
+        if self.precision != "fp32":
+            raise AdvlabError(f"defense 'dp-sgd' trains in fp32 (its per-example gradients and noise); drop "
+                              f"--precision {self.precision}")
         check_budget(self.epsilon, self.dp.delta, self.dp.max_grad_norm, self.dp.accountant)
         if not 0 < self.dp.lr < math.inf:
             raise AdvlabError(f"option 'dp_lr' must be a finite number > 0, got {self.dp_lr}")

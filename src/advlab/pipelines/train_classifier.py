@@ -26,6 +26,22 @@ for ``noise``). The run directory (DESIGN.md) then holds::
     RUN/report.html, report.md      training curves, summary, and the attacks run on it since
     RUN/attacks/NAME/               written later by `advlab attack NAME RUN`
 
+Under ``torchrun`` (advlab.core.distributed) N processes train ONE model: every rank builds the same data,
+split and model (seeded alike) and walks the same epoch order; each minibatch's rows are split into
+contiguous shards (one per rank), each rank's shard loss is weighted by shard length * N / minibatch length,
+and the gradients are averaged over ranks before the step, so the step is the global minibatch's mean
+gradient and the parameters stay identical on every rank (checked before each checkpoint). A plain
+cross-entropy run therefore gives, to float tolerance, what one process gives with the same batch size;
+runs that draw random numbers (pgd-at, trades, fast-at, noise) draw them per rank (seed + 2 + 1000 * rank)
+and so depend on the number of processes. A model with batch-norm would see batch statistics per shard
+(its running statistics are rank 0's, broadcast after every step, as DDP does). Held-out accuracy and the
+robust figures are computed on chunks dealt to the ranks and gathered: exactly the one-process figures.
+Rank 0 alone writes the run directory; the checkpoint and summary record the number of "processes".
+DP-SGD (Poisson lots, one accountant) runs in one process only.
+
+``precision`` (advlab.core.precision) runs each training minibatch's forward passes -- the inner attack of an
+adversarial defense included -- under autocast (bf16, or fp16 with a gradient scaler); evaluation is fp32.
+
 `load_classifier(run)` rebuilds the trained model and `held_out_split(run)` the same held-out
 images and labels (the split is a function of its kind, the seed and the labels alone), which is
 what the attack, robustness and defense commands use.
@@ -48,8 +64,10 @@ from tqdm import tqdm
 from advlab.core.checkpoints import load_latest, module_state, read_checkpoint, restore_module, save_checkpoint
 from advlab.core.config import dump_yaml, from_mapping, load_yaml
 from advlab.core.devices import resolve_device
+from advlab.core.distributed import Distributed, context, current
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
+from advlab.core.precision import Precision
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import IMAGE_EXTENSIONS, TensorData, classes_in_turn, load_dataset, stratified_split
@@ -65,6 +83,7 @@ RECORD_KIND = "classifier"  # the checkpoint record's "kind"
 STRATIFIED_DATA = frozenset({"mnist"})  # data whose held-out split keeps each class's share
 SPLIT_KINDS = ("random", "stratified")  # a split record without a kind (older runs) is "random"
 GIVEN_SPLIT = "given"  # the split kind of a run trained on rows its caller chose (shadow models); both are recorded
+RANK_SEED_STRIDE = 1000  # rank r's defense randomness is seeded seed + 2 + RANK_SEED_STRIDE * r
 
 
 # ---------------------------------------------------------------------- data and split
@@ -184,13 +203,16 @@ def build_classifier(model: str, sample_shape: tuple[int, ...], classes: int, wi
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
-    """Share of `images` that `model` classifies as `labels`, in batches of EVAL_BATCH."""
-    correct = 0
+def accuracy(model: nn.Module, images: Tensor, labels: Tensor, ctx: Distributed | None = None) -> float:
+    """Share of `images` that `model` classifies as `labels`, in batches of EVAL_BATCH (dealt to the ranks of
+    `ctx` and gathered: the same figure on every rank; unset: this process alone)."""
+    ctx = Distributed() if ctx is None else ctx
+
+    def correct_in(chunk: slice) -> int:
+        return int((model(images[chunk]).argmax(1) == labels[chunk]).sum())
+
     with evaluating(model):
-        for start in range(0, len(images), EVAL_BATCH):
-            logits = model(images[start:start + EVAL_BATCH])
-            correct += int((logits.argmax(1) == labels[start:start + EVAL_BATCH]).sum())
+        correct = sum(ctx.map_chunks(correct_in, len(images), EVAL_BATCH))
     return correct / len(images)
 
 
@@ -200,7 +222,7 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor) -> float:
 def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, progress: bool = True,
                      report: bool = True, training_set: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
                      start: Callable[[nn.Module], None] | None = None,
-                     rows: tuple[Tensor, Tensor] | None = None) -> RunDir:
+                     rows: tuple[Tensor, Tensor] | None = None, local: bool = False) -> RunDir:
     """Train the classifier that `config` describes into ``config.out``; returns its run directory.
 
     `training_set`, when given, maps the training rows' (images, labels) to the (images, labels) to train on
@@ -209,12 +231,21 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     weights, freezes layers: a victim that fine-tunes a model it was given). `rows`, when given, is the
     (training rows, held-out rows) of the data to use instead of the config's split -- a shadow model
     trained on a chosen half of the data (advlab.pipelines.shadow_models); the run records both.
+
+    Under torchrun every rank calls this and they train one model together (see the module docstring); rank 0
+    writes the run, the others return once it is written. `local=True` trains the run in this process alone
+    even under torchrun (a world of 1 on this rank's device, no collective; it writes its own run directory
+    whatever its rank): shadow models dealt one per rank.
     """
     if config.out is None:
         raise AdvlabError("no output directory: pass --out DIR (or 'out:' in the config)")
     run = RunDir(Path(config.out))
+    job = current() if local else context(config.device)  # a local run sets up no process group
+    ctx = Distributed() if local else job
     seed_everything(config.seed)
-    device = resolve_device(config.device)
+    device = job.device(config.device) if not local else local_device(config.device, job)
+    precision = Precision(config.precision, device)
+    check_world(config, ctx)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     data = load_labelled_data(config)
@@ -231,28 +262,85 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     objective = training_objective(config, math.ceil(len(train_rows) / config.batch_size))
     if config.defense == "dp-sgd":  # before the run directory is made
         check_delta_for(config.dp.delta, len(train_rows))
-    run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
-    dump_yaml(config, run.config)
+    prepare_run(run, config, overwrite, ctx)
     about_split = {"kind": split, "seed": config.seed, "test_fraction": config.test_fraction, "rows": len(data)}
     meta = {"kind": RECORD_KIND, "config": dataclasses.asdict(config), "classes": classes,
             "class_names": class_names(config, classes), "sample_shape": list(data.sample_shape),
             "split": {**about_split, "test_rows": test_rows.tolist(),
-                      **({} if rows is None else {"train_rows": train_rows.tolist()})}}
+                      **({} if rows is None else {"train_rows": train_rows.tolist()})},
+            "processes": ctx.world_size}
 
     def checkpoint(epoch: int) -> Path:
+        ctx.check_consistency(model, "model")
+        if not ctx.is_main:
+            return checkpoint_record_path(run, epoch)
         return save_checkpoint(run.checkpoints, epoch, module_state(model, "model"), meta, keep=1)
 
-    log = MetricsLog(run, tensorboard=config.tensorboard)
+    log = MetricsLog(run, tensorboard=config.tensorboard) if ctx.is_main else QuietLog()
     try:
-        figures = fit(model, data, train_rows.to(device), test_rows.to(device), config, log, progress,
-                      checkpoint, objective)
+        figures = fit(model, data, train_rows.to(device), test_rows.to(device), config, log, progress and ctx.is_main,
+                      checkpoint, objective, ctx, precision)
     finally:
         log.close()
-    run.write_summary({**figures, "classes": classes, "train_size": len(train_rows), "test_size": len(test_rows),
-                       "split": about_split})
-    if report:
-        write_report(run.root)
+    if ctx.is_main:
+        run.write_summary({**figures, "classes": classes, "train_size": len(train_rows),
+                           "test_size": len(test_rows), "split": about_split, "processes": ctx.world_size,
+                           "precision": config.precision})
+        if report:
+            write_report(run.root)
+    ctx.barrier()  # the other ranks return once the run is written
     return run
+
+
+def local_device(name: str, job: Distributed) -> torch.device:
+    """The device of a run trained by one rank alone: its rank's GPU for ``cuda``/``auto`` in a CUDA job, else
+    the device `name` says."""
+    if job.active and job.backend_device_type == "cuda" and name in ("auto", "cuda"):
+        return job.device(name)
+    return resolve_device(name)
+
+
+def check_world(config: ClassifierTrainConfig, ctx: Distributed) -> None:
+    """Refuse what several processes cannot train: DP-SGD, and a minibatch with fewer rows than processes."""
+    if not ctx.active:
+        return
+    if config.defense == "dp-sgd":
+        raise AdvlabError("defense 'dp-sgd' trains in one process (its Poisson lots and privacy accountant are not "
+                          "sharded); run it without torchrun")
+    if config.batch_size < ctx.world_size:
+        raise AdvlabError(f"the batch size {config.batch_size} is smaller than the {ctx.world_size} processes; "
+                          f"use --batch-size {ctx.world_size} or more, or fewer processes")
+
+
+def prepare_run(run: RunDir, config: ClassifierTrainConfig, overwrite: bool, ctx: Distributed) -> None:
+    """Rank 0 creates the run directory and writes config.yaml; a refusal there is raised on every rank."""
+    refusal = None
+    if ctx.is_main:
+        try:
+            run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
+            dump_yaml(config, run.config)
+        except AdvlabError as error:
+            if not ctx.active:
+                raise
+            refusal = str(error)
+    refusal = ctx.broadcast_object(refusal)
+    if refusal is not None:
+        raise AdvlabError(refusal)
+
+
+def checkpoint_record_path(run: RunDir, epoch: int) -> Path:
+    """The record of epoch `epoch`'s checkpoint as rank 0 writes it (advlab.core.checkpoints.save_checkpoint)."""
+    return run.checkpoints / f"step-{epoch:06d}.json"
+
+
+class QuietLog:
+    """The metrics log of a rank other than 0: it writes nothing."""
+
+    def write(self, kind: str, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def replaced_rows(data: TensorData, rows: Tensor, images: Tensor, labels: Tensor) -> TensorData:
@@ -282,8 +370,9 @@ def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0
 
 
 def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor, config: ClassifierTrainConfig,
-        log: MetricsLog, progress: bool, checkpoint: Callable[[int], Path],
-        objective: TrainingObjective | None = None) -> dict:
+        log: MetricsLog | QuietLog, progress: bool, checkpoint: Callable[[int], Path],
+        objective: TrainingObjective | None = None, ctx: Distributed | None = None,
+        precision: Precision | None = None) -> dict:
     """Adam on the training objective for `config.epochs` epochs; one metrics record and one checkpoint per
     epoch (`checkpoint(epoch)` writes it); the final figures. Defense dp-sgd trains with DP-SGD instead
     (advlab.defenses.dp_sgd: Poisson lots, clipped per-example gradients, noise), records the epsilon spent
@@ -292,10 +381,16 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
     A NaN or infinite loss (or weights) stops training with an AdvlabError; the checkpoint of the last good
     epoch stays. An objective's epoch check (fast-at's guard) may stop training early, and then the weights
     of the last good epoch are restored from its checkpoint.
+
+    `ctx` (unset: this process alone) shares each minibatch among its ranks (train_epoch) and the evaluations;
+    `precision` (unset: fp32) is the training steps' autocast and loss scaling.
     """
     objective = training_objective(config) if objective is None else objective
+    ctx = Distributed() if ctx is None else ctx
+    precision = Precision("fp32", data.data.device) if precision is None else precision
     shuffler = make_generator(config.seed + 1, torch.device("cpu"))
-    randomness = make_generator(config.seed + 2, data.data.device)  # random starts and noise of a defense
+    # random starts and noise of a defense: a stream per rank, so that the shards do not share their draws
+    randomness = make_generator(config.seed + 2 + RANK_SEED_STRIDE * ctx.rank, data.data.device)
     private = dp_trainer(model, config, len(train_rows), randomness) if config.defense == "dp-sgd" else None
     if private is None:
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
@@ -313,32 +408,37 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
     for epoch in range(1, config.epochs + 1):
         if private is None:
             order = train_rows[torch.randperm(len(train_rows), generator=shuffler).to(train_rows.device)]
-            sums = train_epoch(model, optimizer, objective, data, order, config.batch_size, randomness, bar)
+            sums = train_epoch(model, optimizer, objective, data, order, config.batch_size, randomness, bar, ctx,
+                               precision)
         else:  # Poisson lots from all training rows (advlab.defenses.dp_sgd)
             sums = private.train_epoch(data.data, data.labels, train_rows, shuffler, bar)
         if sums is None or not all(torch.isfinite(parameter).all() for parameter in model.parameters()):
             raise diverged(epoch, good)
         loss_sum, correct, seen = sums
         record = {"train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-                  "test_accuracy": accuracy(model, test_images, test_labels)}
+                  "test_accuracy": accuracy(model, test_images, test_labels, ctx)}
         if private is not None:
             record["epsilon"] = private.epsilon()
-        record.update(robust_figures(model, objective, test_images, test_labels, config))
+        record.update(robust_figures(model, objective, test_images, test_labels, config, ctx))
         check = objective.epoch_check(model, data.data[guard_rows], data.labels[guard_rows], config.seed)
+        check = ctx.broadcast_object(check)  # every rank stops, or goes on, as rank 0 does
         record.update({} if check is None else check.figures)
         record["time"] = time.perf_counter() - start
         log.write("train", epoch, record)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", test=f"{record['test_accuracy']:.3f}", refresh=False)
         if check is not None and check.stop and good.checkpoint is not None:
             stopped = {"epoch": epoch, "reason": check.reason}
-            restore_module(model, "model", read_checkpoint(good.checkpoint).tensors)
-            bar.write(f"epoch {epoch}: {check.reason}; stopped and restored the weights of epoch {good.epoch}",
-                      file=sys.stderr)
+            restore_module(model, "model", ctx.broadcast_object(read_checkpoint(good.checkpoint).tensors
+                                                                if ctx.is_main else None))
+            if ctx.is_main:
+                bar.write(f"epoch {epoch}: {check.reason}; stopped and restored the weights of epoch {good.epoch}",
+                          file=sys.stderr)
             break
         good = GoodEpoch(epoch, record, checkpoint(epoch))
     bar.close()
     model.eval()
-    figures = final_figures(model, data, train_rows, objective, config, good, stopped, time.perf_counter() - start)
+    figures = final_figures(model, data, train_rows, objective, config, good, stopped, time.perf_counter() - start,
+                            ctx)
     if private is not None:
         private.close()
         figures["dp"] = private.record()
@@ -355,23 +455,60 @@ def dp_trainer(model: nn.Module, config: ClassifierTrainConfig, rows: int, noise
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective: TrainingObjective,
                 data: TensorData, order: Tensor, batch_size: int, randomness: torch.Generator,
-                bar: tqdm) -> tuple[float, int, int] | None:
+                bar: tqdm, ctx: Distributed | None = None,
+                precision: Precision | None = None) -> tuple[float, int, int] | None:
     """One pass over `order` in minibatches: (sum of the losses, correct predictions, images) on the trained-on
-    images, or None as soon as a loss is NaN or infinite (before that step is taken)."""
-    loss_sum, correct = 0.0, 0
+    images, or None as soon as a loss is NaN or infinite (before that step is taken).
+
+    With several ranks in `ctx`, each minibatch's rows are shared (my_share) and every rank takes the step on
+    the gradient averaged over ranks; the sums are over all ranks' shards. `precision` (unset: fp32) runs the
+    objective -- forward passes and inner attack -- under its autocast (the inner attack's input gradients are not
+    loss-scaled: under fp16 they may underflow, bf16 has fp32's range).
+    """
+    ctx = Distributed() if ctx is None else ctx
+    precision = Precision("fp32", order.device) if precision is None else precision
+    loss_sum, correct, seen = 0.0, 0, 0
     for first in range(0, len(order), batch_size):
         rows = order[first:first + batch_size]
-        labels = data.labels[rows]
-        step = objective.loss(model, data.data[rows], labels, randomness)
-        if not torch.isfinite(step.loss):
+        mine, taken, weight = my_share(rows, ctx)
+        labels = data.labels[taken]
+        with precision.autocast():
+            step = objective.loss(model, data.data[taken], labels, randomness)
+        if not ctx.all_true(bool(torch.isfinite(step.loss))):
             return None
         optimizer.zero_grad(set_to_none=True)
-        step.loss.backward()
-        optimizer.step()
-        loss_sum += step.loss.item() * len(rows)
-        correct += int((step.logits.argmax(1) == labels).sum())
+        precision.backward(step.loss if weight == 1 else step.loss * weight, optimizer)
+        ctx.average_gradients(model)
+        precision.step(optimizer)
+        ctx.broadcast_buffers(model)
+        if len(mine):
+            loss_sum += step.loss.item() * len(mine)
+            correct += int((step.logits.argmax(1) == labels).sum())
+            seen += len(mine)
         bar.update(1)
-    return loss_sum, correct, len(order)
+    return summed_over_ranks(ctx, loss_sum, correct, seen)
+
+
+def my_share(rows: Tensor, ctx: Distributed) -> tuple[Tensor, Tensor, float]:
+    """(this rank's rows of a minibatch, the rows it computes the loss on, the weight of that mean loss).
+
+    The weight len(share) * world / len(rows) makes the mean over ranks of the weighted shard-mean gradients the
+    minibatch's mean gradient, also for a short last minibatch whose shares differ by a row. A share left empty
+    (a last minibatch with fewer rows than ranks) computes one row with weight 0, so that every rank still
+    has gradients to average.
+    """
+    mine = rows[ctx.shard(len(rows))]
+    weight = len(mine) * ctx.world_size / len(rows)
+    return mine, (mine if len(mine) else rows[:1]), weight
+
+
+def summed_over_ranks(ctx: Distributed, loss_sum: float, correct: int, seen: int) -> tuple[float, int, int]:
+    """An epoch's (loss sum, correct, images) summed over the ranks of `ctx`: the global figures."""
+    if not ctx.active:
+        return loss_sum, correct, seen
+    totals = ctx.all_reduce_sum(torch.tensor([loss_sum, correct, seen], dtype=torch.float64,
+                                             device=ctx.collective_device))
+    return float(totals[0]), round(float(totals[1])), round(float(totals[2]))
 
 
 @dataclass(frozen=True)
@@ -393,25 +530,28 @@ def diverged(epoch: int, good: GoodEpoch) -> AdvlabError:
 
 
 def robust_figures(model: nn.Module, objective: TrainingObjective, images: Tensor, labels: Tensor,
-                   config: ClassifierTrainConfig) -> dict[str, float]:
-    """Accuracy on up to `robust_eval_images` held-out images under the objective's robustness measure."""
+                   config: ClassifierTrainConfig, ctx: Distributed | None = None) -> dict[str, float]:
+    """Accuracy on up to `robust_eval_images` held-out images under the objective's robustness measure (fp32), in
+    chunks of EVAL_BATCH dealt to the ranks of `ctx` (each chunk's attack seeded alike: one process's figure)."""
+    ctx = Distributed() if ctx is None else ctx
     count = min(config.robust_eval_images, len(images))
     if objective.evaluation_key is None or count == 0:
         return {}
-    correct = 0
-    for first in range(0, count, EVAL_BATCH):
-        chunk = slice(first, min(first + EVAL_BATCH, count))
+
+    def correct_in(chunk: slice) -> int:
         perturbed = objective.evaluation_inputs(model, images[chunk], labels[chunk], config.seed)
-        correct += round(accuracy(model, perturbed, labels[chunk]) * len(perturbed))
-    return {objective.evaluation_key: correct / count}
+        return round(accuracy(model, perturbed, labels[chunk]) * len(perturbed))
+
+    return {objective.evaluation_key: sum(ctx.map_chunks(correct_in, count, EVAL_BATCH)) / count}
 
 
 def final_figures(model: nn.Module, data: TensorData, train_rows: Tensor, objective: TrainingObjective,
-                  config: ClassifierTrainConfig, good: GoodEpoch, stopped: dict | None, seconds: float) -> dict:
+                  config: ClassifierTrainConfig, good: GoodEpoch, stopped: dict | None, seconds: float,
+                  ctx: Distributed | None = None) -> dict:
     """The summary of a finished run: the last good epoch's figures (+ the defense's, for a defended run)."""
     epoch, record = good.epoch, good.record
     figures = {"epochs": epoch, "test_accuracy": record["test_accuracy"],
-               "train_accuracy": accuracy(model, data.data[train_rows], data.labels[train_rows]),
+               "train_accuracy": accuracy(model, data.data[train_rows], data.labels[train_rows], ctx),
                "final_train_loss": record["train_loss"], "seconds": round(seconds, 2)}
     if config.defense == "none":
         return figures
