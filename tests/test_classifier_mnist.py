@@ -136,9 +136,9 @@ def test_robustness_on_an_mnist_run_evaluates_the_stratified_rows(mnist_run, mni
     seen = {}
     evaluate, split = robustness.evaluate_robustness, robustness.run_split
 
-    def spy_evaluate(model, images, labels, config, surrogate):
+    def spy_evaluate(model, images, labels, config, surrogate, *rest):
         seen["images"], seen["labels"] = images, labels
-        return evaluate(model, images, labels, config, surrogate)
+        return evaluate(model, images, labels, config, surrogate, *rest)
 
     def spy_split(source):
         seen["split"] = split(source)[1]
