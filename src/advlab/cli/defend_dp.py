@@ -33,7 +33,8 @@ def add_parsers(verbs) -> None:
     parser.add_argument("run", metavar="RUN", help="a trained classifier run (advlab classifier train)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    hidden = {"defense", "lr", "robust_eval_images", *DEFENSE_OPTIONS} - set(DP_OPTIONS)  # --dp-lr, not Adam's
+    # --dp-lr, not Adam's; DP-SGD trains in fp32 only
+    hidden = {"defense", "lr", "robust_eval_images", "precision", *DEFENSE_OPTIONS} - set(DP_OPTIONS)
     add_config_flags(parser, ClassifierTrainConfig, OPTION_DOCS, skip=hidden, default_note=default_note)
     parser.set_defaults(handler=run_defend, defense="dp-sgd")
 

@@ -53,6 +53,8 @@ class MainRankOutput:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one advlab command; under torchrun the process group is left at the end (so a process that calls main()
+    should not start another distributed command after it)."""
     args = build_parser().parse_args(argv)
     stdout, sys.stdout = sys.stdout, MainRankOutput(sys.stdout)
     try:
