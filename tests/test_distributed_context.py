@@ -49,6 +49,11 @@ def collectives() -> dict:
         model.weight.fill_(1.0)
     (model(torch.full((1, 3), float(ctx.rank + 1)))).sum().backward()  # gradient (r + 1) * ones
     ctx.average_gradients(model)
+    norm = nn.BatchNorm1d(2)
+    with torch.no_grad():
+        norm.running_mean.fill_(float(ctx.rank + 3))
+        norm.num_batches_tracked.fill_(ctx.rank + 7)
+    ctx.broadcast_buffers(norm, nn.Linear(1, 1))
     rows = ctx.gather_rows(lambda chunk: torch.arange(chunk.start, chunk.stop) * 10, 7, 2)
     consistent = True
     ctx.check_consistency(model, "model")
@@ -60,7 +65,8 @@ def collectives() -> dict:
         consistent = str(error)
     return {"rank": ctx.rank, "grad": model.weight.grad.tolist(), "rows": rows.tolist(),
             "objects": ctx.all_gather_objects(ctx.rank * 2), "all_true": ctx.all_true(ctx.rank == 0),
-            "consistent": consistent, "main": ctx.is_main}
+            "consistent": consistent, "main": ctx.is_main,
+            "buffers": (norm.running_mean.tolist(), int(norm.num_batches_tracked))}
 
 
 def test_two_gloo_processes_average_gather_and_check():
@@ -71,3 +77,4 @@ def test_two_gloo_processes_average_gather_and_check():
     assert first["consistent"] == second["consistent"]
     assert "model.weight differs between ranks" in first["consistent"]
     assert (first["main"], second["main"]) == (True, False)
+    assert first["buffers"] == second["buffers"] == ([3.0, 3.0], 7)  # rank 0's running statistics everywhere

@@ -1,8 +1,6 @@
 """`python -m advlab` is the `advlab` command (torchrun starts it so: `torchrun ... -m advlab gan train ...`)."""
 
-import sys
-
-from advlab.cli.main import main
+from advlab.cli.main import run_as_program
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_as_program()

@@ -3,6 +3,7 @@ end as one line on stderr with exit status 2 (DESIGN.md)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -39,6 +40,13 @@ def build_parser() -> Parser:
     return parser
 
 
+DISTRIBUTED_RUN: list[bool] = []  # whether each main() of this process ran as a rank of a torchrun job
+
+
+def was_distributed() -> bool:
+    return any(DISTRIBUTED_RUN)
+
+
 class MainRankOutput:
     """stdout that only rank 0 writes to under torchrun (one "run: ..." line per job, not one per process)."""
 
@@ -73,7 +81,21 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finally:
         sys.stdout = stdout
+        DISTRIBUTED_RUN.append(current().active)
         shutdown()
+
+
+def run_as_program(argv: list[str] | None = None) -> None:
+    """`python -m advlab`: main(), then the exit. A process that was one rank of a torchrun job leaves with
+    os._exit once its output is flushed: the interpreter's own teardown can abort in the process-group threads'
+    destructors ("terminate called without an active exception", about 1 run in 8 here), which torchrun would
+    report as a failed job after the work was done and written."""
+    code = main(argv)
+    if was_distributed():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def where() -> str:
@@ -96,4 +118,4 @@ def first_line(error: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_as_program()

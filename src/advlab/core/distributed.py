@@ -138,35 +138,46 @@ class Distributed:
         flat = torch.cat([g.reshape(-1) for g in grads])
         self.all_reduce_sum(flat)
         flat.div_(self.world_size)
-        offset = 0
-        for grad in grads:
-            grad.copy_(flat[offset:offset + grad.numel()].view_as(grad))
-            offset += grad.numel()
+        _unflatten_into(flat, grads)
 
-    def broadcast_buffers(self, module: nn.Module, source: int = 0) -> None:
-        """Rank `source`'s buffers (batch-norm running statistics, spectral-norm vectors) on every rank, as the DDP
-        wrapper broadcasts them before each forward pass."""
+    def broadcast_buffers(self, *modules: nn.Module, source: int = 0) -> None:
+        """Rank `source`'s buffers of `modules` (batch-norm running statistics and counters) on every rank, as the
+        DDP wrapper broadcasts them, in one broadcast per dtype."""
         if not self.active:
             return
-        for buffer in module.buffers():
-            dist.broadcast(buffer.data, src=source)
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for module in modules:
+            for buffer in module.buffers():
+                by_dtype.setdefault(buffer.dtype, []).append(buffer)
+        for buffers in by_dtype.values():
+            flat = torch.cat([buffer.detach().reshape(-1) for buffer in buffers])
+            dist.broadcast(flat, src=source)
+            _unflatten_into(flat, buffers)
 
     def check_consistency(self, module: nn.Module, name: str) -> None:
         """Refuse to go on when `module`'s parameters or buffers differ between ranks (stylegan2-ada's
-        check_ddp_consistency, run before every checkpoint): an AdvlabError naming the first tensor that differs."""
+        check_ddp_consistency, run before every checkpoint): an AdvlabError naming the first tensor that differs.
+        One broadcast of rank 0's tensors (as float64) and one all-reduce of the verdict."""
         if not self.active:
             return
-        for key, tensor in [*module.named_parameters(), *module.named_buffers()]:
-            if not tensor.is_floating_point() and tensor.dtype not in (torch.int64, torch.int32):
-                continue
-            local = tensor.detach().to(torch.float64).reshape(-1)
-            reference = local.clone()
-            dist.broadcast(reference, src=0)
-            differs = torch.tensor([0.0 if torch.equal(local, reference) else 1.0], device=local.device)
-            self.all_reduce_sum(differs)
-            if float(differs) > 0:
-                raise AdvlabError(f"{name}.{key} differs between ranks; the processes are no longer in step "
-                                  "(a rank-dependent computation?): stopping before the checkpoint")
+        named = [(key, tensor.detach()) for key, tensor in [*module.named_parameters(), *module.named_buffers()]]
+        if not named:
+            return
+        local = torch.cat([tensor.to(torch.float64).reshape(-1) for _, tensor in named])
+        reference = local.clone()
+        dist.broadcast(reference, src=0)
+        first_differing, offset = -1, 0
+        for index, (_, tensor) in enumerate(named):
+            if not torch.equal(local[offset:offset + tensor.numel()], reference[offset:offset + tensor.numel()]):
+                first_differing = index
+                break
+            offset += tensor.numel()
+        verdict = torch.tensor([first_differing if first_differing >= 0 else len(named)], dtype=torch.float64,
+                               device=local.device)
+        dist.all_reduce(verdict, op=dist.ReduceOp.MIN)
+        if int(verdict) < len(named):
+            raise AdvlabError(f"{name}.{named[int(verdict)][0]} differs between ranks; the processes are no longer "
+                              "in step (a rank-dependent computation?): stopping before the checkpoint")
 
     # ------------------------------------------------------------------ dividing work
 
@@ -213,6 +224,14 @@ class Distributed:
         every rank (moved to the CPU to travel)."""
         parts = self.map_chunks(lambda chunk: compute(chunk).cpu(), n, size)
         return torch.cat(parts) if parts else torch.empty(0)
+
+
+def _unflatten_into(flat: torch.Tensor, tensors: list[torch.Tensor]) -> None:
+    """Copy consecutive pieces of `flat` into `tensors`, in order."""
+    offset = 0
+    for tensor in tensors:
+        tensor.data.copy_(flat[offset:offset + tensor.numel()].view_as(tensor))
+        offset += tensor.numel()
 
 
 _CONTEXT: Distributed | None = None

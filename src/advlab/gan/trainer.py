@@ -26,7 +26,7 @@ noise, DiffAugment parameters and WGAN-GP interpolation weights from the run's o
 and keeps its own contiguous share (`rows`); the gradients of each player's step are averaged across ranks before
 its optimiser step, so N processes take the step one process takes on the whole minibatch (to float rounding) for
 players without batch statistics, and the sampler streams stay identical on every rank. Batch-norm statistics
-are per share; rank 0's buffers are broadcast after every iteration, as the DDP wrapper does. `precision`
+are per share; rank 0's buffers reach every rank before anything reads them (`synchronise`). `precision`
 (advlab.core.precision) runs the forward passes under autocast and scales fp16 losses.
 
 Statistics (losses, mean D(x), mean D(G(z)), gradient norms) are gathered only on the
@@ -255,13 +255,18 @@ class GANTrainer:
             d_stats = self.discriminator_step(record and step == self.k - 1)
         g_stats = self.generator_step(record)
         self.step += 1
-        self.dist.broadcast_buffers(self.generator)
-        self.dist.broadcast_buffers(self.discriminator)
         if not record:
             return {}
         stats = {**d_stats, **g_stats}
         values = self.dist.all_reduce_sum(torch.stack(list(stats.values())).double()) / self.dist.world_size
         return dict(zip(stats, values.tolist()))  # the mean over ranks: figures of the whole minibatch
+
+    def synchronise(self) -> None:
+        """Rank 0's buffers (batch-norm running statistics) on every rank, before anything evaluates or saves the
+        players: the DDP wrapper's broadcast, made only when the statistics are read (in training mode batch norm
+        uses the share's own statistics, so rank 0's running statistics are the same either way)."""
+        modules = [self.generator, self.discriminator, *([self.ema.model] if self.ema is not None else [])]
+        self.dist.broadcast_buffers(*modules)
 
     def check_finite(self) -> bool:
         """False once any loss so far was NaN or infinite (on any rank)."""

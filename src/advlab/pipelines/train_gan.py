@@ -121,7 +121,7 @@ def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: Metr
     bar = tqdm(total=config.steps, initial=trainer.step, disable=not progress, unit="it",
                desc=f"gan {config.data}", dynamic_ncols=True, file=sys.stderr)
     with stop_on_interrupt() as interrupted:
-        while trainer.step < config.steps and not stopping(trainer, interrupted):
+        while trainer.step < config.steps and not stopping(trainer, config, interrupted):
             record = (trainer.step + 1) % config.log_every == 0
             stats = trainer.train_iteration(record)
             bar.update(1)
@@ -142,8 +142,11 @@ def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: Metr
     return time.perf_counter() - start
 
 
-def stopping(trainer: GANTrainer, interrupted) -> bool:
-    """Ctrl-C seen (on any rank: every rank stops at the same iteration)."""
+def stopping(trainer: GANTrainer, config: GANTrainConfig, interrupted) -> bool:
+    """Ctrl-C seen; under torchrun the ranks agree on it every `log_every` steps (one collective), so that every
+    rank stops at the same iteration."""
+    if trainer.dist.active and trainer.step % config.log_every:
+        return False
     return not trainer.dist.all_true(not interrupted())
 
 
@@ -153,6 +156,8 @@ def evaluate(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: Metr
     steps the chosen metrics; one "eval" record in the log for whatever this step produced. Rank 0 alone draws
     snapshots and writes; every rank takes part in the metrics (their features are computed in shares)."""
     figures = {}
+    if trainer.step % config.sample_every == 0 or (evaluator is not None and trainer.step % config.eval_every == 0):
+        trainer.synchronise()
     if trainer.step % config.sample_every == 0 and log is not None:
         figures.update(snapshot(trainer, run.samples / f"step-{trainer.step:06d}.png", config.seed + 1))
     if evaluator is not None and trainer.step % config.eval_every == 0:
@@ -176,6 +181,7 @@ def ensure_finite(trainer: GANTrainer, run: RunDir) -> None:
 def checkpoint(trainer: GANTrainer, config: GANTrainConfig, run: RunDir) -> None:
     """Every rank checks the losses and that the players agree across ranks; rank 0 writes the checkpoint."""
     ensure_finite(trainer, run)
+    trainer.synchronise()
     trainer.dist.check_consistency(trainer.generator, "generator")
     trainer.dist.check_consistency(trainer.discriminator, "discriminator")
     if trainer.dist.is_main:
