@@ -7,8 +7,10 @@ import contextlib
 import datetime
 import importlib
 import os
+import platform
 import sys
 import time
+from pathlib import Path
 
 
 def pinned_cpus(pin: str, threads: int, parser: argparse.ArgumentParser) -> list[int] | None:
@@ -208,3 +210,14 @@ def kept_sections(path, names) -> str:
         if start in page and end in page:
             blocks.append(start + page.split(start, 1)[1].split(end, 1)[0] + end + "\n")
     return "\n".join(blocks)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), for a page's machine line."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU model unknown"

@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import pinned_cpus  # noqa: E402
+from benchlib import cpu_model, pinned_cpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "metrics_speed.md"
@@ -500,16 +500,6 @@ def render(summaries: list[dict], info: dict, args, command: str) -> str:
                         *[note for summary in summaries for note in summary["case"].notes]]),
     ]
     return "\n".join(lines) + "\n"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def versions() -> dict[str, str]:

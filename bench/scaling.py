@@ -489,7 +489,8 @@ def run_checks(found: list[Measured], rows: list[Row]) -> list[Check]:
 
 
 def machine_lines(info: dict, args: argparse.Namespace) -> list[str]:
-    lines = [f"- machine: {platform.system()} {platform.machine()}, {cpu_model()}, {os.cpu_count()} logical CPUs "
+    machine = f"{platform.system()} {platform.machine()}, {benchlib.cpu_model()}"
+    lines = [f"- machine: {machine}, {os.cpu_count()} logical CPUs "
              f"(this bench may use {info['cpus']}); load average {info['load']} at the start, {info['load_end']} at "
              f"the end: {busy(info['load'])}",
              "- versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) +
@@ -512,16 +513,6 @@ def busy(load: str) -> str:
         return (f"other work already kept about {first:.1f} CPUs busy on {cores}, so every process here, and both of "
                 "the 2-process rows' processes, shared their cores with it")
     return f"about {first:.1f} of {cores} CPUs were busy with other work"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU model unknown"
 
 
 def render(rows: list[Row], checks: list[Check], info: dict, args: argparse.Namespace, command: str,
