@@ -868,6 +868,9 @@ def art_spectral(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult
                           True, "both: the forward pass to the penultimate layer, per-class SVD, the top 1.5 x share")
 
 
+ART_ICA_TOLERANCE = 0.005  # ART's reduce_dimensionality: FastICA(n_components, max_iter=1000, tol=0.005)
+
+
 def art_activation(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult, Timing]:
     """ART's ActivationDefence (FastICA to 10 dims, one k-means++ 2-means, the smaller cluster of each class flagged:
     its "smaller" analysis, as its "relative-size" one fails under NumPy 2) against advlab's at the same settings
@@ -896,10 +899,12 @@ def art_activation(row: Row, args: argparse.Namespace, device) -> tuple[PeerResu
         reduce, fallback = "pca", f"ART's FastICA failed ({str(error).splitlines()[0][:60]}): both at PCA; "
     matched, our_seconds, theirs, art_seconds = race(lambda: activation_clustering(
         view.model, view.images.to(device), view.labels.to(device), reduce=reduce, dims=10, criterion="size",
-        size_threshold=0.5, restarts=1, seed=args.seed), lambda: art_flags("FastICA" if reduce == "ica" else "PCA"),
+        size_threshold=0.5, restarts=1, seed=args.seed, ica_tolerance=ART_ICA_TOLERANCE),
+        lambda: art_flags("FastICA" if reduce == "ica" else "PCA"),
         args.rounds)
     default = row.detections.get("activation-clustering")
-    settings = f"{'FastICA' if reduce == 'ica' else 'PCA'} 10, 2-means, the smaller cluster of each class"
+    reduction = f"FastICA 10 (tol {ART_ICA_TOLERANCE}, ART's)" if reduce == "ica" else "PCA 10"
+    settings = f"{reduction}, 2-means, the smaller cluster of each class"
     result = PeerResult(f"{row.name}: activation clustering ({settings}), TPR / FPR %",
                         rates_text(matched.tpr(view.truth), matched.fpr(view.truth)),
                         rates_text(*flag_rates(theirs, truth)), "(reported)",

@@ -2,6 +2,8 @@
 and their thresholds, the penultimate layer (never the logits), and on the backdoored digits model the target
 class's smaller cluster holds the poisons while the clean twin has no class flagged; the model is untouched."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -41,6 +43,22 @@ def test_a_planted_population_is_the_flagged_smaller_cluster(reduce):
     assert torch.allclose(result.scores[truth], torch.tensor(1 - 15 / 75))
 
 
+def test_ica_tolerance_reaches_fastica(monkeypatch):
+    """ART's looser tolerance (0.005) is an option: FastICA receives it and the planted population is still found."""
+    module = sys.modules["advlab.poisoning.detection.activation_clustering"]  # the package exports the function
+    seen = []
+    original = module.FastICA
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["tol"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "FastICA", spy)
+    images, labels, truth = two_population_set()
+    result = activation_clustering(identity_model(16), images, labels, dims=5, ica_tolerance=0.005)
+    assert seen == [0.005, 0.005] and result.tpr(truth) == 1.0
+
+
 def test_two_clusters_share_and_silhouette_by_hand():
     rows = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [5.0, 5.0]])
     in_smaller, share, silhouette = two_clusters(rows, restarts=5, seed=0)
@@ -61,7 +79,8 @@ def test_bad_options():
     model = identity_model(16)
     for options, words in [({"reduce": "tsne"}, "reduce must be one of"), ({"criterion": "any"}, "criterion"),
                            ({"size_threshold": 0}, "size_threshold"), ({"dims": 0}, "dims"),
-                           ({"layer": "2"}, "no layer '2'"), ({"classes": [5]}, "class 5 has no rows")]:
+                           ({"layer": "2"}, "no layer '2'"), ({"classes": [5]}, "class 5 has no rows"),
+                           ({"ica_tolerance": 0}, "ica_tolerance")]:
         with pytest.raises(AdvlabError, match=words):
             activation_clustering(model, images, labels, **options)
 

@@ -50,11 +50,14 @@ RESTARTS = 50
 REDUCTIONS = ("ica", "pca")
 CRITERIA = ("both", "size", "silhouette")
 ICA_ITERATIONS = 2000
+ICA_TOLERANCE = 1e-4  # scikit-learn's default; IBM ART's ActivationDefence uses 0.005 (and 1,000 iterations)
 MIN_ROWS = 4  # two clusters and a silhouette need a few rows
 
 
-def reduce_features(features: np.ndarray, how: str, dims: int, seed: int) -> np.ndarray:
-    """(n, d) activations of one class -> (n, <= dims) after dropping constant columns, by ICA or PCA."""
+def reduce_features(features: np.ndarray, how: str, dims: int, seed: int,
+                    tolerance: float = ICA_TOLERANCE) -> np.ndarray:
+    """(n, d) activations of one class -> (n, <= dims) after dropping constant columns, by ICA (stopping at
+    `tolerance`) or PCA."""
     varying = features[:, features.std(0) > 0]
     dims = min(dims, varying.shape[1], len(features) - 1)
     if dims < 1:
@@ -63,7 +66,8 @@ def reduce_features(features: np.ndarray, how: str, dims: int, seed: int) -> np.
         return PCA(dims, random_state=seed).fit_transform(varying)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return FastICA(dims, whiten="unit-variance", max_iter=ICA_ITERATIONS, random_state=seed).fit_transform(varying)
+        return FastICA(dims, whiten="unit-variance", max_iter=ICA_ITERATIONS, tol=tolerance,
+                       random_state=seed).fit_transform(varying)
 
 
 def two_clusters(reduced: np.ndarray, restarts: int, seed: int,
@@ -93,7 +97,7 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
                           criterion: str = "both", size_threshold: float = SIZE_THRESHOLD,
                           silhouette_threshold: float = SILHOUETTE_THRESHOLD, restarts: int = RESTARTS,
                           layer: str | None = None, classes: Sequence[int] | None = None, batch: int = 256,
-                          seed: int = 0) -> Detection:
+                          seed: int = 0, ica_tolerance: float = ICA_TOLERANCE) -> Detection:
     """Flag the smaller 2-means cluster of each class whose activations split like a poisoned class's.
 
     Args:
@@ -110,6 +114,8 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
         classes: the labels to inspect (default: every label present).
         batch: images per forward pass (default 256).
         seed: seeds ICA/PCA and KMeans (default 0).
+        ica_tolerance: FastICA's stopping tolerance (default 1e-4, scikit-learn's; IBM ART uses 0.005, which
+            stops sooner).
 
     Returns:
         Detection of kind "rows": the flagged rows (the smaller clusters of flagged classes), scores (N,) = 1 -
@@ -126,6 +132,7 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
     check_int("dims", dims, 1)
     check_int("restarts", restarts, 1)
     check_int("batch", batch, 1)
+    ica_tolerance = check_number("ica_tolerance", ica_tolerance, 0.0, strict=True)
     size_threshold = check_share("size_threshold", size_threshold)
     silhouette_threshold = check_number("silhouette_threshold", silhouette_threshold, -1.0)
     groups = class_rows(labels, classes)
@@ -139,7 +146,7 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
         if len(rows) < MIN_ROWS:
             sizes[label] = silhouettes[label] = None
             continue
-        reduced = reduce_features(features[rows.numpy()], reduce, dims, seed)
+        reduced = reduce_features(features[rows.numpy()], reduce, dims, seed, ica_tolerance)
         in_smaller, share, silhouette = two_clusters(reduced, restarts, seed, silhouette=criterion != "size")
         smaller = torch.from_numpy(in_smaller)
         sizes[label], silhouettes[label] = share, silhouette
