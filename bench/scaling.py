@@ -515,6 +515,35 @@ def busy(load: str) -> str:
     return f"about {first:.1f} of {cores} CPUs were busy with other work"
 
 
+def plot(rows: list[Row], workloads: list[str], path: Path) -> Path:
+    """One panel per workload: the rate of each device's runs against the number of processes, beside the
+    ideal (the 1-process rate times N)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.2 * max(len(workloads), 1), 3.6), layout="constrained")
+    axes = figure.subplots(1, max(len(workloads), 1), squeeze=False)[0]
+    for axis, workload in zip(axes, workloads):
+        for device in DEVICES:
+            mine = sorted((r for r in rows if r.workload == workload and r.setting.device == device and
+                           r.setting.precision == "fp32" and r.rate() is not None), key=lambda r: r.setting.processes)
+            if not mine:
+                continue
+            counts = [r.setting.processes for r in mine]
+            axis.plot(counts, [r.rate() for r in mine], "o-", label=f"{device}: measured")
+            first = next((r.rate() for r in mine if r.setting.processes == 1), None)
+            if first is not None:
+                axis.plot(counts, [first * n for n in counts], "--", color="grey", label=f"{device}: ideal (linear)")
+        axis.set_xticks(sorted({r.setting.processes for r in rows if r.workload == workload}))
+        axis.set_title(TITLES[workload].split(":")[0], fontsize=9)
+        axis.set_xlabel("processes")
+        axis.set_ylabel(f"{UNITS[workload]}/s")
+        axis.set_ylim(bottom=0)
+        axis.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90, format="png")
+    return path
+
+
 def render(rows: list[Row], checks: list[Check], info: dict, args: argparse.Namespace, command: str,
            phases: Phases) -> str:
     lines = ["# Scaling under torchrun: 1 and 2 CPU processes (gloo), 1..N GPUs (NCCL)", "",
@@ -522,7 +551,8 @@ def render(rows: list[Row], checks: list[Check], info: dict, args: argparse.Name
              *machine_lines(info, args),
              f"- every process: OMP_NUM_THREADS=1 and `--threads 1`; seed {SEED}; {args.rounds} round(s), the "
              "settings interleaved and their order alternating round by round; figures are medians over the rounds",
-             "", "## Headline", "", *(headline(rows) or ["- (fewer than two process counts measured)"])]
+             "", "## Headline", "", *(headline(rows) or ["- (fewer than two process counts measured)"]),
+             "", f"![rate against processes, measured and ideal]({args.out.with_suffix('.png').name})"]
     for workload in args.workloads:
         lines += ["", f"## {TITLES[workload]}", "", workload_words(workload, args), "", *table_lines(rows, workload)]
     lines += ["", "## Checks", "", *benchlib.checks_lines(checks), "", "## How to read the tables", "", READING, "",
@@ -687,6 +717,7 @@ def main(argv: list[str] | None = None) -> int:
     benchlib.page_done(info)
     rows = rows_of(found)
     checks = run_checks(found, rows)
+    plot(rows, args.workloads, args.out.with_suffix(".png"))
     return benchlib.publish(render(rows, checks, info, args, command, phases), args.out, "scaling", checks,
                             args.check)
 
