@@ -448,3 +448,26 @@ def test_load_dataset_reads_files(tmp_path):
     assert load_dataset("npy", str(tmp_path / "p.npy")).kind == "points"
     save(tmp_path / "pics" / "a.png", np.zeros((3, 3), np.uint8))
     assert len(load_dataset("folder", str(tmp_path / "pics"))) == 1
+
+
+def test_a_path_given_as_data_is_read_as_the_users_files(tmp_path):
+    """`--data ./my_images` (the issue's form) is `--data folder --data-path ./my_images`; .npy and IDX alike."""
+    from advlab.data import kind_of_path
+
+    folder = tmp_path / "images" / "cats"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    by_path = load_dataset(str(tmp_path / "images"))
+    by_kind = load_dataset("folder", str(tmp_path / "images"))
+    assert torch.equal(by_path.data, by_kind.data) and by_path.sample_shape == (1, 8, 8)
+    np.save(tmp_path / "x.npy", np.zeros((4, 2), dtype=np.float32))
+    assert kind_of_path(str(tmp_path / "x.npy"), None) == ("npy", str(tmp_path / "x.npy"))
+    missing = str(tmp_path / "train-images-idx3-ubyte.gz")
+    assert kind_of_path(missing, None) == (missing, None)  # no such file: passed on, then an unknown data set
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"")
+    assert kind_of_path(str(tmp_path / "t10k-images-idx3-ubyte"), None)[0] == "idx"
+    assert kind_of_path("mnist", None) == ("mnist", None)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(AdvlabError, match="not a folder of images, a .npy file or an IDX file"):
+        load_dataset(str(tmp_path / "notes.txt"))

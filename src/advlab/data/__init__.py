@@ -11,6 +11,7 @@ and ``to(device)``. Images are float32 NCHW in [0, 1]; points are float32 (N, 2)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from advlab.core.errors import AdvlabError
 from advlab.data.digits import load_digits_images
@@ -59,6 +60,23 @@ def _check_options(
         raise AdvlabError(f"labels_path applies only to dataset 'idx', not {name!r}")
 
 
+def kind_of_path(name: str, path: str | None) -> tuple[str, str | None]:
+    """(data set name, path): a ``name`` that is no registered data set but an existing path stands for the
+    user's files (``--data ./my_images``): a directory is ``folder``, a ``.npy`` file ``npy``, an IDX file
+    (``*-ubyte``, ``*-ubyte.gz``) ``idx``. Registered names and everything else pass through unchanged."""
+    if name in DATASETS or path is not None or not Path(name).exists():
+        return name, path
+    found = Path(name)
+    if found.is_dir():
+        return "folder", name
+    if found.suffix == ".npy":
+        return "npy", name
+    if found.name.endswith(("-ubyte", "-ubyte.gz")):
+        return "idx", name
+    raise AdvlabError(f"{name}: not a folder of images, a .npy file or an IDX file (*-ubyte[.gz]); pass --data "
+                      f"folder|npy|idx --data-path {name} to say which")
+
+
 def load_dataset(
     name: str,
     path: str | None = None,
@@ -69,11 +87,13 @@ def load_dataset(
 
     Args:
         name: one of ``DATASETS``: ``ring8``, ``grid25``, ``mnist``, ``stacked-mnist``, ``digits``,
-            ``stacked-digits``, ``idx``, ``folder``, ``npy``.
+            ``stacked-digits``, ``idx``, ``folder``, ``npy``; or the path of the user's files (a directory of
+            images, a ``.npy`` file, an IDX file), whose kind ``kind_of_path`` tells.
         path: the file (``idx``, ``npy``) or directory (``folder``) to read.
         image_size: resize images to (image_size, image_size); not for 2-D points.
         labels_path: an IDX labels file, for ``idx`` only.
     """
+    name, path = kind_of_path(name, path)
     _check_options(name, path, image_size, labels_path)
     if name in GENERATED_POINT_DATASETS:
         return DATASETS[name]()

@@ -33,6 +33,7 @@ from typing import Literal
 
 from advlab.core.errors import AdvlabError
 from advlab.core.precision import PRECISIONS
+from advlab.data import kind_of_path
 from advlab.defenses.dp_sgd import ACCOUNTANTS, DEFAULT_DELTA, DEFAULT_LR, DEFAULT_MAX_GRAD_NORM, check_budget
 
 LABELLED_DATA = ("mnist", "digits", "idx", "folder")
@@ -97,11 +98,18 @@ class ClassifierTrainConfig:
     dp_lr: float | None = None
     accountant: Literal["rdp", "prv"] | None = None
 
+    @property
+    def data_kind(self) -> str:
+        """The data set `data` names: itself, or for the path of the user's files (``--data ./my_images``)
+        folder, npy or idx (advlab.data.kind_of_path)."""
+        return kind_of_path(self.data, self.data_path)[0]
+
     def validate(self) -> None:
         """Range checks the types cannot express."""
-        if self.data in UNLABELLED_DATA:
-            raise AdvlabError(f"cannot train a classifier on data {self.data!r}: {UNLABELLED_DATA[self.data]}")
-        if self.data not in LABELLED_DATA:
+        kind = self.data_kind
+        if kind in UNLABELLED_DATA:
+            raise AdvlabError(f"cannot train a classifier on data {self.data!r}: {UNLABELLED_DATA[kind]}")
+        if kind not in LABELLED_DATA:
             raise AdvlabError(f"unknown dataset {self.data!r} for a classifier; valid datasets are: "
                               f"{', '.join(LABELLED_DATA)}")
         for name in ("epochs", "batch_size", "width", "image_size", "threads"):
@@ -116,9 +124,9 @@ class ClassifierTrainConfig:
             raise AdvlabError(f"option 'test_fraction' must lie strictly between 0 and 1, got {self.test_fraction}")
         if self.seed < 0:
             raise AdvlabError(f"option 'seed' must be zero or more, got {self.seed}")
-        if self.labels_path is not None and self.data != "idx":
+        if self.labels_path is not None and kind != "idx":
             raise AdvlabError(f"labels_path applies only to data 'idx', not {self.data!r}")
-        if self.data == "idx" and self.labels_path is None:
+        if kind == "idx" and self.labels_path is None:
             raise AdvlabError("data 'idx' needs labels for a classifier: pass --labels-path FILE "
                               "(e.g. train-labels-idx1-ubyte.gz)")
         self.validate_classes()

@@ -172,8 +172,8 @@ def class_names(config: ClassifierTrainConfig, classes: int) -> list[str]:
     if config.classes is not None:
         names = class_names(dataclasses.replace(config, classes=None), max(config.classes) + 1)
         return [names[k] for k in config.classes]
-    if config.data == "folder":
-        root = Path(config.data_path)
+    if config.data_kind == "folder":
+        root = Path(config.data_path or config.data)
         found = sorted({path.relative_to(root).parts[0] for path in root.rglob("*")
                         if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS})
         if len(found) == classes:
