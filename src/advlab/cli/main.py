@@ -24,7 +24,7 @@ from advlab.cli import (
     robustness,
 )
 from advlab.cli.common import Parser
-from advlab.core.distributed import current, shutdown
+from advlab.core.distributed import current, launched_by_torchrun, shutdown
 from advlab.core.errors import AdvlabError
 
 
@@ -38,13 +38,6 @@ def build_parser() -> Parser:
                    playground):
         module.add_parser(subparsers)
     return parser
-
-
-DISTRIBUTED_RUN: list[bool] = []  # whether each main() of this process ran as a rank of a torchrun job
-
-
-def was_distributed() -> bool:
-    return any(DISTRIBUTED_RUN)
 
 
 class MainRankOutput:
@@ -81,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finally:
         sys.stdout = stdout
-        DISTRIBUTED_RUN.append(current().active)
         shutdown()
 
 
@@ -91,7 +83,7 @@ def run_as_program(argv: list[str] | None = None) -> None:
     destructors ("terminate called without an active exception", about 1 run in 8 here), which torchrun would
     report as a failed job after the work was done and written."""
     code = main(argv)
-    if was_distributed():
+    if launched_by_torchrun():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

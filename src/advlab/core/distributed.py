@@ -66,7 +66,7 @@ class Distributed:
         """The device of this rank for a ``--device`` name: ``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun."""
         device = resolve_device(name)
         if self.active and device.type == "cuda":
-            if device.index is not None and name != "auto" and name != "cuda":
+            if device.index is not None:  # "cuda:N"; "cuda" and "auto" name no index
                 raise AdvlabError(f"--device {name} names one GPU, but under torchrun each rank takes its own "
                                   "(cuda:LOCAL_RANK); pass --device cuda")
             if self.local_rank >= torch.cuda.device_count():
@@ -249,15 +249,20 @@ def context(device: str | None = None) -> Distributed:
     return _CONTEXT
 
 
+def launched_by_torchrun() -> bool:
+    """True in a process that torchrun started as one of several (its environment names a world of more than 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def current() -> Distributed:
     """The context set up so far, without setting one up (a world of 1 before the first :func:`context` call)."""
     return _CONTEXT or Distributed()
 
 
 def _from_environment(device: str | None) -> Distributed:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    if not launched_by_torchrun():
         return Distributed()
+    world_size = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     wants_cuda = (device or "auto") != "cpu" and torch.cuda.is_available()
     backend = "nccl" if wants_cuda else "gloo"

@@ -197,8 +197,8 @@ class GANTrainer:
                                                 self.pack_labels(fake_labels), self.acgan_weight)
             else:
                 loss = self.loss.discriminator_loss(real_out, fake_out)
-            share = (self.rows, self.batch_size) if self.dist.active else None
-            penalty = self.loss.penalty(self.critic(real_labels), real, fake.to(real.dtype), self.sampler, share)
+            penalty = self.loss.penalty(self.critic(real_labels), real, fake.to(real.dtype), self.sampler,
+                                        (self.rows, self.batch_size))
             if penalty is not None:
                 loss = loss + penalty
         self.optimizer_d.zero_grad(set_to_none=True)
