@@ -179,6 +179,21 @@ class Distributed:
             raise AdvlabError(f"{name}.{named[int(verdict)][0]} differs between ranks; the processes are no longer "
                               "in step (a rank-dependent computation?): stopping before the checkpoint")
 
+    def on_main(self, action: Callable[[], None]) -> None:
+        """`action()` on rank 0 alone (creating a run directory, say); an AdvlabError it raises is raised on every
+        rank, so that no rank waits for a rank 0 that refused."""
+        refusal = None
+        if self.is_main:
+            try:
+                action()
+            except AdvlabError as error:
+                if not self.active:
+                    raise
+                refusal = str(error)
+        refusal = self.broadcast_object(refusal)
+        if refusal is not None:
+            raise AdvlabError(refusal)
+
     # ------------------------------------------------------------------ dividing work
 
     def check_divisible(self, batch: int, what: str = "batch size", unit: int = 1) -> None:

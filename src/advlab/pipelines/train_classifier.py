@@ -314,18 +314,12 @@ def check_world(config: ClassifierTrainConfig, ctx: Distributed) -> None:
 
 def prepare_run(run: RunDir, config: ClassifierTrainConfig, overwrite: bool, ctx: Distributed) -> None:
     """Rank 0 creates the run directory and writes config.yaml; a refusal there is raised on every rank."""
-    refusal = None
-    if ctx.is_main:
-        try:
-            run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
-            dump_yaml(config, run.config)
-        except AdvlabError as error:
-            if not ctx.active:
-                raise
-            refusal = str(error)
-    refusal = ctx.broadcast_object(refusal)
-    if refusal is not None:
-        raise AdvlabError(refusal)
+
+    def prepare() -> None:
+        run.prepare_new(overwrite, resumable=False, folders=("checkpoints",))
+        dump_yaml(config, run.config)
+
+    ctx.on_main(prepare)
 
 
 def checkpoint_record_path(run: RunDir, epoch: int) -> Path:

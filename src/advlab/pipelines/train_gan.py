@@ -79,9 +79,8 @@ def train_gan(config: GANTrainConfig, resume: bool = False, overwrite: bool = Fa
     if checkpoint is not None:
         check_world_size(checkpoint, dist)
         restore_trainer(trainer, checkpoint)
-    elif dist.is_main:
-        run.prepare_new(overwrite)
-    dist.barrier()  # the run directory exists (or rank 0 refused it) before any rank goes on
+    else:  # rank 0 makes the run directory; its refusal stops every rank
+        dist.on_main(lambda: run.prepare_new(overwrite))
     log = None
     if dist.is_main:
         dump_yaml(config, run.config)
