@@ -251,7 +251,7 @@ def plot(rows: list[dict], timing: dict[str, dict], path: Path) -> Path:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from advlab.core.errors import AdvlabError
-    from advlab.pipelines.robustness import BUDGETS, parse_eps
+    from advlab.pipelines.security.robustness import BUDGETS, parse_eps
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

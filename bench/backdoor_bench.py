@@ -6,7 +6,7 @@ here on the data its users ask for (MNIST, its issues #59 and #63). Everything i
 thread, through advlab's own pipelines -- exactly what the CLI does -- into a temporary folder (or ``--work DIR``):
 
 * the clean model: ``advlab classifier train`` (SmallCNN, Adam, 20 epochs, the run's seeded held-out split);
-* each attack: ``advlab poison NAME`` (advlab.pipelines.poison_run) with the same classifier options, so every
+* each attack: ``advlab poison NAME`` (advlab.pipelines.security.poison_run) with the same classifier options, so every
   poisoned model shares the clean model's architecture, initial weights, batches and held-out images. The rows
   (``--attacks``; digits at 16 px by default, MNIST BadNets at 1 % and 10 %):
 
@@ -26,7 +26,7 @@ thread, through advlab's own pipelines -- exactly what the CLI does -- into a te
                     filter: a flagged input counts as rejected (neither correct nor a backdoor success)
       NC            ``advlab detect neural-cleanse`` (Wang et al. 2019): the classes it flags (the detection table)
       fine-pruning  ``advlab defend fine-pruning`` (Liu, Dolan-Gavitt & Garg 2018) with the defender's clean data
-                    (a seeded 20 % of the training rows before poisoning, advlab.pipelines.repair_run)
+                    (a seeded 20 % of the training rows before poisoning, advlab.pipelines.security.repair_run)
       NC unlearning ``advlab defend neural-cleanse`` (Wang et al. 2019 sec. VI-C): Neural Cleanse on the defender's
                     clean data, then unlearning the triggers of the classes it flags (none flagged: unchanged)
 
@@ -215,7 +215,7 @@ def classifier_options(args: argparse.Namespace, out: Path):
 def finished(run: Path, config, record: dict | None = None) -> bool:
     """With --work: whether `run` already holds a finished run of `config` (and, for a poison, of `record`)."""
     from advlab.core.errors import AdvlabError
-    from advlab.pipelines.poison_run import poison_record
+    from advlab.pipelines.security.poison_run import poison_record
     from advlab.pipelines.train_classifier import classifier_config
 
     if not (run / "summary.json").is_file():
@@ -246,7 +246,7 @@ def train_clean(args: argparse.Namespace) -> Row:
 
 def poison(name: str, args: argparse.Namespace, clean: Row) -> Row:
     """``advlab poison`` for one attack row; the clean run is the surrogate of the poisons that need a model."""
-    from advlab.pipelines.poison_run import (
+    from advlab.pipelines.security.poison_run import (
         PoisonRunConfig,
         implants,
         needs_model,
@@ -289,7 +289,7 @@ class HeldOut:
 
 
 def held_out(run: Path) -> HeldOut:
-    from advlab.pipelines.poison_run import triggered_held_out
+    from advlab.pipelines.security.poison_run import triggered_held_out
     from advlab.pipelines.train_classifier import held_out_split
 
     images, labels = held_out_split(run)
@@ -321,7 +321,7 @@ def run_model(run: Path, device):
 
 def detect(row: Row, detector: str, args: argparse.Namespace) -> dict:
     """``advlab detect DETECTOR RUN``; its detection.json."""
-    from advlab.pipelines.detect_run import DetectRunConfig, detect_run
+    from advlab.pipelines.security.detect_run import DetectRunConfig, detect_run
 
     options = dict(args.detector_options.get(detector, {}))
     out = detect_run(DetectRunConfig(detector, str(row.run), options, n=args.strip_n, seed=args.seed,
@@ -334,7 +334,7 @@ def retrain_without(row: Row, detection: dict, args: argparse.Namespace, device)
     `detection` flagged: Adam and cross-entropy for the run's epochs (advlab.poisoning.repair.fine_tune)."""
     import torch
 
-    from advlab.pipelines.poison_run import training_set
+    from advlab.pipelines.security.poison_run import training_set
     from advlab.pipelines.train_classifier import build_classifier, classifier_config
     from advlab.poisoning.repair import fine_tune
 
@@ -375,7 +375,7 @@ def strip_filtered(row: Row, detection: dict, data: HeldOut, args: argparse.Name
 
 def repair(row: Row, column: str, args: argparse.Namespace) -> tuple[Path, dict]:
     """``advlab defend METHOD RUN --out RUN-METHOD``; the repaired run and its poison.json (None: clean run)."""
-    from advlab.pipelines.repair_run import RepairRunConfig, repair_run
+    from advlab.pipelines.security.repair_run import RepairRunConfig, repair_run
 
     out = args.folder / f"{row.name}-{column}"
     run = repair_run(RepairRunConfig(REPAIRS[column], str(row.run), str(out),
@@ -387,7 +387,7 @@ def repair(row: Row, column: str, args: argparse.Namespace) -> tuple[Path, dict]
 
 def implanted(row: Row) -> bool:
     """Whether the row's poison changed a trained model (a trojan) rather than training data."""
-    from advlab.pipelines.poison_run import implants, poison_class
+    from advlab.pipelines.security.poison_run import implants, poison_class
 
     return row.record is not None and implants(poison_class(row.record["attack"]))
 
@@ -538,7 +538,7 @@ def poisoned_set(attack, train, validation, seed: int):
 
 def label_flip_run(args: argparse.Namespace) -> dict:
     """``advlab poison label-flip --rate 0.2`` on every class with the page's CNN: its poison.json."""
-    from advlab.pipelines.poison_run import PoisonRunConfig, poison_record, poison_run
+    from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_record, poison_run
 
     out = args.folder / "label-flip"
     config = classifier_options(args, out)
@@ -557,7 +557,7 @@ def sanitized(run: Path, args: argparse.Namespace) -> dict | None:
     """``advlab defend sanitize RUN`` (kNN label sanitisation, Paudice et al. 2018, then training afresh): the
     repaired run's poison.json with the seconds it took; None where the repair is not available."""
     from advlab.core.errors import AdvlabError
-    from advlab.pipelines.repair_run import RepairRunConfig, repair_function, repair_run
+    from advlab.pipelines.security.repair_run import RepairRunConfig, repair_function, repair_run
 
     try:
         repair_function("sanitize")
@@ -830,7 +830,7 @@ class TrainingView:
 
 @functools.lru_cache(maxsize=4)
 def training_view(row_run: Path, target: int, device) -> TrainingView:
-    from advlab.pipelines.poison_run import training_set
+    from advlab.pipelines.security.poison_run import training_set
 
     model = run_model(row_run, device)
     images, labels, truth = training_set(row_run)
@@ -922,8 +922,8 @@ def art_strip(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult, T
     import torch
     from art.defences.transformer.poisoning import STRIP
 
-    from advlab.pipelines.detect_run import inputs_to_judge
-    from advlab.pipelines.poison_run import triggered_held_out
+    from advlab.pipelines.security.detect_run import inputs_to_judge
+    from advlab.pipelines.security.poison_run import triggered_held_out
     from advlab.pipelines.train_classifier import held_out_split
     from advlab.poisoning.detection import strip
     from advlab.poisoning.detection.strip import BATCH as STRIP_BATCH

@@ -10,7 +10,7 @@ Cases (``--cases``; a case runs on every ``--data`` set of its kind):
 * Images (real MNIST at its own 28x28, stacked MNIST: three real MNIST digits as RGB, 1000 modes, also 28x28
   -- progressive growing resizes both to 32x32, as ``advlab gan train`` does -- and scikit-learn's digits
   resized to 16x16, stacked digits likewise): dcgan, cgan, projection, acgan, sngan, sagan, progan and
-  wgan-gp, each with its paper's preset (``advlab.pipelines.gan_config.PRESETS``: loss, learning rates, betas,
+  wgan-gp, each with its paper's preset (``advlab.pipelines.gan.gan_config.PRESETS``: loss, learning rates, betas,
   n_critic), plus dcgan with the hinge and the least-squares loss for a loss comparison on one architecture,
   and dcgan with packing 2 (PacDCGAN2, Lin et al. 2018, Table 3) beside the unpacked dcgan.
 
@@ -34,7 +34,7 @@ another and each one's peak memory is its own):
    since start (ru_maxrss), and the notes say so. On CUDA, the peak of
    ``torch.cuda.max_memory_allocated`` during training.
 4. A sample grid (or, for 2-D data, generated points over D's heatmap) from a fixed noise batch, as
-   ``advlab gan train`` snapshots it, and the metric suite: ``advlab.pipelines.evaluate_gan.Evaluator`` with
+   ``advlab gan train`` snapshots it, and the metric suite: ``advlab.pipelines.gan.evaluate_gan.Evaluator`` with
    ``--eval-samples`` generated samples against a real sample of the same size (capped at the data set),
    fixed by the seed, so every case of a data set meets the same real images. Images are judged in the
    feature space of advlab's classifier of the data (``--features auto``: its MNIST network for MNIST and
@@ -155,7 +155,7 @@ def memory_mb(device, field: str = "VmHWM") -> float:
 
 def case_config(spec: dict):
     """The GANTrainConfig of a case (unresolved: the preset fills the rest)."""
-    from advlab.pipelines.gan_config import GANTrainConfig
+    from advlab.pipelines.gan.gan_config import GANTrainConfig
 
     options = {key: value for key, value in CASES[spec["case"]].items() if key != "kind"}
     kind = CASES[spec["case"]]["kind"]
@@ -172,7 +172,7 @@ def case_config(spec: dict):
 def build(config, device):
     """Data, resolved config and trainer, in the order `advlab gan train` builds them."""
     from advlab.core.seeding import seed_everything
-    from advlab.pipelines.gan_setup import build_trainer, load_data
+    from advlab.pipelines.gan.gan_setup import build_trainer, load_data
 
     seed_everything(config.seed)
     config, data = load_data(config, device)
@@ -241,7 +241,7 @@ def real_draw(data, evaluator, n: int):
 def evaluate(data, draw, spec: dict, device) -> dict:
     """The metric suite's figures for `draw` (None: the real-data yardstick), JSON-safe."""
     from advlab.core.runs import clean
-    from advlab.pipelines.evaluate_gan import Evaluator
+    from advlab.pipelines.gan.evaluate_gan import Evaluator
 
     # the birthday estimate of held-out real rows would measure the size of the held-out set, slowly: not run
     metrics = METRICS_USED + (("birthday",) if spec["birthday"] and draw is not None else ())
@@ -259,7 +259,7 @@ def evaluate(data, draw, spec: dict, device) -> dict:
 
 def save_picture(trainer, path: Path, seed: int) -> None:
     """The snapshot `advlab gan train` saves (a packed D's heatmap scores packs of copies of each grid point)."""
-    from advlab.pipelines.gan_snapshots import snapshot
+    from advlab.pipelines.gan.gan_snapshots import snapshot
 
     snapshot(trainer, path, seed)
 
@@ -281,12 +281,12 @@ def run_worker(spec: dict) -> dict:
     if spec["cpus"] and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, spec["cpus"])
     from advlab.core.devices import resolve_device
-    from advlab.pipelines.gan_setup import load_data
-    from advlab.pipelines.gan_snapshots import draw
+    from advlab.pipelines.gan.gan_setup import load_data
+    from advlab.pipelines.gan.gan_snapshots import draw
 
     device = resolve_device(spec["device"])
     if spec["case"] == REAL:
-        from advlab.pipelines.gan_config import GANTrainConfig
+        from advlab.pipelines.gan.gan_config import GANTrainConfig
 
         kind = DATA[spec["data"]]
         config = GANTrainConfig(data=spec["data"], image_size=spec["image_size"] if kind == "images" else None)

@@ -16,7 +16,7 @@ here, seeded, on one thread, through advlab's own pipelines -- exactly what the 
 
 On the target and on its twin:
 
-* **membership inference** (``advlab privacy membership``, advlab.pipelines.membership_run) on the balanced
+* **membership inference** (``advlab privacy membership``, advlab.pipelines.security.membership_run) on the balanced
   members and non-members: the loss threshold and the correctness attack (Yeom et al. 2018), Shokri et al. 2017's
   shadow-model attack (an attack MLP per class), LiRA online and offline (Carlini et al. 2022, Algorithm 1; the
   per-example Gaussians, no augmentation queries) and RMIA (Zarifzadeh et al. 2024, offline, a = 0.3). The
@@ -35,11 +35,11 @@ On the target and on its twin:
   which ART cannot train privately -- on random halves of the same pool, ART's default non-disjoint sets)
   feeding ``MembershipInferenceBlackBox`` ("nn"), judged on every balanced example as advlab's attacks are.
 
-On the target only: **model inversion** (``advlab privacy invert``, advlab.pipelines.invert_run) of every class
+On the target only: **model inversion** (``advlab privacy invert``, advlab.pipelines.security.invert_run) of every class
 with MI-Face (Fredrikson et al. 2015) and GMI (Zhang et al. 2020, its DCGAN prior trained by advlab on the
 held-out rows), judged by an independent evaluation classifier (attack accuracy) and by the distance to the
 nearest private training image; **model extraction** (``advlab privacy extract``,
-advlab.pipelines.extract_run) with Knockoff Nets (Orekondy et al. 2019, random sampling from MNIST for a digits
+advlab.pipelines.security.extract_run) with Knockoff Nets (Orekondy et al. 2019, random sampling from MNIST for a digits
 victim) and Jacobian augmentation (Papernot et al. 2017) per query budget, with the full probabilities and
 behind the top-1 output defense, and equation solving (Tramer et al. 2016, sec. 4.1) on the logreg run (exact
 recovery with d + 1 queries; behind top-1 it has no equations).
@@ -290,7 +290,7 @@ def membership_attacks(target: Target, args: argparse.Namespace) -> Membership:
     keeps the main attacks); the figures of every row from the scores the pipeline saved."""
     import numpy as np
 
-    from advlab.pipelines.membership_run import RECORD, SCORES, MembershipRunConfig, membership_run
+    from advlab.pipelines.security.membership_run import RECORD, SCORES, MembershipRunConfig, membership_run
 
     found = Membership()
     for rows in reversed(membership_passes(args.attacks)):
@@ -469,7 +469,7 @@ def run_art(target: Target, found: Membership, args: argparse.Namespace, device)
 def inversion(target: Target, method: str, args: argparse.Namespace) -> dict:
     """``advlab privacy invert RUN --method METHOD`` of every class; its inversion.json, wall seconds beside it
     (the evaluator's and, for GMI, the prior's training included) and the picture's path."""
-    from advlab.pipelines.invert_run import InvertRunConfig, invert_run
+    from advlab.pipelines.security.invert_run import InvertRunConfig, invert_run
 
     config = InvertRunConfig(str(target.run), method, images=args.inversion_images[method],
                              options=dict(args.inversion_options.get(method, {})), seed=args.seed,
@@ -486,7 +486,7 @@ def extraction(target: Target, method: str, defense: str, args: argparse.Namespa
     """``advlab privacy extract RUN --method METHOD --output-defense DEFENSE``: its extraction.json, or
     {"refused": why} where the method cannot work behind the defense (equation solving from labels)."""
     from advlab.core.errors import AdvlabError
-    from advlab.pipelines.extract_run import ExtractRunConfig, extract_run
+    from advlab.pipelines.security.extract_run import ExtractRunConfig, extract_run
 
     queries = None if method == "equation-solving" else args.queries
     config = ExtractRunConfig(str(target.run), method, queries, defense, seed=args.seed, device=args.device,

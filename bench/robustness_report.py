@@ -17,7 +17,7 @@ MNIST). The list below gives the digits settings; MNIST's train at eps 0.3:
 * Gaussian noise sigma 0.25 (Cohen et al. 2019, sec. 3.2), the base classifier of randomized smoothing;
 * an MLP trained normally on the same split: the surrogate of every model's transfer attack.
 
-Each of standard / PGD-AT / TRADES (/ fast-AT) then gets ``advlab.pipelines.robustness.robustness_run`` --
+Each of standard / PGD-AT / TRADES (/ fast-AT) then gets ``advlab.pipelines.security.robustness.robustness_run`` --
 exactly what ``advlab robustness RUN --eps 0.05,0.1,0.2,0.3 --surrogate MLP`` does -- on the first
 ``--images`` held-out images (all 360 on digits; 200 of MNIST's 1,000, 20 per class: every attack runs on
 every image for its own curve, and Square's 1000 queries on a 28x28 image cost 12 times an 8x8 one's): the
@@ -49,7 +49,7 @@ The peers attack the same models and the same images at the same eps values:
 A peer whose robust accuracy is more than 2 points below advlab's worst case (advlab weaker) is named
 in the notes. Every peer's perturbations are checked against the budget.
 
-Randomized smoothing (Cohen, Rosenfeld & Kolter 2019): ``advlab.pipelines.smooth_run`` certifies the
+Randomized smoothing (Cohen, Rosenfeld & Kolter 2019): ``advlab.pipelines.security.smooth_run`` certifies the
 noise-trained model and the standard model (sigma 0.25, n0 100, alpha 0.001, n = ``--smooth-n`` on all
 held-out images, and n = ``--smooth-large-n`` on the first ``--smooth-large-images`` of the noise model):
 certified accuracy at L2 radius 0.25, 0.5 and 1.0. An Linf ball of eps in 64 dimensions lies inside the
@@ -212,7 +212,7 @@ def same_config(run: Path, config, read) -> bool:
 
 def advlab_report(trained: Trained, surrogate: Trained, args: argparse.Namespace) -> dict:
     """robustness_run on the model's run: the record it writes to RUN/robustness.json."""
-    from advlab.pipelines.robustness import RobustnessConfig, robustness_run
+    from advlab.pipelines.security.robustness import RobustnessConfig, robustness_run
 
     config = RobustnessConfig(run=str(trained.run), eps=args.eps, norm="linf", n=args.images, steps=args.steps,
                               restarts=1, queries=args.queries, targets=args.targets, check_images=args.check_images,
@@ -231,7 +231,7 @@ def more_effort_follow_up(trained: Trained, record: dict, args: argparse.Namespa
     import torch
 
     from advlab.attacks import APGD
-    from advlab.pipelines.robustness import eps_key
+    from advlab.pipelines.security.robustness import eps_key
 
     check = next((c for c in record["checks"] if c["name"] == "more_effort_does_not_help"), None)
     if check is None or check["passed"]:
@@ -394,7 +394,7 @@ def peer_eps(peer: str, args: argparse.Namespace) -> tuple[float, ...]:
 
 def run_peers(trained: Trained, args: argparse.Namespace, device) -> dict[str, dict[str, PeerResult]]:
     """peer -> eps key -> result, for the peers and eps values asked for."""
-    from advlab.pipelines.robustness import eps_key
+    from advlab.pipelines.security.robustness import eps_key
 
     target = load_target(trained, args, device)
     results: dict[str, dict[str, PeerResult]] = {}
@@ -412,7 +412,7 @@ def run_peers(trained: Trained, args: argparse.Namespace, device) -> dict[str, d
 
 def certify(trained: Trained, n: int, images: int, args: argparse.Namespace) -> dict:
     """smooth_run on the model's run (a fresh RUN/smoothing/sigma-0.25[-k] folder): its certify.json record."""
-    from advlab.pipelines.smooth_run import RESULT_FILE, SmoothRunConfig, smooth_run
+    from advlab.pipelines.security.smooth_run import RESULT_FILE, SmoothRunConfig, smooth_run
 
     started = time.perf_counter()
     out = smooth_run(SmoothRunConfig(run=str(trained.run), sigma=SIGMA, n=n, n0=min(N0, n), alpha=ALPHA,
@@ -429,7 +429,7 @@ def certify(trained: Trained, n: int, images: int, args: argparse.Namespace) -> 
 
 def certified_at(record: dict, radius: float) -> float:
     """Certified accuracy at an L2 radius (0 beyond the largest radius the settings allow)."""
-    from advlab.pipelines.smooth_run import certified_accuracy
+    from advlab.pipelines.security.smooth_run import certified_accuracy
 
     return certified_accuracy(record["per_image"], radius)
 
@@ -479,7 +479,7 @@ def worst_case_lines(reports: dict[str, dict], args: argparse.Namespace) -> list
 
 
 def attack_lines(reports: dict[str, dict], peers: dict[str, dict], args: argparse.Namespace) -> list[str]:
-    from advlab.pipelines.robustness import TITLES
+    from advlab.pipelines.security.robustness import TITLES
 
     lines = [f"| model | attack | {eps_header(args)} |", "|---|---|" + "---:|" * len(args.eps)]
     for name, record in reports.items():
@@ -499,7 +499,7 @@ def attack_lines(reports: dict[str, dict], peers: dict[str, dict], args: argpars
 def headline_lines(reports: dict[str, dict], peers: dict[str, dict], train_eps: float) -> list[str]:
     """At the training eps: clean accuracy and its cost against the standard model, APGD-CE alone, the worst case,
     and the strongest peer."""
-    from advlab.pipelines.robustness import eps_key
+    from advlab.pipelines.security.robustness import eps_key
 
     key = eps_key(train_eps)
     base = reports.get("standard", {}).get("clean_accuracy")
@@ -667,7 +667,7 @@ READING = """\
 
 
 def render(parts: dict, info: dict, args: argparse.Namespace, command: str) -> str:
-    from advlab.pipelines.robustness import eps_key
+    from advlab.pipelines.security.robustness import eps_key
 
     reports, peers = parts["reports"], parts["peers"]
     rows = comparisons(reports, peers)
@@ -744,7 +744,7 @@ def plot(parts: dict, args: argparse.Namespace, path: Path) -> Path:
 def parse_list(text: str, parser: argparse.ArgumentParser, flag: str) -> tuple[float, ...]:
     """"0.05,0.1" -> (0.05, 0.1) through advlab's own eps check; '' -> ()."""
     from advlab.core.errors import AdvlabError
-    from advlab.pipelines.robustness import parse_eps
+    from advlab.pipelines.security.robustness import parse_eps
 
     if not text.strip() or text.strip() == "none":
         return ()

@@ -2,7 +2,7 @@
 
 What is compared, per case (a data set with its preset models, loss, k and batch size):
 
-* **advlab** -- the real house path: `advlab.pipelines.train_gan.run_loop` driving
+* **advlab** -- the real house path: `advlab.pipelines.gan.train_gan.run_loop` driving
   `GANTrainer.train_iteration`, exactly as `advlab gan train` does it: statistics recorded
   every `log_every` (10) iterations, written to metrics.jsonl *and* TensorBoard (on, as by
   default) in a temporary run directory, the NaN/inf check at every log step, the
@@ -217,7 +217,7 @@ class HouseLoop:
         from advlab.core.runs import MetricsLog, RunDir
 
         # the module, not the function that advlab.pipelines re-exports under the same name
-        train_gan = importlib.import_module("advlab.pipelines.train_gan")
+        train_gan = importlib.import_module("advlab.pipelines.gan.train_gan")
 
         self.trainer, self.device, self.train_gan = trainer, device, train_gan
         self.config = dataclasses.replace(config, sample_every=NEVER, checkpoint_every=NEVER)
@@ -280,8 +280,8 @@ def worker(conn, case: str, loop_kind: str, device_name: str, threads: int,
             pass
         from advlab.core.devices import resolve_device
         from advlab.core.seeding import seed_everything
-        from advlab.pipelines.gan_config import GANTrainConfig
-        from advlab.pipelines.gan_setup import build_trainer, load_data
+        from advlab.pipelines.gan.gan_config import GANTrainConfig
+        from advlab.pipelines.gan.gan_setup import build_trainer, load_data
 
         config = GANTrainConfig(device=device_name, **CASES[case]["options"])
         config.validate()
@@ -335,7 +335,7 @@ def process_context():
     context = multiprocessing.get_context("forkserver")
     # torch._dynamo: torch.optim imports it when the first optimiser is built (seconds of
     # CPU); once here rather than once per worker
-    context.set_forkserver_preload(["torch", "torch._dynamo", "advlab.pipelines.gan_setup"])
+    context.set_forkserver_preload(["torch", "torch._dynamo", "advlab.pipelines.gan.gan_setup"])
     return context
 
 
@@ -454,7 +454,7 @@ def render(results: list[dict], info: dict, args: argparse.Namespace, command: s
         lines.append("- **A/A control run** (`--control`): both sides run the plain loop, so every "
                      "difference from 1 is this machine's noise; advlab was not timed.")
     lines += [
-        (f"- advlab side: `advlab.pipelines.train_gan.run_loop` as `advlab gan train` runs it "
+        (f"- advlab side: `advlab.pipelines.gan.train_gan.run_loop` as `advlab gan train` runs it "
          f"(statistics every {info['log_every']} iterations into metrics.jsonl and "
          f"{'TensorBoard' if info['tensorboard'] else 'no TensorBoard'}, NaN/inf check at each "
          "log step, progress bar off). Snapshots and periodic checkpoints are off "

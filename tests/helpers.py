@@ -188,7 +188,7 @@ def badnets_digits_run(out, epochs: int = 6):
     """A tiny BadNets-poisoned classifier run (8x8 digits, SmallCNN of width 8, 5% to target 0) in `out`."""
     from advlab.core.config import from_mapping
     from advlab.pipelines.classifier_config import ClassifierTrainConfig
-    from advlab.pipelines.poison_run import PoisonRunConfig, poison_run
+    from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_run
 
     classifier = from_mapping(ClassifierTrainConfig, {"data": "digits", "model": "cnn", "width": 8, "epochs": epochs,
                                                       "device": "cpu", "threads": 1, "out": str(out)})

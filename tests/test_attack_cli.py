@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from advlab.attacks import ATTACKS, FGSM, PGD, Attack
 from advlab.cli.main import build_parser, main
 from advlab.core.parameters import parse_args_section
-from advlab.pipelines.attack_run import AttackRunConfig, attack_run
+from advlab.pipelines.security.attack_run import AttackRunConfig, attack_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
 
 VICTIM = ["--data", "digits", "--width", "8", "--epochs", "3", "--lr", "0.003", "--device", "cpu", "--threads", "1",

@@ -17,7 +17,7 @@ from advlab.core.checkpoints import (
     read_tensors,
     save_checkpoint,
 )
-from advlab.pipelines.gan_setup import restore_trainer, trainer_state
+from advlab.pipelines.gan.gan_setup import restore_trainer, trainer_state
 
 
 def save(directory, step, value, keep=3):

@@ -12,9 +12,9 @@ from helpers import assert_one_line_error, raises_one_line, run_cli
 from advlab.core.config import from_mapping
 from advlab.data import load_mnist, stratified_split
 from advlab.models import LeNet5, MadryCNN
-from advlab.pipelines import robustness
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.robustness import RobustnessConfig, robustness_run
+from advlab.pipelines.security import robustness
+from advlab.pipelines.security.robustness import RobustnessConfig, robustness_run
 from advlab.pipelines.train_classifier import (
     build_classifier,
     classifier_config,

@@ -4,7 +4,7 @@ import pytest
 
 from advlab import AdvlabError
 from advlab.core.config import dump_yaml, from_mapping, load_yaml
-from advlab.pipelines.gan_config import GANTrainConfig
+from advlab.pipelines.gan.gan_config import GANTrainConfig
 
 
 def test_defaults_and_types():

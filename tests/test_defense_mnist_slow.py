@@ -21,7 +21,7 @@ import torch
 
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.robustness import RobustnessConfig, robustness_run
+from advlab.pipelines.security.robustness import RobustnessConfig, robustness_run
 from advlab.pipelines.train_classifier import train_classifier
 
 pytestmark = pytest.mark.slow

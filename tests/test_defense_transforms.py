@@ -21,8 +21,8 @@ from advlab.defenses.defense_gan import DefenseGAN
 from advlab.defenses.feature_squeezing import MedianSmoothing, SqueezeDetector, make_squeezers
 from advlab.defenses.jpeg import JPEG
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.train_gan import train_gan
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.train_gan import train_gan
 
 QUIET = ["--device", "cpu", "--threads", "1"]
 VICTIM = ["--data", "digits", "--width", "8", "--epochs", "3", "--lr", "0.003", "--tensorboard", "false",

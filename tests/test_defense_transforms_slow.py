@@ -18,8 +18,8 @@ from helpers import run_cli
 from advlab.core.config import from_mapping
 from advlab.defenses.defense_gan import DefenseGAN
 from advlab.defenses.preprocessed import Preprocessed, load_model
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.train_gan import train_gan
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.train_gan import train_gan
 
 QUIET = ["--device", "cpu", "--threads", "1"]
 GAN = {"data": "digits", "steps": 1500, "seed": 0, "tensorboard": False, "device": "cpu", "threads": 1}

@@ -9,7 +9,7 @@ import torch
 from advlab import AdvlabError
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.derived_run import write_derived_run
+from advlab.pipelines.security.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, train_classifier
 
 

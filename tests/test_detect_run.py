@@ -10,8 +10,8 @@ import torch
 from helpers import badnets_digits_run
 
 from advlab import AdvlabError
-from advlab.pipelines.detect_run import DetectRunConfig, detect_run
-from advlab.pipelines.poison_run import training_set
+from advlab.pipelines.security.detect_run import DetectRunConfig, detect_run
+from advlab.pipelines.security.poison_run import training_set
 from advlab.pipelines.train_classifier import load_classifier
 from advlab.poisoning.detection import spectral_signatures
 

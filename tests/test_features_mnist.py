@@ -25,7 +25,7 @@ from advlab.metrics.features import (
     resolve_spec,
     train_feature_net,
 )
-from advlab.pipelines.evaluate_gan import Evaluator
+from advlab.pipelines.gan.evaluate_gan import Evaluator
 
 QUICK_EPOCHS = 1
 

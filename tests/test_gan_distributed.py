@@ -1,4 +1,4 @@
-"""GAN training under torchrun (advlab.gan.trainer, advlab.pipelines.train_gan) on 2 gloo processes.
+"""GAN training under torchrun (advlab.gan.trainer, advlab.pipelines.gan.train_gan) on 2 gloo processes.
 
 Two processes on a global minibatch of B take the step one process takes on B (players without batch
 statistics): the parameters agree across ranks and with a 1-process run, DiffAugment and WGAN-GP's penalty
@@ -23,8 +23,8 @@ from advlab.data import TensorData
 from advlab.gan.diffaugment import diff_augment
 from advlab.gan.losses import make_loss
 from advlab.gan.trainer import GANTrainer
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.train_gan import train_gan
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.train_gan import train_gan
 
 
 class TinyImageGenerator(nn.Module):

@@ -11,7 +11,7 @@ from helpers import assert_one_line_error, run_cli
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.data import load_digits_images, ring8
-from advlab.pipelines.evaluate_gan import Evaluator, parse_metrics
+from advlab.pipelines.gan.evaluate_gan import Evaluator, parse_metrics
 
 
 def ring8_draw(modes: int):

@@ -16,9 +16,9 @@ from advlab.core.config import from_mapping
 from advlab.core.seeding import make_generator
 from advlab.pipelines import GANTrainConfig, train_gan
 from advlab.pipelines.demo import DEMO_RUNS
-from advlab.pipelines.evaluate_gan import Evaluator
-from advlab.pipelines.gan_snapshots import draw
-from advlab.pipelines.sample_gan import load_trained
+from advlab.pipelines.gan.evaluate_gan import Evaluator
+from advlab.pipelines.gan.gan_snapshots import draw
+from advlab.pipelines.gan.sample_gan import load_trained
 
 STEPS = 1000
 SAMPLES = 1000

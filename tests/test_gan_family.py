@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from advlab.core.checkpoints import list_checkpoints
 from advlab.core.config import from_mapping
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.sample_gan import load_trained
-from advlab.pipelines.train_gan import resume_config, train_gan
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.sample_gan import load_trained
+from advlab.pipelines.gan.train_gan import resume_config, train_gan
 
 TINY = {"data": "digits", "image_size": 8, "width": 8, "z_dim": 8, "batch_size": 16, "log_every": 2,
         "sample_every": 6, "checkpoint_every": 3, "tensorboard": False, "device": "cpu"}
@@ -77,7 +77,7 @@ def test_conditional_grid_has_a_column_per_class_and_label_sampling(tmp_path, ca
     sevens = np.load(tmp_path / "sevens.npy")
     assert sevens.shape == (5, 1, 8, 8)
     _, trainer = load_trained(run, "cpu")
-    from advlab.pipelines.gan_snapshots import draw
+    from advlab.pipelines.gan.gan_snapshots import draw
 
     assert np.allclose(draw(trainer, 5, 0, label=7).numpy(), sevens)
     assert not np.allclose(draw(trainer, 5, 0, label=3).numpy(), sevens)  # the label changes the samples
@@ -105,7 +105,7 @@ def test_progressive_growing_samples_at_the_data_size_in_every_stage(tmp_path):
     _, trainer = load_trained(run, "cpu")
     assert trainer.schedule.stage_at(0).resolution == 4
     trainer.step = 1  # fading in 8x8: the generator emits 8x8, draw() hands out the data's 16x16
-    from advlab.pipelines.gan_snapshots import draw
+    from advlab.pipelines.gan.gan_snapshots import draw
 
     assert draw(trainer, 3, 0).shape == (3, 1, 16, 16)
     assert trainer.generator.resolution == 8
@@ -147,7 +147,7 @@ def test_label_errors(tmp_path, capsys):
 
 
 def test_slerp_ends_at_its_endpoints_and_keeps_the_norm_of_orthogonal_unit_vectors():
-    from advlab.pipelines.interpolate_gan import slerp
+    from advlab.pipelines.gan.interpolate_gan import slerp
 
     start, end = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 0.0], [4.0, 0.0, 0.0]])
     path = slerp(start, end, torch.linspace(0, 1, 5))
@@ -198,7 +198,7 @@ def test_packed_run_on_points_draws_its_heatmap(tmp_path, capsys):
     assert status == 0, err
     assert (run / "samples" / "final.png").is_file()
     _, trainer = load_trained(run, "cpu")
-    from advlab.pipelines.gan_snapshots import judge_grid
+    from advlab.pipelines.gan.gan_snapshots import judge_grid
 
     points = torch.randn(7, 2)
     with torch.no_grad():

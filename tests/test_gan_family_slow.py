@@ -16,8 +16,8 @@ import torch
 from advlab.core.config import from_mapping
 from advlab.metrics import load_feature_net
 from advlab.pipelines import GANTrainConfig, train_gan
-from advlab.pipelines.gan_snapshots import draw
-from advlab.pipelines.sample_gan import load_trained
+from advlab.pipelines.gan.gan_snapshots import draw
+from advlab.pipelines.gan.sample_gan import load_trained
 
 STEPS = 600
 SAMPLES = 500

@@ -15,8 +15,8 @@ from advlab.models import DCGANDiscriminator, DCGANGenerator
 from advlab.models.acgan import ACGANDiscriminator
 from advlab.models.conditional import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator, ProjectionDiscriminator
 from advlab.models.dcgan import doublings, ladder
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.gan_setup import load_data
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.gan_setup import load_data
 
 
 @pytest.mark.parametrize(("resolution", "start", "steps"),

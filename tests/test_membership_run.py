@@ -1,4 +1,5 @@
-"""advlab privacy membership RUN (advlab.pipelines.membership_run and cli/privacy_membership.py): members are the
+"""advlab privacy membership RUN
+(advlab.pipelines.security.membership_run and cli/privacy_membership.py): members are the
 run's training rows, non-members its held-out rows, balanced; membership.json's keys and ranges, its figures equal
 to the ROC of the saved scores, the loss attack's scores equal to a hand computation, shadows shared and reused,
 label-only victims, nothing written outside RUN/privacy, and one clear error for each bad input."""
@@ -19,8 +20,8 @@ from helpers import (
     tiny_digits_target,
 )
 
-from advlab.pipelines.membership_run import MembershipRunConfig, membership_run
-from advlab.pipelines.shadow_models import shadow_dir
+from advlab.pipelines.security.membership_run import MembershipRunConfig, membership_run
+from advlab.pipelines.security.shadow_models import shadow_dir
 from advlab.pipelines.train_classifier import load_classifier, run_split
 from advlab.privacy.membership import ATTACKS, membership_roc
 

@@ -12,9 +12,9 @@ from advlab import AdvlabError
 from advlab.core.checkpoints import list_checkpoints
 from advlab.core.config import from_mapping
 from advlab.gan.losses import NonSaturatingLoss
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.sample_gan import sample_run
-from advlab.pipelines.train_gan import resume_config, train_gan
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.sample_gan import sample_run
+from advlab.pipelines.gan.train_gan import resume_config, train_gan
 
 FAST = {"width": 16, "depth": 2, "batch_size": 32, "log_every": 5, "sample_every": 20,
         "checkpoint_every": 10, "tensorboard": False, "device": "cpu"}

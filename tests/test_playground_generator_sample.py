@@ -1,4 +1,4 @@
-"""`advlab gan sample` on a generator downloaded from the playground's GAN page (advlab.pipelines.sample_gan's
+"""`advlab gan sample` on a generator downloaded from the playground's GAN page (advlab.pipelines.gan.sample_gan's
 playground branch): the file is recognised by its header, drawn from with the file's noise kind and --seed, and
 written as .npy or a scatter PNG; other verbs and bad files end in one line."""
 
@@ -138,8 +138,8 @@ def test_other_verbs_say_it_is_a_playground_file(verb, download, tmp_path, capsy
 
 @pytest.mark.parametrize("first", ["advlab.cli.main", "advlab.playground.gan_game"])
 def test_imports_in_either_order_without_the_web_stack(first):
-    code = (f"import sys, {first}, advlab.cli.main, advlab.pipelines.sample_gan; "
-            "from advlab.pipelines.sample_gan import is_generator_file; "
+    code = (f"import sys, {first}, advlab.cli.main, advlab.pipelines.gan.sample_gan; "
+            "from advlab.pipelines.gan.sample_gan import is_generator_file; "
             "assert 'fastapi' not in sys.modules and 'starlette' not in sys.modules")
     if first == "advlab.cli.main":  # the file format lives below the pipelines: they never load the playground
         code += "; assert 'advlab.playground.gan_game' not in sys.modules"

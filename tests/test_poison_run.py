@@ -12,7 +12,7 @@ from advlab import AdvlabError
 from advlab.core.config import from_mapping
 from advlab.data.pattern import load_pattern
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.poison_run import PoisonRunConfig, poison_record, poison_run, training_set
+from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_record, poison_run, training_set
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
 from advlab.poisoning import BadNets
 

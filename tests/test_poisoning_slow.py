@@ -14,8 +14,8 @@ import pytest
 
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.detect_run import DetectRunConfig, detect_run
-from advlab.pipelines.poison_run import PoisonRunConfig, poison_record, poison_run
+from advlab.pipelines.security.detect_run import DetectRunConfig, detect_run
+from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_record, poison_run
 from advlab.pipelines.train_classifier import train_classifier
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def test_strip_flags_triggered_inputs_and_few_clean_ones(runs):
 
 @pytest.mark.parametrize("method", ["neural-cleanse", "fine-pruning"])
 def test_a_repair_removes_the_backdoor_at_a_small_cost(runs, method):
-    from advlab.pipelines.repair_run import RepairRunConfig, repair_run
+    from advlab.pipelines.security.repair_run import RepairRunConfig, repair_run
 
     run = repair_run(RepairRunConfig(method, str(runs["badnets"]), str(runs["root"] / method), device="cpu",
                                      report=False))

@@ -12,7 +12,7 @@ from helpers import assert_one_line_error, raises_one_line, run_cli
 from advlab.data import load_digits_images
 from advlab.models import SmallCNN
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.extract_run import ExtractRunConfig, extract_run
+from advlab.pipelines.security.extract_run import ExtractRunConfig, extract_run
 from advlab.pipelines.train_classifier import load_classifier, train_classifier
 from advlab.privacy.extraction import (
     EquationSolving,

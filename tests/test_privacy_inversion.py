@@ -17,10 +17,10 @@ from torch import nn
 
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.invert_run import InvertRunConfig, evaluator_model, invert_run
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.train_gan import train_gan
+from advlab.pipelines.security.invert_run import InvertRunConfig, evaluator_model, invert_run
 from advlab.pipelines.train_classifier import train_classifier
-from advlab.pipelines.train_gan import train_gan
 from advlab.privacy.inversion import GMI, MIFace
 from advlab.privacy.victim import Victim, module_victim
 

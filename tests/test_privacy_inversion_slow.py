@@ -16,7 +16,7 @@ import pytest
 
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.invert_run import InvertRunConfig, invert_run
+from advlab.pipelines.security.invert_run import InvertRunConfig, invert_run
 from advlab.pipelines.train_classifier import train_classifier
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from PIL import Image
 
 from advlab.cli.main import main
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.privacy_report import privacy_report
+from advlab.pipelines.security.privacy_report import privacy_report
 from advlab.pipelines.train_classifier import train_classifier
 
 

@@ -10,7 +10,7 @@ import torch
 from helpers import tiny_digits_target
 from sklearn.metrics import roc_auc_score
 
-from advlab.pipelines.membership_run import MembershipRunConfig, membership_run
+from advlab.pipelines.security.membership_run import MembershipRunConfig, membership_run
 from advlab.pipelines.train_classifier import build_classifier, classifier_config, load_classifier, run_split
 
 SHADOWS = 4

@@ -12,8 +12,14 @@ from helpers import badnets_digits_run
 from advlab import AdvlabError
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.poison_run import PoisonRunConfig, poison_record, poison_run, training_set, triggered_held_out
-from advlab.pipelines.repair_run import RepairRunConfig, defender_clean_data, repair_run
+from advlab.pipelines.security.poison_run import (
+    PoisonRunConfig,
+    poison_record,
+    poison_run,
+    training_set,
+    triggered_held_out,
+)
+from advlab.pipelines.security.repair_run import RepairRunConfig, defender_clean_data, repair_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
 
 

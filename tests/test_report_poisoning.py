@@ -9,8 +9,8 @@ from PIL import Image
 
 from advlab.core.config import from_mapping
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.detect_run import DetectRunConfig, detect_run
-from advlab.pipelines.poison_run import PoisonRunConfig, poison_run
+from advlab.pipelines.security.detect_run import DetectRunConfig, detect_run
+from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_run
 from advlab.pipelines.train_classifier import train_classifier
 from advlab.reports.poisoning_plots import label_change, save_detection_figure, save_examples, save_triggered
 from advlab.reports.render import write_report

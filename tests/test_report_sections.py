@@ -27,7 +27,7 @@ REPORTS = Path(__file__).resolve().parents[1] / "src" / "advlab" / "reports"
 
 def robustness_record(options=None, budget=None, members=("apgd-ce", "apgd-t", "square"), randomized=False,
                       classes=10, warning=None) -> dict:
-    """A small robustness record with the keys advlab.pipelines.robustness writes."""
+    """A small robustness record with the keys advlab.pipelines.security.robustness writes."""
     eps = ["0.1", "0.2"]
     attacks = ["fgsm", "pgd", *members, "transfer"]
     record = {

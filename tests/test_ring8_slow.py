@@ -12,8 +12,8 @@ import json
 import pytest
 
 from advlab.core.config import from_mapping
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.train_gan import train_gan
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.train_gan import train_gan
 
 
 @pytest.mark.slow

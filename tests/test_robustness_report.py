@@ -19,9 +19,9 @@ from advlab.core.checkpoints import module_state, save_checkpoint
 from advlab.core.config import dump_yaml
 from advlab.core.runs import RunDir
 from advlab.defenses import Preprocessed
-from advlab.pipelines import robustness_checks as checks
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.robustness import TITLES, RobustnessConfig, evaluate_robustness, parse_eps, worst_case
+from advlab.pipelines.security import robustness_checks as checks
+from advlab.pipelines.security.robustness import TITLES, RobustnessConfig, evaluate_robustness, parse_eps, worst_case
 from advlab.pipelines.train_classifier import RECORD_KIND, held_out_split, load_labelled_data, split_rows
 from advlab.reports.robustness_report import write_robustness_report
 
@@ -293,7 +293,7 @@ def test_record_states_every_members_budget(standard):
 def test_apgd_t_member_counts_any_misclassified_iterate(digits_cnn, monkeypatch):
     """The report's APGD-T runs AutoAttack's rule (misclassify=True); before the fix it kept only iterates that
     reached the target (failed: APGD-T was built without misclassify)."""
-    import advlab.pipelines.robustness as robustness
+    import advlab.pipelines.security.robustness as robustness
 
     built = []
 
@@ -448,7 +448,7 @@ def test_cli_refuses_bad_options(victim_run, capsys):
 
 
 def test_large_budget_for_l2_holds_the_linf_half_ball():
-    from advlab.pipelines.robustness import large_budget
+    from advlab.pipelines.security.robustness import large_budget
 
     eps, why = large_budget(RobustnessConfig(norm="l2", eps=(1.0,)), (1, 8, 8), (1.0,))
     assert eps == pytest.approx(0.5 * math.sqrt(64)) and "d = 64" in why

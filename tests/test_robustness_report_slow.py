@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advlab.pipelines.robustness import RobustnessConfig, evaluate_robustness
-from advlab.pipelines.robustness_checks import tolerance
+from advlab.pipelines.security.robustness import RobustnessConfig, evaluate_robustness
+from advlab.pipelines.security.robustness_checks import tolerance
 
 torchattacks = pytest.importorskip("torchattacks")
 N, EPS, STEPS, QUERIES, TARGETS = 100, 0.1, 50, 1000, 3

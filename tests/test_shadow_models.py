@@ -1,4 +1,5 @@
-"""Shadow models as classifier runs under RUN/privacy/shadows/ (advlab.pipelines.shadow_models): the target's recipe
+"""Shadow models as classifier runs under RUN/privacy/shadows/
+(advlab.pipelines.security.shadow_models): the target's recipe
 on paired halves of its data, reused when the recipe and rows match, extended without retraining, the same weights
 in worker processes."""
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from helpers import files_outside, newest_checkpoint_times, raises_one_line, tiny_digits_target
 
-from advlab.pipelines.shadow_models import shadow_dir, shadow_models, shadow_seed
+from advlab.pipelines.security.shadow_models import shadow_dir, shadow_models, shadow_seed
 from advlab.pipelines.train_classifier import classifier_config, run_split
 from advlab.privacy.membership.shadows import paired_membership
 from advlab.privacy.victim import module_victim

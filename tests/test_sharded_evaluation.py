@@ -23,11 +23,11 @@ from test_robustness_report import write_victim_run
 from advlab.core.distributed import context
 from advlab.core.seeding import make_generator
 from advlab.data import load_digits_images
-from advlab.pipelines.attack_run import AttackRunConfig, attack_run
 from advlab.pipelines.chunks import chunk_seed, map_seeded_chunks
-from advlab.pipelines.evaluate_gan import Evaluator
-from advlab.pipelines.robustness import RobustnessConfig, robustness_run
-from advlab.pipelines.smooth_run import SmoothRunConfig, smooth_run
+from advlab.pipelines.gan.evaluate_gan import Evaluator
+from advlab.pipelines.security.attack_run import AttackRunConfig, attack_run
+from advlab.pipelines.security.robustness import RobustnessConfig, robustness_run
+from advlab.pipelines.security.smooth_run import SmoothRunConfig, smooth_run
 
 ROBUSTNESS = dict(eps=(0.1, 0.2), n=24, chunk_size=12, steps=3, queries=10, targets=1, check_images=16)
 ATTACK = dict(attack="pgd", options={"eps": [0.1, 0.2], "steps": 3}, n=30, batch_size=10)
@@ -50,7 +50,7 @@ def noisy_digits(n: int, seed: int) -> torch.Tensor:
 
 def trained_shadows(target: str) -> tuple[list[str], list[list[torch.Tensor]]]:
     """(the shadows this process trained, every shadow's parameters) of SHADOWS shadows of `target`."""
-    import advlab.pipelines.shadow_models as module
+    import advlab.pipelines.security.shadow_models as module
 
     trained, train = [], module.train_shadow
 

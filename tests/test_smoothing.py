@@ -23,7 +23,7 @@ from advlab.defenses.smoothing import (
     predict_from_counts,
 )
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.smooth_run import SmoothRunConfig, certified_accuracy, smooth_run
+from advlab.pipelines.security.smooth_run import SmoothRunConfig, certified_accuracy, smooth_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, train_classifier
 
 IMAGE = torch.full((1, 8, 8), 0.5)
@@ -328,7 +328,7 @@ def test_cli_refuses_a_directory_without_a_classifier(tmp_path, capsys):
 def test_base_noise_note_says_when_the_base_was_not_trained_for_this_sigma(tmp_path):
     import json
 
-    from advlab.pipelines.smooth_run import base_noise_note
+    from advlab.pipelines.security.smooth_run import base_noise_note
 
     (tmp_path / "summary.json").write_text(json.dumps({"defense": "none"}))
     assert "not trained with Gaussian noise" in base_noise_note(tmp_path, 0.25)

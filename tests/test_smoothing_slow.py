@@ -12,7 +12,7 @@ from torch import nn
 from advlab.attacks import ATTACKS
 from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
 from advlab.models import MLPClassifier
-from advlab.pipelines.smooth_run import certify_images, summarize
+from advlab.pipelines.security.smooth_run import certify_images, summarize
 
 pytestmark = pytest.mark.slow
 

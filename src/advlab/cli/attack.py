@@ -33,7 +33,7 @@ from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, class_parameters
-from advlab.pipelines.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run
+from advlab.pipelines.security.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run
 from advlab.reports.attack_report import markdown_attack_table
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):

@@ -1,6 +1,6 @@
 """`advlab defend fine-pruning | neural-cleanse | sanitize RUN --out DIR`: repair a poisoned classifier run.
 
-What each does, which clean data it uses and what the repaired run records: advlab.pipelines.repair_run.
+What each does, which clean data it uses and what the repaired run records: advlab.pipelines.security.repair_run.
 The repair's own flags come from its function's signature and docstring (cli/class_flags.py).
 """
 
@@ -12,7 +12,7 @@ import json
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.classifier import print_figures
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
-from advlab.pipelines.repair_run import RepairRunConfig, own_parameters, repair_run
+from advlab.pipelines.security.repair_run import RepairRunConfig, own_parameters, repair_run
 
 VERBS = {
     "fine-pruning": "prune the last convolution's dormant channels, then fine-tune on clean data (Liu et al. 2018)",

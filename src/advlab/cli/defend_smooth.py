@@ -1,7 +1,7 @@
 """`advlab defend smooth RUN`: certified L2 robustness by randomized smoothing (Cohen, Rosenfeld & Kolter 2019).
 
 Runs CERTIFY (and PREDICT with ``--predict``) on the first ``--n-images`` held-out images of a classifier
-run and writes RUN/smoothing/sigma-S (pipelines/smooth_run.py); prints the certified-accuracy table.
+run and writes RUN/smoothing/sigma-S (pipelines/security/smooth_run.py); prints the certified-accuracy table.
 On MNIST: ``advlab defend noise RUN --sigma 0.25 --out runs/noise`` then ``advlab defend smooth runs/noise
 --sigma 0.25``.
 """
@@ -13,7 +13,14 @@ import json
 
 from advlab.cli.common import ExamplesFormatter
 from advlab.core.distributed import context
-from advlab.pipelines.smooth_run import PLOT_FILE, RESULT_FILE, TABLE_FILE, SmoothRunConfig, markdown_table, smooth_run
+from advlab.pipelines.security.smooth_run import (
+    PLOT_FILE,
+    RESULT_FILE,
+    TABLE_FILE,
+    SmoothRunConfig,
+    markdown_table,
+    smooth_run,
+)
 
 DEFAULTS = SmoothRunConfig(run="")
 EXAMPLES = """examples (MNIST: advlab classifier train --data mnist --out runs/clf):

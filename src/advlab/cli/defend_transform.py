@@ -2,7 +2,7 @@
 
 The first four copy the classifier run RUN to DIR behind an input transformation (a defended run:
 ``advlab attack pgd DIR`` and ``advlab attack bpda DIR`` attack it) and print its clean accuracy and a
-first warning: naive PGD against BPDA at --eps (pipelines/preprocess_defense.py). ``squeeze`` measures
+first warning: naive PGD against BPDA at --eps (pipelines/security/preprocess_defense.py). ``squeeze`` measures
 the feature-squeezing detector of Xu et al. 2018 on RUN. A transformation's option defaults are those
 of its class (advlab.defenses). On MNIST (the default data) pass the usual budget: ``--eps 0.3``.
 """
@@ -16,7 +16,7 @@ import torch
 
 from advlab.cli.common import ExamplesFormatter
 from advlab.defenses.preprocessed import transform_class
-from advlab.pipelines.preprocess_defense import make_defended_run, squeeze_detection, warning_lines
+from advlab.pipelines.security.preprocess_defense import make_defended_run, squeeze_detection, warning_lines
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
   advlab defend bit-depth runs/clf --bits 1 --eps 0.3 --out runs/clf-bits

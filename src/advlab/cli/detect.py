@@ -2,7 +2,7 @@
 
 One sub-command per entry of ``advlab.poisoning.detection.DETECTORS``; its flags come from the detector
 function's signature and the ``Args:`` section of its docstring (cli/class_flags.py). What each judges and
-what it writes: advlab.pipelines.detect_run.
+what it writes: advlab.pipelines.security.detect_run.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
-from advlab.pipelines.detect_run import JUDGES, DetectRunConfig, detect_run, detector_function, own_parameters
+from advlab.pipelines.security.detect_run import JUDGES, DetectRunConfig, detect_run, detector_function, own_parameters
 from advlab.poisoning.detection import DETECTORS
 
 COMMON = ("run", "n", "seed", "device", "threads", "overwrite", "handler", "command", "detector_name")

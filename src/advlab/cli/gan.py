@@ -10,12 +10,12 @@ from pathlib import Path
 from advlab.cli.common import add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.errors import AdvlabError
-from advlab.pipelines.evaluate_gan import METRICS
-from advlab.pipelines.evaluate_run import evaluate_run
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.interpolate_gan import interpolate_run
-from advlab.pipelines.sample_gan import sample_run
-from advlab.pipelines.train_gan import resume_config, train_gan
+from advlab.pipelines.gan.evaluate_gan import METRICS
+from advlab.pipelines.gan.evaluate_run import evaluate_run
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.interpolate_gan import interpolate_run
+from advlab.pipelines.gan.sample_gan import sample_run
+from advlab.pipelines.gan.train_gan import resume_config, train_gan
 
 OPTION_DOCS = {
     "out": "run directory to create",

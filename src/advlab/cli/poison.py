@@ -7,7 +7,7 @@ the ``Args:`` section of its docstring (cli/class_flags.py). A poison that craft
 trained classifier (clean-label, feature collision) takes an optional RUN: that run's classifier is the
 surrogate and its config the starting point of the options (as ``advlab defend`` does); without RUN a
 surrogate is trained first on the clean training rows. The result is an ordinary classifier run plus
-poison.json (advlab.pipelines.poison_run).
+poison.json (advlab.pipelines.security.poison_run).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from advlab.cli.common import ExamplesFormatter, add_config_flags, config_values
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.parameters import Parameter, class_parameters
 from advlab.pipelines.classifier_config import DP_OPTIONS, ClassifierTrainConfig
-from advlab.pipelines.poison_run import (
+from advlab.pipelines.security.poison_run import (
     FINE_TUNING,
     MODEL_PARAMETER,
     PoisonRunConfig,

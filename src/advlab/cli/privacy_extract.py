@@ -1,7 +1,7 @@
 """`advlab privacy extract RUN --method knockoff|jacobian|equation-solving`: steal a classifier run through its
 answers and print the copy's fidelity, accuracy and transfer rate per query budget.
 
-What each method does and what it writes (only RUN/privacy/extraction/METHOD/): advlab.pipelines.extract_run.
+What each method does and what it writes (only RUN/privacy/extraction/METHOD/): advlab.pipelines.security.extract_run.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags, parse_value
-from advlab.pipelines.extract_run import DEFAULT_QUERIES, METHODS, ExtractRunConfig, extract_run
+from advlab.pipelines.security.extract_run import DEFAULT_QUERIES, METHODS, ExtractRunConfig, extract_run
 from advlab.privacy.extraction.knockoff import SAMPLINGS
 from advlab.reports.markup import md_table
 

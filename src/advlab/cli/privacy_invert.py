@@ -1,5 +1,6 @@
 """`advlab privacy invert RUN --class K | --classes all --method mi-face|gmi [--prior GAN_RUN|auto]`: model
-inversion of a classifier run (advlab.pipelines.invert_run), judged by an evaluation classifier the attack never
+inversion of a classifier run
+(advlab.pipelines.security.invert_run), judged by an evaluation classifier the attack never
 saw. The attacks' own flags come from MIFace's and GMI's signatures and docstrings (cli/class_flags.py)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.core.errors import AdvlabError
-from advlab.pipelines.invert_run import METHODS, InvertRunConfig, invert_run, own_parameters
+from advlab.pipelines.security.invert_run import METHODS, InvertRunConfig, invert_run, own_parameters
 
 HELP = "model inversion: images of what the classifier learned of a class (MI-Face, GMI with a GAN prior)"
 EXAMPLES = """examples (a classifier run: advlab classifier train --data digits --test-fraction 0.5 --out runs/target):

@@ -1,6 +1,6 @@
 """`advlab privacy membership RUN`: membership inference attacks against a classifier run.
 
-What is attacked, how the shadows are trained and reused, and what is written: advlab.pipelines.membership_run.
+What is attacked, how the shadows are trained and reused, and what is written: advlab.pipelines.security.membership_run.
 Each attack's own options are flags named after it, built from its ``__init__`` signature and ``Args:``
 docstring (cli/class_flags.py): ``--lira-online false``, ``--lira-fix-variance true``, ``--rmia-gamma 2``.
 """
@@ -15,7 +15,7 @@ from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags, parse_value
 from advlab.core.distributed import context
 from advlab.core.parameters import Parameter
-from advlab.pipelines.membership_run import (
+from advlab.pipelines.security.membership_run import (
     DEFAULT_ATTACKS,
     RECORD,
     ROC_PICTURE,

@@ -1,5 +1,5 @@
 """`advlab privacy report RUN [--beside RUN2 ...]`: RUN/privacy/privacy.json and the Privacy section of RUN's
-report, from what the privacy attacks wrote (advlab.pipelines.privacy_report)."""
+report, from what the privacy attacks wrote (advlab.pipelines.security.privacy_report)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import json
 
 from advlab.cli.common import ExamplesFormatter
-from advlab.pipelines.privacy_report import privacy_report
+from advlab.pipelines.security.privacy_report import privacy_report
 
 HELP = "gather the privacy attacks' results into RUN/privacy/privacy.json and RUN's report"
 

@@ -2,7 +2,7 @@
 
 Robust accuracy vs eps against a worst-case ensemble (APGD-CE, APGD-T, Square; EOT and BPDA where
 the model calls for them), each attack's own curve, and the sanity checks of Carlini et al. 2019
-with AutoAttack's flags (pipelines/robustness.py, pipelines/robustness_checks.py). Prints the
+with AutoAttack's flags (pipelines/security/robustness.py, pipelines/security/robustness_checks.py). Prints the
 table, the checks and the paths; writes RUN/robustness.json and RUN/robustness/. On an MNIST run
 (``advlab classifier train --data mnist``) the usual Linf budgets go up to eps 0.3; the images are the
 run's held-out split, stratified by class for MNIST. Without --eps, an MNIST run is evaluated at Madry et
@@ -16,7 +16,7 @@ import argparse
 from advlab.cli.common import ExamplesFormatter
 from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
-from advlab.pipelines.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
+from advlab.pipelines.security.robustness import BUDGETS, Budget, RobustnessConfig, parse_eps, robustness_run
 from advlab.pipelines.train_classifier import classifier_config
 from advlab.reports.markup import md_table
 from advlab.reports.robustness_report import accuracy_table

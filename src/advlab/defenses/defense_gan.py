@@ -108,7 +108,7 @@ class DefenseGAN(nn.Module):
         """G(z), at the data's size for a progressive run (nearest upsampling, as gan_snapshots.draw)."""
         images = self.generator(z)
         if self.data_shape is not None:
-            from advlab.pipelines.gan_snapshots import at_data_resolution
+            from advlab.pipelines.gan.gan_snapshots import at_data_resolution
 
             images = at_data_resolution(images, self.data_shape)
         return images
@@ -139,7 +139,7 @@ def module_z_dim(generator: nn.Module, z_dim: int | None) -> int:
 
 def load_generator(run: str | Path) -> tuple[nn.Module, int, str, tuple[int, ...]]:
     """(sampling generator on the CPU, z_dim, noise kind, data sample shape) of a trained, unconditional GAN run."""
-    from advlab.pipelines.sample_gan import load_trained
+    from advlab.pipelines.gan.sample_gan import load_trained
 
     path = Path(run)
     if not path.exists():

@@ -7,14 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from advlab.core.config import from_mapping
-from advlab.pipelines.attack_run import AttackRunConfig, attack_run
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.detect_run import DetectRunConfig, detect_run
-from advlab.pipelines.evaluate_run import evaluate_run
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.poison_run import PoisonRunConfig, poison_run
+from advlab.pipelines.gan.evaluate_run import evaluate_run
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.train_gan import train_gan
+from advlab.pipelines.security.attack_run import AttackRunConfig, attack_run
+from advlab.pipelines.security.detect_run import DetectRunConfig, detect_run
+from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_run
 from advlab.pipelines.train_classifier import train_classifier
-from advlab.pipelines.train_gan import train_gan
 from advlab.reports.render import write_combined_report, write_report
 
 DEMO_RUNS = {

@@ -226,11 +226,11 @@ def train_classifier(config: ClassifierTrainConfig, overwrite: bool = False, pro
     """Train the classifier that `config` describes into ``config.out``; returns its run directory.
 
     `training_set`, when given, maps the training rows' (images, labels) to the (images, labels) to train on
-    instead -- a poisoned training set of the same length (advlab.pipelines.poison_run); the held-out rows
+    instead -- a poisoned training set of the same length (advlab.pipelines.security.poison_run); the held-out rows
     stay as loaded. `start`, when given, prepares the freshly built model before training (loads pretrained
     weights, freezes layers: a victim that fine-tunes a model it was given). `rows`, when given, is the
     (training rows, held-out rows) of the data to use instead of the config's split -- a shadow model
-    trained on a chosen half of the data (advlab.pipelines.shadow_models); the run records both.
+    trained on a chosen half of the data (advlab.pipelines.security.shadow_models); the run records both.
 
     Under torchrun every rank calls this and they train one model together (see the module docstring); rank 0
     writes the run, the others return once it is written. `local=True` trains the run in this process alone

@@ -7,7 +7,7 @@ plane, the generator's transform of the noise space (a warped grid), the gradien
 the loss curves and the KL/JS divergence between the real and generated densities on a grid.
 
 The game is Algorithm 1 of Goodfellow et al. 2014 as :class:`advlab.gan.trainer.GANTrainer` plays it (k D-steps
-per G-step), with the house's networks (:func:`advlab.pipelines.gan_setup.build_generator`/``build_discriminator``:
+per G-step), with the house's networks (:func:`advlab.pipelines.gan.gan_setup.build_generator`/``build_discriminator``:
 ``MLPGenerator``/``MLPDiscriminator``), optimisers (``build_optimizer``: Adam, or SGD with momentum 0.9) and
 losses (``advlab.gan.losses``: minimax, nonsaturating, least-squares, hinge, wgan-gp with the toy-problem settings
 of Gulrajani et al.'s code, lambda 0.1 and Adam(0.5, 0.9)). What the page may change is :class:`GanOptions`.
@@ -53,8 +53,8 @@ from advlab.gan.losses import make_loss
 from advlab.gan.trainer import GANTrainer, sample_noise
 from advlab.metrics.modes import mode_coverage
 from advlab.models.generator_file import GENERATOR_FORMAT, load_generator
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.gan_setup import build_discriminator, build_generator, build_optimizer
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.gan_setup import build_discriminator, build_generator, build_optimizer
 
 MAX_POINTS = 5000  # points drawn on the page or rows of a CSV
 MIN_POINTS = 2

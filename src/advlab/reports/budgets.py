@@ -7,7 +7,7 @@ classes, Square 5,000 queries. Its ``rand`` version, for randomised models: APGD
 
 The budgets read are ``record["budget"]`` of RUN/robustness.json (``{"name", "changed", "members": {member:
 {"steps", "restarts", "targets", "queries"}}, "eot": {"draws", "average"} or None}``, written by
-advlab.pipelines.robustness), and for records written before it the shared ``record["options"]``, whose EOT
+advlab.pipelines.security.robustness), and for records written before it the shared ``record["options"]``, whose EOT
 averaged the logits. A setting below AutoAttack's, or a member of its ensemble that did not run, makes the budget
 lighter, and the report says so.
 """

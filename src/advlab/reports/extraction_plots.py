@@ -1,4 +1,4 @@
-"""The figure of a model extraction (advlab.pipelines.extract_run): the copy's fidelity and accuracy against
+"""The figure of a model extraction (advlab.pipelines.security.extract_run): the copy's fidelity and accuracy against
 the query budget, on a log axis, beside the victim's own accuracy -- the curves of Orekondy et al. 2019
 (Knockoff Nets, fig. 4) and Papernot et al. 2017's substitute rounds."""
 

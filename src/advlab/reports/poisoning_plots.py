@@ -8,7 +8,7 @@ the trigger itself, and held-out images with the trigger stamped on beside what 
   RUN/poison/ ``examples.png`` (every poison), and for a backdoor ``trigger.png`` and ``triggered.png``;
   the pieces it is made of (``save_examples``, ``save_trigger``, ``save_triggered``) take plain tensors.
 * ``save_detection_figure(folder, record)`` draws a detection record (``RUN/detect/NAME/detection.json``,
-  advlab.pipelines.detect_run) as ``scores.png``: for rows of a training set (spectral signatures, Tran et al.
+  advlab.pipelines.security.detect_run) as ``scores.png``: for rows of a training set (spectral signatures, Tran et al.
   2018; activation clustering, Chen et al. 2018) the histogram of the scores split by the truth and the
   per-class figures; for inputs (STRIP, Gao et al. 2019) the entropy histograms of clean and triggered inputs
   with the boundary; for classes (Neural Cleanse, Wang et al. 2019, sec. IV-C) the reversed triggers' L1 norms

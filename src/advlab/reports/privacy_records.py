@@ -1,6 +1,6 @@
 """Reading what the privacy attacks wrote under RUN/privacy/ into one record with stable keys (issue 17, part 5).
 
-The attacks' pipelines write their own records (advlab.pipelines.membership_run, invert_run, extract_run; a
+The attacks' pipelines write their own records (advlab.pipelines.security.membership_run, invert_run, extract_run; a
 DP-SGD run records ``dp`` in its summary.json); ``privacy_record`` gathers the headline figures of each:
 
     {"membership": {ATTACK: {"auc", "tpr_at_0.1%_fpr", "tpr_at_1%_fpr"}},

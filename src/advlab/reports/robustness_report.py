@@ -8,7 +8,7 @@ attack alone; the attack budgets beside AutoAttack's standard version, saying wh
 (reports/budgets.py); the loss along the gradient direction against random directions and the
 input-gradient norms (``loss_landscape.png``); and every check with pass/fail and its evidence.
 
-The record rendered is the one ``advlab.pipelines.robustness`` writes to RUN/robustness.json.
+The record rendered is the one ``advlab.pipelines.security.robustness`` writes to RUN/robustness.json.
 The HTML is one self-contained page (inline CSS, relative image links) whose inserted strings are
 all escaped (reports/markup.py); the Markdown carries the same content.
 """
@@ -27,7 +27,7 @@ from advlab.reports.markup import esc, html_page, html_table, md_cell, md_table
 from advlab.reports.plots import _figure, _save
 
 REPORT_DIR = "robustness"
-RESULT_FILE = "robustness.json"  # the record advlab.pipelines.robustness writes into the run directory
+RESULT_FILE = "robustness.json"  # the record advlab.pipelines.security.robustness writes into the run directory
 WARNING_CSS = (".warning{border:2px solid #b71c1c;background:#ffebee;color:#7f0000;padding:.6em 1em;"
                "margin:1em 0;font-weight:600}.ok{border:2px solid #2e7d32;background:#e8f5e9;padding:.6em 1em;"
                "margin:1em 0}.fail{color:#b71c1c;font-weight:700}.pass{color:#2e7d32;font-weight:700}"

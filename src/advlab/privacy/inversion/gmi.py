@@ -18,7 +18,7 @@ class or ten gives the same images), and the default learning rate is the per-z 
 0.02 / 100 = 2e-4. The attack differentiates through C, so it needs white-box access (``victim.module``).
 
 G maps z (N, z_dim) to images in [0, 1] and D images to realness scores (N,), as advlab's GAN models do
-(an advlab GAN run's sampling model and discriminator: advlab.pipelines.invert_run loads them); both are used
+(an advlab GAN run's sampling model and discriminator: advlab.pipelines.security.invert_run loads them); both are used
 in eval mode and are not changed.
 """
 

@@ -6,7 +6,7 @@ of exactly half of the shadows and OUT of the other half, which gives every exam
 of IN and OUT models for its per-example Gaussians. :func:`balanced_membership` draws that matrix;
 :func:`paired_membership` draws one that also grows: shadows in pairs on complementary halves, so the
 matrix for S shadows is the first S rows of the one for more (shadow models trained before are reused);
-:class:`ShadowSet` holds the trained models beside it. advlab.pipelines.shadow_models trains the same
+:class:`ShadowSet` holds the trained models beside it. advlab.pipelines.security.shadow_models trains the same
 set as classifier runs (saved, reused between attacks); :func:`train_shadows` is the library's way with
 a caller's training function.
 """

@@ -31,9 +31,9 @@ from advlab.reports.reading import Run, read_json_object
 from advlab.reports.robustness_report import percent
 from advlab.reports.sections.base import HEADLINE, Section, register
 
-POISON_RECORD = "poison.json"  # advlab.pipelines.poison_run writes these (reports sit below the pipelines)
+POISON_RECORD = "poison.json"  # advlab.pipelines.security.poison_run writes these (reports sit below the pipelines)
 POISON_FOLDER = "poison"
-DETECTION_RECORD = "detection.json"  # advlab.pipelines.detect_run
+DETECTION_RECORD = "detection.json"  # advlab.pipelines.security.detect_run
 TRIGGERS = "triggers.png"  # Neural Cleanse's reversed triggers, beside its record
 POISON_FIGURES = ((EXAMPLES, "poisoned training rows beside their originals"), (TRIGGER, "the trigger"),
                   (TRIGGERED, "triggered held-out images: prediction / wanted"))

@@ -48,8 +48,9 @@ from advlab.core.parameters import check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.gan.pacgan import Packed
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.sample_gan import load_trained
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.sample_gan import load_trained
+from advlab.pipelines.gan.train_gan import train_gan
 from advlab.pipelines.train_classifier import (
     classifier_config,
     classifier_record,
@@ -57,7 +58,6 @@ from advlab.pipelines.train_classifier import (
     run_split,
     train_classifier,
 )
-from advlab.pipelines.train_gan import train_gan
 from advlab.privacy.inversion import GMI, Inversion, MIFace
 from advlab.reports.grids import save_image_grid
 

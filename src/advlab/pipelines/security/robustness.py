@@ -33,7 +33,7 @@ broke; the attacks treat images independently, so that is one run over all image
 done twice. The worst-case robust accuracy counts an example as broken if any attack broke it, at
 that eps or a smaller one (an adversarial example inside a smaller ball lies inside every larger
 one), so it never exceeds any per-attack curve and never rises with eps; the raw curves are kept
-for the checks (``advlab.pipelines.robustness_checks``, Carlini et al. 2019), which add two small
+for the checks (``advlab.pipelines.security.robustness_checks``, Carlini et al. 2019), which add two small
 runs on the first ``check_images`` examples: APGD at a budget that allows any answer (Linf 0.5:
 every pixel can reach mid-grey, so every image can become the same image; L2 0.5 sqrt(d), the ball
 holding that Linf ball) and every member of the ensemble with more effort (twice the steps, two more
@@ -78,8 +78,8 @@ from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models import MLPClassifier
-from advlab.pipelines import robustness_checks as checks
 from advlab.pipelines.chunks import chunk_count, chunk_seed, map_seeded_chunks, note_idle_ranks
+from advlab.pipelines.security import robustness_checks as checks
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier, run_split
 from advlab.reports.render import write_report
 from advlab.reports.robustness_report import write_robustness_report

@@ -15,7 +15,7 @@ from typing import Literal
 from advlab.core.errors import AdvlabError
 from advlab.core.precision import PRECISIONS
 from advlab.gan.diffaugment import parse_policy
-from advlab.pipelines.evaluate_gan import parse_metrics
+from advlab.pipelines.gan.evaluate_gan import parse_metrics
 
 PRESETS: dict[str, dict[str, object]] = {
     # 2-D mixtures: small MLPs, large batches (VEEGAN/PacGAN use MLPs of a few hundred units)

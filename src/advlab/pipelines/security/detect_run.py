@@ -3,7 +3,7 @@
 The detector (``advlab.poisoning.detection.DETECTORS[NAME]``) judges, by what it is built for:
 
 * ``training`` rows (spectral signatures, activation clustering): the set RUN was trained on -- for a
-  poisoned run the poisoned training set it kept (advlab.pipelines.poison_run.training_set), whose
+  poisoned run the poisoned training set it kept (advlab.pipelines.security.poison_run.training_set), whose
   poisoned rows are the truth; for any other run its clean training rows (no truth: the flags alone);
 * ``inputs`` (STRIP): the first ``n`` held-out images, clean, and -- for a backdoored run -- those of them
   whose label the trigger changes with the trigger stamped on (poison/triggered_held_out.safetensors; the
@@ -37,7 +37,7 @@ from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import check_options, function_parameters
 from advlab.core.seeding import seed_everything
-from advlab.pipelines.poison_run import poison_record, training_set, triggered_held_out
+from advlab.pipelines.security.poison_run import poison_record, training_set, triggered_held_out
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
 from advlab.poisoning.detection import DETECTORS, Detection
 from advlab.reports.grids import save_image_grid

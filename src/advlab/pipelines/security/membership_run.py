@@ -10,7 +10,7 @@ refused: an attack cannot be judged without examples the model never saw.
 Each attack (advlab.privacy.membership.ATTACKS) scores every example (higher = more likely a member); the
 ROC, its AUC and the TPR at 0.1% and 1% FPR are the figures (advlab.privacy.membership.roc). Attacks that
 learn from shadow models share one set, trained with the run's own recipe on halves of the run's data and
-kept as classifier runs under RUN/privacy/shadows/ (advlab.pipelines.shadow_models), reused by later calls.
+kept as classifier runs under RUN/privacy/shadows/ (advlab.pipelines.security.shadow_models), reused by later calls.
 The victim answers as a black box with logits, probabilities or only labels (``output``); in the label-only
 case the attacks that need scores are skipped and the record says which attacks apply.
 
@@ -40,8 +40,8 @@ from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import TensorData
-from advlab.pipelines.attack_run import jsonable
-from advlab.pipelines.shadow_models import ShadowModels, shadow_models
+from advlab.pipelines.security.attack_run import jsonable
+from advlab.pipelines.security.shadow_models import ShadowModels, shadow_models
 from advlab.pipelines.train_classifier import classifier_config, load_classifier, run_split
 from advlab.privacy.membership import ATTACKS
 from advlab.privacy.membership.base import DEFAULT_SHADOWS, MembershipAttack
@@ -192,7 +192,7 @@ def balanced_examples(train_rows: Tensor, held_out_rows: Tensor, seed: int) -> t
 
 def membership_run(config: MembershipRunConfig) -> Path:
     """Run the attacks on `config.run`; the folder RUN/privacy/membership holding membership.json, roc.png and
-    scores.npz. Under torchrun the ranks share the shadows' training (pipelines/shadow_models.py); then rank 0
+    scores.npz. Under torchrun the ranks share the shadows' training (pipelines/security/shadow_models.py); then rank 0
     alone attacks and writes, and the other ranks return at once."""
     attacks, skipped = applicable(make_attacks(config), config.output)
     ctx = context(config.device)

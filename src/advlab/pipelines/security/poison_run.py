@@ -30,7 +30,7 @@ held-out ones, so a poisoned run is an ordinary classifier run (``advlab attack`
 
 A trojan (TrojanNN, a poison with ``implant``) changes a trained model instead: it is implanted into the
 classifier of the run given as ``surrogate`` (required), and the new run is that run with the trojaned
-weights (advlab.pipelines.derived_run); its recorded training set is the retraining set the implant made
+weights (advlab.pipelines.security.derived_run); its recorded training set is the retraining set the implant made
 (rows -1 where the inputs were generated). A poison whose ``__init__`` takes a ``model`` (clean-label's
 PGD, feature collision's feature extractor) gets the classifier of the run given as ``surrogate``; without
 one, a surrogate of the same architecture is first trained on the clean training rows with the run's own
@@ -57,7 +57,7 @@ from advlab.core.runs import RunDir
 from advlab.data.pattern import load_pattern
 from advlab.models.representations import logits_layer
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.derived_run import write_derived_run
+from advlab.pipelines.security.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
 from advlab.poisoning import (
     POISONS,

@@ -37,7 +37,7 @@ from advlab.core.checks import check_int, check_number
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
-from advlab.pipelines.derived_run import write_derived_run
+from advlab.pipelines.security.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import build_classifier, classifier_record, load_classifier, run_split
 from advlab.privacy.extraction.copies import agreement, copy_labels
 from advlab.privacy.extraction.equation_solving import EquationSolving, shift_to_class_zero

@@ -21,8 +21,8 @@ from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 from advlab.core.seeding import make_generator
 from advlab.gan.trainer import GANTrainer, sample_noise
-from advlab.pipelines.gan_snapshots import at_data_resolution
-from advlab.pipelines.sample_gan import load_trained
+from advlab.pipelines.gan.gan_snapshots import at_data_resolution
+from advlab.pipelines.gan.sample_gan import load_trained
 from advlab.reports.grids import save_image_grid
 
 PARALLEL = 1e-6  # below this angle two noise vectors are treated as parallel (slerp degenerates to lerp)

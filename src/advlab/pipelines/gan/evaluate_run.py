@@ -10,7 +10,7 @@
     RUN/eval/birthday_pairs*.png    the closest generated pairs, for a person to judge (pixel, feature space)
 
 The run's report (report.html/.md) shows all of it in an "Evaluation" section. Under torchrun every rank
-computes its share of the features (pipelines/evaluate_gan.py) and the same figures; rank 0 alone writes.
+computes its share of the features (pipelines/gan/evaluate_gan.py) and the same figures; rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.runs import clean
 from advlab.metrics.oscillation import convergence_vs_quality
-from advlab.pipelines.evaluate_gan import Evaluation, Evaluator, parse_metrics
-from advlab.pipelines.gan_snapshots import draw
-from advlab.pipelines.sample_gan import load_trained
+from advlab.pipelines.gan.evaluate_gan import Evaluation, Evaluator, parse_metrics
+from advlab.pipelines.gan.gan_snapshots import draw
+from advlab.pipelines.gan.sample_gan import load_trained
 from advlab.reports.eval_plots import (
     plot_mode_histogram,
     plot_precision_recall,

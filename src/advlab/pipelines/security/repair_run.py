@@ -4,7 +4,7 @@
   Wang et al. 2019 sec. VI-C) change RUN's weights (advlab.poisoning.repair.REPAIRS) using the defender's
   clean data: a seeded ``clean_share`` of RUN's training rows as the data set holds them (before any
   poisoning: the clean images a defender keeps), never the held-out rows, on which the repair is judged.
-  The new run is RUN with the repaired weights (advlab.pipelines.derived_run).
+  The new run is RUN with the repaired weights (advlab.pipelines.security.derived_run).
 * ``sanitize`` (kNN label sanitisation, Paudice, Muñoz-González & Lupu 2018) relabels RUN's training set --
   the poisoned one a poisoned run kept -- by its k nearest neighbours' vote and trains RUN's classifier afresh
   on it, with RUN's options.
@@ -34,8 +34,8 @@ from advlab.core.errors import AdvlabError
 from advlab.core.parameters import check_options, function_parameters
 from advlab.core.runs import RunDir
 from advlab.core.seeding import make_generator, seed_everything
-from advlab.pipelines.derived_run import write_derived_run
-from advlab.pipelines.poison_run import (
+from advlab.pipelines.security.derived_run import write_derived_run
+from advlab.pipelines.security.poison_run import (
     POISON_RECORD,
     POISONED_INDICES,
     TRAINING_SET,

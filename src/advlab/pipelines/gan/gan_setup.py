@@ -43,7 +43,7 @@ from advlab.models.dcgan import ladder
 from advlab.models.progan import ProGANDiscriminator, ProGANGenerator, stage_resolutions
 from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
-from advlab.pipelines.gan_config import GANTrainConfig, default_stage_steps
+from advlab.pipelines.gan.gan_config import GANTrainConfig, default_stage_steps
 
 
 def load_data(config: GANTrainConfig, device: torch.device, note=print) -> tuple[GANTrainConfig, Dataset]:

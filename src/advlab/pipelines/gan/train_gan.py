@@ -31,10 +31,10 @@ from advlab.core.precision import Precision
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import seed_everything
 from advlab.gan.trainer import GANTrainer
-from advlab.pipelines.evaluate_gan import Evaluator
-from advlab.pipelines.gan_config import GANTrainConfig
-from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer, trainer_state
-from advlab.pipelines.gan_snapshots import draw, snapshot
+from advlab.pipelines.gan.evaluate_gan import Evaluator
+from advlab.pipelines.gan.gan_config import GANTrainConfig
+from advlab.pipelines.gan.gan_setup import build_trainer, load_data, restore_trainer, trainer_state
+from advlab.pipelines.gan.gan_snapshots import draw, snapshot
 from advlab.reports.render import write_report
 
 

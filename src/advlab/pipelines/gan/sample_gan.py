@@ -23,9 +23,9 @@ from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import TOY2D
 from advlab.gan.trainer import GANTrainer, sample_noise
 from advlab.models.generator_file import is_generator_file, load_generator
-from advlab.pipelines.gan_setup import build_trainer, load_data, restore_trainer
-from advlab.pipelines.gan_snapshots import DRAW_BATCH, draw, image_snapshot, points_snapshot
-from advlab.pipelines.train_gan import resume_config, warn
+from advlab.pipelines.gan.gan_setup import build_trainer, load_data, restore_trainer
+from advlab.pipelines.gan.gan_snapshots import DRAW_BATCH, draw, image_snapshot, points_snapshot
+from advlab.pipelines.gan.train_gan import resume_config, warn
 from advlab.reports.plots import plot_points_over_heatmap
 
 OUTPUTS = (".png", ".npy")

@@ -1,0 +1,1 @@
+"""Pipelines of the generative half: GAN configs, training, sampling and evaluation runs."""
