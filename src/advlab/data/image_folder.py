@@ -120,3 +120,38 @@ def load_image_folder(
     else:
         images = torch.cat([resize_images(t.unsqueeze(0), image_size) for t in tensors])
     return TensorData(images.contiguous(), _class_labels(root, files), root.resolve().name)
+
+
+def read_image(path: str | Path, channels: int) -> torch.Tensor:
+    """One image file as a (channels, H, W) float32 tensor in [0, 1] (gray to colour or colour to gray as the
+    folder loader converts)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdvlabError(f"{path}: no such image file")
+    return torch.from_numpy(np.ascontiguousarray(_with_channels(_decode(path), channels)))
+
+
+def image_files(path: str | Path) -> list[Path]:
+    """The image files of `path`: the file itself, or every image under a directory (sorted); an AdvlabError when
+    there is none."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise AdvlabError(f"{path}: not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+        return [path]
+    if not path.is_dir():
+        raise AdvlabError(f"{path}: no such file or directory")
+    files = _find_image_files(path)
+    if not files:
+        raise AdvlabError(f"{path}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})")
+    return files
+
+
+def write_image(image: torch.Tensor, path: str | Path) -> Path:
+    """Save a (C, H, W) image in [0, 1] (C in {1, 3}) as an 8-bit PNG or JPEG (by the suffix); folders are made."""
+    pixels = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    array = pixels.permute(1, 2, 0).numpy()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+    return path

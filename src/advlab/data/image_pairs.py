@@ -64,3 +64,8 @@ class ImagePairs:
         rows_a = torch.randint(len(self.a), (n,), generator=generator, device=device)
         rows_b = rows_a if self.paired else torch.randint(len(self.b), (n,), generator=generator, device=device)
         return self.a.to(device)[rows_a], self.b.to(device)[rows_b]
+
+    def to(self, device: torch.device | str) -> ImagePairs:
+        """The same set with its images (held-out rows included) on `device`."""
+        held_out = None if self.held_out is None else self.held_out.to(device)
+        return ImagePairs(self.a.to(device), self.b.to(device), self.name, self.paired, held_out, self.scale)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
@@ -99,3 +99,44 @@ def save_pair_grid(first: torch.Tensor, second: torch.Tensor, path, scale: int =
     split = torch.ones(len(first), shape[0], shape[1], 1)
     side_by_side = torch.cat([first.float().cpu(), split, second.float().cpu()], dim=-1)
     return save_image_grid(side_by_side, path, nrow=min(PAIRS_PER_ROW, len(side_by_side)), padding=4, scale=scale)
+
+
+COMPARISON_TILE = 96  # small images are enlarged (nearest neighbour) to at least this many pixels per side
+TITLE_HEIGHT = 14
+
+
+def as_tiles(images: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
+    """`images` (N, C, H, W) in [0, 1] at `size` (nearest neighbour, so a low-resolution input shows its pixels)
+    and with `channels` channels (gray repeated to RGB)."""
+    _check_images(images)
+    images = images.detach().float().cpu()
+    if tuple(images.shape[-2:]) != size:
+        images = torch.nn.functional.interpolate(images, size=size, mode="nearest-exact")
+    return images.expand(-1, channels, -1, -1) if images.shape[1] != channels else images
+
+
+def save_comparison_grid(columns: list[tuple[str, torch.Tensor]], path, padding: int = 2) -> Path:
+    """Save titled columns of images side by side: row i shows example i of every column (input, output, target;
+    bicubic, SRResNet, SRGAN, original, ...). Columns of different sizes or channels are brought to the largest
+    size (nearest neighbour) and to RGB when any column is in colour; tiles are enlarged to at least
+    COMPARISON_TILE pixels. Creates parent folders and returns the path.
+
+    Args:
+        columns: (title, (k, C, H, W) images in [0, 1], C in {1, 3}), every column with the same k.
+    """
+    if not columns or len({len(images) for _, images in columns}) != 1:
+        raise AdvlabError("a comparison grid needs at least one column and the same number of images in each")
+    size = (max(images.shape[-2] for _, images in columns), max(images.shape[-1] for _, images in columns))
+    channels = 3 if any(images.shape[1] == 3 for _, images in columns) else 1
+    tiles = torch.stack([as_tiles(images, size, channels) for _, images in columns], dim=1)  # (k, cols, C, H, W)
+    scale = max(1, math.ceil(COMPARISON_TILE / max(size)))
+    grid = _to_pil(make_grid(tiles.flatten(0, 1), nrow=len(columns), padding=padding), scale).convert("RGB")
+    titled = Image.new("RGB", (grid.width, grid.height + TITLE_HEIGHT), "white")
+    titled.paste(grid, (0, TITLE_HEIGHT))
+    draw, step = ImageDraw.Draw(titled), (size[1] + padding) * scale
+    for i, (title, _) in enumerate(columns):
+        draw.text((padding * scale + i * step + 2, 1), title[: max(4, step // 6)], fill="black")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    titled.save(path, format="PNG")
+    return path

@@ -14,18 +14,16 @@ number of processes; resuming under another number is refused (the sampler's str
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from advlab.core.checkpoints import list_checkpoints, load_latest, save_checkpoint
+from advlab.core.checkpoints import load_latest, save_checkpoint
 from advlab.core.config import dump_yaml, from_mapping, load_yaml
-from advlab.core.distributed import Distributed, context
+from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.precision import Precision
 from advlab.core.runs import MetricsLog, RunDir
@@ -35,11 +33,8 @@ from advlab.pipelines.gan.evaluate_gan import Evaluator
 from advlab.pipelines.gan.gan_config import GANTrainConfig
 from advlab.pipelines.gan.gan_setup import build_trainer, load_data, restore_trainer, trainer_state
 from advlab.pipelines.gan.gan_snapshots import draw, snapshot
+from advlab.pipelines.training import check_world_size, last_good_checkpoint, stop_on_interrupt, warn
 from advlab.reports.render import write_report
-
-
-def warn(message: str) -> None:
-    print(f"advlab: warning: {message}", file=sys.stderr)
 
 
 def resume_config(run_dir: str | Path, steps: int | None = None) -> GANTrainConfig:
@@ -104,14 +99,6 @@ def check_precision_for(config: GANTrainConfig) -> None:
         raise AdvlabError("--precision fp16 cannot scale WGAN-GP's gradient penalty; use --precision bf16")
 
 
-def check_world_size(checkpoint, dist: Distributed) -> None:
-    """Refuse to resume under another number of processes than the checkpoint was made with."""
-    saved = int(checkpoint.meta.get("world_size", 1))
-    if saved != dist.world_size:
-        raise AdvlabError(f"{checkpoint.path} was made by {saved} process(es) and this run has {dist.world_size}; "
-                          f"resume it with --nproc-per-node {saved} (the minibatches are cut per process)")
-
-
 def run_loop(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, log: MetricsLog | None,
              progress: bool, evaluator: Evaluator | None = None) -> float:
     """Algorithm 1's outer loop with logging, snapshots and checkpoints; returns seconds. `log` is None on every
@@ -170,11 +157,8 @@ def ensure_finite(trainer: GANTrainer, run: RunDir) -> None:
     """Stop with one line when a loss went NaN/inf; the last checkpoint stays as it was."""
     if trainer.check_finite():
         return
-    saved = list_checkpoints(run.checkpoints)
-    last = f"the last good checkpoint is {saved[-1][1].with_suffix('.safetensors')}" if saved else \
-        "no checkpoint was saved yet"
     raise AdvlabError(f"a loss became NaN or infinite by step {trainer.step}; training stopped and "
-                      f"{last}. Try a lower learning rate.")
+                      f"{last_good_checkpoint(run.checkpoints)}. Try a lower learning rate.")
 
 
 def checkpoint(trainer: GANTrainer, config: GANTrainConfig, run: RunDir) -> None:
@@ -193,19 +177,3 @@ def summary(trainer: GANTrainer, config: GANTrainConfig, run: RunDir, seconds: f
     """Final figures: a last snapshot (samples/final.png) and, for mixtures, mode counts."""
     figures = snapshot(trainer, run.samples / "final.png", config.seed + 1)
     return {"step": trainer.step, "seconds": round(seconds, 2), **figures}
-
-
-@contextmanager
-def stop_on_interrupt():
-    """Turn Ctrl-C into a flag checked between iterations (main thread only)."""
-    hit = []
-    previous = None
-    try:
-        previous = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield lambda: bool(hit)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
