@@ -12,9 +12,10 @@ import dataclasses
 import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from advlab.core.config import coerce, describe
+from advlab.core.config import coerce, describe, from_mapping
 from advlab.core.errors import AdvlabError
 
 SEQUENCES = (tuple, list, collections.abc.Sequence)
@@ -123,3 +124,20 @@ def convert(text: str, annotation: Any) -> Any:
     if annotation is float:
         return float(text)
     return text
+
+
+def resumed_config(stored, run_dir: str, given: dict[str, Any], config_file: str | None,
+                   resumable: typing.Collection[str]):
+    """A run's stored config with the options given on the command line that may change when resuming
+    (`resumable`, e.g. steps, device, precision, threads); any other change is refused (Mimicry refuses a changed
+    config too), as are --config and an --out other than the run."""
+    if config_file:
+        raise AdvlabError("--resume takes its config from the run; drop --config")
+    changed = sorted(k for k, v in given.items() if k not in resumable and getattr(stored, k) != v)
+    if changed:
+        allowed = ", ".join(flag(name) for name in resumable if name != "out")
+        raise AdvlabError(f"cannot change {', '.join(changed)} when resuming {run_dir}; only {allowed} may change")
+    if "out" in given and Path(given["out"]) != Path(run_dir):
+        raise AdvlabError("--out differs from --resume; a resumed run stays in its directory")
+    allowed = {k: v for k, v in given.items() if k in resumable and k != "out"}
+    return from_mapping(type(stored), {**dataclasses.asdict(stored), **allowed}) if allowed else stored

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from advlab.cli.common import add_config_flags, config_values
+from advlab.cli.common import add_config_flags, config_values, resumed_config
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.errors import AdvlabError
 from advlab.pipelines.gan.evaluate_gan import METRICS
@@ -124,17 +123,7 @@ def run_train(args: argparse.Namespace) -> int:
 def resume_with(run_dir: str, given: dict, config_file: str | None) -> GANTrainConfig:
     """The stored config; only --steps, --device, --precision and --threads may change (Mimicry refuses a changed
     config too)."""
-    if config_file:
-        raise AdvlabError("--resume takes its config from the run; drop --config")
-    stored = resume_config(run_dir)
-    changed = sorted(k for k, v in given.items() if k not in RESUMABLE and getattr(stored, k) != v)
-    if changed:
-        raise AdvlabError(f"cannot change {', '.join(changed)} when resuming {run_dir}; "
-                          "only --steps, --device, --precision and --threads may change")
-    if "out" in given and Path(given["out"]) != Path(run_dir):
-        raise AdvlabError("--out differs from --resume; a resumed run stays in its directory")
-    allowed = {k: v for k, v in given.items() if k in RESUMABLE and k != "out"}
-    return from_mapping(GANTrainConfig, {**dataclasses.asdict(stored), **allowed}) if allowed else stored
+    return resumed_config(resume_config(run_dir), run_dir, given, config_file, RESUMABLE)
 
 
 def run_sample(args: argparse.Namespace) -> int:

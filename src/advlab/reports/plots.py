@@ -119,6 +119,25 @@ def plot_losses(records: list[dict], path) -> Path:
     return _save(fig, path)
 
 
+SERIES_COLUMNS = 3
+
+
+def plot_train_series(records: list[dict], path, skip: tuple[str, ...] = ("step", "time")) -> Path:
+    """Every numeric statistic of the train records against step, one small panel each (image-to-image games
+    record their own: pix2pix's g_l1, CycleGAN's cycle_a, SRGAN's content, ...)."""
+    keys = sorted({key for record in records if record.get("kind", "train") == "train" for key, value in
+                   record.items() if key not in skip and _is_number(value)})
+    rows = max(1, math.ceil(len(keys) / SERIES_COLUMNS))
+    fig, axes = _figure(rows, SERIES_COLUMNS, size=(3.2 * SERIES_COLUMNS, 2.4 * rows))
+    for index, ax in enumerate(axes.flat):
+        if index >= len(keys):
+            ax.set_axis_off()
+            continue
+        drawn = _curve(ax, *_series(records, keys[index]), keys[index], G_COLOR)
+        _decorate(ax, keys[index], "", drawn)
+    return _save(fig, path)
+
+
 def plot_discriminator_outputs(records: list[dict], path) -> Path:
     """Mean D(x) on real data against mean D(G(z)) on generated data, over steps.
 

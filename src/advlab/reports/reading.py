@@ -26,7 +26,7 @@ class Run:
     config: dict
     records: list[dict]
     summary: dict
-    kind: str = "gan"  # or "classifier"
+    kind: str = "gan"  # or "classifier", or "translation" (pix2pix, CycleGAN, SRResNet, SRGAN)
 
 
 def _parse_record(line: str) -> dict | None:
@@ -113,13 +113,24 @@ def is_classifier_config(config: dict) -> bool:
     return "epochs" in config and "test_fraction" in config
 
 
+def is_translation_config(config: dict) -> bool:
+    """Does a run's config.yaml describe an image-to-image run (advlab translate train, advlab superres train)?"""
+    return config.get("game") in ("pix2pix", "cyclegan") or \
+        (config.get("model") in ("srresnet", "srgan") and "scale" in config)
+
+
+def run_kind(config: dict) -> str:
+    if is_classifier_config(config):
+        return "classifier"
+    return "translation" if is_translation_config(config) else "gan"
+
+
 def read_run(run_dir) -> Run:
     """Check and read a run directory. Raises AdvlabError for a directory without config.yaml or
     metrics.jsonl, or with a corrupt one."""
     root = _run_dir(run_dir)
     config, records = read_config(root), read_metrics(root)
-    kind = "classifier" if is_classifier_config(config) else "gan"
-    return Run(root, root.name, config, records, read_summary(root, records), kind)
+    return Run(root, root.name, config, records, read_summary(root, records), run_kind(config))
 
 
 def format_value(value) -> str:

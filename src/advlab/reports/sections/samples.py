@@ -16,7 +16,7 @@ MAX_SAMPLES = 8
 
 def final_samples(run: Run) -> Path | None:
     path = run.root / "samples" / "final.png"
-    return path if run.kind == "gan" and path.is_file() else None
+    return path if run.kind in ("gan", "translation") and path.is_file() else None
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -60,12 +60,13 @@ class FinalSamples(Section):
 
 @register
 class SamplesOverTime(Section):
-    """Snapshots of a GAN's samples during training ("(none yet)" before the first)."""
+    """Snapshots of a GAN's samples (an image-to-image run's comparison grids) during training ("(none yet)"
+    before the first)."""
 
     title, order = "Samples over time", DETAILS
 
     def applies(self, run: Run) -> bool:
-        return run.kind == "gan"
+        return run.kind in ("gan", "translation")
 
     def collect(self, run: Run) -> list[tuple[str, Path]]:
         return snapshots(run.root)

@@ -9,7 +9,13 @@ from pathlib import Path
 from advlab.reports.attack_report import plot_classifier_curves
 from advlab.reports.eval_plots import plot_convergence_vs_quality
 from advlab.reports.markup import html_figures, html_heading, md_heading, md_image
-from advlab.reports.plots import plot_discriminator_outputs, plot_eval, plot_grad_norms, plot_losses
+from advlab.reports.plots import (
+    plot_discriminator_outputs,
+    plot_eval,
+    plot_grad_norms,
+    plot_losses,
+    plot_train_series,
+)
 from advlab.reports.reading import Run
 from advlab.reports.sections.base import DETAILS, Section, register
 
@@ -45,6 +51,8 @@ class TrainingCurves(Section):
     def collect(self, run: Run) -> tuple[str, list[tuple[str, Path]]]:
         if run.kind == "classifier":
             return run.kind, plot_classifier_curves(run.records, run.root / "plots")
+        if run.kind == "translation":
+            return run.kind, [("Losses", plot_train_series(run.records, run.root / "plots" / "losses.png"))]
         return run.kind, write_gan_plots(run.root, run.records)
 
     def html(self, view, base: Path, level: int) -> str:
