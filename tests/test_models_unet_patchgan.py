@@ -143,3 +143,13 @@ def test_patchgan_refuses_small_images_and_bad_arguments():
     for kwargs in ({"layers": 0}, {"norm": "layer"}):
         with pytest.raises(AdvlabError):
             PatchDiscriminator(3, **kwargs)
+
+
+def test_initialisation_of_section_6_2():
+    for model in (UNetGenerator(3, 3, 64, width=16), PatchDiscriminator(6, width=16)):
+        convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        weights = torch.cat([c.weight.flatten() for c in convs])
+        assert abs(weights.std().item() - 0.02) < 0.002 and abs(weights.mean().item()) < 0.002
+        assert all(c.bias is None or not c.bias.any() for c in convs)
+        scales = torch.cat([m.weight for m in model.modules() if isinstance(m, nn.BatchNorm2d)])
+        assert abs(scales.mean().item() - 1) < 0.01

@@ -137,6 +137,11 @@ def test_translate_follows_the_paper_each_image_alone_and_running_statistics_unt
     together = game.translate(x)
     alone = torch.cat([game.translate(x[i:i + 1]) for i in range(4)])
     torch.testing.assert_close(together, alone)  # batch statistics of each image on its own
+    reference = copy.deepcopy(game.generator).train()  # the paper's protocol literally: training mode, batch of 1
+    for module in reference.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.track_running_stats = False
+    torch.testing.assert_close(alone, torch.cat([reference(x[i:i + 1]) for i in range(4)]))
     assert together.shape == x.shape and 0 <= together.min() and together.max() <= 1
     assert not game.generator.training  # the caller's mode is restored
     for key, value in running.items():

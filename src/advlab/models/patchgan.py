@@ -18,7 +18,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from advlab.core.errors import AdvlabError
-from advlab.models.dcgan import init_dcgan_weights
+from advlab.models.unet import init_weights
 
 KERNEL, PADDING = 4, 1
 NORMS = ("batch", "instance", "none")
@@ -75,7 +75,7 @@ class PatchDiscriminator(nn.Module):
         kernel, stride = geometry[-1]
         modules.append(nn.Conv2d(features, 1, kernel, stride, PADDING))
         self.net = nn.Sequential(*modules)
-        self.apply(init_dcgan_weights)
+        self.apply(init_weights)
 
     @property
     def receptive_field(self) -> int:

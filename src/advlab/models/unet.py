@@ -11,8 +11,10 @@ n - i of the decoder, so low-level information (edges, positions) can shuttle ac
 * Decoder: CD512-CD512-CD512-C512-C256-C128-C64 (with the skips the inputs of each layer double), each a 4x4
   transposed convolution of stride 2, batch norm, ReLU; "CD" layers add dropout 0.5 (the first three decoder
   layers) -- pix2pix's only source of noise, applied at training *and* test time (sec. 3.1). The last layer maps
-  to ``out_channels`` with a Tanh.
-* Weights from N(0, 0.02) (sec. 6.2), batch-norm scales from N(1, 0.02).
+  to ``out_channels`` with a Tanh. (The reference code puts the three dropout layers after the innermost decoder
+  layer and only for 8 or more down-samplings, so its 32 px U-Net has none; advlab follows the paper's text, the
+  first three decoder layers at every depth.)
+* Weights from N(0, 0.02) and zero biases (sec. 6.2 and the reference code), batch-norm scales from N(1, 0.02).
 
 ``depth`` (the number of stride-2 layers) defaults to what brings ``image_size`` down to 1x1 (8 for 256 x 256, the
 paper's unet_256; 5 for 32 x 32), capped at 8. Inputs of any size are padded (edge replication, centred) to a
@@ -43,6 +45,14 @@ NORMS = ("batch", "instance")
 def default_depth(image_size: int) -> int:
     """Stride-2 layers that bring ``image_size`` to 1x1 (ceil(log2)), at least 2 and at most 8 (unet_256)."""
     return max(2, min(MAX_DEPTH, math.ceil(math.log2(max(image_size, 2)))))
+
+
+def init_weights(module: nn.Module) -> None:
+    """pix2pix's initialisation (sec. 6.2): convolution weights from N(0, 0.02) and zero biases, batch-norm scales
+    from N(1, 0.02) and zero shifts; apply with ``model.apply(init_weights)``."""
+    init_dcgan_weights(module)
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and module.bias is not None:
+        nn.init.zeros_(module.bias)
 
 
 def _norm(kind: str, features: int) -> nn.Module:
@@ -111,7 +121,7 @@ class UNetGenerator(nn.Module):
         self.first = nn.Conv2d(in_channels, channels[0], 4, 2, 1)  # C64 without norm
         self.inner = block
         self.last = nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(2 * channels[0], out_channels, 4, 2, 1), nn.Tanh())
-        self.apply(init_dcgan_weights)
+        self.apply(init_weights)
 
     def forward(self, images: Tensor) -> Tensor:
         height, width = images.shape[-2:]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -64,25 +65,32 @@ def l1_distance(outputs: Tensor, targets: Tensor) -> Tensor:
     return (2 * (outputs - targets)).abs().mean()
 
 
+def _own_statistics(norm: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tensor:
+    """Batch norm of each image with the statistics of that image alone (the paper's test batch of one), with the
+    layer's learned scale and shift: instance normalisation by another name; the running statistics are not read
+    nor updated."""
+    return F.instance_norm(x, weight=norm.weight, bias=norm.bias, use_input_stats=True, eps=norm.eps)
+
+
 @contextmanager
 def paper_inference(module: nn.Module) -> Iterator[None]:
-    """`module` as the paper runs it at test time: dropout on, batch norm from the batch's own statistics, running
-    statistics left untouched; every module's mode restored afterwards."""
-    modes = {m: (m.training, getattr(m, "track_running_stats", None)) for m in module.modules()}
+    """`module` as the paper runs it at test time (sec. 3.1) with a test batch of one image, for any batch: dropout
+    on, every batch norm from each image's own statistics, running statistics untouched; restored afterwards."""
+    modes = {m: m.training for m in module.modules()}
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     try:
         module.eval()
         for m in module.modules():
             if isinstance(m, nn.modules.dropout._DropoutNd):
                 m.train()
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.train()
-                m.track_running_stats = False  # batch statistics, no update of the running ones
+        for norm in norms:
+            norm.forward = partial(_own_statistics, norm)
         yield
     finally:
-        for m, (training, track) in modes.items():
+        for norm in norms:
+            del norm.forward
+        for m, training in modes.items():
             m.training = training
-            if track is not None:
-                m.track_running_stats = track
 
 
 class Pix2Pix(ImageGame):
@@ -176,4 +184,4 @@ class Pix2Pix(ImageGame):
             finally:
                 self.generator.train(was_training)
         with paper_inference(self.generator):
-            return torch.cat([self.generator(image).float() for image in inputs.split(1)])
+            return self.generator(inputs).float()
