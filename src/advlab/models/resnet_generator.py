@@ -15,7 +15,8 @@ biases from 0, as the authors' code initialises them (``init_type="normal"``, ga
 
 Images are [0, 1] at the boundary (advlab's convention): the input is mapped to [-1, 1] inside, and the tanh output
 back to [0, 1] by (tanh + 1) / 2. Height and width must be multiples of 4 (two stride-2 layers) and at least 8
-(reflection padding of the 2x2 bottleneck).
+(reflection padding of the 2x2 bottleneck). One output pixel sees a window of `receptive_field` (blocks) pixels:
+169 with 9 blocks, less than the paper's 256 px images.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ def default_blocks(image_size: int) -> int:
     6 at 128x128 and 9 at 256x256 and higher resolutions)."""
     check_int("image_size", image_size, 1)
     return 6 if image_size <= 128 else 9
+
+
+def receptive_field(blocks: int) -> int:
+    """Side in pixels of the input window one output pixel sees: 25 + 16 blocks (73 with 3 blocks, 121 with 6,
+    169 with 9): each residual 3x3 convolution at a quarter of the resolution widens it by 8 pixels."""
+    check_int("blocks", blocks, 0)
+    return 25 + 16 * blocks
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -122,4 +130,4 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-__all__ = ["ResnetGenerator", "default_blocks"]
+__all__ = ["ResnetGenerator", "default_blocks", "receptive_field"]
