@@ -6,6 +6,7 @@ to the classes; ``make_attack(name, model, **options)`` builds one.
 
 from __future__ import annotations
 
+from advlab.attacks.advgan import AdvGAN
 from advlab.attacks.apgd import APGD
 from advlab.attacks.base import Attack
 from advlab.attacks.bim import BIM
@@ -44,6 +45,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "eot-pgd": EOT,
     "patch": Patch,
     "bpda": BPDA,
+    "advgan": AdvGAN,
 }
 
 
@@ -55,7 +57,8 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "APGD", "ATTACKS", "BIM", "BPDA", "CW", "EOT", "FAB", "FGSM", "NES", "PGD", "Attack", "AttackResult", "DeepFool",
+    "APGD", "ATTACKS", "BIM", "BPDA", "CW", "EOT", "FAB", "FGSM", "NES", "PGD", "AdvGAN", "Attack", "AttackResult",
+    "DeepFool",
     "HopSkipJump", "Normalize", "Patch", "QueryCounter", "Square", "Transfer", "TransformDistribution",
     "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
     "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
