@@ -22,6 +22,8 @@ from advlab.cli import (
     privacy,
     report,
     robustness,
+    superres,
+    translate,
 )
 from advlab.cli.common import Parser
 from advlab.core.distributed import current, launched_by_torchrun, shutdown
@@ -32,10 +34,11 @@ def build_parser() -> Parser:
     parser = Parser(prog="advlab", description="adversarial machine learning with a focus on GANs")
     parser.add_argument("--version", action="version", version=f"advlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True,
-                                       metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,report,demo,features,playground}",
+                                       metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,translate,superres,report,demo,"
+                                               "features,playground}",
                                        parser_class=Parser)
-    for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, report, demo, features,
-                   playground):
+    for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, translate, superres, report,
+                   demo, features, playground):
         module.add_parser(subparsers)
     return parser
 

@@ -17,6 +17,7 @@ from advlab.reports.sections import (  # noqa: F401 -- importing a section modul
     samples,
     smoothing,
     summary,
+    superres,
     training,
 )
 from advlab.reports.sections.base import SECTIONS, Section, register, sections_for
