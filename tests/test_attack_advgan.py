@@ -1,12 +1,13 @@
 """AdvGAN (Xiao et al. 2018): losses by hand, the ball, one forward pass, targets, determinism, distilled queries,
-saving and loading, torchrun, and bad input."""
+saving and loading, bad input, and `advlab attack advgan` (torchrun and strength: test_attack_advgan_slow.py)."""
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
-from helpers import raises_one_line
-from ranks import run_ranks
+from helpers import assert_one_line_error, raises_one_line, run_cli
 from safetensors.torch import save_file
 from torch import nn
 
@@ -255,34 +256,69 @@ def test_bad_input_is_one_clear_line(tmp_path, digits_cnn, trained):
         AdvGAN(model).save(tmp_path / "nothing.safetensors")
 
 
-# ---------------------------------------------------------------------- torchrun
+# ---------------------------------------------------------------------- advlab attack advgan
 
 
-def fit_on_ranks(images, labels):
-    """This rank's view of a 4-step fit under a gloo group of the caller's size: (G's perturbations of `images`,
-    its parameters, the processes it trained on)."""
-    from advlab.core.distributed import context
-
-    context("cpu")
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
-    attack = AdvGAN(model, eps=0.1, steps=4, seed=0, width=8, train_batch_size=32).fit(images, labels)
-    with torch.no_grad():
-        perturbations = attack.net(images)
-    return perturbations, {k: v.clone() for k, v in attack.net.state_dict().items()}, attack.training["processes"]
+VICTIM = ["--data", "digits", "--width", "8", "--epochs", "3", "--lr", "0.003", "--device", "cpu", "--threads", "1",
+          "--no-progress"]
+QUIET = ["--device", "cpu", "--threads", "1", "--no-progress"]
+SMALL = ["--steps", "3", "--train-batch-size", "32", "--width", "8", "--n", "24"]
 
 
-def test_two_ranks_train_what_one_process_trains(digits_cnn):
-    """Each rank trains on its half of every minibatch and the gradients are averaged: the ranks hold the same G,
-    and it makes the perturbations one process's G makes (to float rounding; instance norm, so no batch statistics
-    per share). Parameters are not compared with one process's: the convolution biases in front of an instance
-    norm get a zero gradient up to rounding, which Adam scales up, yet they cancel in the output."""
-    images, labels = digits_cnn.train_images[:96], digits_cnn.train_labels[:96]
-    alone, _, processes = fit_on_ranks(images, labels)
-    assert processes == 1
-    ranks = run_ranks(fit_on_ranks, 2, images, labels)
-    assert [world for *_, world in ranks] == [2, 2]
-    for key, value in ranks[0][1].items():
-        assert torch.equal(value, ranks[1][1][key]), key
-    assert torch.allclose(ranks[0][0], alone, atol=1e-5)
-    assert alone.abs().max() > 1e-3  # the comparison is not between two zero perturbations
+@pytest.fixture(scope="module")
+def victim_run(tmp_path_factory):
+    from advlab.cli.main import main
+
+    out = tmp_path_factory.mktemp("advgan") / "clf"
+    threads = torch.get_num_threads()
+    try:
+        assert main(["classifier", "train", "--out", str(out), *VICTIM]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def test_cli_trains_on_the_training_rows_then_attacks_and_compares_with_pgd(victim_run, capsys, tmp_path):
+    from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
+
+    status, out, err = run_cli(["attack", "advgan", str(victim_run), "--eps", "0.1", *SMALL, *QUIET], capsys)
+    assert status == 0, err
+    directory = victim_run / "attacks" / "advgan"
+    record = json.loads((directory / "results.json").read_text())
+    _, (train_rows, test_rows) = run_split(victim_run)
+    training = record["training"]
+    assert training["rows"] == "training split" and training["n"] == len(train_rows) == training["images"]
+    assert training["attacked_rows"] == 24 and training["iterations"] == 3
+    assert record["images"]["source"] == "held-out split" and record["rows"][0]["n"] == 24
+    assert set(record["comparison"]) == {"advgan", "pgd"} and record["comparison"]["pgd"]["steps"] == 40
+    assert record["comparison"]["advgan"]["success_rate"] == record["rows"][0]["success_rate"]
+    assert record["time_per_image_ms"]["generation"] == pytest.approx(1000 * record["rows"][0]["seconds"] / 24)
+    assert f"the run's {len(train_rows)} training rows, not on the 24 held-out rows" in out
+    assert "pgd (40 steps)" in out and "time per image (ms)" in out
+    assert (directory / "table.md").read_text() in out
+    # the saved generator is the one that attacked: reusing it in Python gives adversarial.npy again
+    model, _ = load_classifier(victim_run, "cpu")
+    images, labels = held_out_split(victim_run)
+    reused = AdvGAN(model, generator=str(directory / "generator.safetensors"))
+    assert np.array_equal(reused(images[:24], labels[:24]).numpy(), np.load(directory / "adversarial.npy"))
+    # and --generator reuses it without training
+    again = tmp_path / "again"
+    status, out, err = run_cli(["attack", "advgan", str(victim_run), "--generator",
+                                str(directory / "generator.safetensors"), "--n", "24", "--out", str(again), *QUIET],
+                               capsys)
+    assert status == 0, err
+    record = json.loads((again / "results.json").read_text())
+    assert record["training"]["reused"].endswith("generator.safetensors") and "reused" in out
+    assert np.array_equal(np.load(again / "adversarial.npy"), np.load(directory / "adversarial.npy"))
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--eps", "0.1,0.2"], ["one eps"]),
+    (["--eps", "0"], ["eps"]),
+    (["--mode", "whitebox"], ["unknown mode"]),
+    (["--generator", "nowhere.safetensors"], ["not found"]),
+])
+def test_cli_bad_input(victim_run, capsys, tmp_path, argv, words):
+    status, _, err = run_cli(["attack", "advgan", str(victim_run), *argv, *SMALL, "--out", str(tmp_path / "x"),
+                              *QUIET], capsys)
+    assert_one_line_error(status, err, *words)

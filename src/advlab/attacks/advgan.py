@@ -306,7 +306,8 @@ class AdvGAN(Attack):
         alpha: weight of the GAN loss (eq. 4).
         beta: weight of the hinge loss (eq. 4).
         c_fraction: the hinge's bound c as a fraction of eps * sqrt(C H W), the L2 norm of a full-eps perturbation.
-        kappa: the confidence margin of the C&W loss (0, the paper's).
+        kappa: the confidence margin of the C&W loss (the paper's 0 leaves held-out images short of the boundary;
+            see the module docstring).
         width: filters of the U-Net's first layer (and of the discriminator's).
         surrogate: the distilled model's architecture in the distilled mode (trained from its current weights on the
             target's labels; None: a fresh SmallCNN, or an MLP for images that are not square).
@@ -321,7 +322,7 @@ class AdvGAN(Attack):
     def __init__(self, model: nn.Module, eps: float | None = None, mode: str = "semi-white-box",
                  generator: str | None = None, epochs: int = 60, steps: int | None = None,
                  train_batch_size: int = 128, lr: float = 1e-3, alpha: float = 1.0, beta: float = 1.0,
-                 c_fraction: float = 0.5, kappa: float = 0.0, width: int = 32, surrogate: nn.Module | None = None,
+                 c_fraction: float = 0.5, kappa: float = 10.0, width: int = 32, surrogate: nn.Module | None = None,
                  distill_epochs: int = 10, targeted: bool = False, seed: int | None = None):
         loaded = None if generator is None else load_generator(generator)
         if eps is None:

@@ -33,13 +33,15 @@ from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, class_parameters
-from advlab.pipelines.security.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run
+from advlab.pipelines.security.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run, comparison_table
 from advlab.reports.attack_report import markdown_attack_table
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
   advlab attack pgd runs/clf --eps 0.3 --steps 40 --n 200
   advlab attack fgsm runs/clf --eps 0.1,0.2,0.3
-  advlab attack cw runs/clf --n 100"""
+  advlab attack cw runs/clf --n 100
+  advlab attack advgan runs/clf --eps 0.1          # trains a generator on the training rows, then one pass
+  advlab attack advgan runs/clf --generator runs/clf/attacks/advgan/generator.safetensors"""
 
 SWEEPS = ("eps",)  # an eps list is a sweep: one result per eps
 COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "device", "threads", "out", "overwrite",
@@ -110,8 +112,10 @@ def run_attack(args: argparse.Namespace) -> int:
     out = attack_run(config)
     if not context().is_main:  # under torchrun rank 0 alone writes and prints
         return 0
-    rows = json.loads((out / "results.json").read_text())["rows"]
-    print(markdown_attack_table(rows), end="")
+    record = json.loads((out / "results.json").read_text())
+    print(markdown_attack_table(record["rows"]), end="")
+    if record.get("comparison"):
+        print("\n" + comparison_table(record), end="")
     print(f"attack: {out}")
     return 0
 

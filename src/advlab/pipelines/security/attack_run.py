@@ -15,6 +15,17 @@ the class with the lowest clean logit). The run writes into its own directory:
                       (a sweep: grid-eps0.05.png, grid-eps0.1.png, ...)
     adversarial.npy   the adversarial images of the largest eps, float32 (N, C, H, W)
 
+An attack that learns before it attacks (one with a ``fit`` method: AdvGAN, advlab.attacks.advgan) is first
+fitted on the victim run's TRAINING rows -- never on the held-out rows it then attacks -- unless it was given a
+trained generator (``--generator PATH``); it is then compared with PGD (``COMPARISON_PGD_STEPS`` steps, random
+start, the same eps, images, targets and mask), and the run also writes
+
+    generator.safetensors   the trained generator (``--generator`` reuses it)
+
+and ``results.json`` gains ``training`` (rows, seconds, iterations, queries, the loss history; or the reused file),
+``generator``, ``time_per_image_ms`` (generation only; training is counted apart) and ``comparison``
+({attack: {success_rate, robust_accuracy, seconds, ms_per_image}} for the attack and PGD), shown under the table.
+
 The directory is ``RUN/attacks/NAME`` by default; an existing one is never overwritten: the next
 free ``NAME-2``, ``NAME-3``, ... is used instead (``overwrite`` replaces ``RUN/attacks/NAME``).
 An explicit ``out`` that already holds files is refused unless ``overwrite`` (and it holds an
@@ -46,7 +57,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from advlab.attacks import ATTACKS, Attack, AttackResult
+from advlab.attacks import ATTACKS, PGD, Attack, AttackResult
 from advlab.attacks.base import check_mask
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
@@ -57,13 +68,15 @@ from advlab.core.parameters import check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import load_model
 from advlab.pipelines.chunks import map_seeded_chunks, note_idle_ranks
-from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier
+from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier, run_split
 from advlab.reports.attack_report import grid_rows, markdown_attack_table, pick_examples, save_attack_grid
 
 TARGET_RULES = ("next", "random", "least-likely")
 HANDLED = ("model", "targeted", "seed")  # attack parameters the run sets itself
 GRID_EXAMPLES = 12
 PREDICT_BATCH = 1024
+COMPARISON_PGD_STEPS = 40  # the PGD an attack that learns is compared with (Madry et al.'s MNIST setting)
+GENERATOR_FILE = "generator.safetensors"
 
 
 def attack_class(name: str) -> type[Attack]:
@@ -154,18 +167,87 @@ def attack_run(config: AttackRunConfig) -> Path:
     options = resolved_options(cls, config)
     attack = cls(model, **build_options(cls, options, config, device))
     targets = make_targets(config, model, images, labels, device) if config.targeted else None
+    training = fit_on_training_rows(attack, config, ctx, len(images)) if learns(attack) else None
     start = time.perf_counter()
     results = run_in_batches(attack, images, labels, targets, mask, config, ctx, device)
     seconds = time.perf_counter() - start
+    extra = None
+    if training is not None:
+        pgd = PGD(model, eps=attack.eps, steps=COMPARISON_PGD_STEPS, targeted=config.targeted, seed=config.seed)
+        extra = learned_record(training, results[0], run_in_batches(pgd, images, labels, targets, mask,
+                                                                    dataclasses.replace(config, attack="pgd"), ctx,
+                                                                    device)[0])
     if ctx.is_main:
         make_output_dir(out, config)
-        write_outputs(out, config, attack, options, results, seconds)
+        if training is not None:
+            attack.save(out / GENERATOR_FILE)
+        write_outputs(out, config, attack, options, results, seconds, extra)
         if config.report and Path(config.run).resolve() / "attacks" in out.resolve().parents:
             from advlab.reports.render import write_report
 
             write_report(config.run)
     ctx.barrier()
     return out
+
+
+def learns(attack: Attack) -> bool:
+    """Does the attack learn before it attacks (AdvGAN's generator)?"""
+    return callable(getattr(attack, "fit", None)) and callable(getattr(attack, "save", None))
+
+
+def fit_on_training_rows(attack: Attack, config: AttackRunConfig, ctx: Distributed, attacked: int) -> dict:
+    """Fit `attack` on the victim run's training rows (every rank fits its share of each minibatch), unless it was
+    given a trained generator; what happened, for results.json. ``--target K`` trains towards K alone (the paper's
+    one generator per target); other targeted rules train on random targets."""
+    if getattr(attack, "generator_path", None) is not None:
+        return {"reused": str(Path(attack.generator_path).resolve()), "seconds": 0.0}
+    data, (train_rows, test_rows) = run_split(config.run)
+    images, labels = data.data[train_rows], data.labels[train_rows]
+    targets = None if config.target is None else torch.full_like(labels, config.target)
+    start = time.perf_counter()
+    attack.fit(images, labels, progress=config.progress and ctx.is_main, targets=targets)
+    seconds = time.perf_counter() - start
+    about = {key: value for key, value in attack.training.items() if key != "seconds"}
+    return {"rows": "training split", "n": len(train_rows), "held_out_rows": len(test_rows),
+            "attacked_rows": attacked, "seconds": round(seconds, 3), **about}
+
+
+def learned_record(training: dict, result: AttackResult, pgd: AttackResult) -> dict:
+    """results.json's keys for an attack that learns: its training, its time per image, and PGD beside it."""
+    n = len(result.labels)
+
+    def row(item: AttackResult, **more) -> dict:
+        summary = item.summary()
+        return {"success_rate": summary["success_rate"], "robust_accuracy": summary["robust_accuracy"],
+                "seconds": round(item.seconds, 4), "ms_per_image": 1000 * item.seconds / n, **more}
+
+    return {"training": training, "generator": {"file": GENERATOR_FILE},
+            "time_per_image_ms": {"generation": 1000 * result.seconds / n,
+                                  "training_per_attacked_image": 1000 * training["seconds"] / n},
+            "comparison": {result.attack: row(result, training_seconds=training["seconds"]),
+                           "pgd": row(pgd, steps=COMPARISON_PGD_STEPS)}}
+
+
+def comparison_table(record: dict) -> str:
+    """The attack beside PGD (time per image and success) and where its generator came from, as Markdown; empty
+    for an attack that does not learn."""
+    comparison, training = record.get("comparison"), record.get("training")
+    if not comparison:
+        return ""
+    lines = ["| attack | success | robust acc | time per image (ms) | training (s) |", "|---|---:|---:|---:|---:|"]
+    for name, row in comparison.items():
+        label = f"pgd ({row['steps']} steps)" if name == "pgd" else name
+        success = "—" if row["success_rate"] is None else f"{100 * row['success_rate']:.1f}%"
+        trained = row.get("training_seconds")
+        lines.append(f"| {label} | {success} | {100 * row['robust_accuracy']:.1f}% | {row['ms_per_image']:.3f} | "
+                     f"{'—' if trained is None else f'{trained:.1f}'} |")
+    if "reused" in training:
+        source = f"generator reused from {training['reused']} (no training)"
+    else:
+        source = (f"generator trained on the run's {training['n']} training rows, not on the "
+                  f"{training['attacked_rows']} held-out rows attacked here, in {training['seconds']:.1f} s "
+                  f"({training['iterations']} iterations)")
+    return "\n".join(lines) + f"\n\n{source}; saved as {record['generator']['file']}\n"
 
 
 def select(images: Tensor, labels: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
@@ -341,8 +423,8 @@ def eps_label(eps: float | None) -> str:
 
 
 def write_outputs(out: Path, config: AttackRunConfig, attack: Attack, options: dict, results: list[AttackResult],
-                  seconds: float) -> None:
-    """grid(s), adversarial.npy, table.md and, last, results.json."""
+                  seconds: float, extra: dict | None = None) -> None:
+    """grid(s), adversarial.npy, table.md and, last, results.json (with `extra`'s keys: an attack that learns)."""
     sweep = len(results) > 1
     largest = max(range(len(results)), key=lambda i: -1.0 if results[i].eps is None else results[i].eps)
     indices = pick_examples(results[largest].success, GRID_EXAMPLES)
@@ -362,6 +444,8 @@ def write_outputs(out: Path, config: AttackRunConfig, attack: Attack, options: d
         grids.append({"eps": result.eps, "file": name, "caption": caption})
     np.save(out / "adversarial.npy", results[largest].adversarial.cpu().numpy().astype(np.float32))
     table = markdown_attack_table(rows)
+    if extra:
+        table += "\n" + comparison_table(extra)
     (out / "table.md").write_text(table, encoding="utf-8")
     record = {
         "attack": config.attack, "class": type(attack).__name__, "norm": attack.norm,
@@ -372,7 +456,7 @@ def write_outputs(out: Path, config: AttackRunConfig, attack: Attack, options: d
         "images": {"source": "held-out split", "n": len(results[0].labels), "batch_size": config.batch_size,
                    "mask": config.mask},
         "rows": rows, "grids": grids, "adversarial": {"file": "adversarial.npy", "eps": results[largest].eps},
-        "seconds": round(seconds, 3),
+        "seconds": round(seconds, 3), **(extra or {}),
     }
     atomic_write_bytes(out / "results.json", json.dumps(record, indent=1).encode())
 
