@@ -322,3 +322,38 @@ def test_cli_bad_input(victim_run, capsys, tmp_path, argv, words):
     status, _, err = run_cli(["attack", "advgan", str(victim_run), *argv, *SMALL, "--out", str(tmp_path / "x"),
                               *QUIET], capsys)
     assert_one_line_error(status, err, *words)
+
+
+# ---------------------------------------------------------------------- the robustness report
+
+
+def test_robustness_report_runs_advgan_beside_the_ensemble(digits_cnn, victim_run):
+    from advlab.pipelines.security.robustness import RobustnessConfig, evaluate_robustness, robustness_run
+
+    images, labels = digits_cnn.images[:40], digits_cnn.labels[:40]
+    generative = {eps: fitted(digits_cnn, steps=3, eps=eps) for eps in (0.1, 0.3)}
+    config = RobustnessConfig(eps=(0.1, 0.3), n=40, steps=3, queries=20, targets=1, check_images=8, progress=False,
+                              report=False)
+    record = evaluate_robustness(digits_cnn.model, images, labels, config, None, generative=generative)
+    assert record["attacks"]["advgan"] == {"kind": "generative", "title": "AdvGAN"}
+    assert "advgan" not in record["ensemble"]["members"]
+    for eps, attack in generative.items():
+        key = f"{eps:g}"
+        direct = attack.run(images, labels)[0].summary()["robust_accuracy"]
+        assert record["per_attack"]["advgan"][key] == pytest.approx(direct)  # the same generator, judged alike
+        assert record["robust_accuracy"][key] <= record["per_attack"]["advgan"][key]
+    with pytest.raises(AdvlabError, match="fitted AdvGAN"):
+        evaluate_robustness(digits_cnn.model, images, labels, replace_eps(config, (0.2,)), None, generative=generative)
+    raises_one_line(lambda: RobustnessConfig(eps=(0.5,), norm="l2", advgan=True).validate(), "Linf")
+    # a run directory: one generator per eps, fitted on the run's training rows
+    _, record = robustness_run(RobustnessConfig(run=str(victim_run), eps=(0.1,), n=16, steps=2, queries=10, targets=1,
+                                                check_images=4, advgan=True, advgan_steps=2, device="cpu",
+                                                progress=False, report=False))
+    assert record["advgan"]["rows"] == "training split" and record["advgan"]["generators"]["0.1"]["iterations"] == 2
+    assert "advgan" in record["per_attack"]
+
+
+def replace_eps(config, eps):
+    import dataclasses
+
+    return dataclasses.replace(config, eps=eps)

@@ -16,6 +16,12 @@ as Athalye, Carlini & Wagner 2018 ("Obfuscated gradients give a false sense of s
   ``model.bpda()``, the straight-through twin (BPDA, sec. 4.1), whose results are judged on the real
   model (the forward passes are identical).
 
+With ``advgan`` (Linf only) the report also runs AdvGAN (advlab.attacks.advgan, Xiao et al. 2018): one generator
+per eps, fitted on the run's training rows (never the evaluated held-out rows) before the evaluation, for
+``advgan_steps`` iterations (None: AdvGAN's own 60 epochs); it is a member of its own kind ("generative"), outside
+AutoAttack's chain, counted in the worst case and drawn with the other curves; ``record["advgan"]`` says how each
+generator was trained. It is off by default: a generator per eps costs seconds to minutes of training.
+
 The attacks' budgets come from ``--budget``: ``fast`` (the default: 25 steps, 3 APGD-T targets, no FAB-T,
 Square 500 queries, EOT over 8 draws; on digits as strong as torchattacks' AutoAttack in under half its time,
 bench/autoattack.py) or ``standard``, AutoAttack's standard version (sec. 4 and their
@@ -69,7 +75,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from advlab.attacks import APGD, FAB, FGSM, PGD, Square, Transfer, target_by_rank
+from advlab.attacks import APGD, FAB, FGSM, PGD, AdvGAN, Attack, Square, Transfer, target_by_rank
 from advlab.attacks.base import NORMS, model_device
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
@@ -93,7 +99,8 @@ MORE_STEPS, MORE_RESTARTS, MORE_TARGETS, MORE_QUERIES = 2, 2, 2, 2  # more effor
 SURROGATE_SECONDS, SURROGATE_EPOCHS, SURROGATE_WIDTH = 5.0, 10, 256
 WHITE_BOX = ("fgsm", "pgd", "apgd-ce", "apgd-t", "apgd-dlr")  # the naive gradient attacks
 TITLES = {"fgsm": "FGSM", "pgd": "PGD", "apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "apgd-dlr": "APGD-DLR",
-          "fab-t": "FAB-T", "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE"}
+          "fab-t": "FAB-T", "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE",
+          "advgan": "AdvGAN"}
 CHAIN = ("apgd-ce", "bpda-apgd-ce", "apgd-t", "apgd-dlr", "fab-t", "square")  # AutoAttack's order
 
 
@@ -140,6 +147,8 @@ class RobustnessConfig:
         chunk_size: images attacked together, one chunk per rank at a time under torchrun, each chunk with its
             own seeds (None: all n images in one chunk; the figures depend on it, not on the processes).
         surrogate: a classifier run for the transfer attack (None: a quick MLP on the training split).
+        advgan: also attack with AdvGAN, one generator per eps fitted on the run's training rows (Linf only).
+        advgan_steps: AdvGAN's training iterations per eps (None: its default 60 epochs).
         seed: seeds torch and every attack.
         device: auto, cpu, cuda or cuda:N.
         threads: torch CPU threads (None: torch's default).
@@ -161,6 +170,8 @@ class RobustnessConfig:
     check_images: int = 100
     chunk_size: int | None = None
     surrogate: str | None = None
+    advgan: bool = False
+    advgan_steps: int | None = None
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -186,6 +197,10 @@ class RobustnessConfig:
             check_int("--threads", self.threads, 1)
         if self.chunk_size is not None:
             check_int("--chunk-size", self.chunk_size, 1)
+        if self.advgan_steps is not None:
+            check_int("--advgan-steps", self.advgan_steps, 1)
+        if self.advgan and self.norm != "linf":
+            raise AdvlabError("AdvGAN is an Linf attack: drop --advgan or use --norm linf")
 
 
 def check_eps_list(eps: Sequence[float], norm: str = "linf") -> tuple[float, ...]:
@@ -256,8 +271,10 @@ class Verdict:
 
 
 def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: RobustnessConfig, randomized: bool,
-                 surrogate: nn.Module | None) -> tuple[dict[str, Member], list[str], list[str]]:
-    """(attacks by name, the ensemble's members in order, notes) for this model and a resolved config."""
+                 surrogate: nn.Module | None, generative: dict[float, Attack] | None = None,
+                 ) -> tuple[dict[str, Member], list[str], list[str]]:
+    """(attacks by name, the ensemble's members in order, notes) for this model and a resolved config;
+    `generative`: fitted AdvGAN attacks by eps (a member outside the chain)."""
     notes: list[str] = []
     gradient_model = ExpectedLogits(model, config.eot_draws) if randomized else model
     norm, seed, draws = config.norm, config.seed, config.eot_draws if randomized else 1
@@ -294,6 +311,8 @@ def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: Robus
             lambda eps: Transfer(model, surrogate, attack="pgd", eps=eps, steps=config.steps, norm=norm, seed=seed)))
     else:
         notes.append("no surrogate model: the transfer attack was left out")
+    if generative:
+        attacks["advgan"] = Member("advgan", "generative", judged(lambda eps: generative[eps]))
     if isinstance(model, Preprocessed):
         twin = model.bpda()
         attacks["bpda-apgd-ce"] = Member("bpda-apgd-ce", "adaptive", apgd_ce(twin))
@@ -374,6 +393,7 @@ class Setup:
     randomized: bool
     surrogate: nn.Module | None
     bar: tqdm
+    generative: dict[float, Attack] | None = None
 
     def attacks(self, index: int, stronger: bool = False) -> dict[str, Member]:
         """The attacks of chunk `index`, seeded with chunk_seed(seed, index) (chunk 0: the seed itself);
@@ -381,7 +401,7 @@ class Setup:
         config = replace(self.config, seed=chunk_seed(self.config.seed, index))
         config = more_effort(config) if stronger else config
         return plan_attacks(self.model, self.verdict, self.clean_logits.shape[1], config, self.randomized,
-                            self.surrogate)[0]
+                            self.surrogate, self.generative)[0]
 
     def runner(self, attacks: dict[str, Member], rows: slice) -> Runner:
         """A runner of `attacks` on the images of `rows`."""
@@ -389,8 +409,10 @@ class Setup:
 
 
 def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config: RobustnessConfig,
-                        surrogate: nn.Module | None = None, ctx: Distributed | None = None) -> dict:
-    """The robustness record (see the module docstring) of `model` on `images` (N, C, H, W) in [0, 1].
+                        surrogate: nn.Module | None = None, ctx: Distributed | None = None,
+                        generative: dict[float, Attack] | None = None) -> dict:
+    """The robustness record (see the module docstring) of `model` on `images` (N, C, H, W) in [0, 1];
+    `generative`: AdvGAN attacks already fitted, one per eps of the config (``fit_advgan``).
 
     Under torchrun every rank calls it with the same arguments; the chunks are shared out by `ctx` (default: the
     process's context) and every rank returns the same record."""
@@ -410,11 +432,16 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
     randomized = probes["randomness"]["randomized"]
     verdict = Verdict(model, config.eot_draws if randomized else 1)
     correct = verdict(images) == labels
-    attacks, chain, notes = plan_attacks(model, verdict, clean_logits.shape[1], config, randomized, surrogate)
+    if generative is not None and set(generative) != set(eps_list):
+        raise AdvlabError(f"the fitted AdvGAN attacks are for eps {sorted(generative)}, the evaluation for "
+                          f"{list(eps_list)}")
+    attacks, chain, notes = plan_attacks(model, verdict, clean_logits.shape[1], config, randomized, surrogate,
+                                         generative)
     runs = len(eps_list) * len(attacks) * len(ctx.chunks(n, size)) + 2 * len(ctx.chunks(subset, size))
     bar = tqdm(total=runs, disable=not (config.progress and ctx.is_main), unit="run", desc="robustness",
                dynamic_ncols=True, file=sys.stderr)
-    setup = Setup(model, verdict, images, labels, clean_logits, correct, config, randomized, surrogate, bar)
+    setup = Setup(model, verdict, images, labels, clean_logits, correct, config, randomized, surrogate, bar,
+                  generative)
     note_idle_ranks(ctx, n, size, "--chunk-size")
     broken, survivors, attack_seconds = attack_chunks(setup, ctx, chain, eps_list, size)
     unbroken = worst_case_flags(correct, broken, keys)
@@ -729,6 +756,20 @@ def shared_surrogate(ctx: Distributed, run: str | Path, device: torch.device, se
     return model.to(device), about
 
 
+def fit_advgan(model: nn.Module, run: str | Path, config: RobustnessConfig) -> tuple[dict[float, Attack], dict]:
+    """One AdvGAN per eps of the config, fitted on the run's training rows (under torchrun every rank fits its share
+    of each minibatch): (attacks by eps, how each was trained, by eps key)."""
+    data, (train_rows, _) = run_split(run)
+    images, labels = data.data[train_rows], data.labels[train_rows]
+    attacks, trained = {}, {}
+    for eps in check_eps_list(config.eps, config.norm):
+        attack = AdvGAN(model, eps=eps, steps=config.advgan_steps, seed=config.seed)
+        attack.fit(images, labels, progress=config.progress and context().is_main)
+        attacks[eps] = attack
+        trained[eps_key(eps)] = {key: value for key, value in attack.training.items() if key != "history"}
+    return attacks, {"rows": "training split", "n": len(train_rows), "generators": trained}
+
+
 def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
     """Evaluate the run ``config.run``; write RUN/robustness.json and RUN/robustness/. Returns (json path, record).
 
@@ -751,7 +792,10 @@ def robustness_run(config: RobustnessConfig) -> tuple[Path, dict]:
                                                                          "run": str(Path(config.surrogate).resolve())}
     else:
         surrogate, about = shared_surrogate(ctx, run, device, config.seed)
-    record = evaluate_robustness(model, images[:n], labels[:n], config, surrogate, ctx)
+    generative, trained = fit_advgan(model, run, config) if config.advgan else (None, None)
+    record = evaluate_robustness(model, images[:n], labels[:n], config, surrogate, ctx, generative)
+    if trained is not None:
+        record["advgan"] = trained
     if n < config.n:
         record["notes"].insert(0, f"--n {config.n} asked for more images than the {len(images)} of the held-out "
                                   f"split; all {n} were used")
