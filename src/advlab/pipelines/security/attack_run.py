@@ -246,7 +246,8 @@ def comparison_table(record: dict) -> str:
     else:
         source = (f"generator trained on the run's {training['n']} training rows, not on the "
                   f"{training['attacked_rows']} held-out rows attacked here, in {training['seconds']:.1f} s "
-                  f"({training['iterations']} iterations)")
+                  f"({training['iterations']} iterations"
+                  + (f", {training['queries']} queries of the model" if training.get("queries") else "") + ")")
     return "\n".join(lines) + f"\n\n{source}; saved as {record['generator']['file']}\n"
 
 
