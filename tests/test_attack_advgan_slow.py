@@ -3,7 +3,7 @@
 Measured on this machine (2 busy cores, one thread, 400 iterations of batch 128 on the 1,437 training images,
 the attack's defaults otherwise; held-out success of the 360 held-out images, seeds 0 / 1 / 2):
 
-    eps 0.1:  AdvGAN 0.24 / 0.23 / 0.23   FGSM 0.303   PGD-40 0.367
+    eps 0.1:  AdvGAN 0.22 / 0.23 / 0.23   FGSM 0.303   PGD-40 0.367
     eps 0.2:  AdvGAN 0.93 / 0.93 / 0.92   FGSM 0.807   PGD-40 1.0
 
 so at eps 0.2 the generator beats FGSM by 11 points or more, while at eps 0.1 it stays under FGSM on this robust
@@ -41,7 +41,7 @@ def test_advgan_against_fgsm_and_pgd_on_the_digits_cnn(digits_cnn, eps, beats_fg
     if beats_fgsm:
         assert advgan >= fgsm + 0.05  # measured +0.11 to +0.12
     else:
-        assert advgan >= 0.6 * fgsm  # measured 0.76 x to 0.79 x
+        assert advgan >= 0.6 * fgsm  # measured 0.73 x to 0.77 x
     assert advgan > randomly + 0.1  # it learned: random corners of the ball at the same eps fool far fewer
     assert pgd >= advgan
     assert advgan_seconds * 10 < pgd_seconds  # one pass of G against 40 forward and backward passes
