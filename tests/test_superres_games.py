@@ -45,15 +45,17 @@ def test_srresnet_iteration_records_its_mse_and_takes_one_adam_step():
     assert stats["mse"] == pytest.approx(float(expected), rel=1e-5)
     assert stats["psnr_batch"] == pytest.approx(-10 * math.log10(float(expected)), rel=1e-5)
     assert game.step == 1 and game.train_iteration(low, high) == {}
-    moved = [not torch.equal(a, b) for a, b in zip(before.parameters(), generator.parameters())]
-    assert all(moved)
+    moved = {name for (name, a), b in zip(before.named_parameters(), generator.parameters()) if not torch.equal(a, b)}
+    assert {"head.0.weight", "body.0.body.4.weight", "body_end.1.weight", "upsample.0.0.weight", "tail.weight"} <= moved
+    # zero gamma: the first step reaches the residual branches' scales, not yet the convolutions behind them
+    assert "body.0.body.0.weight" not in moved
     assert game.optimizers["generator"].defaults["betas"] == (0.9, 0.999)
 
 
 def test_srresnet_fits_a_fixed_batch():
     torch.manual_seed(0)
     game = SRResNetTraining(SRResNet(scale=2, blocks=1, width=8), lr=2e-3)
-    low, high = tiny_batch()
+    low, high = load_superres("photos", scale=2, patch=16, count=8, seed=0).sample(8, torch.Generator())
     first = game.train_iteration(low, high, record=True)["mse"]
     for _ in range(40):
         last = game.train_iteration(low, high, record=True)["mse"]
@@ -80,8 +82,8 @@ def test_content_loss_at_its_definition():
     loss = content_loss(features, outputs, targets, scale=0.5)
     by_hand = ((0.5 * features(targets) - 0.5 * features(outputs)) ** 2).sum() / features(targets).numel()
     assert float(loss.detach()) == pytest.approx(float(by_hand.detach()), rel=1e-6)
-    assert float(content_loss(nn.Identity(), outputs, targets, 2.0)) == pytest.approx(
-        4 * float(F.mse_loss(outputs, targets)), rel=1e-6)  # identity features: s^2 times the pixel MSE
+    assert float(content_loss(nn.Identity(), outputs, targets, 2.0).detach()) == pytest.approx(
+        4 * float(F.mse_loss(outputs, targets).detach()), rel=1e-6)  # identity features: s^2 times the pixel MSE
     loss.backward()
     assert outputs.grad is not None and outputs.grad.abs().sum() > 0
 
@@ -144,6 +146,20 @@ def test_content_scale_defaults_to_the_feature_networks_own():
     assert game.content_scale == 0.125
     plain = SRGAN(SRResNet(scale=2, blocks=1, width=8), SRDiscriminator(width=4), tiny_features())
     assert plain.content_scale == 1.0
+
+
+def test_learning_rates_drop_tenfold_at_decay_at():
+    game = SRGAN(SRResNet(scale=2, blocks=1, width=4), SRDiscriminator(width=4), tiny_features(), decay_at=2)
+    low, high = tiny_batch()
+    rates = []
+    for _ in range(3):
+        rates.append([o.param_groups[0]["lr"] for o in game.optimizers.values()])
+        game.train_iteration(low, high)
+    assert rates == [[1e-4, 1e-4], [1e-4, 1e-4], [pytest.approx(1e-5), pytest.approx(1e-5)]]
+    tensors, meta = game.state()
+    again = SRGAN(SRResNet(scale=2, blocks=1, width=4), SRDiscriminator(width=4), tiny_features(), decay_at=2)
+    again.restore(tensors, meta, game.step)
+    assert again.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(1e-5)
 
 
 def test_srgan_generator_starts_from_an_srresnet_checkpoint():

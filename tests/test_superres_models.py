@@ -33,11 +33,22 @@ def test_srresnet_follows_figure_4():
     assert sum(p.numel() for p in SRResNet().parameters()) == pytest.approx(1.55e6, rel=0.01)  # the paper's 1.5 M
 
 
-def test_residual_block_adds_its_input():
+def test_residual_block_adds_its_input_and_starts_as_the_identity():
+    torch.manual_seed(0)
     block = ResidualBlock(4)
-    nn.init.zeros_(block.body[4].weight)  # the last BN's scale: the branch gives only its bias (zero)
     x = torch.randn(2, 4, 6, 6)
-    assert torch.equal(block(x), x)
+    assert torch.equal(block(x), x)  # zero gamma: the branch gives only the last BN's bias, 0
+    nn.init.ones_(block.body[4].weight)
+    assert torch.allclose(block(x), x + block.body(x)) and not torch.allclose(block(x), x)
+
+
+def test_fresh_srresnet_is_head_upsampler_tail():
+    torch.manual_seed(0)
+    model = SRResNet(scale=4, blocks=2, width=8)
+    low = torch.rand(2, 3, 5, 5)
+    with torch.no_grad():
+        shallow = (torch.tanh(model.tail(model.upsample(model.head(low)))) + 1) / 2
+        assert torch.equal(model(low), shallow)
 
 
 def test_long_skip_carries_the_head_around_the_body():

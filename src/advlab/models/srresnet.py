@@ -13,6 +13,12 @@ The paper feeds LR images in [0, 1] and trains against HR images in [-1, 1]; her
 it is, and the last convolution's output y is mapped to [0, 1] by (tanh(y) + 1) / 2, i.e. the [-1, 1] image of the
 paper through tanh, rescaled to advlab's range. PReLUs have one slope per channel (0.25 at first).
 
+Initialisation (the paper gives none): PyTorch's defaults, except that the scale of the last batch norm of every
+residual block and of the one before the long skip starts at 0 (Goyal et al. 2017, "zero gamma"), so a fresh
+network is the shallow head -> sub-pixel upsampler -> tail and the residual branches grow in as they learn. With
+4 blocks of width 32 at scale 2 this took the held-out photographs from 0.9 dB below bicubic to 0.5 dB above it
+after the same 1500 Adam steps (advlab's measurement); any trained weights load as before.
+
 Discriminator (fig. 4, bottom), on an HR image (given in [0, 1], fed as 2x - 1 as the paper's HR range): eight 3x3
 convolutions of width, width, 2 width, 2 width, 4 width, 4 width, 8 width, 8 width channels with strides 1, 2, 1, 2,
 ..., batch norm after all but the first, LeakyReLU(0.2) after each; then a dense layer of 1024, LeakyReLU(0.2), a
@@ -43,6 +49,7 @@ class ResidualBlock(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.PReLU(width),
             nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        nn.init.zeros_(self.body[-1].weight)  # zero gamma: the block starts as the identity
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -75,6 +82,7 @@ class SRResNet(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(channels, width, 9, padding=4), nn.PReLU(width))
         self.body = nn.Sequential(*(ResidualBlock(width) for _ in range(blocks)))
         self.body_end = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        nn.init.zeros_(self.body_end[-1].weight)  # zero gamma: the long skip alone at first
         self.upsample = nn.Sequential(*(SubPixelUpsample(width) for _ in range(int(math.log2(scale)))))
         self.tail = nn.Conv2d(width, channels, 9, padding=4)
 

@@ -20,7 +20,8 @@ minimises the perceptual loss (eq. 3)
   non-saturating form (Goodfellow et al. 2014) rather than log(1 - D(G(I^LR))).
 
 Each iteration takes one D step, then one G step through the updated D, both on the same G(I^LR); Adam with lr 1e-4
-and betas (0.9, 0.999) for both (the paper: 10^5 updates at 1e-4, then 10^5 at 1e-5, G initialised from a trained
+and betas (0.9, 0.999) for both, ten times lower after ``decay_at`` iterations (the paper: 10^5 updates at 1e-4,
+then 10^5 at 1e-5, so decay_at = half the iterations), G initialised from a trained
 SRResNet-MSE -- the loop loads those weights: the generator is an ``SRResNet`` and the player is named "generator"
 in both games, so a SRResNet checkpoint's "generator" tensors load into it).
 """
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advlab.core.checks import check_int
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
 from advlab.core.precision import Precision
@@ -74,6 +76,8 @@ class SRGAN(ImageGame):
         adversarial_weight: the weight of eq. 6 in eq. 3 (1e-3 in the paper).
         content_scale: s in eq. 5 (the paper's 1/12.75 for VGG54); None takes ``features.content_scale`` (the
             calibrated factor of advlab's photo features), or 1 for a network without one.
+        decay_at: after this many iterations both learning rates drop tenfold (the paper's schedule with half the
+            iterations); None keeps them constant.
         dist: the torchrun context (a world of 1 by default).
         precision: autocast and loss scaling (fp32 by default).
 
@@ -84,7 +88,7 @@ class SRGAN(ImageGame):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, features: nn.Module, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.999), adversarial_weight: float = ADVERSARIAL_WEIGHT,
-                 content_scale: float | None = None, dist: Distributed | None = None,
+                 content_scale: float | None = None, decay_at: int | None = None, dist: Distributed | None = None,
                  precision: Precision | None = None):
         if content_scale is None:
             content_scale = float(getattr(features, "content_scale", 1.0))
@@ -96,7 +100,11 @@ class SRGAN(ImageGame):
         self.adversarial_weight, self.content_scale = float(adversarial_weight), float(content_scale)
         optimizers = {"generator": torch.optim.Adam(generator.parameters(), lr=lr, betas=betas),
                       "discriminator": torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)}
-        super().__init__({"generator": generator, "discriminator": discriminator}, optimizers, dist, precision)
+        schedulers = {} if decay_at is None else {
+            name: torch.optim.lr_scheduler.MultiStepLR(optimizer, [check_int("decay_at", decay_at, 1)], gamma=0.1)
+            for name, optimizer in optimizers.items()}
+        super().__init__({"generator": generator, "discriminator": discriminator}, optimizers, dist, precision,
+                         schedulers)
 
     def train_iteration(self, inputs: Tensor, targets: Tensor, record: bool = False) -> dict[str, float]:
         """One D step on I^HR and G(I^LR), then one G step on eq. 3 through the updated D."""
