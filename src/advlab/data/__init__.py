@@ -17,12 +17,16 @@ from advlab.core.errors import AdvlabError
 from advlab.data.digits import load_digits_images
 from advlab.data.idx import load_idx_images, read_idx
 from advlab.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
+from advlab.data.image_pairs import ImagePairs
 from advlab.data.mnist import classes_in_turn, load_mnist, stratified_split
 from advlab.data.npy import load_npy
+from advlab.data.paired_sets import PAIRED_SETS, load_paired
 from advlab.data.resize import check_image_size, resize_images
 from advlab.data.stacked_digits import load_stacked_digits, load_stacked_mnist
+from advlab.data.superres_sets import load_superres, load_superres_test
 from advlab.data.tensor_data import TensorData
 from advlab.data.toy2d import TOY2D, GaussianMixture2D, Spiral2D, grid25, ring8
+from advlab.data.unpaired_sets import UNPAIRED_SETS, load_unpaired
 
 Dataset = GaussianMixture2D | TensorData
 
@@ -108,6 +112,13 @@ def load_dataset(
 
 __all__ = [
     "DATASETS",
+    "ImagePairs",
+    "PAIRED_SETS",
+    "UNPAIRED_SETS",
+    "load_paired",
+    "load_superres",
+    "load_superres_test",
+    "load_unpaired",
     "IMAGE_EXTENSIONS",
     "Dataset",
     "GaussianMixture2D",

@@ -29,7 +29,7 @@ SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 BT601_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _find_image_files(root: Path) -> list[Path]:
+def find_image_files(root: Path) -> list[Path]:
     """All image files under ``root``, recursively, sorted by their path relative to it."""
     files = [
         path
@@ -39,7 +39,7 @@ def _find_image_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda path: path.relative_to(root).as_posix())
 
 
-def _decode(path: Path) -> np.ndarray:
+def decode_image(path: Path) -> np.ndarray:
     """Decode one image to float32 in [0, 1]: (H, W) if grayscale, (H, W, 3) if colour."""
     try:
         with Image.open(path) as image:
@@ -53,7 +53,7 @@ def _decode(path: Path) -> np.ndarray:
         raise AdvlabError(f"{path}: cannot read this image ({error})") from error
 
 
-def _with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+def with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     """(H, W) or (H, W, 3) -> (channels, H, W)."""
     is_gray = pixels.ndim == 2
     if channels == 1:
@@ -63,7 +63,7 @@ def _with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     return color.transpose(2, 0, 1)
 
 
-def _check_same_size(files: list[Path], arrays: list[np.ndarray]) -> None:
+def check_same_size(files: list[Path], arrays: list[np.ndarray]) -> None:
     """Without ``image_size``, every image must have the first image's height and width."""
     first_size = arrays[0].shape[:2]
     for path, pixels in zip(files, arrays):
@@ -105,17 +105,17 @@ def load_image_folder(
     if not root.is_dir():
         found = "a file" if root.exists() else "nothing there"
         raise AdvlabError(f"{root}: expected a directory of images, found {found}")
-    files = _find_image_files(root)
+    files = find_image_files(root)
     if not files:
         raise AdvlabError(
             f"{root}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})"
         )
-    arrays = [_decode(file) for file in files]
+    arrays = [decode_image(file) for file in files]
     if channels is None:
         channels = 1 if all(pixels.ndim == 2 for pixels in arrays) else 3
-    tensors = [torch.from_numpy(_with_channels(pixels, channels)) for pixels in arrays]
+    tensors = [torch.from_numpy(with_channels(pixels, channels)) for pixels in arrays]
     if image_size is None:
-        _check_same_size(files, arrays)
+        check_same_size(files, arrays)
         images = torch.stack(tensors)
     else:
         images = torch.cat([resize_images(t.unsqueeze(0), image_size) for t in tensors])
@@ -128,7 +128,7 @@ def read_image(path: str | Path, channels: int) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise AdvlabError(f"{path}: no such image file")
-    return torch.from_numpy(np.ascontiguousarray(_with_channels(_decode(path), channels)))
+    return torch.from_numpy(np.ascontiguousarray(with_channels(decode_image(path), channels)))
 
 
 def image_files(path: str | Path) -> list[Path]:
@@ -141,7 +141,7 @@ def image_files(path: str | Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise AdvlabError(f"{path}: no such file or directory")
-    files = _find_image_files(path)
+    files = find_image_files(path)
     if not files:
         raise AdvlabError(f"{path}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})")
     return files

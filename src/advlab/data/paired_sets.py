@@ -51,7 +51,7 @@ from torch import Tensor
 
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
-from advlab.data.image_folder import _check_same_size, _decode, _find_image_files, _with_channels
+from advlab.data.image_folder import check_same_size, decode_image, find_image_files, with_channels
 from advlab.data.image_pairs import ImagePairs
 from advlab.data.mnist import load_mnist, stratified_split
 from advlab.data.resize import check_image_size, resize_images
@@ -220,7 +220,7 @@ def outline(digits: Tensor) -> Tensor:
 # ---------------------------------------------------------------------- the user's folders
 
 def _decoded(files: list[Path]) -> list[np.ndarray]:
-    return [_decode(path) for path in files]
+    return [decode_image(path) for path in files]
 
 
 def _channels(arrays: list[np.ndarray]) -> int:
@@ -229,16 +229,16 @@ def _channels(arrays: list[np.ndarray]) -> int:
 
 def _stack(arrays: list[np.ndarray], files: list[Path], channels: int, image_size: int | None) -> Tensor:
     """(N, channels, H, W): as they are (all of one size) or each resized to image_size x image_size."""
-    tensors = [torch.from_numpy(np.ascontiguousarray(_with_channels(pixels, channels))) for pixels in arrays]
+    tensors = [torch.from_numpy(np.ascontiguousarray(with_channels(pixels, channels))) for pixels in arrays]
     if image_size is None:
-        _check_same_size(files, arrays)
+        check_same_size(files, arrays)
         return torch.stack(tensors)
     return torch.cat([resize_images(t[None], image_size) for t in tensors])
 
 
 def _image_files(folder: Path) -> list[Path]:
     try:
-        files = _find_image_files(folder)
+        files = find_image_files(folder)
     except OSError as error:
         raise AdvlabError(f"{folder}: cannot read this folder ({error})") from None
     if not files:

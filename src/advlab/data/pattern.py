@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from advlab.core.errors import AdvlabError
-from advlab.data.image_folder import _decode
+from advlab.data.image_folder import decode_image
 from advlab.data.npy import _images, _load_array
 
 
@@ -28,7 +28,7 @@ def load_pattern(path: str | Path) -> Tensor:
             raise AdvlabError(f"{path}: a pattern is one image, (H, W), (C, H, W) or (H, W, C); found shape "
                               f"{array.shape}")
         return _images(path, array[np.newaxis])[0]
-    pixels = _decode(path)
+    pixels = decode_image(path)
     return torch.from_numpy(np.ascontiguousarray(pixels[np.newaxis] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)))
 
 

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
-from advlab.data.image_folder import IMAGE_EXTENSIONS, _decode, _find_image_files, _with_channels
+from advlab.data.image_folder import IMAGE_EXTENSIONS, decode_image, find_image_files, with_channels
 from advlab.data.image_pairs import ImagePairs
 
 SCALES = (2, 4, 8)
@@ -108,7 +108,7 @@ def builtin_photo(name: str) -> Tensor:
     if isinstance(pixels, tuple):  # stereo_motorcycle: (left, right, disparity)
         pixels = pixels[0]
     pixels = np.asarray(pixels, dtype=np.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(_with_channels(pixels, 3)))
+    return torch.from_numpy(np.ascontiguousarray(with_channels(pixels, 3)))
 
 
 def _folder_images(root: Path) -> tuple[list[Tensor], list[str]]:
@@ -117,12 +117,12 @@ def _folder_images(root: Path) -> tuple[list[Tensor], list[str]]:
         found = "a file" if root.exists() else "nothing there"
         raise AdvlabError(f"{root}: expected a built-in set ({BUILTIN!r}) or a directory of photographs, "
                           f"found {found}")
-    files = _find_image_files(root)
+    files = find_image_files(root)
     if not files:
         raise AdvlabError(f"{root}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})")
-    arrays = [_decode(path) for path in files]
+    arrays = [decode_image(path) for path in files]
     channels = 1 if all(pixels.ndim == 2 for pixels in arrays) else 3
-    images = [torch.from_numpy(np.ascontiguousarray(_with_channels(pixels, channels))) for pixels in arrays]
+    images = [torch.from_numpy(np.ascontiguousarray(with_channels(pixels, channels))) for pixels in arrays]
     return images, [path.relative_to(root).as_posix() for path in files]
 
 
@@ -264,7 +264,7 @@ def superres_test_names(name_or_path: str | Path = BUILTIN) -> list[str]:
     root = Path(name_or_path).expanduser()
     if not root.is_dir():
         return _folder_images(root)[1]  # the same error as load_superres_test
-    files = _find_image_files(root)
+    files = find_image_files(root)
     if not files:
         raise AdvlabError(f"{root}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})")
     return [path.relative_to(root).as_posix() for path in files]

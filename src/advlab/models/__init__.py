@@ -15,11 +15,15 @@ from advlab.models.inception_fid import FIDInceptionV3, load_fid_inception
 from advlab.models.lenet import LeNet5
 from advlab.models.mlp import MLPDiscriminator, MLPGenerator
 from advlab.models.normalize import Normalize
+from advlab.models.patchgan import PatchDiscriminator
 from advlab.models.progan import ProGANDiscriminator, ProGANGenerator
+from advlab.models.resnet_generator import ResnetGenerator
 from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 from advlab.models.self_attention import SelfAttention
 from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
 from advlab.models.spectral_norm import apply_spectral_norm, spectral_norm
+from advlab.models.srresnet import SRDiscriminator, SRResNet
+from advlab.models.unet import UNetGenerator
 
 __all__ = [
     "ACGANDiscriminator", "ConditionalDCGANDiscriminator", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
@@ -28,4 +32,5 @@ __all__ = [
     "ProjectionDiscriminator",
     "SAGANDiscriminator", "SAGANGenerator", "SNGANDiscriminator", "SNGANGenerator", "SelfAttention", "SmallCNN",
     "apply_spectral_norm", "load_fid_inception", "spectral_norm",
+    "PatchDiscriminator", "ResnetGenerator", "SRDiscriminator", "SRResNet", "UNetGenerator",
 ]
