@@ -138,8 +138,9 @@ class PhotoFeatures(nn.Module):
 
 
 def make_recipe(seed: int = 0, steps: int | None = None) -> Recipe:
-    """The recipe of the photo network (advlab.metrics.features.Recipe; ``epochs`` holds the steps, ``image_size``
-    the patch side, no held-out fraction: it is tested on the held-out photographs)."""
+    """The recipe of the photo network as an advlab.metrics.features.Recipe (so that its cache, records and
+    ``list_cached`` serve it): ``epochs`` holds the steps, ``image_size`` the patch side, ``held_out_fraction`` 0
+    (the held-out patches are the bottom quarter of each photograph, not a fraction of rows)."""
     return Recipe(data=DATA, image_size=PATCH, seed=check_int("seed", seed, 0),
                   epochs=STEPS if steps is None else check_int("steps", steps, 1), max_shift=0, batch_size=BATCH,
                   peak_lr=PEAK_LR, held_out_fraction=0.0, architecture=ARCHITECTURE)
