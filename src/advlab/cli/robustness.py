@@ -7,6 +7,10 @@ table, the checks and the paths; writes RUN/robustness.json and RUN/robustness/.
 (``advlab classifier train --data mnist``) the usual Linf budgets go up to eps 0.3; the images are the
 run's held-out split, stratified by class for MNIST. Without --eps, an MNIST run is evaluated at Madry et
 al.'s budgets around 0.3 (0.1, 0.2, 0.3, 0.4), any other Linf run at 0.05, 0.1, 0.2, 0.3.
+
+``--advgan`` adds AdvGAN (Xiao et al. 2018, advlab.attacks.advgan) to the evaluation: one generator per eps, trained
+on the run's training rows (never the evaluated held-out rows) for ``--advgan-steps`` iterations (default: its 60
+epochs), then one forward pass per image; it counts in the worst case and gets its own curve.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ DATA_EPS = {"mnist": (0.1, 0.2, 0.3, 0.4)}  # Linf budgets by the run's data (ot
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
   advlab robustness runs/clf --eps 0.1,0.2,0.3
   advlab robustness runs/clf --eps 0.3 --n 500 --budget standard
+  advlab robustness runs/clf --eps 0.1,0.3 --advgan --advgan-steps 500
   advlab defend adv-train runs/clf --eps 0.3 --out runs/clf-at && advlab robustness runs/clf-at --eps 0.3"""
 
 
@@ -61,6 +66,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--surrogate", default=None,
                         help="a classifier run for the transfer attack (default: an MLP trained for a few seconds on "
                              "the run's training split)")
+    parser.add_argument("--advgan", action="store_true",
+                        help="also attack with AdvGAN (Linf only): one generator per eps, trained on the run's "
+                             "training rows before the evaluation, then one forward pass per image")
+    parser.add_argument("--advgan-steps", type=int, default=DEFAULTS.advgan_steps,
+                        help="AdvGAN's training iterations (minibatches of 128) per eps (default: its 60 epochs)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -84,14 +94,22 @@ def default_eps(run: str, norm: str) -> tuple[float, ...]:
     return DATA_EPS.get(data, DEFAULTS.eps)
 
 
+def advgan_line(trained: dict) -> str:
+    """How the AdvGAN generators were trained (robustness.json's ``advgan``), in one line."""
+    each = "; ".join(f"eps {eps}: {about['iterations']} iterations ({about['epochs']:.1f} epochs) in "
+                     f"{about['seconds']:.1f} s" for eps, about in trained["generators"].items())
+    return (f"AdvGAN: one generator per eps, trained on the run's {trained['n']} training rows (not the held-out "
+            f"images attacked) -- {each}")
+
+
 def run_robustness(args: argparse.Namespace) -> int:
     eps = default_eps(args.run, args.norm) if args.eps is None else parse_eps(args.eps, args.norm)
     config = RobustnessConfig(run=args.run, eps=eps, norm=args.norm, n=args.n,
                               budget=args.budget, steps=args.steps, restarts=args.restarts, queries=args.queries,
                               targets=args.targets, fab_targets=args.fab_targets, eot_draws=args.eot_draws,
                               check_images=args.check_images, chunk_size=args.chunk_size, surrogate=args.surrogate,
-                              seed=args.seed, device=args.device, threads=args.threads,
-                              progress=not args.no_progress)
+                              advgan=args.advgan, advgan_steps=args.advgan_steps, seed=args.seed, device=args.device,
+                              threads=args.threads, progress=not args.no_progress)
     path, record = robustness_run(config)
     if not context().is_main:  # under torchrun rank 0 alone writes and prints
         return 0
@@ -99,6 +117,8 @@ def run_robustness(args: argparse.Namespace) -> int:
         print(f"WARNING: {record['warning']}")
     print(f"clean accuracy: {100 * record['clean_accuracy']:.1f}% ({record['n']} held-out images)")
     print(md_table(*accuracy_table(record)))
+    if record.get("advgan"):
+        print(advgan_line(record["advgan"]))
     for check in record["checks"]:
         print(f"[{'PASS' if check['passed'] else 'FAIL'}] {check['name']}: {check['evidence']}")
     files = record["files"]
