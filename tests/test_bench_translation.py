@@ -102,7 +102,8 @@ def test_a_finding_holds_only_at_every_seed():
     assert bench.better(once, "l1+cgan", "l1", "mean_iou")[1] == "mixed"  # 0.675 vs 0.6, below at seed 1
     assert bench.better(once, "l1+cgan", "cgan", "mean_iou")[1] == "does not hold"  # 0.675 vs 0.7
     assert [check.verdict for check in bench.findings(always)] == ["holds"] * 4
-    assert bench.seed_spread(once) == pytest.approx((0.4, "cgan"))
+    assert bench.seed_spread(once) == pytest.approx({"l1": 0.0, "cgan": 0.4, "l1+cgan": 0.25})
+    assert bench.paired_gaps(once, "l1+cgan", "l1") == pytest.approx([0.2, -0.05])
 
 
 @pytest.mark.parametrize(("argv", "message"), [
