@@ -1,5 +1,5 @@
-"""Paired sets for pix2pix: the built-ins (shapes, edges, digits-outlines), label decoding, the user's folder
-layouts and every bad input."""
+"""Paired sets for pix2pix: the built-ins (shapes, materials, edges, digits-outlines), label decoding, the user's
+folder layouts and every bad input."""
 
 import numpy as np
 import pytest
@@ -12,10 +12,14 @@ from advlab.data.image_pairs import ImagePairs
 from advlab.data.paired_sets import (
     HELD_OUT_PHOTOS,
     LABEL_COLOURS,
+    MATERIAL_CLASSES,
+    MATERIAL_COLOUR,
+    MATERIAL_LABEL_COLOURS,
     PAIRED_SETS,
     SHAPE_CLASSES,
     decode_labels,
     encode_labels,
+    label_coding,
     load_paired,
 )
 
@@ -31,12 +35,12 @@ def shapes():
 
 
 def test_every_builtin_is_listed_with_a_description():
-    assert set(PAIRED_SETS) == {"shapes", "edges", "digits-outlines"}
+    assert set(PAIRED_SETS) == {"shapes", "materials", "edges", "digits-outlines"}
     assert all(isinstance(text, str) and len(text) > 20 for text in PAIRED_SETS.values())
 
 
-@pytest.mark.parametrize("name,channels,count", [("shapes", (3, 3), 1000), ("edges", (1, 3), 1000),
-                                                 ("digits-outlines", (1, 1), 5000)])
+@pytest.mark.parametrize("name,channels,count", [("shapes", (3, 3), 1000), ("materials", (3, 3), 1000),
+                                                 ("edges", (1, 3), 1000), ("digits-outlines", (1, 1), 5000)])
 def test_builtin_shapes_split_and_range(name, channels, count):
     pairs = load_paired(name)
     held = pairs.held_out
@@ -48,7 +52,7 @@ def test_builtin_shapes_split_and_range(name, channels, count):
         assert images.dtype == torch.float32 and 0 <= images.min() and images.max() <= 1
 
 
-@pytest.mark.parametrize("name", ["shapes", "edges"])
+@pytest.mark.parametrize("name", ["shapes", "materials", "edges"])
 def test_builtins_are_deterministic_in_the_seed(name):
     first, again, other = (load_paired(name, image_size=16, seed=s) for s in (3, 3, 4))
     for x, y in ((first.a, again.a), (first.b, again.b), (first.held_out.b, again.held_out.b)):
@@ -99,6 +103,90 @@ def test_shapes_scenes_follow_the_label_map_but_are_no_colour_lookup(shapes):
     # ... but the colour of a pixel varies within its class (texture, shading, rims): no per-pixel lookup
     assert (spreads > 0.05).all()
     assert LABEL_COLOURS.shape == (len(SHAPE_CLASSES), 3)
+
+
+@pytest.fixture(scope="module")
+def materials():
+    return load_paired("materials")
+
+
+def test_each_set_decodes_with_its_own_palette(materials):
+    assert label_coding("shapes").classes == SHAPE_CLASSES and label_coding("materials").classes == MATERIAL_CLASSES
+    assert MATERIAL_LABEL_COLOURS.shape == (len(MATERIAL_CLASSES), 3)
+    classes = torch.randint(len(MATERIAL_CLASSES), (2, 8, 8))
+    labels = encode_labels(classes, "materials")
+    assert torch.equal(decode_labels(labels, "materials"), classes)
+    assert not torch.equal(decode_labels(labels), classes)  # the shapes palette reads these colours otherwise
+    noisy = (labels + 0.3 * (torch.rand_like(labels) - 0.5)).clamp(0, 1)
+    assert torch.equal(decode_labels(noisy, "materials"), classes)
+    decoded = decode_labels(materials.a, "materials")
+    assert torch.equal(encode_labels(decoded, "materials"), materials.a)  # palette colours only
+    shares = torch.bincount(decoded.flatten(), minlength=len(MATERIAL_CLASSES)) / decoded.numel()
+    assert (shares - 1 / len(MATERIAL_CLASSES)).abs().max() < 0.03  # materials drawn uniformly
+    for name in ("edges", "facades"):
+        with pytest.raises(AdvlabError, match="shapes, materials"):
+            label_coding(name)
+
+
+def test_materials_share_one_colour_and_one_histogram(materials):
+    classes = decode_labels(materials.a, "materials")
+    pixels = [materials.b.permute(0, 2, 3, 1)[classes == k] for k in range(len(MATERIAL_CLASSES))]  # (n_k, 3) each
+    means = torch.stack([p.mean(0) for p in pixels])
+    medians = torch.stack([p.median(0).values for p in pixels])
+    spreads = torch.stack([p.std(0) for p in pixels])
+    quartiles = torch.stack([torch.quantile(p[:, 0], torch.tensor([0.25, 0.75])) for p in pixels])
+    shared = torch.tensor(MATERIAL_COLOUR, dtype=torch.float32)
+    assert (means - shared).abs().max() < 0.01 and (medians - shared).abs().max() < 0.02
+    assert (spreads - spreads.mean(0)).abs().max() < 0.01 and spreads.min() > 0.15  # one contrast, a strong one
+    assert (quartiles - quartiles.mean(0)).abs().max() < 0.02
+
+
+def test_materials_pixels_are_unpredictable_from_the_label_map(materials, shapes):
+    """The best per-pixel guess from (class, position) -- its mean over the set -- explains almost none of a
+    materials scene's variance (random phase per region), but most of a shapes scene's (a colour per class)."""
+    def unexplained(pairs, name):
+        classes, values = decode_labels(pairs.a, name), pairs.b.mean(1)
+        residual = 0.0
+        for k in range(len(label_coding(name).classes)):
+            inside = (classes == k).float()
+            mean = (values * inside).sum(0) / inside.sum(0).clamp(min=1)
+            residual += float((((values - mean) ** 2) * inside).sum())
+        return residual / float(((values - values.mean()) ** 2).sum())
+
+    assert unexplained(materials, "materials") > 0.97  # measured 0.994
+    assert unexplained(shapes, "shapes") < 0.5  # measured 0.18
+
+
+def test_materials_region_shapes_carry_no_class(materials):
+    classes = decode_labels(materials.a, "materials").numpy()
+    areas = [[] for _ in MATERIAL_CLASSES]
+    for image in classes:
+        for k in range(len(MATERIAL_CLASSES)):
+            regions, count = ndimage.label(image == k)
+            areas[k] += np.bincount(regions.ravel())[1:].tolist()
+    mean_areas = np.array([np.mean(a) for a in areas])
+    counts = np.array([len(a) for a in areas])
+    assert np.abs(mean_areas / mean_areas.mean() - 1).max() < 0.15  # measured within 5%
+    assert np.abs(counts / counts.mean() - 1).max() < 0.15
+
+
+def test_materials_textures_are_the_documented_ones(materials):
+    """Mean |difference| of neighbouring pixels inside one material: bricks run along their courses, stripes along
+    the 45 degree diagonal, grass vertically; dots and checker have no such direction."""
+    classes, values = decode_labels(materials.a, "materials"), materials.b.mean(1)
+    size = values.shape[-1]
+
+    def step(kind, dr, dc):
+        here, there = (slice(0, size - 1), slice(1, size - 1)), (slice(dr, size - 1 + dr), slice(1 + dc, size - 1 + dc))
+        same = (classes[:, here[0], here[1]] == kind) & (classes[:, there[0], there[1]] == kind)
+        return float((values[:, here[0], here[1]] - values[:, there[0], there[1]])[same].abs().mean())
+
+    bricks, stripes, dots, grass, checker = range(len(MATERIAL_CLASSES))
+    assert step(bricks, 0, 1) < 0.6 * step(bricks, 1, 0)  # measured 0.08 vs 0.18
+    assert step(stripes, 1, -1) < 0.2 * step(stripes, 1, 1)  # 0.02 vs 0.30
+    assert step(grass, 1, 0) < 0.6 * step(grass, 0, 1)  # 0.06 vs 0.18
+    for kind in (dots, checker):
+        assert step(kind, 0, 1) == pytest.approx(step(kind, 1, 0), rel=0.15)
 
 
 def test_edges_mark_the_photographs_strong_gradients():
@@ -227,7 +315,7 @@ def test_folder_bad_inputs_one_clear_error_each(tmp_path):
 def test_argument_errors_name_what_to_pass(tmp_path):
     with pytest.raises(AdvlabError, match="AtoB or BtoA"):
         load_paired("shapes", direction="AB")
-    with pytest.raises(AdvlabError, match="shapes, edges, digits-outlines"):
+    with pytest.raises(AdvlabError, match="shapes, materials, edges, digits-outlines"):
         load_paired("facades")
     file = tmp_path / "x.png"
     _write(file, np.zeros((4, 8), dtype=np.uint8))

@@ -1,4 +1,4 @@
-"""Segmentation score: the FCN-score of pix2pix (Isola et al. 2017, sec. 4.2, Table 1) on advlab's "shapes" scenes.
+"""Segmentation score: the FCN-score of pix2pix (Isola et al. 2017, sec. 4.2, Table 1) on advlab's label-map sets.
 
 Isola et al. judge labels -> photo translations by how well an off-the-shelf semantic segmenter (FCN-8s, Long et al.
 2015) trained on *real* Cityscapes photographs recovers the input label map from the *generated* photograph: "if
@@ -7,8 +7,11 @@ image correctly as well". They report per-pixel accuracy, per-class accuracy and
 predictions against the labels the photos were synthesised from, and the same figures on the real photos ("ground
 truth": 0.80 / 0.26 / 0.21 in Table 1), the ceiling any generator can reach under that segmenter.
 
-advlab's analogue works on the built-in paired set "shapes" (advlab.data.paired_sets: colour-coded label maps of
-5 classes -> textured scenes), with nothing downloaded:
+advlab's analogue works on the built-in paired sets with label maps (advlab.data.paired_sets.LABEL_CODINGS, nothing
+downloaded): "shapes" (colour-coded label maps of 5 shape classes -> textured scenes, each class with its own colour
+and outline) and "materials" (label maps of 5 materials -> scenes whose regions differ by texture alone, so a blurred
+scene loses the class: the set on which the paper's L1-vs-L1+cGAN gap can show). The set's classes and label colours
+come from its name (``data.name``, or ``labels=`` for a set renamed or made by hand):
 
 * the segmenter (:class:`ShapeSegmenter`) is a small fully-convolutional network -- a 3x3 convolution, three 3x3
   convolutions dilated 2, 4 and 8 (the context module of Yu & Koltun 2016), a 3x3 convolution, each followed by
@@ -29,7 +32,9 @@ advlab's analogue works on the built-in paired set "shapes" (advlab.data.paired_
   generator's score, as the paper's "ground truth" row.
 
 On "shapes" three quarters of the pixels are background: predicting background everywhere gives pixel accuracy
-~0.75, class accuracy 0.2 and mean IoU ~0.15; class accuracy and mean IoU are the figures that show the shapes.
+~0.75, class accuracy 0.2 and mean IoU ~0.15; class accuracy and mean IoU are the figures that show the shapes. On
+"materials" the 5 classes share the pixels about equally: one class everywhere gives pixel accuracy ~0.2, class
+accuracy 0.2 and mean IoU ~0.04; a uniformly random guess ~0.2 / 0.2 / 0.11.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from torch import Tensor, nn
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.data.image_pairs import ImagePairs
-from advlab.data.paired_sets import SHAPE_CLASSES, decode_labels
+from advlab.data.paired_sets import LABEL_CODINGS, LABEL_COLOURS, SHAPE_CLASSES, decode_labels, label_coding
 
 EVAL_BATCH = 256
 DILATIONS = (1, 2, 4, 8, 1)
@@ -54,7 +59,7 @@ class ShapeSegmenter(nn.Module):
 
     Args:
         channels: input channels (3 for scenes).
-        classes: output classes (5 for "shapes": `SHAPE_CLASSES`).
+        classes: output classes (5 for "shapes" and for "materials").
         width: channels of every hidden layer.
     """
 
@@ -109,11 +114,14 @@ class Segmenter:
         class_names: the name of each class index.
         ceiling: its score on the real held-out scenes (the pix2pix paper's "ground truth" row), or None when the
             data had no held-out split.
+        label_colours: (classes, 3) the label-map colour of each class, to decode colour-coded label maps given
+            to `segmentation_score` ("shapes": LABEL_COLOURS).
     """
 
     network: nn.Module
     class_names: tuple[str, ...] = SHAPE_CLASSES
     ceiling: SegmentationScore | None = None
+    label_colours: Tensor = field(default_factory=lambda: LABEL_COLOURS.clone(), repr=False)
 
     def predict(self, scenes: Tensor) -> Tensor:
         """(N, H, W) int64 class indices of (N, 3, H, W) scenes in [0, 1], on the CPU."""
@@ -124,11 +132,19 @@ class Segmenter:
             return torch.cat([self.network(chunk).argmax(1) for chunk in scenes.split(EVAL_BATCH)])
 
 
-def labels_of(label_maps: Tensor) -> Tensor:
-    """(N, H, W) int64 classes: given as such, or decoded from (N, 3, H, W) colour-coded label maps."""
+def labels_of(label_maps: Tensor, colours: Tensor | None = None) -> Tensor:
+    """(N, H, W) int64 classes: given as such, or decoded from (N, 3, H, W) colour-coded label maps by the nearest of
+    `colours` ((classes, 3); default "shapes"' LABEL_COLOURS)."""
     if label_maps.ndim == 3 and not label_maps.is_floating_point():
         return label_maps.long().cpu()
-    return decode_labels(label_maps.detach().float().cpu())
+    maps = label_maps.detach().float().cpu()
+    if colours is None:
+        return decode_labels(maps)
+    if maps.ndim != 4 or maps.shape[1] != 3:
+        raise AdvlabError(f"label maps must be (N, 3, H, W) colour-coded images or (N, H, W) int64 classes, got "
+                          f"shape {tuple(maps.shape)}")
+    palette = colours.to(maps.dtype).cpu()
+    return ((maps[:, None] - palette[None, :, :, None, None]) ** 2).sum(dim=2).argmin(dim=1)
 
 
 def confusion_matrix(predicted: Tensor, truth: Tensor, classes: int) -> Tensor:
@@ -174,7 +190,7 @@ def scores_from_confusion(confusion: Tensor, class_names: tuple[str, ...] = SHAP
 def segmentation_score(segmenter: Segmenter, scenes: Tensor, label_maps: Tensor) -> SegmentationScore:
     """The FCN-score of `scenes` (N, 3, H, W) in [0, 1] against `label_maps`: (N, 3, H, W) colour-coded label maps
     (the pix2pix inputs the scenes were made from) or (N, H, W) int64 classes."""
-    truth = labels_of(label_maps)
+    truth = labels_of(label_maps, segmenter.label_colours)
     if len(scenes) == 0 or len(scenes) != len(truth) or tuple(scenes.shape[-2:]) != tuple(truth.shape[-2:]):
         raise AdvlabError(f"segmentation_score needs one label map per scene, of the scene's size; got "
                           f"{tuple(scenes.shape)} scenes and {tuple(truth.shape)} labels")
@@ -184,17 +200,19 @@ def segmentation_score(segmenter: Segmenter, scenes: Tensor, label_maps: Tensor)
 
 
 def train_segmenter(data: ImagePairs, seed: int = 0, steps: int = 400, batch_size: int = 32, lr: float = 2e-3,
-                    width: int = 16) -> Segmenter:
+                    width: int = 16, labels: str | None = None) -> Segmenter:
     """A segmenter of the real scenes ``data.b`` into the classes of their label maps ``data.a``.
 
     Args:
-        data: a paired "shapes" set (advlab.data.paired_sets.load_paired("shapes"), direction AtoB): a = label maps
-            (N, 3, H, W), b = scenes (N, 3, H, W); its ``held_out`` pairs give the ceiling.
+        data: a paired set with label maps (load_paired("shapes") or load_paired("materials"), direction AtoB): a =
+            colour-coded label maps (N, 3, H, W), b = scenes (N, 3, H, W); its ``held_out`` pairs give the ceiling.
         seed: seeds the initial weights and the minibatches.
         steps: Adam steps (400 at batch 32 on 900 scenes: ~20 s on one busy CPU thread).
         batch_size: scenes per minibatch.
         lr: Adam's learning rate.
         width: hidden channels of the ShapeSegmenter.
+        labels: the set whose classes and label colours ``data.a`` uses ("shapes" or "materials"); default: the
+            set named ``data.name``.
     """
     check_int("seed", seed, 0)
     check_int("steps", steps, 1)
@@ -203,13 +221,17 @@ def train_segmenter(data: ImagePairs, seed: int = 0, steps: int = 400, batch_siz
     check_number("lr", lr, 0.0, strict=True)
     if not data.paired or data.a.shape[1] != 3 or data.b.shape[1] != 3 or data.a.shape[-2:] != data.b.shape[-2:]:
         raise AdvlabError("the segmenter learns from paired colour label maps (a) and scenes (b) of one size: "
-                          "load_paired('shapes') with direction AtoB")
-    scenes, labels = data.b.detach().float().cpu(), labels_of(data.a)
+                          "load_paired('shapes') or load_paired('materials') with direction AtoB")
+    if labels is None and data.name not in LABEL_CODINGS:
+        raise AdvlabError(f"the segmenter does not know the classes of {data.name!r}: pass labels= one of "
+                          f"{', '.join(LABEL_CODINGS)} (the set whose label colours data.a uses)")
+    coding = label_coding(data.name if labels is None else labels)
+    scenes, truth = data.b.detach().float().cpu(), labels_of(data.a, coding.colours)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = ShapeSegmenter(width=width)
-    _fit(network, scenes, labels, torch.Generator().manual_seed(seed), steps, batch_size, lr)
-    segmenter = Segmenter(network.eval())
+        network = ShapeSegmenter(classes=len(coding.classes), width=width)
+    _fit(network, scenes, truth, torch.Generator().manual_seed(seed), steps, batch_size, lr)
+    segmenter = Segmenter(network.eval(), coding.classes, label_colours=coding.colours.clone())
     if data.held_out is not None:
         segmenter.ceiling = segmentation_score(segmenter, data.held_out.b, data.held_out.a)
     return segmenter
