@@ -81,9 +81,9 @@ def test_feature_distance_is_the_per_image_content_loss():
 def test_the_default_network_learns_its_task_and_is_calibrated():
     """Budget: the default recipe, STEPS steps of 64 patches (about 16 s of one quiet core)."""
     cached = train_photo_features(progress=False)
-    assert cached.held_out_accuracy > 0.5  # 14 photographs: chance 0.07; measured 0.746, 0.727, 0.682 at seeds 0-2
+    assert cached.held_out_accuracy > 0.6  # 14 photographs: chance 0.07; measured 0.803, 0.805, 0.746 at seeds 0-2
     network = photo_features(progress=False)
     data = load_superres("photos", scale=4, count=64, seed=5)  # other patches than the calibration's
     upscaled = bicubic_upscale(data.a, 4)
     content = float(content_loss(network, upscaled, data.b, network.content_scale))
-    assert content == pytest.approx(4 * float(F.mse_loss(upscaled, data.b)), rel=0.5)  # seeds 1, 2: x1.11, x1.25
+    assert content == pytest.approx(4 * float(F.mse_loss(upscaled, data.b)), rel=0.5)  # seeds 0-2: x1.13, x1.20, x1.14

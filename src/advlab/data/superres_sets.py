@@ -18,8 +18,9 @@ of the user's photographs works the same way.
 
 Low resolution: ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)``, which equals PIL's BICUBIC on
 float data (Keys' cubic with a = -0.5, the kernel widened by the factor when shrinking; checked to 2e-7). MATLAB's
-``imresize``, used to make the paper's inputs, has the same kernel and antialiasing but pads the border by
-replication differently, so inputs differ slightly at the edges. Images are first cropped to a multiple of the
+``imresize``, used to make the paper's inputs, has the same kernel and antialiasing but treats the border
+differently (it mirrors the image; PIL and torch renormalise the kernel's weights inside it), so inputs differ
+slightly within a few pixels of the edges. Images are first cropped to a multiple of the
 scale (the bottom and right rows go, MATLAB's ``modcrop``), downscaled whole, and patches are cut at matching
 positions (a low-resolution patch at (y, x) goes with the high-resolution patch at (r y, r x)), so a patch has no
 border effect of its own. Values stay float (no 8-bit rounding of the inputs).
