@@ -119,8 +119,14 @@ def test_a_folder_gives_patches_holds_out_every_tenth_image_and_tests_on_all(tmp
     pairs = load_superres_test(folder, scale=4)
     assert len(pairs) == 12 and pairs[0][1].shape == (1, 3, 40, 52) and pairs[0][0].shape == (1, 3, 10, 13)
     assert superres_test_names(folder)[0] == "photo00.png"
+    held = load_superres_test(folder, scale=4, held_out_only=True)
+    assert superres_test_names(folder, held_out_only=True) == ["photo01.png", "photo11.png"]
+    assert len(held) == 2 and torch.equal(held[1][1], pairs[11][1])
+    assert len(load_superres_test("photos", 4, held_out_only=True)) == len(TEST_PHOTOS)
     one = write_photos(tmp_path / "one", [(32, 32)])
     assert load_superres(one, scale=2, patch=16, count=4).held_out is None
+    with pytest.raises(AdvlabError, match="holds none out"):
+        load_superres_test(one, scale=2, held_out_only=True)
 
 
 def test_a_gray_folder_stays_gray(tmp_path):

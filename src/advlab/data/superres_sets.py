@@ -231,22 +231,30 @@ def load_superres(name_or_path: str | Path = BUILTIN, scale: int = 4, patch: int
     return ImagePairs(low, high, name, paired=True, held_out=held_out, scale=scale)
 
 
-def _test_images(name_or_path: str | Path) -> tuple[list[Tensor], list[str]]:
+def _test_images(name_or_path: str | Path, held_out_only: bool) -> tuple[list[Tensor], list[str]]:
     if str(name_or_path) == BUILTIN:
         return [builtin_photo(n) for n in TEST_PHOTOS], list(TEST_PHOTOS)
-    return _folder_images(Path(name_or_path).expanduser())
+    images, names = _folder_images(Path(name_or_path).expanduser())
+    if not held_out_only:
+        return images, names
+    rows = sorted(held_out_rows(len(images)))
+    if not rows:
+        raise AdvlabError(f"{name_or_path}: a folder of one image holds none out; evaluate on another folder")
+    return [images[i] for i in rows], [names[i] for i in rows]
 
 
-def load_superres_test(name_or_path: str | Path = BUILTIN, scale: int = 4) -> list[tuple[Tensor, Tensor]]:
+def load_superres_test(name_or_path: str | Path = BUILTIN, scale: int = 4,
+                       held_out_only: bool = False) -> list[tuple[Tensor, Tensor]]:
     """Whole images for evaluation, like Set5/Set14: [(low (1, C, H/scale, W/scale), high (1, C, H, W)), ...].
 
     ``"photos"`` gives ``TEST_PHOTOS`` (never used for training); a folder gives all of its images in sorted order
-    (:func:`superres_test_names` names them). Each is cropped to a multiple of `scale` and downscaled whole. Each side
-    must be at least 2 scale + 11 pixels: the evaluation removes a `scale`-pixel border and SSIM needs its
-    11-pixel window.
+    (:func:`superres_test_names` names them), or with `held_out_only` only those :func:`load_superres` held out of
+    training (every tenth counting back from the last) -- the images to report for a run trained on that folder.
+    Each is cropped to a multiple of `scale` and downscaled whole. Each side must be at least 2 scale + 11 pixels:
+    the evaluation removes a `scale`-pixel border and SSIM needs its 11-pixel window.
     """
     check_scale(scale)
-    images, names = _test_images(name_or_path)
+    images, names = _test_images(name_or_path, held_out_only)
     smallest = 2 * scale + SSIM_WINDOW
     pairs = []
     for image, name in zip(images, names):
@@ -258,7 +266,7 @@ def load_superres_test(name_or_path: str | Path = BUILTIN, scale: int = 4) -> li
     return pairs
 
 
-def superres_test_names(name_or_path: str | Path = BUILTIN) -> list[str]:
+def superres_test_names(name_or_path: str | Path = BUILTIN, held_out_only: bool = False) -> list[str]:
     """The names of :func:`load_superres_test`'s images, in its order (photo names, or paths within the folder)."""
     if str(name_or_path) == BUILTIN:
         return list(TEST_PHOTOS)
@@ -268,7 +276,8 @@ def superres_test_names(name_or_path: str | Path = BUILTIN) -> list[str]:
     files = find_image_files(root)
     if not files:
         raise AdvlabError(f"{root}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})")
-    return [path.relative_to(root).as_posix() for path in files]
+    names = [path.relative_to(root).as_posix() for path in files]
+    return [names[i] for i in sorted(held_out_rows(len(names)))] if held_out_only else names
 
 
 __all__ = ["BUILTIN", "DEFAULT_COUNT", "DEFAULT_PATCH", "HELD_OUT_PATCHES", "SCALES", "TEST_PHOTOS", "TRAIN_PHOTOS",
