@@ -43,12 +43,12 @@ def methods_of(run_dir: str | Path, device: torch.device) -> tuple[dict[str, Cal
 
 
 def evaluate_superres(run_dir: str | Path, data: str | None = None, device: str = "auto") -> tuple[Path, dict]:
-    """Score every method on the held-out images of `data` (default: the run's own data set's held-out photos)
-    and write RUN/eval/superres.json and superres.png; returns (json path, content)."""
+    """Score every method on the whole images of `data` (default: the held-out images of the run's own data set,
+    never its training photographs) and write RUN/eval/superres.json and superres.png; returns (json path, content)."""
     target = resolve_device(device)
     methods, config = methods_of(run_dir, target)
     scale = config.scale
-    pairs = load_superres_test(data or config.data, scale)
+    pairs = load_superres_test(data or config.data, scale, held_out_only=data is None)
     features = photo_features(target)
     content, outputs = {}, {}
     for name, upscale in methods.items():

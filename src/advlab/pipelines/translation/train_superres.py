@@ -3,7 +3,8 @@
 Ledig et al. 2017: SRResNet is trained for the pixel MSE; SRGAN starts from a trained SRResNet (`--init RUN`, as
 the paper does "to avoid undesired local optima") and adds a discriminator, a content loss on the features of a
 fixed network (advlab's own, trained on the bundled photographs: advlab.models.photo_features; no VGG download) and
-the adversarial term weighted 1e-3. Training patches come from advlab.data.superres_sets (built-in photographs or
+the adversarial term weighted 1e-3, both learning rates falling tenfold at half the steps (the paper's 10^5 updates
+at 1e-4, then 10^5 at 1e-5). Training patches come from advlab.data.superres_sets (built-in photographs or
 the user's folder; the low-resolution inputs are bicubic downscalings). At the end the run's summary holds PSNR and
 SSIM on the held-out whole images with the paper's protocol (Y channel, a border of `scale` pixels removed), beside
 bicubic upscaling's.
@@ -91,8 +92,10 @@ def build_game(config: SuperresTrainConfig, data: ImagePairs, device: torch.devi
         warn("SRGAN without --init starts from random weights; Ledig et al. start it from a trained SRResNet "
              "(advlab superres train --model srresnet, then --model srgan --init RUN)")
     discriminator = SRDiscriminator(channels=channels).to(device)
-    return SRGAN(generator, discriminator, photo_features(device), lr=config.lr, betas=betas,
-                 adversarial_weight=config.adversarial_weight, dist=dist, precision=precision)
+    dist.on_main(lambda: photo_features("cpu"))  # rank 0 trains and caches it; the others then read the cache
+    return SRGAN(generator, discriminator, photo_features(device, progress=False), lr=config.lr, betas=betas,
+                 adversarial_weight=config.adversarial_weight, decay_at=config.steps // 2, dist=dist,
+                 precision=precision)
 
 
 def columns(game: ImageGame, low: torch.Tensor, high: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
@@ -116,7 +119,7 @@ def test_figures(upscale, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale:
 def held_out_figures(config: SuperresTrainConfig):
     def figures(game: ImageGame, data: ImagePairs) -> dict[str, float]:
         device = data.a.device
-        pairs = load_superres_test(config.data, config.scale)
+        pairs = load_superres_test(config.data, config.scale, held_out_only=True)
         network = test_figures(game.translate, pairs, config.scale, device)
         bicubic = test_figures(lambda low: bicubic_upscale(low, config.scale), pairs, config.scale, device)
         return {"held_out_psnr": network["psnr"], "held_out_ssim": network["ssim"],

@@ -158,6 +158,7 @@ def train_translation(config: TranslateTrainConfig, resume: bool = False, overwr
     config = config.validate()
 
     def build(dist: Distributed, device: torch.device, precision: Precision, run: RunDir) -> Session:
+        dist.on_main(lambda: photo_features("cpu"))  # the held-out FID's network: trained and cached once, on rank 0
         data = load_translation_data(config).to(device)
         game = build_game(config, data, device, dist, precision)
         return Session(game, data, make_generator(config.seed, device), run, columns, held_out_figures,
