@@ -141,3 +141,26 @@ def resumed_config(stored, run_dir: str, given: dict[str, Any], config_file: str
         raise AdvlabError("--out differs from --resume; a resumed run stays in its directory")
     allowed = {k: v for k, v in given.items() if k in resumable and k != "out"}
     return from_mapping(type(stored), {**dataclasses.asdict(stored), **allowed}) if allowed else stored
+
+
+# What every trainer's loop options mean (translate, superres; gan words some of its own).
+LOOP_OPTION_DOCS = {
+    "out": "run directory to create",
+    "seed": "random seed", "device": "auto, cpu, cuda or cuda:N (under torchrun: cuda, each rank its own GPU)",
+    "precision": "fp32, bf16 (autocast; CPU or GPU) or fp16 (autocast with loss scaling; CUDA only)",
+    "threads": "torch CPU threads (unset: torch's default)",
+    "log_every": "log every N steps", "sample_every": "save a comparison grid every N steps",
+    "checkpoint_every": "checkpoint every N steps", "keep_checkpoints": "checkpoints kept",
+    "tensorboard": "write TensorBoard events",
+}
+RESUMABLE = ("steps", "device", "precision", "threads", "out")
+
+
+def add_training_flags(train: argparse.ArgumentParser, cls: type, docs: dict[str, str],
+                       skip: typing.Collection[str] = ()) -> None:
+    """--config, --resume, --overwrite, --no-progress and one flag per field of the run's config `cls`."""
+    train.add_argument("--config", help="YAML file with any of the options below")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in RUN where it stopped")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(train, cls, docs, skip)

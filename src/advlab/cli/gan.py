@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from advlab.cli.common import add_config_flags, config_values, resumed_config
+from advlab.cli.common import RESUMABLE, add_training_flags, config_values, resumed_config
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.errors import AdvlabError
 from advlab.pipelines.gan.evaluate_gan import METRICS
@@ -56,18 +56,12 @@ OPTION_DOCS = {
 }
 
 
-RESUMABLE = ("steps", "device", "precision", "threads", "out")
-
 
 def add_parser(subparsers) -> None:
     gan = subparsers.add_parser("gan", help="train and sample GANs")
     verbs = gan.add_subparsers(dest="verb", required=True, metavar="{train,sample,interpolate,evaluate}")
     train = verbs.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
-    train.add_argument("--config", help="YAML file with any of the options below")
-    train.add_argument("--resume", metavar="RUN", help="continue the run in RUN where it stopped")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_flags(train, GANTrainConfig, OPTION_DOCS)
+    add_training_flags(train, GANTrainConfig, OPTION_DOCS)
     train.set_defaults(handler=run_train)
     sample = verbs.add_parser("sample", help="draw samples from a trained run or a playground generator file")
     sample.add_argument("run", help="run directory, a checkpoint .safetensors inside one, or a generator "

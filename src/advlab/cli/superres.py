@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from advlab.cli.common import add_config_flags, config_values, resumed_config
+from advlab.cli.common import LOOP_OPTION_DOCS, RESUMABLE, add_training_flags, config_values, resumed_config
 from advlab.core.config import from_mapping, load_yaml
 from advlab.pipelines.translation.apply import superres_apply
 from advlab.pipelines.translation.configs import SuperresTrainConfig
@@ -13,7 +13,6 @@ from advlab.pipelines.translation.evaluate_superres import evaluate_superres
 from advlab.pipelines.translation.train_superres import superres_config, train_superres
 
 OPTION_DOCS = {
-    "out": "run directory to create",
     "model": "srresnet (pixel MSE) or srgan (content + adversarial loss; start it from an SRResNet run with --init)",
     "data": "photos (scikit-image's bundled photographs) or a folder of your photographs",
     "scale": "upscaling factor: 2, 4 or 8",
@@ -23,25 +22,15 @@ OPTION_DOCS = {
     "adversarial_weight": "srgan: weight of the adversarial term (the paper: 1e-3)",
     "lr": "Adam learning rate", "beta1": "Adam beta1", "beta2": "Adam beta2",
     "steps": "iterations", "batch_size": "minibatch of patches (the paper: 16)",
-    "seed": "random seed", "device": "auto, cpu, cuda or cuda:N (under torchrun: cuda, each rank its own GPU)",
-    "precision": "fp32, bf16 (autocast; CPU or GPU) or fp16 (autocast with loss scaling; CUDA only)",
-    "threads": "torch CPU threads (unset: torch's default)",
-    "log_every": "log every N steps", "sample_every": "save a comparison grid every N steps",
-    "checkpoint_every": "checkpoint every N steps", "keep_checkpoints": "checkpoints kept",
-    "tensorboard": "write TensorBoard events",
+    **LOOP_OPTION_DOCS,
 }
-RESUMABLE = ("steps", "device", "precision", "threads", "out")
 
 
 def add_parser(subparsers) -> None:
     superres = subparsers.add_parser("superres", help="super-resolution: SRResNet and SRGAN (Ledig et al. 2017)")
     verbs = superres.add_subparsers(dest="verb", required=True, metavar="{train,apply,evaluate}")
     train = verbs.add_parser("train", help="train SRResNet or SRGAN on photographs")
-    train.add_argument("--config", help="YAML file with any of the options below")
-    train.add_argument("--resume", metavar="RUN", help="continue the run in RUN where it stopped")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_flags(train, SuperresTrainConfig, OPTION_DOCS)
+    add_training_flags(train, SuperresTrainConfig, OPTION_DOCS)
     train.set_defaults(handler=run_train)
     apply = verbs.add_parser("apply", help="upscale an image or a folder of images with a trained run")
     apply.add_argument("run", help="a superres run directory")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from advlab.cli.common import add_config_flags, config_values, resumed_config
+from advlab.cli.common import LOOP_OPTION_DOCS, RESUMABLE, add_training_flags, config_values, resumed_config
 from advlab.core.config import from_mapping, load_yaml
 from advlab.data.paired_sets import PAIRED_SETS
 from advlab.data.unpaired_sets import UNPAIRED_SETS
@@ -14,7 +14,6 @@ from advlab.pipelines.translation.configs import TranslateTrainConfig
 from advlab.pipelines.translation.train_translation import train_translation, translation_config
 
 OPTION_DOCS = {
-    "out": "run directory to create",
     "data": "pix2pix: a built-in paired set (advlab translate datasets), a folder of aligned A|B images or a folder "
             "with A/ and B/ of same-named files; cyclegan: a built-in unpaired set",
     "data_a": "cyclegan: folder of domain A images", "data_b": "cyclegan: folder of domain B images",
@@ -30,14 +29,8 @@ OPTION_DOCS = {
     "lr": "Adam learning rate", "beta1": "Adam beta1", "beta2": "Adam beta2",
     "steps": "iterations (cyclegan: constant learning rate for the first half, then linear decay to 0)",
     "batch_size": "minibatch size (the papers use 1 to 10)",
-    "seed": "random seed", "device": "auto, cpu, cuda or cuda:N (under torchrun: cuda, each rank its own GPU)",
-    "precision": "fp32, bf16 (autocast; CPU or GPU) or fp16 (autocast with loss scaling; CUDA only)",
-    "threads": "torch CPU threads (unset: torch's default)",
-    "log_every": "log every N steps", "sample_every": "save a comparison grid every N steps",
-    "checkpoint_every": "checkpoint every N steps", "keep_checkpoints": "checkpoints kept",
-    "tensorboard": "write TensorBoard events",
+    **LOOP_OPTION_DOCS,
 }
-RESUMABLE = ("steps", "device", "precision", "threads", "out")
 
 
 def add_parser(subparsers) -> None:
@@ -46,11 +39,7 @@ def add_parser(subparsers) -> None:
     train = verbs.add_parser("train", help="train pix2pix (paired) or CycleGAN (unpaired)")
     train.add_argument("game", choices=("pix2pix", "cyclegan"), help="pix2pix (Isola et al. 2017) or cyclegan "
                        "(Zhu et al. 2017)")
-    train.add_argument("--config", help="YAML file with any of the options below")
-    train.add_argument("--resume", metavar="RUN", help="continue the run in RUN where it stopped")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_flags(train, TranslateTrainConfig, OPTION_DOCS, skip=("game",))
+    add_training_flags(train, TranslateTrainConfig, OPTION_DOCS, skip=("game",))
     train.set_defaults(handler=run_train)
     apply = verbs.add_parser("apply", help="translate an image or a folder of images with a trained run")
     apply.add_argument("run", help="a translate run directory")
