@@ -25,7 +25,7 @@ The page states the paper's finding (L1 + cGAN above L1 alone, and above cGAN al
 advlab's figures and says, for each, whether they reproduce it, seed by seed and on the mean over seeds. The
 picture shows input | L1 | cGAN | L1+cGAN | target on the same held-out examples (the first seed's runs).
 
-    python bench/translation.py              # seeds 0,1,2, 2,500 steps each: see the page's total time
+    python bench/translation.py              # seeds 0,1,2, 2,000 steps each: see the page's total time
     python bench/translation.py --quick      # a smoke run (tiny networks, 20 steps, one seed)
     python bench/translation.py --work runs/bench-p2p   # keep the runs; a finished run of the same config is reused
 """
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "translation.md"
 OBJECTIVES = ("l1", "cgan", "l1+cgan")
 TITLES = {"l1": "L1", "cgan": "cGAN", "l1+cgan": "L1+cGAN"}
-FULL = {"steps": 2500, "batch_size": 4, "width": 16, "segmenter_steps": 400, "seeds": "0,1,2", "image_size": 32}
+FULL = {"steps": 2000, "batch_size": 4, "width": 16, "segmenter_steps": 400, "seeds": "0,1,2", "image_size": 32}
 QUICK = {"steps": 20, "batch_size": 4, "width": 8, "segmenter_steps": 20, "seeds": "0", "image_size": 16}
 PICTURE_ROWS = 8
 BLUR_SIGMA = 1.0  # the "real scenes, blurred" reference row
