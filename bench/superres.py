@@ -19,7 +19,7 @@ Issue 19 part 6. As a user runs them, nothing downloaded, on one CPU thread:
   low-resolution images written as PNG files, in this process (images/s: Applied.images_per_second, generation only).
 
 Each training runs in its own process (one OpenMP thread); from its own records: s/step = summary.json
-``seconds`` / steps and its peak RSS (ru_maxrss at its end, beside the figure after its imports). The widths,
+``seconds`` / steps and its peak RSS (VmHWM at its end, beside the figure after its imports). The widths,
 blocks and steps are a CPU's, far below the paper's (16 blocks of 64 channels, 10^6 + 10^5 steps on ImageNet): the
 page says which and states, for each of the paper's findings, whether it holds here.
 
@@ -280,10 +280,10 @@ def render(runs: dict[str, Trained], evaluation: dict | None, checks: list[Check
              *failure_lines(runs), ""]
     if evaluation is not None:
         lines += ["## Results (mean over the 5 held-out photographs)", "", *result_lines(runs, evaluation), "",
-                  "s/step: the training loop's own seconds (summary.json) / steps. Peak RSS: ru_maxrss of the "
-                  "training process at its end, the figure after its imports in brackets. apply images/s: "
-                  "`superres_apply` on the 5 low-resolution PNG files in this process, one thread, generation only "
-                  "(the photographs are 75 x 96 to 128 x 128 px at low resolution).", "",
+                  "s/step: the training loop's own seconds (summary.json) / steps. Peak RSS: the training "
+                  "process's own high-water mark (VmHWM) at its end, the figure after its imports in brackets. "
+                  "apply images/s: `superres_apply` on the 5 low-resolution PNG files in this process, one thread, "
+                  "generation only (the photographs are 75 x 96 to 128 x 128 px at low resolution).", "",
                   "## The paper's findings, measured here", "", *shared.finding_lines(found), "",
                   "## Per image", "", *per_image_lines(evaluation), ""]
     lines += ["## The paper's Table 2 (4x, PSNR dB / SSIM on Y; arXiv 1609.04802v5)", "", *paper_lines(), "",

@@ -13,8 +13,8 @@ classes -> textured scenes, advlab.data.paired_sets "shapes", 32 x 32 px, nothin
   data, each in its own process: ``train_translation(TranslateTrainConfig(game="pix2pix", data="shapes", ...))``, the
   pipeline ``advlab translate train pix2pix`` runs (one torch thread, CPU, no report). From each run's own records:
   s/step = summary.json ``seconds`` (the training loop's clock) / steps, held-out L1, PSNR and SSIM (summary.json,
-  computed by the pipeline on the 100 held-out pairs), and the process's peak RSS (``resource.getrusage`` ru_maxrss
-  of the training process at its end, beside the same figure right after its imports);
+  computed by the pipeline on the 100 held-out pairs), and the process's peak RSS (VmHWM of the training process
+  at its end, beside the same figure right after its imports; see child_code);
 * **apply**: ``translate_apply(RUN, INPUTS, OUT)`` -- what ``advlab translate apply`` runs -- translates the held-out
   label maps, written as PNG files, in this process on one thread (the paper's test-time protocol: dropout on, each
   image's own batch statistics; torch seeded with the seed first); images/s is Applied.images_per_second
@@ -63,19 +63,29 @@ SCORES = ("pixel_accuracy", "class_accuracy", "mean_iou")
 def child_code(function: str) -> str:
     """A training process: ``advlab.pipelines.translation.<function>`` (train_translation or train_superres) on the
     config given as JSON in argv[1] (TranslateTrainConfig or SuperresTrainConfig), then one JSON line: its peak RSS
-    (ru_maxrss, kB) after the imports and at the end, and the call's wall seconds."""
+    in kB after the imports and at the end, and the call's wall seconds.
+
+    The peak is Linux's VmHWM (/proc/self/status), the high-water mark of this process's own memory since its exec;
+    ru_maxrss would not do: Linux carries the parent's resident set at the fork over into the child's ru_maxrss,
+    so every training would report at least the bench's own memory. Elsewhere ru_maxrss is the fallback."""
     config_class = {"train_translation": "TranslateTrainConfig", "train_superres": "SuperresTrainConfig"}[function]
     return f"""\
 import json, resource, sys, time
 from advlab.core.config import from_mapping
 from advlab.pipelines.translation.configs import {config_class}
 from advlab.pipelines.translation.{function} import {function}
-imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+imported = peak_kb()
 config = from_mapping({config_class}, json.loads(sys.argv[1]))
 start = time.perf_counter()
 {function}(config, overwrite=True, progress=False, report=False)
 wall = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kb()
 print(json.dumps({{"peak_rss_kb": peak, "imports_rss_kb": imported, "wall": wall}}))
 """
 
@@ -451,9 +461,9 @@ def render(results: list[SeedResult], checks: list[Check], found: list[Check], i
              "conventions); the ceiling rows score the real held-out scenes, the blurred rows the same scenes under a "
              "Gaussian blur. Held-out L1 (on [0, 1] images), PSNR and SSIM (RGB, no border crop) against the real "
              "scenes are the run's summary.json. s/step: the training loop's own seconds / steps. Peak RSS: "
-             "ru_maxrss of the training process at its end (Python, torch, the data set and the run), with the "
-             "same figure right after its imports in brackets. apply images/s: `translate_apply` in this process on "
-             "one thread, generation only.", "",
+             "the training process's own high-water mark (VmHWM) at its end (Python, torch, the data set and the "
+             "run), with the same figure right after its imports in brackets. apply images/s: `translate_apply` "
+             "in this process on one thread, generation only.", "",
              "## Per-class IoU (mean over seeds)", "", *per_class_lines(results), "",
              "## The paper's Table 1 (Cityscapes labels -> photo, FCN-8s; arXiv 1611.07004v3)", "", *paper_lines(),
              "", "Isola et al.: L1 alone gives \"reasonable but blurry results\", the cGAN alone \"much sharper "
