@@ -3,12 +3,13 @@
 Measured on this machine (2 busy cores, one thread, 400 iterations of batch 128 on the 1,437 training images,
 the attack's defaults otherwise; held-out success of the 360 held-out images, seeds 0 / 1 / 2):
 
-    eps 0.1:  AdvGAN 0.22 / 0.23 / 0.23   FGSM 0.303   PGD-40 0.367
-    eps 0.2:  AdvGAN 0.93 / 0.93 / 0.92   FGSM 0.807   PGD-40 1.0
+    eps 0.1:  AdvGAN 0.249 / 0.232 / 0.246   FGSM 0.303   PGD-40 0.367
+    eps 0.2:  AdvGAN 0.947 / 0.941 / 0.938   FGSM 0.807   PGD-40 1.0
 
-so at eps 0.2 the generator beats FGSM by 11 points or more, while at eps 0.1 it stays under FGSM on this robust
-little CNN (see the report of issue 19's AdvGAN part); its time per image is 50-100 times below PGD-40's. Each fit
-takes about 15 s here.
+(with alpha 1 and c_fraction 0.5, the defaults before: 0.22-0.23 and 0.92-0.93), so at eps 0.2 the generator beats
+FGSM by 13 points or more, while at eps 0.1 it stays under FGSM on this robust little CNN trained on 1,437 images
+(on real MNIST it passes FGSM: test_attack_advgan_mnist_slow.py); its time per image is 50-100 times below
+PGD-40's. Each fit takes about 15 s here.
 """
 
 import pytest
@@ -39,9 +40,9 @@ def test_advgan_against_fgsm_and_pgd_on_the_digits_cnn(digits_cnn, eps, beats_fg
         randomly = (digits_cnn.model((digits_cnn.images + eps * noise).clamp(0, 1)).argmax(1)
                     != digits_cnn.labels).double().mean().item()
     if beats_fgsm:
-        assert advgan >= fgsm + 0.05  # measured +0.11 to +0.12
+        assert advgan >= fgsm + 0.05  # measured +0.13 to +0.14
     else:
-        assert advgan >= 0.6 * fgsm  # measured 0.73 x to 0.77 x
+        assert advgan >= 0.6 * fgsm  # measured 0.77 x to 0.82 x
     assert advgan > randomly + 0.1  # it learned: random corners of the ball at the same eps fool far fewer
     assert pgd >= advgan
     assert advgan_seconds * 10 < pgd_seconds  # one pass of G against 40 forward and backward passes
