@@ -52,7 +52,8 @@ TITLES = {"l1": "L1", "cgan": "cGAN", "l1+cgan": "L1+cGAN"}
 FULL = {"steps": 2000, "batch_size": 4, "width": 16, "segmenter_steps": 400, "seeds": "0,1,2", "image_size": 32}
 QUICK = {"steps": 20, "batch_size": 4, "width": 8, "segmenter_steps": 20, "seeds": "0", "image_size": 16}
 PICTURE_ROWS = 8
-BLUR_SIGMA = 1.0  # the "real scenes, blurred" reference row
+# the "real scenes, blurred" reference row: 1 px for shapes; on materials 1.5 px takes the texture (and the class) away
+BLUR_SIGMA = {"shapes": 1.0, "materials": 1.5}
 # Isola et al. 2017 (CVPR; arXiv 1611.07004v3), Table 1: FCN-scores on Cityscapes labels -> photo
 PAPER = {"l1": (0.42, 0.15, 0.11), "cgan": (0.57, 0.22, 0.16), "l1+cgan": (0.66, 0.23, 0.17),
          "ground truth": (0.80, 0.26, 0.21)}
@@ -157,7 +158,7 @@ class Measured:
 
 def run_config(args: argparse.Namespace, objective: str, seed: int, out: Path) -> dict:
     """The TranslateTrainConfig values of one ablation run (every run of a seed differs in `objective` alone)."""
-    return {"game": "pix2pix", "data": "shapes", "objective": objective, "steps": args.steps,
+    return {"game": "pix2pix", "data": args.data, "objective": objective, "steps": args.steps,
             "batch_size": args.batch_size, "width": args.width, "image_size": args.image_size, "seed": seed,
             "device": args.device, "threads": 1, "log_every": max(args.steps // 20, 1),
             "sample_every": args.steps, "checkpoint_every": args.steps, "keep_checkpoints": 1,
@@ -228,7 +229,8 @@ def measure_seed(args: argparse.Namespace, seed: int, phases: Phases) -> SeedRes
     from advlab.metrics.segmentation_score import segmentation_score, train_segmenter
 
     folder = args.folder / f"seed-{seed}"
-    data = phases.run(f"seed {seed}: make the shapes set", load_paired, "shapes", args.image_size, "AtoB", 0.1, seed)
+    data = phases.run(f"seed {seed}: make the {args.data} set", load_paired, args.data, args.image_size, "AtoB", 0.1,
+                      seed)
     inputs = folder / "held_out" / "inputs"
     held_out_inputs(data, inputs)
     start = time.perf_counter()
@@ -242,17 +244,17 @@ def measure_seed(args: argparse.Namespace, seed: int, phases: Phases) -> SeedRes
         say(f"seed {seed} {objective}: " + (f"FAILED {done.error}" if done.error else
                                             f"mean IoU {done.score['mean_iou']:.3f}, {done.seconds_per_step:.3f} s/step"
                                             + (" (reused)" if done.reused else "")))
-    blurred = segmentation_score(segmenter, blur(data.held_out.b), data.held_out.a).as_dict()
+    blurred = segmentation_score(segmenter, blur(data.held_out.b, BLUR_SIGMA[args.data]), data.held_out.a).as_dict()
     return SeedResult(seed, segmenter.ceiling.as_dict(), blurred, segmenter_seconds, len(data.a), runs)
 
 
-def blur(images):
-    """(N, C, H, W) images under a Gaussian blur of BLUR_SIGMA pixels (reflected borders)."""
+def blur(images, sigma: float):
+    """(N, C, H, W) images under a Gaussian blur of `sigma` pixels (reflected borders)."""
     import numpy as np
     import torch
     from scipy import ndimage
 
-    blurred = ndimage.gaussian_filter(images.numpy(), sigma=(0, 0, BLUR_SIGMA, BLUR_SIGMA), mode="reflect")
+    blurred = ndimage.gaussian_filter(images.numpy(), sigma=(0, 0, sigma, sigma), mode="reflect")
     return torch.from_numpy(np.ascontiguousarray(blurred)).clamp(0, 1)
 
 
@@ -355,7 +357,7 @@ def number(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def result_lines(results: list[SeedResult]) -> list[str]:
+def result_lines(results: list[SeedResult], data: str) -> list[str]:
     """The task-score table: one row per objective and seed, a mean row per objective over several seeds, and the
     real scenes (the ceiling) per seed."""
     lines = ["| objective | seed | pixel accuracy | class accuracy | mean IoU | held-out L1 | PSNR dB | SSIM | s/step "
@@ -376,7 +378,7 @@ def result_lines(results: list[SeedResult]) -> list[str]:
             means = [mean_score(results, objective, key) for key in SCORES]
             lines.append(f"| **{TITLES[objective]}** | mean | " + " | ".join(f"**{number(v)}**" for v in means)
                          + " |" + " |" * 6)
-    for title, key in (("real scenes (ceiling)", "ceiling"), (f"real scenes, blurred (sigma {BLUR_SIGMA:g} px)",
+    for title, key in (("real scenes (ceiling)", "ceiling"), (f"real scenes, blurred (sigma {BLUR_SIGMA[data]:g} px)",
                                                                 "blurred")):
         for result in results:
             c = getattr(result, key)
@@ -398,20 +400,22 @@ def paper_lines() -> list[str]:
     return lines
 
 
-def per_class_lines(results: list[SeedResult]) -> list[str]:
+def per_class_lines(results: list[SeedResult], data: str) -> list[str]:
     """IoU of each class, per objective (mean over seeds) and on the real scenes."""
-    from advlab.data.paired_sets import SHAPE_CLASSES
+    from advlab.data.paired_sets import label_coding
+
+    classes = label_coding(data).classes
 
     def mean_iou(scores: list[dict], name: str) -> str:
         values = [s["per_class_iou"][name] for s in scores if s["per_class_iou"][name] is not None]
         return number(statistics.fmean(values)) if values else "—"
 
-    lines = ["| objective | " + " | ".join(SHAPE_CLASSES) + " |", "|---|" + "---:|" * len(SHAPE_CLASSES)]
+    lines = ["| objective | " + " | ".join(classes) + " |", "|---|" + "---:|" * len(classes)]
     for objective in OBJECTIVES:
         scores = [r.runs[objective].score for r in results if not r.runs[objective].error]
-        lines.append(f"| {TITLES[objective]} | " + " | ".join(mean_iou(scores, n) for n in SHAPE_CLASSES) + " |")
+        lines.append(f"| {TITLES[objective]} | " + " | ".join(mean_iou(scores, n) for n in classes) + " |")
     ceilings = [r.ceiling for r in results]
-    lines.append("| real scenes | " + " | ".join(mean_iou(ceilings, n) for n in SHAPE_CLASSES) + " |")
+    lines.append("| real scenes | " + " | ".join(mean_iou(ceilings, n) for n in classes) + " |")
     return lines
 
 
@@ -443,10 +447,11 @@ def summary_sentences(results: list[SeedResult], found: list[Check]) -> list[str
 def render(results: list[SeedResult], checks: list[Check], found: list[Check], info: dict,
            args: argparse.Namespace, command: str, phases: Phases, picture: str | None) -> str:
     seeds = ", ".join(str(r.seed) for r in results)
-    lines = ["# pix2pix ablation on \"shapes\": L1 vs cGAN vs L1+cGAN by a segmentation score (Isola et al. 2017, "
-             "Table 1)", "",
+    lines = [f"# pix2pix ablation on \"{args.data}\": L1 vs cGAN vs L1+cGAN by a segmentation score (Isola et al. "
+             "2017, Table 1)", "",
              f"Made by `{command}` on {info['date']}.", "", *machine_lines(info),
-             f"- every run: `train_translation` (`advlab translate train pix2pix --data shapes`) in its own process, "
+             f"- every run: `train_translation` (`advlab translate train pix2pix --data {args.data}`) in its own "
+             "process, "
              f"CPU, one torch thread, {args.steps:,} steps at minibatch {args.batch_size}, width {args.width} (U-Net "
              f"and PatchGAN channels; the paper: 64), {args.image_size} x {args.image_size} px, Adam 2e-4 (0.5, "
              f"0.999), lambda 100; seeds {seeds} (a seed fixes the data set, the split, the initial weights and the "
@@ -455,7 +460,7 @@ def render(results: list[SeedResult], checks: list[Check], found: list[Check], i
              "steps on the seed's real training scenes, applied to each run's `translate_apply` outputs on the "
              f"{held_out_count(results, results[0].seed)} held-out label maps (8-bit PNG files, as a user gets them)",
              "", "## Headline", "", *summary_sentences(results, found), "",
-             "## Task score, held-out fidelity, cost", "", *result_lines(results), "",
+             "## Task score, held-out fidelity, cost", "", *result_lines(results, args.data), "",
              "Pixel accuracy, class accuracy and mean IoU of the segmenter's labelling of the generated scenes against "
              "the label maps they were generated from (one confusion matrix over all held-out pixels, FCN's "
              "conventions); the ceiling rows score the real held-out scenes, the blurred rows the same scenes under a "
@@ -464,7 +469,7 @@ def render(results: list[SeedResult], checks: list[Check], found: list[Check], i
              "the training process's own high-water mark (VmHWM) at its end (Python, torch, the data set and the "
              "run), with the same figure right after its imports in brackets. apply images/s: `translate_apply` "
              "in this process on one thread, generation only.", "",
-             "## Per-class IoU (mean over seeds)", "", *per_class_lines(results), "",
+             "## Per-class IoU (mean over seeds)", "", *per_class_lines(results, args.data), "",
              "## The paper's Table 1 (Cityscapes labels -> photo, FCN-8s; arXiv 1611.07004v3)", "", *paper_lines(),
              "", "Isola et al.: L1 alone gives \"reasonable but blurry results\", the cGAN alone \"much sharper "
              "results but introduces visual artifacts\", and L1 + cGAN reduces the artifacts; on the FCN-score "
@@ -498,20 +503,30 @@ def paired_gaps(results: list[SeedResult], first: str, second: str) -> list[floa
             if not r.runs[first].error and not r.runs[second].error]
 
 
+def data_reading(data: str, blurred: float, ceiling: float) -> list[str]:
+    """What the set's design means for the score, and how much blur alone costs on it."""
+    blur_alone = (f"real held-out scenes blurred (Gaussian, sigma {BLUR_SIGMA[data]:g} px) score a mean IoU of "
+                  f"{number(blurred)} against {number(ceiling)} sharp (row \"real scenes, blurred\").")
+    if data == "materials":
+        return ["- The segmenter is trained on real scenes only. In \"materials\" every region has the same mean "
+                "colour and brightness and a shape drawn independently of its class: only the texture tells bricks "
+                "from stripes, dots, grass or checker, as texture tells road from sidewalk in Cityscapes. So the "
+                "score punishes blur as the paper's FCN-score does: the " + blur_alone]
+    return ["- The segmenter is trained on real scenes only and reads colour, texture and shape. In \"shapes\" every "
+            "class has its own base colour (advlab.data.paired_sets.SHAPE_COLOURS) and its own outline, while "
+            "Cityscapes' cars, say, come in every colour: colour is a stronger cue here than there, and a blurred "
+            "scene keeps it. How much the score punishes blur alone: the " + blur_alone]
+
+
 def reading(results: list[SeedResult], args: argparse.Namespace) -> list[str]:
     epochs = args.steps * args.batch_size / results[0].train_pairs
     blurred = statistics.fmean(r.blurred["mean_iou"] for r in results)
     ceiling = statistics.fmean(r.ceiling["mean_iou"] for r in results)
     spread = seed_spread(results)
     lines = ["## Reading the figures", "",
-             "- The segmenter is trained on real scenes only and reads colour, texture and shape. In \"shapes\" every "
-             "class has its own base colour (advlab.data.paired_sets.SHAPE_COLOURS), while Cityscapes' cars, say, come "
-             "in every colour: colour is a stronger cue here than there. How much the score punishes blur alone: the "
-             f"real held-out scenes blurred (Gaussian, sigma {BLUR_SIGMA:g} px) score a mean IoU of {number(blurred)} "
-             f"against {number(ceiling)} sharp (row \"real scenes, blurred\").",
-             "- The score is one number per set; the picture shows what the objectives do to the textures the "
-             "paper's sec. 4.2 discusses (brick courses on rectangles, sphere shading on circles, waves on ellipses, "
-             "the dark rims): compare them column by column."]
+             *data_reading(args.data, blurred, ceiling),
+             "- The score is one number per set; the picture shows what the objectives do to the textures (the "
+             "paper's sec. 4.2: blur against sharp detail and artifacts): compare them column by column."]
     gaps = paired_gaps(results, "l1+cgan", "l1")
     if spread:
         lines.append("- Seeds: the three objectives of a seed share its data, split, initial weights and minibatch "
@@ -534,7 +549,7 @@ def save_picture(result: SeedResult, args: argparse.Namespace, path: Path) -> st
 
     if any(m.error for m in result.runs.values()):
         return None
-    data = load_paired("shapes", args.image_size, "AtoB", 0.1, result.seed)
+    data = load_paired(args.data, args.image_size, "AtoB", 0.1, result.seed)
     columns = [("input", data.held_out.a[:PICTURE_ROWS])]
     for objective in OBJECTIVES:
         files = sorted((args.folder / f"seed-{result.seed}" / "applied" / objective).glob("*.png"))
@@ -563,7 +578,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     benchlib.add_size_flags(parser, {"steps": "pix2pix iterations per run", "batch_size": "pix2pix minibatch",
                                      "width": "U-Net and PatchGAN width", "segmenter_steps": "segmenter Adam steps",
-                                     "image_size": "side of the shapes scenes"}, FULL, QUICK)
+                                     "image_size": "side of the scenes"}, FULL, QUICK)
+    parser.add_argument("--data", default="shapes", choices=tuple(BLUR_SIGMA),
+                        help="the paired set: shapes (class = colour and outline) or materials (class = texture "
+                             "alone, as road and sidewalk); default shapes")
     parser.add_argument("--seeds", default=None, help=f"seeds (default {FULL['seeds']}; --quick {QUICK['seeds']})")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     parser.add_argument("--pin", default="auto", help="CPU to pin this process to: auto (the last one), none, or N")
@@ -573,7 +591,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny networks, few steps, one seed")
     parser.add_argument("--check", action="store_true", help="exit 1 if any check is FAIL")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="(accepted; no bars are shown)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the page (default docs/results/translation.md)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the page (default docs/results/translation.md; translation_materials.md for materials)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     for name in ("steps", "batch_size", "width", "segmenter_steps", "image_size", "seeds"):
@@ -589,6 +608,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seeds takes seeds such as 0,1; got {args.seeds!r}")
     if not args.seeds or args.seeds[0] < 0:
         parser.error(f"--seeds takes non-negative seeds such as 0,1; got {args.seeds!r}")
+    if args.out is None:
+        args.out = DEFAULT_OUT if args.data == "shapes" else DEFAULT_OUT.with_name(f"translation_{args.data}.md")
     args.threads = 1
     args.cpus = benchlib.pinned_cpus(args.pin, 1, parser)
     return args
