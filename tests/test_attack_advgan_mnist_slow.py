@@ -8,9 +8,15 @@ success rates are over the held-out images the model gets right. Setting: 500 it
 about 105 s of one CPU thread), U-Net width 16, the attack's defaults otherwise (alpha 0.1, c_fraction 1: the Linf
 ball alone bounds G; kappa 10, lr 0.001 with the last sixth at lr / 10).
 
-Measured on the development machine (one thread, held-out success rates, seeds 0 / 1 / 2):
+Measured on the development machine (one thread, held-out success rates, AdvGAN at seeds 0 / 1 / 2, FGSM on the
+1,000 held-out rows, PGD-40 on the first 300):
 
-    eps 0.1:  AdvGAN 0.283 / 0.275 / 0.292   FGSM 0.258   PGD-40 0.50
+    eps 0.1:  AdvGAN 0.283 / 0.275 / 0.292   FGSM 0.258   PGD-40 0.500
+    eps 0.2:  AdvGAN 0.935 / 0.947 / 0.924   FGSM 0.747   PGD-40 0.979
+    eps 0.3:  AdvGAN 1.000 / 0.994 / 0.999   FGSM 0.886   PGD-40 1.000   (the paper's MNIST setting: 97%+)
+
+AdvGAN generates an image in 0.2-0.36 ms, PGD-40 in 21-54 ms (100-250 times longer). This test takes about 110 s
+(22 s the victim, 80 s AdvGAN's training).
 """
 
 import time

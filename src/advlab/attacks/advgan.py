@@ -51,6 +51,12 @@ widely used PyTorch reimplementation mathcbc/advGAN_pytorch keeps them):
   appended to its input channels), trained on a random target other than the true class per image and
   minibatch, so one generator serves every target rule (``fit(targets=...)`` fixes them instead).
 
+Measured on real MNIST (the default ``advlab classifier train --data mnist`` CNN after 5 epochs, 98.1% held out; G
+trained on its 4,000 training rows for 500 iterations of 128 at width 16, about 105 s of one CPU thread; success on
+the 1,000 held-out rows, seeds 0-2): eps 0.1 0.275-0.292 (FGSM 0.258, PGD-40 0.50), eps 0.2 0.924-0.947 (FGSM
+0.747, PGD-40 0.979), eps 0.3 0.994-1.0 (FGSM 0.886; the paper reports 97%+ at eps 0.3), at 0.2-0.36 ms per image
+against PGD-40's 44-54 ms (tests/test_attack_advgan_mnist_slow.py).
+
 Modes (sec. 3.3):
 
 * ``"semi-white-box"``: G is trained with the target model's gradients; at attack time G needs no access to it.
