@@ -22,7 +22,9 @@ QUICK = 3  # steps: enough to exercise the cache without waiting for a real netw
 
 
 def test_cache_trains_once_then_loads(capsys):
+    before = torch.get_rng_state()
     first = train_photo_features(seed=11, steps=QUICK, progress=True)
+    assert torch.equal(torch.get_rng_state(), before)  # a cold cache draws nothing from the caller's RNG
     assert first.trained and "training the photo feature network" in capsys.readouterr().err
     again = train_photo_features(seed=11, steps=QUICK)
     assert not again.trained and again.weights == first.weights and capsys.readouterr().err == ""

@@ -173,8 +173,14 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
     (private / "privacy" / "membership" / "membership.json").write_text(json.dumps(
         {"members": 30, "non_members": 30, "shadows": 0,
          "attacks": {"loss": {"auc": 0.6, "tpr_at_0.1%_fpr": 0.0, "tpr_at_1%_fpr": 0.1, "seconds": 0.1}}}))
+    upscaled = classifier_run(tmp_path, name="upscaled", attacks=())  # the section looks at eval/superres.json alone
+    (upscaled / "eval").mkdir()
+    (upscaled / "eval" / "superres.json").write_text(json.dumps(
+        {"bicubic": {"psnr": 27.6, "ssim": 0.77, "feature_distance": 0.012, "per_image": []},
+         "srresnet": {"psnr": 28.3, "ssim": 0.79, "feature_distance": 0.011, "per_image": []}}))
     expected = {
         bare: {"Summary", "Samples over time", "Training curves", "Configuration"},
+        upscaled: {"Summary", "Super-resolution on held-out photographs", "Training curves", "Configuration"},
         rich: {"Final samples", "Summary", "Evaluation", "Samples over time", "Training curves", "Configuration"},
         clf: {"Summary", "Training curves", "Configuration"},
         attacked: {"Summary", "Robustness", "Randomized smoothing", "Attacks", "Training curves", "Configuration"},

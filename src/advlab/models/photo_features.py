@@ -271,7 +271,10 @@ def train_photo_features(seed: int = 0, steps: int | None = None, force: bool = 
 
 def _cached_or_trained(recipe: Recipe, progress: bool, force: bool = False) -> tuple[CachedNet, dict[str, Tensor]]:
     found = None if force else read_cached(recipe)
-    return found if found is not None else train_recipe(recipe, progress)
+    if found is not None:
+        return found
+    with torch.random.fork_rng(devices=[]):  # training leaves the caller's global RNG as it was: a warm or a cold
+        return train_recipe(recipe, progress)  # cache gives a run the same draws
 
 
 def photo_features(device: str | torch.device = "cpu", seed: int = 0, steps: int | None = None,

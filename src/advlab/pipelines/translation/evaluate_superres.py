@@ -6,7 +6,8 @@ features of advlab's photo network (advlab.models.photo_features) -- the paper's
 for outputs closer to real images in feature space. An SRGAN run is compared with the SRResNet it started from
 (`--init`), an SRResNet run with bicubic alone.
 
-    RUN/eval/superres.json   {method: {psnr, ssim, feature_distance, per_image: [{name, psnr, ssim}]}}
+    RUN/eval/superres.json   {method: {psnr, ssim, feature_distance,
+                              per_image: [{image (its index), psnr, ssim, feature_distance}]}}
     RUN/eval/superres.png    the seed's figure: bicubic | SRResNet | SRGAN | original, PSNR/SSIM in the captions
 """
 
