@@ -221,3 +221,23 @@ def newest_checkpoint_times(runs) -> list[int]:
     from pathlib import Path
 
     return [max(path.stat().st_mtime_ns for path in (Path(run) / "checkpoints").iterdir()) for run in runs]
+
+
+def table_number(cell: str) -> float:
+    """A number as a bench page's table prints it (digits, thousands commas, an optional fraction)."""
+    import re
+
+    assert re.fullmatch(r"[\d,]+\.\d+|[\d,]+", cell), cell
+    return float(cell.replace(",", ""))
+
+
+def cli_classifier_run(out, argv) -> object:
+    """`advlab classifier train --out OUT ARGV` through the CLI, torch's thread count restored afterwards."""
+    from advlab.cli.main import main
+
+    threads = torch.get_num_threads()
+    try:
+        assert main(["classifier", "train", "--out", str(out), *argv]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import assert_one_line_error, raises_one_line, run_cli
+from helpers import assert_one_line_error, cli_classifier_run, raises_one_line, run_cli
 from safetensors.torch import save_file
 from torch import nn
 
@@ -267,15 +267,7 @@ SMALL = ["--steps", "3", "--train-batch-size", "32", "--width", "8", "--n", "24"
 
 @pytest.fixture(scope="module")
 def victim_run(tmp_path_factory):
-    from advlab.cli.main import main
-
-    out = tmp_path_factory.mktemp("advgan") / "clf"
-    threads = torch.get_num_threads()
-    try:
-        assert main(["classifier", "train", "--out", str(out), *VICTIM]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return out
+    return cli_classifier_run(tmp_path_factory.mktemp("advgan") / "clf", VICTIM)
 
 
 def test_cli_trains_on_the_training_rows_then_attacks_and_compares_with_pgd(victim_run, capsys, tmp_path):

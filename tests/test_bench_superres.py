@@ -7,11 +7,10 @@ page says how it was made and shows evaluate's figure; the findings' verdicts fo
 """
 
 import json
-import re
 import statistics
 
 import pytest
-from helpers import assert_bench_refuses, load_bench, quick_bench_run, table_rows
+from helpers import assert_bench_refuses, load_bench, quick_bench_run, table_number, table_rows
 
 QUICK_STEPS = {"srresnet": 10, "srgan": 3}
 TITLES = {"bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
@@ -24,9 +23,7 @@ def quick_run(tmp_path_factory):
     return done, text, folder / "work"
 
 
-def number(cell: str) -> float:
-    assert re.fullmatch(r"[\d,]+\.\d+|[\d,]+", cell), cell
-    return float(cell.replace(",", ""))
+number = table_number
 
 
 def test_the_page_says_how_it_was_made(quick_run):

@@ -7,10 +7,9 @@ scenes; the page says how it was made and shows its picture; the findings' verdi
 """
 
 import json
-import re
 
 import pytest
-from helpers import assert_bench_refuses, load_bench, quick_bench_run, table_rows
+from helpers import assert_bench_refuses, load_bench, quick_bench_run, table_number, table_rows
 
 OBJECTIVES = {"L1": "l1", "cGAN": "cgan", "L1+cGAN": "l1+cgan"}
 QUICK_STEPS, QUICK_SIZE, QUICK_SEGMENTER_STEPS = 20, 16, 20
@@ -23,9 +22,7 @@ def quick_run(tmp_path_factory):
     return done, text, folder / "work"
 
 
-def number(cell: str) -> float:
-    assert re.fullmatch(r"[\d,]+\.\d+|[\d,]+", cell), cell
-    return float(cell.replace(",", ""))
+number = table_number
 
 
 def test_the_page_says_how_it_was_made(quick_run):

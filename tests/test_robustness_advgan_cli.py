@@ -5,8 +5,7 @@ table and line say so, and bad combinations end in one line."""
 import json
 
 import pytest
-import torch
-from helpers import assert_one_line_error, run_cli
+from helpers import assert_one_line_error, cli_classifier_run, run_cli
 
 from advlab.attacks import AdvGAN
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
@@ -19,15 +18,7 @@ SMALL = ["--n", "24", "--steps", "2", "--queries", "10", "--targets", "1", "--ch
 
 @pytest.fixture(scope="module")
 def victim_run(tmp_path_factory):
-    from advlab.cli.main import main
-
-    out = tmp_path_factory.mktemp("robustness-advgan") / "clf"
-    threads = torch.get_num_threads()
-    try:
-        assert main(["classifier", "train", "--out", str(out), *VICTIM]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return out
+    return cli_classifier_run(tmp_path_factory.mktemp("robustness-advgan") / "clf", VICTIM)
 
 
 def test_advgan_flags_train_one_generator_per_eps_on_the_training_rows(victim_run, capsys):
