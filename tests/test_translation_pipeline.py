@@ -89,6 +89,19 @@ def test_apply_translates_a_folder_both_ways(tmp_path, capsys):
     assert "images/s" in capsys.readouterr().out
 
 
+def test_pix2pix_on_a_small_folder_of_pairs(tmp_path):
+    """The issue's user: A/ and B/ folders of same-named files; a held-out split of one pair still ends the run
+    (FID needs two images and is left out, null in summary.json)."""
+    for name in ("a", "b", "c", "d", "e", "f"):
+        write_png(tmp_path / "pairs" / "A" / f"{name}.png", 32)
+        write_png(tmp_path / "pairs" / "B" / f"{name}.png", 32)
+    out = tmp_path / "run"
+    args = [a for a in TINY if a not in ("--image-size", "16")]
+    assert run_cli("translate", "train", "pix2pix", "--data", tmp_path / "pairs", "--out", out, *args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["held_out_images"] == 1 and summary["held_out_fid"] is None
+
+
 def test_bad_input_is_one_line(tmp_path, capsys):
     cases = [
         ("translate", "train", "pix2pix", "--data-a", tmp_path, "--data-b", tmp_path, "--out", tmp_path / "r"),
@@ -121,6 +134,9 @@ def test_superres_srresnet_then_srgan_then_evaluate(tmp_path, capsys):
         assert {"psnr", "ssim", "feature_distance"} <= set(figures)
     assert content["srresnet"]["psnr"] == pytest.approx(summary["held_out_psnr"], abs=1e-6)
     assert (srgan / "eval" / "superres.png").is_file()
+    write_png(tmp_path / "gray_tests" / "g.png", 40, channels=1)  # a gray photograph for an RGB network
+    assert run_cli("superres", "evaluate", srgan, "--data", tmp_path / "gray_tests") == 0
+    assert json.loads((srgan / "eval" / "superres.json").read_text())["srgan"]["per_image"][0]["psnr"] > 0
     low = tmp_path / "low.png"
     write_png(low, 10)
     assert run_cli("superres", "apply", srgan, "--input", low, "--out", tmp_path / "high.png") == 0

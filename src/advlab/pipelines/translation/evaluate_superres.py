@@ -27,7 +27,7 @@ from advlab.metrics.image_quality import psnr, ssim
 from advlab.models.photo_features import feature_distance, photo_features
 from advlab.models.srresnet import bicubic_upscale
 from advlab.pipelines.translation.configs import SuperresTrainConfig
-from advlab.pipelines.translation.train_superres import load_generator
+from advlab.pipelines.translation.train_superres import load_generator, with_channels
 from advlab.reports.render import write_report
 from advlab.reports.superres_figure import plot_superres_figure
 
@@ -49,7 +49,8 @@ def evaluate_superres(run_dir: str | Path, data: str | None = None, device: str 
     target = resolve_device(device)
     methods, config = methods_of(run_dir, target)
     scale = config.scale
-    pairs = load_superres_test(data or config.data, scale, held_out_only=data is None)
+    channels = next(m for m in methods.values() if isinstance(m, torch.nn.Module)).channels
+    pairs = with_channels(load_superres_test(data or config.data, scale, held_out_only=data is None), channels)
     features = photo_features(target)
     content, outputs = {}, {}
     for name, upscale in methods.items():

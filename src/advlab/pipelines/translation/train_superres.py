@@ -105,6 +105,21 @@ def columns(game: ImageGame, low: torch.Tensor, high: torch.Tensor) -> list[tupl
             ("original", high)]
 
 
+def with_channels(pairs: list[tuple[torch.Tensor, torch.Tensor]],
+                  channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Test pairs in the generator's channels: gray photographs repeated to RGB for an RGB generator (their Y channel,
+    and so PSNR and SSIM, is the gray image's), colour ones converted to gray (BT.601) for a gray generator."""
+    def convert(images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == channels:
+            return images
+        if channels == 3:
+            return images.expand(-1, 3, -1, -1)
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype).view(1, 3, 1, 1)
+        return (images * weights).sum(dim=1, keepdim=True)
+
+    return [(convert(low), convert(high)) for low, high in pairs]
+
+
 def test_figures(upscale, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale: int,
                  device: torch.device) -> dict[str, float]:
     """Mean PSNR and SSIM over whole held-out images (Y channel, `scale`-pixel border crop)."""
@@ -119,7 +134,7 @@ def test_figures(upscale, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale:
 def held_out_figures(config: SuperresTrainConfig):
     def figures(game: ImageGame, data: ImagePairs) -> dict[str, float]:
         device = data.a.device
-        pairs = load_superres_test(config.data, config.scale, held_out_only=True)
+        pairs = with_channels(load_superres_test(config.data, config.scale, held_out_only=True), data.b_shape[0])
         network = test_figures(game.translate, pairs, config.scale, device)
         bicubic = test_figures(lambda low: bicubic_upscale(low, config.scale), pairs, config.scale, device)
         return {"held_out_psnr": network["psnr"], "held_out_ssim": network["ssim"],

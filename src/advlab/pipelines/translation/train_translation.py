@@ -109,11 +109,13 @@ def in_batches(translate, images: Tensor) -> Tensor:
     return torch.cat([translate(images[i:i + EVAL_BATCH]) for i in range(0, len(images), EVAL_BATCH)])
 
 
-def translated_fid(translated: Tensor, real: Tensor) -> float:
+def translated_fid(translated: Tensor, real: Tensor) -> float | None:
     """FID (Heusel et al. 2017, eq. 6) between translated and real images of the target domain, on advlab's photo
     features (advlab.models.photo_features: the content network of SRGAN, trained by advlab, cached; its last
     feature map averaged over positions, 64 numbers per image). Comparable between runs of one data set, not
-    with Inception FIDs."""
+    with Inception FIDs. None for fewer than 2 images (a covariance needs two)."""
+    if min(len(translated), len(real)) < 2:
+        return None
     features = photo_features(translated.device, progress=False)
     with torch.no_grad():
         pooled = [in_batches(lambda x: features(x).mean(dim=(2, 3)), images).double().cpu()
