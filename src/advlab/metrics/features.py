@@ -194,8 +194,10 @@ def verified_files(record_path: Path, weights_path: Path, recipe: Recipe) -> tup
     return record, parse_safetensors(payload, weights_path)
 
 
-def write_cached(recipe: Recipe, model: nn.Module, accuracy: float, held_out: int, seconds: float) -> CachedNet:
-    """Write the weights, then the record naming their hash, each atomically."""
+def write_cached(recipe: Recipe, model: nn.Module, accuracy: float, held_out: int, seconds: float,
+                 split: str | None = None, extra: dict[str, Any] | None = None) -> CachedNet:
+    """Write the weights, then the record naming their hash, each atomically. `split` words the held-out split
+    (default: the digits data set's, ``SPLITS``); `extra` adds keys to the record (a network's calibration)."""
     directory = features_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -204,10 +206,11 @@ def write_cached(recipe: Recipe, model: nn.Module, accuracy: float, held_out: in
         record_path = weights_path.with_suffix(".json")
         atomic_write_bytes(weights_path, payload)
         record = {"format": FORMAT, "recipe": asdict(recipe), "recipe_sha256": recipe.digest(),
-                  "split": SPLITS[recipe.data],
+                  "split": SPLITS[recipe.data] if split is None else split,
                   "weights": weights_path.name, "sha256": hashlib.sha256(payload).hexdigest(),
                   "held_out_accuracy": accuracy, "held_out_images": held_out, "train_seconds": round(seconds, 3),
-                  "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                  **(extra or {}), "torch": torch.__version__,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         atomic_write_bytes(record_path, json.dumps(record, indent=1).encode())
     except OSError as error:
         raise AdvlabError(f"cannot write the feature network cache {directory}: {error.strerror or error}; "

@@ -42,24 +42,21 @@ never silently used.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
-from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.data.superres_sets import TRAIN_PHOTOS, bicubic_upscale, builtin_photo, load_superres
-from advlab.metrics.features import FORMAT, CachedNet, Recipe, _safetensors_bytes, features_dir, read_cached
+from advlab.metrics.features import CachedNet, Recipe, features_dir, read_cached, write_cached
 
 DATA = "photos-texture"
+SPLIT = "the bottom quarter of each training photograph (at least 32 rows)"
 PATCH = 32
 PATCHES = 4096
 HELD_OUT_PATCHES = 512
@@ -229,31 +226,9 @@ def train_recipe(recipe: Recipe, progress: bool) -> tuple[CachedNet, dict[str, T
     fit(model, patches, labels, recipe, generator)
     held_out = accuracy(model, held_patches, held_labels, generator)
     model.content_scale.fill_(calibrate(model, recipe.seed))
-    cached = write_cached(recipe, model, held_out, len(held_patches), time.perf_counter() - start)
+    cached = write_cached(recipe, model, held_out, len(held_patches), time.perf_counter() - start, split=SPLIT,
+                          extra={"content_scale": float(model.content_scale)})
     return cached, model.state_dict()
-
-
-def write_cached(recipe: Recipe, model: PhotoVGG, accuracy: float, held_out: int, seconds: float) -> CachedNet:
-    """The weights, then the record naming their hash, each atomically (the record of
-    advlab.metrics.features.write_cached, with this network's split and content scale)."""
-    directory = features_dir()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = _safetensors_bytes(model)
-        weights_path = directory / f"{recipe.stem}.safetensors"
-        record_path = weights_path.with_suffix(".json")
-        atomic_write_bytes(weights_path, payload)
-        record = {"format": FORMAT, "recipe": asdict(recipe), "recipe_sha256": recipe.digest(),
-                  "split": "the bottom quarter of each training photograph (at least 32 rows)",
-                  "weights": weights_path.name, "sha256": hashlib.sha256(payload).hexdigest(),
-                  "held_out_accuracy": accuracy, "held_out_images": held_out, "train_seconds": round(seconds, 3),
-                  "content_scale": float(model.content_scale), "torch": torch.__version__,
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        atomic_write_bytes(record_path, json.dumps(record, indent=1).encode())
-    except OSError as error:
-        raise AdvlabError(f"cannot write the feature network cache {directory}: {error.strerror or error}; "
-                          "set ADVLAB_CACHE to a writable directory") from None
-    return CachedNet(weights_path, record_path, recipe, accuracy, round(seconds, 3), trained=True)
 
 
 def train_photo_features(seed: int = 0, steps: int | None = None, force: bool = False,
