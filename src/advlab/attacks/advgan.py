@@ -74,7 +74,7 @@ Saving and loading: ``save(path)`` writes the generator as safetensors, its desc
 generator=path)`` reuses it without training. Nothing is unpickled.
 
 Under torchrun (advlab.core.distributed.current()) every rank draws the same minibatches, trains on its contiguous
-share of each, and the gradients are averaged before every step (advlab.translation.game.ImageGame.update), so
+share of each, and the gradients are averaged before every step (advlab.core.game.Game.update), so
 the players stay identical on every rank; the static distillation's queries are split between the ranks and
 gathered. The batch-norm statistics are per share; rank 0's are broadcast at the end.
 """
@@ -106,13 +106,13 @@ from advlab.core.checkpoints import (
 from advlab.core.checks import check_int, check_number
 from advlab.core.distributed import Distributed, current
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.modes import evaluating
 from advlab.core.precision import Precision
 from advlab.core.seeding import make_generator
 from advlab.models.classifiers import MLPClassifier, SmallCNN
 from advlab.models.patchgan import PatchDiscriminator
 from advlab.models.unet import UNetGenerator
-from advlab.translation.game import ImageGame
 
 FORMAT = "advlab-advgan/1"
 MODES = ("semi-white-box", "distilled")
@@ -220,8 +220,8 @@ def held(module: nn.Module):
                 parameter.requires_grad_(flag)
 
 
-class AdvGANGame(ImageGame):
-    """One AdvGAN iteration (eq. 4, and eq. 5 in the distilled mode) as an advlab.translation ImageGame.
+class AdvGANGame(Game):
+    """One AdvGAN iteration (eq. 4, and eq. 5 in the distilled mode) as an advlab.translation Game.
 
     Players: ``generator`` (PerturbationGenerator), ``discriminator`` (PatchDiscriminator) and, distilled,
     ``distilled`` (the local model f); the target model is held (eval mode, no parameter gradients).

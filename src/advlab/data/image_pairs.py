@@ -57,6 +57,10 @@ class ImagePairs:
     def b_shape(self) -> tuple[int, int, int]:
         return tuple(self.b.shape[1:])
 
+    def checkpoint_meta(self) -> dict[str, list[int]]:
+        """What a checkpoint records to rebuild the players for these images (advlab.pipelines.game_loop)."""
+        return {"a_shape": list(self.a_shape), "b_shape": list(self.b_shape)}
+
     def sample(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``n`` inputs and ``n`` targets on ``generator.device``: the same rows of both sides when paired, rows
         drawn independently for each side otherwise; uniform with replacement."""

@@ -44,11 +44,11 @@ from torch import Tensor, nn
 from advlab.core.checks import check_int, check_number
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.precision import Precision
 from advlab.gan.losses import LeastSquaresLoss
 from advlab.models.patchgan import PatchDiscriminator
 from advlab.models.resnet_generator import ResnetGenerator, default_blocks
-from advlab.translation.game import ImageGame
 from advlab.translation.image_pool import ImagePool
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -81,7 +81,7 @@ def linear_decay(step: int, steps: int, decay_from: int) -> float:
 
 # ---------------------------------------------------------------------- the game
 
-class CycleGAN(ImageGame):
+class CycleGAN(Game):
     """CycleGAN's game on minibatches of unpaired images: ``inputs`` from domain A, ``targets`` from domain B.
 
     Args:

@@ -40,8 +40,8 @@ from torch import Tensor, nn
 
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.precision import Precision
-from advlab.translation.game import ImageGame
 
 OBJECTIVES = ("l1", "cgan", "l1+cgan")
 TEST_MODES = ("paper", "eval")
@@ -93,7 +93,7 @@ def paper_inference(module: nn.Module) -> Iterator[None]:
             m.training = training
 
 
-class Pix2Pix(ImageGame):
+class Pix2Pix(Game):
     """The pix2pix game: G (input -> output) against a conditional PatchGAN D on (input, output) pairs.
 
     Args:

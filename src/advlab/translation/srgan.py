@@ -41,8 +41,8 @@ from torch import Tensor, nn
 from advlab.core.checks import check_int
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.precision import Precision
-from advlab.translation.game import ImageGame
 from advlab.translation.srresnet import upscale
 
 ADVERSARIAL_WEIGHT = 1e-3
@@ -69,7 +69,7 @@ def content_loss(features: nn.Module, outputs: Tensor, targets: Tensor, scale: f
     return (scale * (target_features - features(outputs).float())).pow(2).mean()
 
 
-class SRGAN(ImageGame):
+class SRGAN(Game):
     """The SRGAN game: the SRResNet generator against SRGAN's discriminator on the perceptual loss (eq. 3).
 
     Args:

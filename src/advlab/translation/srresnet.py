@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.precision import Precision
-from advlab.translation.game import ImageGame
 
 RANGE_FACTOR = 4.0  # MSE on [-1, 1] images over MSE on [0, 1] images: (2 x)^2
 
@@ -52,7 +52,7 @@ def upscale(generator: nn.Module, low: Tensor) -> Tensor:
         generator.train(training)
 
 
-class SRResNetTraining(ImageGame):
+class SRResNetTraining(Game):
     """The SRResNet-MSE game: one player, the generator, on eq. 4.
 
     Args:

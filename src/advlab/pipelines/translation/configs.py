@@ -1,6 +1,7 @@
 """The options of `advlab translate train` and `advlab superres train`, as typed, validated configs.
 
-Both share the loop's options (`LoopOptions`: steps, minibatch, seed, device, precision, logging, checkpoints).
+Both share the loop's options (advlab.pipelines.game_loop.LoopOptions: steps, minibatch, seed, device, precision,
+logging, checkpoints).
 Each game's defaults are its paper's settings; the widths and image sizes of the built-in data are scaled down
 for a CPU (the papers train 256 px images with 64-channel networks for a day on a GPU), and every one of them is
 an option.
@@ -12,35 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
-from advlab.core.precision import PRECISIONS
+from advlab.pipelines.game_loop import LoopOptions
 
 TRANSLATION_GAMES = ("pix2pix", "cyclegan")
 SUPERRES_GAMES = ("srresnet", "srgan")
-
-
-@dataclass
-class LoopOptions:
-    """What every image-to-image training run takes."""
-
-    steps: int = 2000
-    batch_size: int = 4
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    threads: int | None = None
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    tensorboard: bool = True
-    out: str | None = None
-
-    def check_loop(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise AdvlabError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.precision not in PRECISIONS:
-            raise AdvlabError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass

@@ -21,6 +21,7 @@ from advlab.core.checkpoints import load_latest, restore_module
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.precision import Precision
 from advlab.core.runs import RunDir
 from advlab.core.seeding import make_generator
@@ -29,10 +30,9 @@ from advlab.data.superres_sets import load_superres, load_superres_test
 from advlab.metrics.image_quality import psnr, ssim
 from advlab.models.photo_features import photo_features
 from advlab.models.srresnet import SRDiscriminator, SRResNet, bicubic_upscale
+from advlab.pipelines.game_loop import Session, comparison_picture, train_run
 from advlab.pipelines.training import warn
 from advlab.pipelines.translation.configs import SuperresTrainConfig
-from advlab.pipelines.translation.loop import Session, train_run
-from advlab.translation.game import ImageGame
 from advlab.translation.srgan import SRGAN
 from advlab.translation.srresnet import SRResNetTraining
 
@@ -79,7 +79,7 @@ def initialise_from(config: SuperresTrainConfig, generator: SRResNet, device: to
 
 
 def build_game(config: SuperresTrainConfig, data: ImagePairs, device: torch.device, dist: Distributed,
-               precision: Precision) -> ImageGame:
+               precision: Precision) -> Game:
     torch.manual_seed(config.seed)
     channels = data.b_shape[0]
     generator = build_generator(config, channels).to(device)
@@ -98,7 +98,7 @@ def build_game(config: SuperresTrainConfig, data: ImagePairs, device: torch.devi
                  precision=precision)
 
 
-def columns(game: ImageGame, low: torch.Tensor, high: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+def columns(game: Game, low: torch.Tensor, high: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """bicubic | the network | original, for held-out patches."""
     scale = high.shape[-1] // low.shape[-1]
     return [("low", low), ("bicubic", bicubic_upscale(low, scale)), ("network", game.translate(low)),
@@ -132,7 +132,7 @@ def test_figures(upscale, pairs: list[tuple[torch.Tensor, torch.Tensor]], scale:
 
 
 def held_out_figures(config: SuperresTrainConfig):
-    def figures(game: ImageGame, data: ImagePairs) -> dict[str, float]:
+    def figures(game: Game, data: ImagePairs) -> dict[str, float]:
         device = data.a.device
         pairs = with_channels(load_superres_test(config.data, config.scale, held_out_only=True), data.b_shape[0])
         network = test_figures(game.translate, pairs, config.scale, device)
@@ -151,7 +151,8 @@ def train_superres(config: SuperresTrainConfig, resume: bool = False, overwrite:
     def build(dist: Distributed, device: torch.device, precision: Precision, run: RunDir) -> Session:
         data = load_superres(config.data, scale=config.scale, patch=config.patch, seed=config.seed).to(device)
         game = build_game(config, data, device, dist, precision)
-        return Session(game, data, make_generator(config.seed, device), run, columns, held_out_figures(config),
+        return Session(game, data, make_generator(config.seed, device), run,
+                       comparison_picture(data, columns, device), held_out_figures(config),
                        "superres train")
 
     return train_run(config, build, resume, overwrite, progress, report)

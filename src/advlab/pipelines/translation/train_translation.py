@@ -3,7 +3,7 @@
 pix2pix (Isola et al. 2017): a U-Net generator and a 70x70 PatchGAN judging (input, output) pairs, trained on
 aligned pairs (advlab.data.paired_sets: built-in sets or the user's A|B images or A/ and B/ folders). CycleGAN (Zhu
 et al. 2017): two ResNet generators and two instance-norm PatchGANs trained on two unpaired domains
-(advlab.data.unpaired_sets: built-in sets or the user's two folders). The loop (pipelines/translation/loop.py)
+(advlab.data.unpaired_sets: built-in sets or the user's two folders). The loop (pipelines/game_loop.py)
 draws the minibatches, logs, snapshots, checkpoints and runs under torchrun; at the end the held-out figures go
 into summary.json: L1, PSNR and SSIM of pix2pix's outputs against the targets; CycleGAN's cycle-consistency error
 and how often a domain classifier takes the translations for the target domain (and the inputs, for comparison).
@@ -20,6 +20,7 @@ from torch import Tensor
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.game import Game
 from advlab.core.precision import Precision
 from advlab.core.runs import RunDir
 from advlab.core.seeding import make_generator
@@ -33,10 +34,9 @@ from advlab.models.patchgan import PatchDiscriminator
 from advlab.models.photo_features import photo_features
 from advlab.models.resnet_generator import ResnetGenerator, default_blocks
 from advlab.models.unet import UNetGenerator
+from advlab.pipelines.game_loop import Session, comparison_picture, train_run
 from advlab.pipelines.translation.configs import TranslateTrainConfig
-from advlab.pipelines.translation.loop import Session, train_run
 from advlab.translation.cyclegan import CycleGAN, cycle_error
-from advlab.translation.game import ImageGame
 from advlab.translation.pix2pix import Pix2Pix
 
 
@@ -74,7 +74,7 @@ def patch_layers(image_size: int, wanted: int = 3) -> int:
 
 
 def build_game(config: TranslateTrainConfig, data: ImagePairs, device: torch.device, dist: Distributed,
-               precision: Precision) -> ImageGame:
+               precision: Precision) -> Game:
     torch.manual_seed(config.seed)
     generators = build_generators(config, data.a_shape, data.b_shape)
     generators = {name: module.to(device) for name, module in generators.items()}
@@ -92,7 +92,7 @@ def build_game(config: TranslateTrainConfig, data: ImagePairs, device: torch.dev
                     pool_size=config.pool_size, steps=config.steps, seed=config.seed, dist=dist, precision=precision)
 
 
-def columns(game: ImageGame, inputs: Tensor, targets: Tensor) -> list[tuple[str, Tensor]]:
+def columns(game: Game, inputs: Tensor, targets: Tensor) -> list[tuple[str, Tensor]]:
     """pix2pix: input | output | target. CycleGAN: A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) (unpaired: B is
     another example, not the answer)."""
     if isinstance(game, CycleGAN):
@@ -140,7 +140,7 @@ def cyclegan_figures(game: CycleGAN, data: ImagePairs, source: ImagePairs) -> di
             "held_out_fid_a_to_b": translated_fid(to_b.to(source.b.device), source.b)}
 
 
-def held_out_figures(game: ImageGame, data: ImagePairs) -> dict[str, float]:
+def held_out_figures(game: Game, data: ImagePairs) -> dict[str, float]:
     """The summary's figures on the held-out rows (training rows when the data has none)."""
     source = data.held_out or data
     if isinstance(game, CycleGAN):
@@ -163,7 +163,8 @@ def train_translation(config: TranslateTrainConfig, resume: bool = False, overwr
         dist.on_main(lambda: photo_features("cpu"))  # the held-out FID's network: trained and cached once, on rank 0
         data = load_translation_data(config).to(device)
         game = build_game(config, data, device, dist, precision)
-        return Session(game, data, make_generator(config.seed, device), run, columns, held_out_figures,
+        return Session(game, data, make_generator(config.seed, device), run,
+                       comparison_picture(data, columns, device), held_out_figures,
                        "translate train")
 
     return train_run(config, build, resume, overwrite, progress, report)

@@ -1,9 +1,10 @@
-"""What every image-to-image game shares: players, their optimisers, one update, its statistics and its state.
+"""What every trained game shares: players, their optimisers, one update, its statistics and its state.
 
-pix2pix, CycleGAN, SRResNet and SRGAN (advlab.translation) are each a subclass that defines `train_iteration`
-(one iteration on one minibatch of inputs and targets) and `translate` (inference). The base class owns the plumbing
-that the GAN trainer (advlab.gan.trainer) has too, so that the training loop (advlab.pipelines.translation) drives
-any of them alike:
+pix2pix, CycleGAN, SRResNet and SRGAN (advlab.translation), AdvGAN (advlab.attacks.advgan), MidiNet (advlab.music)
+and GAN-INT-CLS (advlab.text2image) are each a subclass that defines `train_iteration` (one iteration on this
+rank's share of one minibatch: the tensors its data set's `sample` returns, e.g. inputs and targets) and, for the
+image-to-image games, `translate` (inference). The base class owns the plumbing that the GAN trainer
+(advlab.gan.trainer) has too, so that one training loop (advlab.pipelines.game_loop) drives any of them alike:
 
 * `update(loss, name)`: one optimiser step of one player — backward (loss-scaled under fp16,
   advlab.core.precision), the gradients averaged across torchrun ranks (advlab.core.distributed), then the step.
@@ -31,8 +32,8 @@ from advlab.core.errors import AdvlabError
 from advlab.core.precision import Precision
 
 
-class ImageGame:
-    """Players and optimisers of one image-to-image game.
+class Game:
+    """Players and optimisers of one game.
 
     Args:
         players: named modules, saved and checked under these names (e.g. {"generator": G, "discriminator": D}).
@@ -61,9 +62,10 @@ class ImageGame:
         self.step = 0
 
     # -- what a game defines ------------------------------------------------------------------------------------
-    def train_iteration(self, inputs: Tensor, targets: Tensor, record: bool = False) -> dict[str, float]:
-        """One iteration on this rank's share of a minibatch; returns the statistics (floats, the mean over
-        ranks, via `statistics`) when `record`, else {}. Must end with `end_iteration()`."""
+    def train_iteration(self, *batch: Tensor, record: bool = False) -> dict[str, float]:
+        """One iteration on this rank's share of a minibatch (the tensors the data set's `sample` returns, in its
+        order: inputs and targets for image-to-image games); returns the statistics (floats, the mean over ranks,
+        via `statistics`) when `record`, else {}. Must end with `end_iteration()`."""
         raise NotImplementedError
 
     def translate(self, inputs: Tensor) -> Tensor:

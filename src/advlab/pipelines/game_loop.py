@@ -1,9 +1,12 @@
-"""The training loop of every image-to-image game (advlab.translation.game.ImageGame): pix2pix, CycleGAN, SRResNet,
-SRGAN.
+"""The training loop of every game built on advlab.core.game.Game: pix2pix, CycleGAN, SRResNet, SRGAN, MidiNet,
+GAN-INT-CLS.
 
-Each iteration draws a fresh minibatch of (inputs, targets) from the run's one sampler (ImagePairs.sample: uniform
-with replacement) and hands it to the game. The loop logs every `log_every` iterations, saves a comparison grid every
-`sample_every` (samples/step-NNNNNN.png: held-out inputs, outputs, targets), checkpoints every `checkpoint_every` and
+Each iteration draws a fresh minibatch from the run's one sampler and hands it to the game. The data set is any
+object with a `name`, `sample(n, generator) -> tuple[Tensor, ...]` (n rows each, uniform with replacement, e.g.
+ImagePairs' inputs and targets) and `checkpoint_meta() -> dict` (what a checkpoint records to rebuild the players,
+e.g. the image shapes). The loop logs every `log_every` iterations, saves the session's picture every
+`sample_every` (samples/step-NNNNNN.png; for image-to-image games a comparison grid of held-out inputs, outputs and
+targets), checkpoints every `checkpoint_every` and
 at the end, and checks the losses for NaN/inf before each log and checkpoint: a diverged run stops with one line and
 its last good checkpoint intact. Ctrl-C stops at the end of the current iteration and saves a checkpoint first; a
 resumed run continues exactly (weights, optimiser moments, schedulers, image pools, the sampler's and torch's RNG).
@@ -30,30 +33,57 @@ from advlab.core.checkpoints import Checkpoint, load_latest, save_checkpoint
 from advlab.core.config import dump_yaml
 from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
-from advlab.core.precision import Precision
+from advlab.core.game import Game
+from advlab.core.precision import PRECISIONS, Precision
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import seed_everything
 from advlab.data.image_pairs import ImagePairs
 from advlab.pipelines.training import check_world_size, last_good_checkpoint, stop_on_interrupt, warn
 from advlab.reports.grids import save_comparison_grid
 from advlab.reports.render import write_report
-from advlab.translation.game import ImageGame
 
-Columns = Callable[[ImageGame, Tensor, Tensor], list[tuple[str, Tensor]]]
+
+@dataclass
+class LoopOptions:
+    """What every run of the game loop takes (image-to-image, super-resolution, music, text to image)."""
+
+    steps: int = 2000
+    batch_size: int = 4
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    threads: int | None = None
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    tensorboard: bool = True
+    out: str | None = None
+
+    def check_loop(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise AdvlabError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise AdvlabError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+Columns = Callable[[Game, Tensor, Tensor], list[tuple[str, Tensor]]]
+Picture = Callable[[Game, Path], Path]
 
 
 @dataclass
 class Session:
     """One training run's parts: the game, its data, the sampler, the run directory and how to picture and judge
-    the game (`columns`: the titled image columns of a comparison grid for some held-out inputs and targets;
-    `evaluate`: the held-out figures for the summary)."""
+    the game (`picture(game, path)`: writes the PNG a person looks at to follow training, rank 0 only, after the
+    players are synchronised; `evaluate(game, data)`: the held-out figures for the summary)."""
 
-    game: ImageGame
-    data: ImagePairs
+    game: Game
+    data: object  # name, sample(n, generator) -> tuple of tensors, checkpoint_meta() -> dict (module docstring)
     sampler: torch.Generator
     run: RunDir
-    columns: Columns
-    evaluate: Callable[[ImageGame, ImagePairs], dict[str, float]]
+    picture: Picture
+    evaluate: Callable[[Game, object], dict[str, float]]
     command: str
 
     @property
@@ -78,8 +108,8 @@ def run_loop(session: Session, config, log: MetricsLog | None, progress: bool) -
     with stop_on_interrupt() as interrupted:
         while game.step < config.steps and not stopping(game, config, interrupted):
             record = (game.step + 1) % config.log_every == 0
-            inputs, targets = session.data.sample(config.batch_size, session.sampler)
-            stats = game.train_iteration(inputs[rows], targets[rows], record)
+            batch = session.data.sample(config.batch_size, session.sampler)
+            stats = game.train_iteration(*(part[rows] for part in batch), record=record)
             bar.update(1)
             if record:
                 ensure_finite(session)
@@ -99,7 +129,7 @@ def run_loop(session: Session, config, log: MetricsLog | None, progress: bool) -
     return time.perf_counter() - start
 
 
-def stopping(game: ImageGame, config, interrupted) -> bool:
+def stopping(game: Game, config, interrupted) -> bool:
     """Ctrl-C seen; under torchrun the ranks agree on it every `log_every` steps, so all stop together."""
     if game.dist.active and game.step % config.log_every:
         return False
@@ -122,8 +152,7 @@ def checkpoint(session: Session, config) -> None:
     if session.dist.is_main:
         tensors, meta = game.state()
         tensors["rng.sampler"] = session.sampler.get_state()
-        meta.update(world_size=session.dist.world_size, a_shape=list(session.data.a_shape),
-                    b_shape=list(session.data.b_shape))
+        meta.update(world_size=session.dist.world_size, **session.data.checkpoint_meta())
         save_checkpoint(session.run.checkpoints, game.step, tensors, meta, keep=config.keep_checkpoints)
 
 
@@ -136,13 +165,21 @@ def snapshot_rows(data: ImagePairs) -> tuple[Tensor, Tensor]:
     return source.a[:SNAPSHOT_ROWS], source.b[:SNAPSHOT_ROWS]
 
 
+def comparison_picture(data: ImagePairs, columns: Columns, device: torch.device) -> Picture:
+    """An image-to-image session's picture: a comparison grid of the first held-out examples, its columns titled
+    and computed by `columns(game, inputs, targets)`."""
+    def picture(game: Game, path: Path) -> Path:
+        inputs, targets = (side.to(device) for side in snapshot_rows(data))
+        return save_comparison_grid(columns(game, inputs, targets), path)
+    return picture
+
+
 def snapshot(session: Session, path: Path) -> Path | None:
-    """A comparison grid of held-out examples (rank 0 writes it; every rank synchronises first)."""
+    """The session's picture (rank 0 writes it; every rank synchronises first)."""
     session.game.synchronise()
     if not session.dist.is_main:
         return None
-    inputs, targets = (side.to(session.sampler.device) for side in snapshot_rows(session.data))
-    return save_comparison_grid(session.columns(session.game, inputs, targets), path)
+    return session.picture(session.game, path)
 
 
 def train_run(config, build: Callable[[Distributed, torch.device, Precision, RunDir], Session], resume: bool,
