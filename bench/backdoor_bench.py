@@ -922,11 +922,11 @@ def art_strip(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult, T
     import torch
     from art.defences.transformer.poisoning import STRIP
 
+    from advlab.core.batching import images_per_pass
     from advlab.pipelines.security.detect_run import inputs_to_judge
     from advlab.pipelines.security.poison_run import triggered_held_out
     from advlab.pipelines.train_classifier import held_out_split
     from advlab.poisoning.detection import strip
-    from advlab.poisoning.detection.strip import BATCH as STRIP_BATCH
 
     model = run_model(row.run, device)
     classes = int(json.loads((row.run / "summary.json").read_text())["classes"])
@@ -953,7 +953,8 @@ def art_strip(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult, T
                         + (rates_text(*rates(default)) if default else "not run"))
     return result, Timing(f"{row.name}: STRIP on {len(judged)} inputs, matched settings", our_seconds, art_seconds,
                           True, f"both: {ART_STRIP_OVERLAYS} blends per input and per reference image; ART predicts "
-                                f"one input at a time, advlab {STRIP_BATCH} blended images per forward pass")
+                                f"one input at a time, advlab up to {images_per_pass(judged)} blended images per "
+                                f"forward pass (cache-sized: advlab.core.batching)")
 
 
 def run_peers(rows: list[Row], args: argparse.Namespace, device) -> tuple[list[PeerResult], list[Timing], list[str]]:

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from advlab.core.batching import images_per_pass
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 
 NAMES_SHOWN = 8  # how many valid layer names an error about a wrong one lists
-BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def choose_layer(model: nn.Module, probe: Tensor, layer: str | None = None) -> L
     return Layer(name, dict(model.named_modules())[name], "input")
 
 
-def representations(model: nn.Module, images: Tensor, layer: str | None = None, batch: int = BATCH) -> Tensor:
+def representations(model: nn.Module, images: Tensor, layer: str | None = None, batch: int | None = None) -> Tensor:
     """The (N, features) flattened activations of `images` (N, C, H, W) at `layer`, in eval mode, without grad.
 
     Args:
@@ -113,12 +113,13 @@ def representations(model: nn.Module, images: Tensor, layer: str | None = None, 
         images: (N, C, H, W) inputs on the model's device.
         layer: a module name from ``model.named_modules()`` whose output is read; default None: the input of
             the module that produces the logits (the penultimate representation, never the logits).
-        batch: images per forward pass (default 256).
+        batch: images per forward pass (default: advlab.core.batching.images_per_pass, cache-sized on a CPU).
 
     Returns:
         float tensor (N, features) on the images' device.
     """
-    check_int("batch", batch, 1)
+    if batch is not None:
+        check_int("batch", batch, 1)
     if not isinstance(images, Tensor) or images.dim() < 2 or len(images) == 0:
         shape = tuple(getattr(images, "shape", ()))
         raise AdvlabError(f"images must be a non-empty tensor (N, ...), got shape {shape}")
@@ -126,8 +127,10 @@ def representations(model: nn.Module, images: Tensor, layer: str | None = None, 
     return read_layer(model, images, chosen, batch)
 
 
-def read_layer(model: nn.Module, images: Tensor, layer: Layer, batch: int = BATCH) -> Tensor:
-    """The (N, features) activations of `images` at an already chosen `layer`, in eval mode, without grad."""
+def read_layer(model: nn.Module, images: Tensor, layer: Layer, batch: int | None = None) -> Tensor:
+    """The (N, features) activations of `images` at an already chosen `layer`, in eval mode, without grad
+    (`batch` images per forward pass; default images_per_pass)."""
+    batch = batch or images_per_pass(images)
     captured: list[Tensor] = []
 
     def capture(_module, inputs, output):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from advlab.core.batching import images_per_pass
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 from advlab.core.seeding import make_generator
@@ -177,7 +178,7 @@ class Backdoor(Poisoning):
 
 
 def attack_success_rate(model: torch.nn.Module, backdoor: Backdoor, images: Tensor, labels: Tensor,
-                        classes: int, batch: int = 1024) -> float:
+                        classes: int, batch: int | None = None) -> float:
     """Share of the held-out `images` whose triggered label differs from their own (for all-to-one: those
     not of the target class) that `model` sends to the triggered label when the trigger is stamped on."""
     wanted = backdoor.triggered_labels(labels, classes)
@@ -185,7 +186,7 @@ def attack_success_rate(model: torch.nn.Module, backdoor: Backdoor, images: Tens
     if not bool(keep.any()):
         raise AdvlabError("no held-out image can show the backdoor: all are of the target class")
     images, wanted = images[keep], wanted[keep]
-    hits = 0
+    hits, batch = 0, batch or images_per_pass(images)
     with evaluating(model), torch.no_grad():
         for first in range(0, len(images), batch):
             chunk = backdoor.apply_trigger(images[first:first + batch])

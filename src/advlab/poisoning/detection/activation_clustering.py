@@ -96,7 +96,7 @@ def is_poisoned(share: float, silhouette: float, criterion: str, size_threshold:
 def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, reduce: str = "ica", dims: int = DIMS,
                           criterion: str = "both", size_threshold: float = SIZE_THRESHOLD,
                           silhouette_threshold: float = SILHOUETTE_THRESHOLD, restarts: int = RESTARTS,
-                          layer: str | None = None, classes: Sequence[int] | None = None, batch: int = 256,
+                          layer: str | None = None, classes: Sequence[int] | None = None, batch: int | None = None,
                           seed: int = 0, ica_tolerance: float = ICA_TOLERANCE) -> Detection:
     """Flag the smaller 2-means cluster of each class whose activations split like a poisoned class's.
 
@@ -112,7 +112,7 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
         restarts: KMeans initialisations (default 50; the lowest inertia is kept).
         layer: name of the module whose output is the representation (default: the penultimate layer).
         classes: the labels to inspect (default: every label present).
-        batch: images per forward pass (default 256).
+        batch: images per forward pass (default: advlab.core.batching.images_per_pass, cache-sized on a CPU).
         seed: seeds ICA/PCA and KMeans (default 0).
         ica_tolerance: FastICA's stopping tolerance (default 1e-4, scikit-learn's; IBM ART uses 0.005, which
             stops sooner).
@@ -131,7 +131,8 @@ def activation_clustering(model: nn.Module, images: Tensor, labels: Tensor, redu
         raise AdvlabError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
     check_int("dims", dims, 1)
     check_int("restarts", restarts, 1)
-    check_int("batch", batch, 1)
+    if batch is not None:
+        check_int("batch", batch, 1)
     ica_tolerance = check_number("ica_tolerance", ica_tolerance, 0.0, strict=True)
     size_threshold = check_share("size_threshold", size_threshold)
     silhouette_threshold = check_number("silhouette_threshold", silhouette_threshold, -1.0)

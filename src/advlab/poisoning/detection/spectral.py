@@ -79,7 +79,7 @@ def mad_outliers(projections: Tensor, cut: float) -> Tensor:
 def spectral_signatures(model: nn.Module, images: Tensor, labels: Tensor, rate: float | None = None,
                         multiplier: float = MULTIPLIER, cut: float = CUT, score: str = "oriented",
                         layer: str | None = None,
-                        classes: Sequence[int] | None = None, batch: int = 256) -> Detection:
+                        classes: Sequence[int] | None = None, batch: int | None = None) -> Detection:
     """Flag the training rows whose representation lies far along their class's top singular direction.
 
     Args:
@@ -96,7 +96,7 @@ def spectral_signatures(model: nn.Module, images: Tensor, labels: Tensor, rate: 
             (the paper's tau_i, its square).
         layer: name of the module whose output is the representation (default: the penultimate layer).
         classes: the labels to inspect (default: every label present); rows of other labels are never flagged.
-        batch: images per forward pass (default 256).
+        batch: images per forward pass (default: advlab.core.batching.images_per_pass, cache-sized on a CPU).
 
     Returns:
         Detection of kind "rows": flagged rows, scores (N,) per `score` (higher is more suspicious; 0 for rows
@@ -108,7 +108,8 @@ def spectral_signatures(model: nn.Module, images: Tensor, labels: Tensor, rate: 
         rate = check_share("rate", rate)
     multiplier = check_number("multiplier", multiplier, 0.0, strict=True)
     cut = check_number("cut", cut, 0.0, strict=True)
-    check_int("batch", batch, 1)
+    if batch is not None:
+        check_int("batch", batch, 1)
     if score not in SCORES:
         raise AdvlabError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
     groups = class_rows(labels, classes)

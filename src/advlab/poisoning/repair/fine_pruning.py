@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advlab.core.batching import images_per_pass
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
@@ -49,9 +50,9 @@ CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch: int = 512) -> float:
+def clean_accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch: int | None = None) -> float:
     """Share of `images` (N, C, H, W) that `model` classifies as `labels`, in eval mode, without grad."""
-    correct = 0
+    correct, batch = 0, batch or images_per_pass(images)
     with evaluating(model), torch.no_grad():
         for first in range(0, len(images), batch):
             correct += int((model(images[first:first + batch]).argmax(1) == labels[first:first + batch]).sum())
@@ -116,7 +117,7 @@ def last_convolution(model: nn.Module, probe: Tensor,
     return name, modules[name], norm
 
 
-def mean_activations(model: nn.Module, convolution: nn.Module, images: Tensor, batch: int = 512) -> Tensor:
+def mean_activations(model: nn.Module, convolution: nn.Module, images: Tensor, batch: int | None = None) -> Tensor:
     """(channels,) mean over images and positions of ReLU(the convolution's output), on the CPU."""
     sums: list[Tensor] = []
     counts: list[int] = []
@@ -126,7 +127,7 @@ def mean_activations(model: nn.Module, convolution: nn.Module, images: Tensor, b
         sums.append(per_channel.sum(1).double().cpu())
         counts.append(per_channel.shape[1])
 
-    handle = convolution.register_forward_hook(capture)
+    handle, batch = convolution.register_forward_hook(capture), batch or images_per_pass(images)
     try:
         with evaluating(model), torch.no_grad():
             for first in range(0, len(images), batch):
