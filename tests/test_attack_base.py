@@ -247,6 +247,19 @@ def test_targeted_summary_counts_the_target_class():
     assert row["robust_accuracy"] == pytest.approx(1 / 3)
 
 
+def test_an_image_wrong_before_the_attack_is_never_robust():
+    """A misclassified image that the perturbation happens to move onto its true class still counts as not robust
+    (the module docstring's definition, as robustness.json and AutoAttack count it)."""
+    clean = torch.zeros(3, 1, 1, 1)
+    result = AttackResult(
+        attack="x", eps=0.1, norm="linf", targeted=False, clean=clean, adversarial=clean + 0.1,
+        labels=torch.tensor([0, 1, 2]), targets=None,
+        clean_pred=torch.tensor([0, 0, 2]),  # image 1 is wrong to begin with
+        adv_pred=torch.tensor([0, 1, 1]),  # image 0 survives, image 1 moves onto its class, image 2 is broken
+        queries=None, seconds=0.1)
+    assert result.summary()["robust_accuracy"] == pytest.approx(1 / 3)
+
+
 def test_query_counter_counts_calls_and_images_and_enforces_a_budget():
     counter = QueryCounter(linear_model(), budget=12)
     images, _ = batch()

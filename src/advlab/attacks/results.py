@@ -68,7 +68,7 @@ class AttackResult:
         row: dict[str, float | int | str | None] = {
             "attack": self.attack, "eps": self.eps, "n": n, "targeted": self.targeted,
             "clean_accuracy": share(self.clean_pred == self.labels),
-            "robust_accuracy": share(self.adv_pred == self.labels),
+            "robust_accuracy": share((self.adv_pred == self.labels) & (self.clean_pred == self.labels)),
             "success_rate": int(success.sum()) / eligible if eligible else None,
         }
         for name, p in (("linf", float("inf")), ("l2", 2.0)):
