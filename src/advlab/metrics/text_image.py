@@ -243,7 +243,8 @@ def attribute_classifier(data: CaptionedImages, seed: int = 0, epochs: int | Non
     else:
         tensors, accuracy, seconds = _train_classifier(data, targets, counts, recipe, progress)
         trained = True
-    network = AttributeNet(data.image_shape[0], counts)
+    with torch.random.fork_rng(devices=[]):  # leaves the caller's global generator alone
+        network = AttributeNet(data.image_shape[0], counts)
     try:
         network.load_state_dict(tensors)
     except RuntimeError:

@@ -266,10 +266,12 @@ class JointEmbedding:
 
 
 def build_encoders(vocabulary_size: int, channels: int, embedding_dim: int = EMBEDDING_DIM, word_dim: int = WORD_DIM,
-                   hidden: int = HIDDEN, width: int = WIDTH) -> tuple[TextEncoder, ImageEncoder]:
-    """Fresh encoders (initialised from torch's global generator)."""
-    return (TextEncoder(vocabulary_size, embedding_dim, word_dim, hidden),
-            ImageEncoder(channels, embedding_dim, width))
+                   hidden: int = HIDDEN, width: int = WIDTH, seed: int = 0) -> tuple[TextEncoder, ImageEncoder]:
+    """Fresh encoders, initialised from `seed` (default 0) without touching torch's global generator."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return (TextEncoder(vocabulary_size, embedding_dim, word_dim, hidden),
+                ImageEncoder(channels, embedding_dim, width))
 
 
 def load_joint_embedding(source: str | Path | dict[str, Tensor], meta: dict | None = None) -> JointEmbedding:
@@ -359,9 +361,7 @@ def train_joint_embedding(data: CaptionedImages, recipe: Recipe, progress: bool)
           f"be cached as {recipe.stem}", file=sys.stderr)
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(recipe.seed)
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation that leaves the global RNG alone
-        torch.manual_seed(recipe.seed)
-        text, image = build_encoders(len(data.vocabulary), data.image_shape[0])
+    text, image = build_encoders(len(data.vocabulary), data.image_shape[0], seed=recipe.seed)
     cpu = data.to("cpu")
     fit_joint_embedding(text, image, cpu, recipe, generator, progress)
     judged = cpu.held_out if cpu.held_out is not None else cpu
