@@ -587,15 +587,47 @@ class PeerResult:
 
 
 @dataclass
+class Seconds:
+    """The least CPU time (this process, every thread) and the least wall time of some rounds of one piece of work.
+    CPU time is what the verdicts judge: on a shared machine another process's load stretches wall time (the
+    work waits for the CPU) but hardly its CPU time, so verdicts on wall time flipped from run to run."""
+
+    cpu: float = math.inf
+    wall: float = math.inf
+
+    def least(self, other: Seconds) -> Seconds:
+        return Seconds(min(self.cpu, other.cpu), min(self.wall, other.wall))
+
+    def __add__(self, other: Seconds) -> Seconds:
+        return Seconds(self.cpu + other.cpu, self.wall + other.wall)
+
+
+def timed_call(work) -> tuple[object, Seconds]:
+    """(work(), the CPU and wall seconds it took)."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    value = work()
+    return value, Seconds(time.process_time() - cpu, time.perf_counter() - wall)
+
+
+@dataclass
 class Timing:
-    """Wall time of one step on each side (the least over rounds), and whether both run the same algorithm."""
+    """CPU and wall time of one step on each side (the least over rounds), and whether both run the same
+    algorithm; the verdict compares CPU seconds (Seconds' docstring)."""
 
     step: str
-    advlab: float
-    art: float | None
+    ours: Seconds
+    theirs: Seconds | None
     same: bool
     note: str = ""
-    checking: float = 0.0  # seconds of advlab's input validation inside `advlab`, work that ART's side does not do
+    checking: float = 0.0  # CPU seconds of advlab's input validation inside `ours`, work that ART's side does not do
+
+    @property
+    def advlab(self) -> float:
+        return self.ours.cpu
+
+    @property
+    def art(self) -> float | None:
+        return None if self.theirs is None else self.theirs.cpu
 
     @property
     def verdict(self) -> str:
@@ -609,26 +641,25 @@ class Timing:
         return "PASS (less the input check)" if self.advlab - self.checking <= self.art else "FAIL"
 
 
-def least_time(work, rounds: int):
-    """(the value of the last call, the least wall time of `rounds` calls of `work()`)."""
-    best, value = math.inf, None
+def least_time(work, rounds: int) -> tuple[object, Seconds]:
+    """(the value of the last call, the least CPU and wall seconds of `rounds` calls of `work()`)."""
+    best, value = Seconds(), None
     for _ in range(rounds):
-        started = time.perf_counter()
-        value = work()
-        best = min(best, time.perf_counter() - started)
+        value, seconds = timed_call(work)
+        best = best.least(seconds)
     return value, best
 
 
 def race(ours, theirs, rounds: int):
-    """(our value, our least seconds, their value, their least seconds) over `rounds` calls of each of `ours()` and
+    """(our value, our least Seconds, their value, their least Seconds) over `rounds` calls of each of `ours()` and
     `theirs()`, alternating which goes first, so both meet the same load on a shared machine."""
-    best = {"ours": math.inf, "theirs": math.inf}
+    best = {"ours": Seconds(), "theirs": Seconds()}
     values = {}
     for index in range(rounds):
         order = (("ours", ours), ("theirs", theirs)) if index % 2 == 0 else (("theirs", theirs), ("ours", ours))
         for side, work in order:
-            values[side], seconds = least_time(work, 1)
-            best[side] = min(best[side], seconds)
+            values[side], seconds = timed_call(work)
+            best[side] = best[side].least(seconds)
     return values["ours"], best["ours"], values["theirs"], best["theirs"]
 
 
@@ -703,7 +734,8 @@ def art_backdoor(row: Row, args: argparse.Namespace, device) -> tuple[PeerResult
         badnets = make_poison(ATTACKS[row.name][0], **ATTACKS[row.name][1])
         _, made["advlab"], (made["images"], made["labels"]), made["art"] = race(
             lambda: badnets.poison(images, labels, seed=args.seed), stamp, POISON_ROUNDS)
-        _, made["check"] = least_time(lambda: check_training_set(images, labels), POISON_ROUNDS)
+        _, checking = least_time(lambda: check_training_set(images, labels), POISON_ROUNDS)
+        made["check"] = checking.cpu
         return made["images"], made["labels"]
 
     out = args.folder / f"{row.name}-art"
@@ -761,13 +793,13 @@ def art_svm(args: argparse.Namespace) -> tuple[PeerResult, Timing]:
     from advlab.poisoning.svm import SVMPoison
 
     count = max(args.availability_poisons)
-    ours, theirs, seconds = [], [], {"advlab": 0.0, "art": 0.0}
+    ours, theirs, seconds = [], [], {"advlab": Seconds(0.0, 0.0), "art": Seconds(0.0, 0.0)}
     for seed in range(args.seed, args.seed + args.availability_seeds):
         (images, labels), validation, test = two_classes(args, seed)
-        started = time.perf_counter()
-        poisoned = SVMPoison(poisons=count, steps=args.svm_steps, step=ART_SVM_STEP).poison(
-            images, labels, seed=seed, validation=validation)
-        seconds["advlab"] += time.perf_counter() - started
+        poisoned, spent = timed_call(functools.partial(
+            SVMPoison(poisons=count, steps=args.svm_steps, step=ART_SVM_STEP).poison, images, labels, seed=seed,
+            validation=validation))
+        seconds["advlab"] += spent
         ours.append(svm_error((poisoned.images, poisoned.labels), test))
         clean = ~poisoned.mask()
         x_clean = images[clean].flatten(1).double().numpy()
@@ -778,10 +810,10 @@ def art_svm(args: argparse.Namespace) -> tuple[PeerResult, Timing]:
             x_val=validation[0].flatten(1).double().numpy(), y_val=one_hot(validation[1], 2),
             max_iter=args.svm_steps, verbose=False)
         starts = images[poisoned.indices].flatten(1).double().numpy().copy()
-        started = time.perf_counter()
         with quiet_art_svm(poisoning_attack_svm):
-            x_poison, _ = attack.poison(starts, y=one_hot(poisoned.labels[poisoned.indices], 2))
-        seconds["art"] += time.perf_counter() - started
+            (x_poison, _), spent = timed_call(functools.partial(
+                attack.poison, starts, y=one_hot(poisoned.labels[poisoned.indices], 2)))
+        seconds["art"] += spent
         art_images = torch.cat([images[clean], torch.from_numpy(x_poison).float().reshape(-1, *images.shape[1:])])
         theirs.append(svm_error((art_images, torch.cat([labels[clean], poisoned.labels[poisoned.indices]])), test))
     mine, art = float(np.mean(ours)), float(np.mean(theirs))
@@ -1018,7 +1050,8 @@ def checks(rows: list[Row], availability: Availability | None, peers: list[PeerR
         found += availability_checks(availability)
     found += [Check(f"ART: {peer.what}", f"advlab {peer.advlab}, ART {peer.art}", peer.verdict) for peer in peers
               if peer.verdict in ("PASS", "FAIL")]
-    found += [Check(f"speed: {timing.step}", f"advlab {timing.advlab:.3g} s, ART {timing.art:.3g} s", timing.verdict)
+    found += [Check(f"speed: {timing.step}", f"advlab {timing.advlab:.3g} CPU s, ART {timing.art:.3g} CPU s",
+                    timing.verdict)
               for timing in timings if timing.verdict != "n/a" and "judged" not in timing.verdict]
     return found
 
@@ -1187,13 +1220,13 @@ def availability_lines(availability: Availability, args: argparse.Namespace) -> 
 def peer_lines(peers: list[PeerResult], timings: list[Timing]) -> list[str]:
     lines = ["| what | advlab | ART | verdict | note |", "|---|---|---|---|---|"]
     lines += [f"| {p.what} | {p.advlab} | {p.art} | {p.verdict} | {p.note} |" for p in peers]
-    lines += ["", "| step | advlab s | ART s | advlab / ART | same algorithm | verdict | what is timed |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| step | advlab CPU s | ART CPU s | advlab / ART | advlab wall s | ART wall s | same algorithm | "
+                  "verdict | what is timed |", "|---|---|---|---|---|---|---|---|---|"]
     for t in timings:
         ratio = "—" if not t.art else f"{t.advlab / t.art:.2f}"
-        art = "—" if t.art is None else f"{t.art:.3g}"
-        lines.append(f"| {t.step} | {t.advlab:.3g} | {art} | {ratio} | {'yes' if t.same else 'no'} | {t.verdict} | "
-                     f"{t.note} |")
+        art, art_wall = ("—", "—") if t.theirs is None else (f"{t.theirs.cpu:.3g}", f"{t.theirs.wall:.3g}")
+        lines.append(f"| {t.step} | {t.ours.cpu:.3g} | {art} | {ratio} | {t.ours.wall:.3g} | {art_wall} | "
+                     f"{'yes' if t.same else 'no'} | {t.verdict} | {t.note} |")
     return lines
 
 

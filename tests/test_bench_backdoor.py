@@ -131,9 +131,12 @@ def test_peer_verdicts_follow_their_numbers(quick_run):
             assert follows(verdict, float(ours) >= float(theirs), abs(float(ours) - float(theirs)) < 0.1), what
         else:
             assert verdict == "(reported)", what
-    for step, ours, theirs, ratio, same, verdict, note in table_rows(text, "| step | advlab s | ART s |"):
+    timings = table_rows(text, "| step | advlab CPU s | ART CPU s |")
+    assert timings
+    for step, ours, theirs, ratio, our_wall, their_wall, same, verdict, note in timings:
         ours, theirs = float(ours), float(theirs)
         assert float(ratio) == pytest.approx(ours / theirs, rel=0.02, abs=0.006), step
+        assert float(our_wall) > 0 and float(their_wall) > 0, step
         checking = re.search(r"input check alone \(.*\): ([0-9.]+(?:e-?\d+)?) s", note)
         if verdict == "PASS (less the input check)":  # only advlab validates its input: its time less that check
             assert checking and theirs < ours <= theirs + float(checking.group(1)) * 1.01, step
