@@ -253,3 +253,17 @@ def test_quantise_keeps_the_highest_voice_and_splits_segments():
     first = piece.segments[0][0]
     assert first[0].tolist() == [60] * 4 + [72] * 4 + [62] * 8 and first[1].tolist() == [62] * 16
     assert piece.segments[1][0][0].tolist() == [65] + [REST] * 15
+
+
+def test_corpus_cache_is_used_and_a_broken_one_is_rebuilt():
+    from advlab.data.melodies import _cache_path
+
+    path = _cache_path("bach", 3)
+    path.unlink(missing_ok=True)
+    cold = load_melodies("bach", bars=2, limit=3)
+    assert not cold.info["cached"] and path.exists()
+    warm = load_melodies("bach", bars=2, limit=3)
+    assert warm.info["cached"] and torch.equal(warm.bars, cold.bars) and torch.equal(warm.chords, cold.chords)
+    path.write_bytes(path.read_bytes()[:100])
+    again = load_melodies("bach", bars=2, limit=3)
+    assert not again.info["cached"] and torch.equal(again.bars, cold.bars)

@@ -477,8 +477,7 @@ def _read_sources(items: list, limit: int | None, progress: bool, label: str) ->
                 break
             bar.update(1)
             try:
-                result = loader()
-                source, meters = result if isinstance(result, tuple) else (result, [])
+                source, meters = loader()
                 piece = _quantise(source)
             except Exception as error:  # a piece that does not parse is skipped with its reason, never a crash
                 skipped.append((name, _reason(error)))
@@ -539,7 +538,7 @@ def _load_pieces(path: Path, limit: int | None) -> tuple[list[_Piece], list] | N
             lengths, owner = data["segment_lengths"], data["segment_piece"]
             names = [str(n) for n in data["piece_names"]]
             skipped = list(zip((str(n) for n in data["skipped_names"]), (str(r) for r in data["skipped_reasons"])))
-    except (OSError, KeyError, ValueError):
+    except Exception:  # missing, truncated or from another version: parse again
         return None
     pieces = [_Piece(name, []) for name in names]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
