@@ -13,6 +13,7 @@ from advlab.data.captioned_sets import (
     SHAPE_ATTRIBUTES,
     SHAPES,
     build_shapes,
+    caption_attributes,
     load_captioned,
     load_shapes,
     parse_shapes_caption,
@@ -39,6 +40,15 @@ def test_every_caption_parses_back_to_the_drawn_attributes():
             templates.add(" ".join(w for w in text.split() if w not in {*COLOURS, "small", "large", "big", "little",
                                                                         "tiny"}))
     assert len(templates) > 100  # several templates and synonyms, not one sentence
+
+
+def test_caption_attributes_of_a_set(small_shapes):
+    asked = caption_attributes("captioned-shapes", [texts[4] for texts in small_shapes.captions[:50]])
+    for name in SHAPE_ATTRIBUTES:
+        assert torch.equal(asked[name], small_shapes.attributes[name][:50])
+    assert caption_attributes("my-folder", ["anything"]) is None
+    with pytest.raises(AdvlabError, match="colour"):
+        caption_attributes("captioned-digits", ["a seven on the left"])
 
 
 def test_parser_reads_either_order_and_refuses_nonsense():
@@ -160,6 +170,8 @@ def test_captioned_digits():
             words = caption.split()
             assert COLOURS[colour] in words and ("left" if position == 0 else "right") in words
             assert DIGIT_WORDS[digit] in words or str(digit) in words
+        asked = caption_attributes("captioned-digits", data.captions[i])
+        assert all((asked[name] == data.attributes[name][i]).all() for name in ("digit", "colour", "position"))
         image = data.images[i]
         lit = image.sum(0) > 0.3
         half = lit[:, :16] if position == 0 else lit[:, 16:]

@@ -26,7 +26,14 @@ attribute; trained with Adam under a one-cycle schedule (peak 3e-3, minibatch 12
 real training images with random shifts of up to ``max(1, size // 32)`` pixels, the sum of the heads'
 cross-entropies (rows where an attribute is -1 leave its head alone); always on the CPU, seeded, cached as the
 feature networks are (advlab.metrics.features: ``<data>.attribute-classifier-<size>px-<hash12>`` in the feature
-cache, the record holding each attribute's held-out accuracy). Measured figures: see ``CLASSIFIER_EPOCHS``.
+cache, the record holding each attribute's held-out accuracy).
+
+Measured (``CLASSIFIER_EPOCHS`` 4, one thread at load ~4 on 2 shared cores): captioned-shapes at 32 px, 43-63 s,
+held-out accuracy (1,000 images) at seeds 0 / 1 / 2: count 1.000 / 1.000 / 1.000, colour 0.999 / 0.999 / 0.996,
+shape 0.990 / 0.997 / 0.983, size 0.999 / 0.996 / 0.997, position 1.000 (all), second_colour 1.000 (all),
+second_shape 0.996 / 1.000 / 0.968, second_size 0.992 / 1.000 / 0.994 (chance 0.50, 0.14, 0.25, 0.50, 0.31, 0.14,
+0.25, 0.50); captioned-digits, seed 0, 66 s: digit 0.956, colour 1.000, position 1.000 (chance 0.10, 0.14, 0.50).
+A width-16 network (3x faster) fell to 0.94 / 0.90 on shape / second_shape.
 """
 
 from __future__ import annotations

@@ -40,7 +40,11 @@ its JSON record); the recipe's hash covers the data's fingerprint (images, capti
 seed, the schedule and ``ARCHITECTURE``, so another data set, seed or version trains a new one. The record's
 ``held_out_accuracy`` is the held-out R-precision (advlab.metrics.text_image.r_precision, 100 candidates).
 
-Measured on captioned-shapes (32 px, 9,000 training images, seed 0): see :data:`EPOCHS`.
+Measured (``EPOCHS`` 4, one thread, at load ~4 on 2 shared cores; about half that on an idle core): on
+captioned-shapes (32 px, 9,000 training images) 30-37 s of training, held-out R-precision 0.947 / 0.964 / 0.959 at
+seeds 1 / 0 / 2 with the first caption of each of the 1,000 held-out images (0.96 with a random one of its 10;
+0.90 when the 99 rivals may come from images of the same attributes, AttnGAN's plain draw); on captioned-digits 36 s,
+0.915 (0.68 with rivals of any row: many digits share digit, colour and position). Chance is 0.01.
 """
 
 from __future__ import annotations
