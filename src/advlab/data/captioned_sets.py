@@ -322,12 +322,11 @@ def _draw_two(side: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int
     position = POSITIONS.index("top" if vertical else "left")
     for which, (colour, shape, size) in enumerate((first, second)):
         extent = _extent(size, side, rng)
+        half = (0.5 * which, 0.5 + 0.5 * which)  # its own half of the image
         if vertical:
-            anchor, jitter, bounds = (0.25 + 0.5 * which, 0.5), (0.0, JITTER_ACROSS), ((0.5 * which, 0.5 + 0.5 * which),
-                                                                                     (0, 1))
+            anchor, jitter, bounds = (0.25 + 0.5 * which, 0.5), (0.0, JITTER_ACROSS), (half, (0, 1))
         else:
-            anchor, jitter, bounds = (0.5, 0.25 + 0.5 * which), (JITTER_ACROSS, 0.0), ((0, 1),
-                                                                                     (0.5 * which, 0.5 + 0.5 * which))
+            anchor, jitter, bounds = (0.5, 0.25 + 0.5 * which), (JITTER_ACROSS, 0.0), ((0, 1), half)
         centre = _place(anchor, extent, side, jitter, bounds, rng)
         _paint(image, shape, centre, extent, _colour(colour, rng), rng)
     return image, [1, *first, position, *second]
