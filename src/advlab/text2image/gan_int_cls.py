@@ -236,6 +236,27 @@ def synthesise(generator: nn.Module, embeddings: Tensor, z: Tensor | None = None
         generator.train(was_training)
 
 
+class ScaledEncoder(nn.Module):
+    """phi(t) * scale: a text encoder's output brought to the scale the players expect. advlab's encoder returns
+    unit-length vectors (coordinates ~ 1/sqrt(E)); the reference's char-CNN-RNN features are O(1) per coordinate,
+    so the pipelines scale by sqrt(E) (unit root-mean-square coordinates): G's projection then starts on the scale
+    of z instead of having to grow its weights sqrt(E)-fold at Adam's pace of about lr per step. The scale is a
+    buffer, saved with the encoder's weights.
+
+    Args:
+        encoder: tokens (N, L) -> (N, E).
+        scale: the factor.
+    """
+
+    def __init__(self, encoder: nn.Module, scale: float):
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        return self.encoder(tokens) * self.scale
+
+
 def _parts(game_or_generator, encoder: nn.Module | None) -> tuple[nn.Module, nn.Module]:
     if isinstance(game_or_generator, GanIntCls):
         return game_or_generator.generator, encoder or game_or_generator.text_encoder
@@ -298,5 +319,5 @@ def interpolate(game_or_generator, encoder: nn.Module | None, vocabulary, first:
     return synthesise(generator, mixed.repeat(n, 1), z.repeat_interleave(steps, dim=0))
 
 
-__all__ = ["GanIntCls", "METHODS", "discriminator_loss", "generate", "generator_loss", "interpolate",
+__all__ = ["GanIntCls", "METHODS", "ScaledEncoder", "discriminator_loss", "generate", "generator_loss", "interpolate",
            "interpolate_embeddings", "method_weights", "paired_interpolations", "synthesise"]
