@@ -267,3 +267,17 @@ def test_corpus_cache_is_used_and_a_broken_one_is_rebuilt():
     path.write_bytes(path.read_bytes()[:100])
     again = load_melodies("bach", bars=2, limit=3)
     assert not again.info["cached"] and torch.equal(again.bars, cold.bars)
+
+
+def test_a_chorale_exported_to_midi_reads_as_the_corpus_reads_it(tmp_path):
+    from music21 import corpus
+
+    from advlab.data.melodies import _score_source, read_midi_melody
+
+    score = corpus.parse("bach/bwv10.7")  # no pickup: MIDI keeps its bar lines
+    source, _ = _score_source(score, "bwv10.7", score.parts[0], list(score.parts))
+    codes, roots = _quantise(source).segments[0]
+    bars, chords = read_midi_melody(score.write("midi", fp=str(tmp_path / "bwv10.7.mid")))
+    assert codes.shape == (22, STEPS) and torch.equal(codes_from_roll(bars), torch.from_numpy(codes).long())
+    assert [int(c[:12].argmax()) for c in chords] == roots[:, 0].tolist()
+    assert chords[:, 12].tolist() == roots[:, 1].tolist()

@@ -63,7 +63,9 @@ A user's folder: every ``.mid``/``.midi`` under it (searched recursively). The m
 at each step of its melody track: the track (or channel) whose name says melody, soprano or lead, else the one with
 the most notes among those that mostly play single notes (at most half of their notes start together with another
 one); a file where every track plays chords is skipped as polyphonic only, as are files that do not parse, have no
-notes or no 4/4 bar (MIDI's default meter is 4/4).
+notes or no 4/4 bar (MIDI's default meter is 4/4). Bars start at the file's first tick, so a pickup written without
+the rests before it shifts every bar line (MIDI has no pickup bar); the file's last bars are those up to its last
+note, and after it only whole bars of silence its length still covers.
 """
 
 from __future__ import annotations
@@ -603,8 +605,9 @@ def _midi_source(path: Path) -> tuple[_Source, list[str]]:
         raise ValueError("no notes (drums aside)")
     melody_key = _melody_group(groups, names)
     quarters = [(a / tpb, b / tpb, p) for a, b, p in groups[melody_key]]
-    harmony = [(a / tpb, b / tpb, p) for key, notes in groups.items() if key != melody_key for a, b, p in notes]
-    bars, meters = _midi_bars(sorted(signatures), end, tpb)
+    harmony = [(a / tpb, b / tpb, p) for notes in groups.values() for a, b, p in notes] if len(groups) > 1 else []
+    notes_end = max(offset for notes in groups.values() for _, offset, _ in notes)
+    bars, meters = _midi_bars(sorted(signatures), notes_end, end, tpb)
     return _Source(path.name, quarters, bars, harmony), meters
 
 
@@ -626,12 +629,13 @@ def _melody_group(groups: dict[tuple[int, int], list], names: dict[int, str]) ->
     return max(single, key=lambda key: len(groups[key]))
 
 
-def _midi_bars(signatures: list[tuple[int, int, int]], end: int, tpb: float) -> tuple[list, list[str]]:
-    """Bars (start, length, usable) in quarter notes from a file's time signatures (4/4 until the first one)."""
+def _midi_bars(signatures: list[tuple[int, int, int]], notes_end: int, end: int, tpb: float) -> tuple[list, list[str]]:
+    """Bars (start, length, usable) in quarter notes from a file's time signatures (4/4 until the first one): every
+    bar up to the last note's end, then only whole bars of silence that the file's length still covers."""
     changes = [(0, 4, 4)] + [s for s in signatures if s[0] > 0] if not signatures or signatures[0][0] > 0 \
         else list(signatures)
     bars, meters, tick, index = [], [], 0.0, 0
-    while tick < end - 1e-6:
+    while True:
         while index + 1 < len(changes) and changes[index + 1][0] <= tick + 1e-6:
             index += 1
         _, numerator, denominator = changes[index]
@@ -639,8 +643,9 @@ def _midi_bars(signatures: list[tuple[int, int, int]], end: int, tpb: float) -> 
         following = changes[index + 1][0] if index + 1 < len(changes) else np.inf
         whole = tick + length <= following + 1e-6
         length = length if whole else following - tick
-        usable = whole and numerator == 4 and denominator == 4
-        bars.append((tick / tpb, length / tpb, usable))
+        if tick >= notes_end - 1e-6 and tick + length > end + 1e-6:
+            break
+        bars.append((tick / tpb, length / tpb, whole and numerator == 4 and denominator == 4))
         meters.append(f"{numerator}/{denominator}")
         tick += length
     return bars, meters
