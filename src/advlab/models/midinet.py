@@ -225,11 +225,15 @@ class MidiNetDiscriminator(nn.Module):
         out = out + F.linear(chords, weight[:, 1:].sum(dim=(2, 3)))[:, None, :]
         return out.permute(0, 2, 1).unsqueeze(3)
 
-    def forward(self, bars: Tensor, chords: Tensor) -> tuple[Tensor, Tensor]:
+    def features(self, bars: Tensor, chords: Tensor) -> Tensor:
+        """f(x): the first layer's activations (N, 1 + chord_dim, 8, 1), all that feature matching needs of D."""
         check_bars(bars, "bars", self.pitches)
         if chords.shape != (len(bars), self.chord_dim):
             raise AdvlabError(f"MidiNet chords must be (N, {self.chord_dim}), got {tuple(chords.shape)}")
-        features = F.leaky_relu(self.first_layer(bars, chords), SLOPE)
+        return F.leaky_relu(self.first_layer(bars, chords), SLOPE)
+
+    def forward(self, bars: Tensor, chords: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.features(bars, chords)
         h = F.leaky_relu(self.bn2(full_width_conv(self.conv2, join(features, broadcast(chords, features)))), SLOPE)
         h = F.leaky_relu(self.bn3(self.fc(join(h.flatten(1), chords))), SLOPE)
         return self.logit(join(h, chords)).squeeze(1), features

@@ -159,7 +159,7 @@ class MidiNet(Game):
                     fake = G(z, chords, previous)
                 with self.frozen(D):
                     with torch.no_grad():
-                        _, real_features = D(bars, chords)
+                        real_features = self.real_features(bars, chords)
                     logits, fake_features = D(fake, chords)
                 g_gan = generator_gan_loss(logits.float())
                 g_feature = mean_matching(real_features, fake_features)
@@ -170,6 +170,12 @@ class MidiNet(Game):
         result = self.statistics(stats) if record else {}
         self.end_iteration()
         return result
+
+    def real_features(self, bars: Tensor, chords: Tensor) -> Tensor:
+        """f(x) of the real bars under the current D: its ``features`` method where it has one (only the first
+        layer runs, as in the authors' graph), else the second output of a whole pass."""
+        features = getattr(self.discriminator, "features", None)
+        return features(bars, chords) if callable(features) else self.discriminator(bars, chords)[1]
 
     def extra_state(self) -> dict[str, Tensor]:
         return {"noise": self.noise.get_state()}

@@ -1,0 +1,113 @@
+"""`advlab music train` (MidiNet on a built-in corpus or your MIDI files), `music sample` (melodies as MIDI, piano
+rolls and WAV), `music evaluate` (their statistics against the training melodies) and `music datasets` (the
+built-in corpora)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from advlab.cli.common import LOOP_OPTION_DOCS, RESUMABLE, add_training_flags, config_values, resumed_config
+from advlab.core.config import from_mapping, load_yaml
+from advlab.data.melodies import CORPORA
+from advlab.music.chords import parse_chords
+from advlab.pipelines.music.configs import MusicTrainConfig
+from advlab.pipelines.music.evaluate_music import evaluate_music
+from advlab.pipelines.music.sample_music import sample_music
+from advlab.pipelines.music.train_music import music_config, train_music
+
+OPTION_DOCS = {
+    "corpus": "a built-in corpus of music21 (advlab music datasets), e.g. bach",
+    "data": "a folder of your MIDI files (.mid/.midi, searched recursively)",
+    "bars": "bars per phrase, and per generated melody (MidiNet's figure: 8)",
+    "transpose": "transposition augmentation of the training phrases (the paper shifts them to all 12 keys)",
+    "held_out_fraction": "share of phrases held out of training, for the summary and evaluate",
+    "limit": "read at most this many pieces of the corpus or folder (quick runs)",
+    "noise_dim": "length of z (100)", "width": "gf_dim = df_dim of the authors' code (64)",
+    "hidden": "units of the fully connected layers (1024)",
+    "conditioner_width": "filters of the previous-bar conditioner CNN (16)",
+    "previous_layers": "generator layers that see the previous bar, counted from the output (4 = all; fewer "
+                       "leave more to the noise: the paper's creativity knob)",
+    "lr": "Adam learning rate", "beta1": "Adam beta1", "beta2": "Adam beta2",
+    "real_label": "D's target for real bars (0.9: one-sided label smoothing)",
+    "feature_weight": "weight of feature matching on D's first-layer features (0.1)",
+    "data_weight": "weight of matching the mean bar of the minibatch (0.01)",
+    "generator_steps": "generator steps per discriminator step (2, as the authors' code)",
+    "threshold": "a step sounds where G's largest output exceeds this (0: a note on every step)",
+    "steps": "iterations", "batch_size": "bars per minibatch (72 in the paper)",
+    **LOOP_OPTION_DOCS,
+    "sample_every": "save piano rolls of generated melodies every N steps",
+}
+
+
+def add_parser(subparsers) -> None:
+    music = subparsers.add_parser("music", help="melody generation with MidiNet: train, sample, evaluate")
+    verbs = music.add_subparsers(dest="verb", required=True, metavar="{train,sample,evaluate,datasets}")
+    train = verbs.add_parser("train", help="train MidiNet (Yang et al. 2017) on a corpus or your MIDI files")
+    add_training_flags(train, MusicTrainConfig, OPTION_DOCS)
+    train.set_defaults(handler=run_train)
+    sample = verbs.add_parser("sample", help="generate melodies with a trained run: .mid, piano-roll .png, .wav")
+    sample.add_argument("run", help="a music run directory")
+    sample.add_argument("--n", type=int, default=16, help="melodies (default 16)")
+    sample.add_argument("--chords", default=None, help="chord progression, e.g. C,G,Am,F (repeated to --bars; "
+                        "default: each melody follows a training phrase's chords)")
+    sample.add_argument("--bars", type=int, default=None, help="bars per melody (default: the run's)")
+    sample.add_argument("--out", default=None, help="output folder (default RUN/melodies)")
+    sample.add_argument("--seed", type=int, default=0, help="seeds the noise and the drawn progressions (default 0)")
+    sample.add_argument("--threshold", type=float, default=None, help="binarisation threshold (default: the run's)")
+    sample.add_argument("--tempo", type=float, default=120.0, help="beats per minute of the MIDI and WAV files")
+    sample.add_argument("--no-wav", action="store_true", help="write no WAV renderings")
+    sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    sample.set_defaults(handler=run_sample)
+    evaluate = verbs.add_parser("evaluate", help="statistics of generated melodies against the training, held-out "
+                                "and random melodies; copy check")
+    evaluate.add_argument("run", help="a music run directory")
+    evaluate.add_argument("--n", type=int, default=64, help="melodies to generate (default 64)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds the generated and random melodies")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar while reading the corpus")
+    evaluate.set_defaults(handler=run_evaluate)
+    datasets = verbs.add_parser("datasets", help="list the built-in corpora")
+    datasets.set_defaults(handler=run_datasets)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    given = config_values(args, MusicTrainConfig)
+    if args.resume:
+        config = resumed_config(music_config(args.resume), args.resume, given, args.config, RESUMABLE)
+    else:
+        values = load_yaml(args.config) if args.config else {}
+        config = from_mapping(MusicTrainConfig, {**values, **given}, source=args.config or "command line")
+    run = train_music(config, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"run: {run.root}\nreport: {run.root / 'report.html'}")
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    chords = parse_chords(args.chords) if args.chords is not None else None
+    out = args.out or str(Path(args.run) / "melodies")
+    sampled = sample_music(args.run, n=args.n, chords=chords, bars=args.bars, seed=args.seed, out=out,
+                           device=args.device, threshold=args.threshold, tempo_bpm=args.tempo, wav=not args.no_wav)
+    n, bars = sampled.melodies.shape[:2]
+    print(f"wrote {n} melodies of {bars} bars under {out}: .mid, .png{'' if args.no_wav else ', .wav'}, "
+          f"grid.png, melodies.json")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    path, content = evaluate_music(args.run, n=args.n, seed=args.seed, device=args.device,
+                                   progress=not args.no_progress)
+    print(f"wrote {path}")
+    return 0
+
+
+def run_datasets(args: argparse.Namespace) -> int:
+    width = max(len(name) for name in CORPORA)
+    print("built-in corpora (music21's, nothing downloaded):")
+    for name, description in CORPORA.items():
+        print(f"  {name:<{width}}  {description}")
+    print("your own: advlab music train --data DIR (a folder of .mid/.midi files)")
+    return 0
+
+
+__all__ = ["add_parser"]
