@@ -82,6 +82,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from advlab.core.cache import cache_dir
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
@@ -503,8 +504,6 @@ def _reason(error: Exception) -> str:
 
 def melody_cache_dir() -> Path:
     """Where parsed corpora are cached: ``cache_dir() / "melodies"`` (advlab's cache; ``$ADVLAB_CACHE``)."""
-    from advlab.metrics.features import cache_dir  # the one definition of advlab's cache directory
-
     return cache_dir() / "melodies"
 
 

@@ -50,9 +50,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from advlab.core.cache import Recipe, read_cached, write_cached
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
-from advlab.metrics.features import Recipe, random_shifts, read_cached, write_cached
+from advlab.metrics.features import random_shifts
 from advlab.metrics.fid import fid
 
 if TYPE_CHECKING:

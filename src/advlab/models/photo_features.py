@@ -3,7 +3,7 @@
 SRGAN's content loss (Ledig et al. 2017, eq. 5) compares feature maps of a fixed network -- in the paper VGG19
 (Simonyan & Zisserman 2015) trained on ImageNet, a 548 MB download. advlab instead trains a small VGG-style network
 on the photographs scikit-image ships, on the CPU, in about 15 s of one core, and caches it beside its other feature
-networks (advlab.metrics.features: the same cache directory, recipe hashing, record, atomic writes and integrity
+networks (advlab.core.cache: the same cache directory, recipe hashing, record, atomic writes and integrity
 check).
 
 * Task: which photograph is this patch from? Each of the 14 training photographs (``TRAIN_PHOTOS`` of
@@ -34,7 +34,7 @@ check).
   training photographs equals their MSE on [-1, 1] (the paper's MSE loss, SRResNet's objective); s = 0.147 at
   seed 0 (the paper's 1/12.75 = 0.078 for VGG54). It is stored with the weights (a buffer) and SRGAN uses it by default.
 
-Cache: ``advlab.metrics.features.features_dir()/photos-texture-32px-<hash12>.safetensors`` and its JSON record
+Cache: ``advlab.core.cache.features_dir()/photos-texture-32px-<hash12>.safetensors`` and its JSON record
 (``advlab features`` lists it); the hash covers the recipe (seed, steps, batch, learning rate, architecture,
 photographs). A missing, corrupt or mismatched file is retrained (with a warning on stderr when a file was there),
 never silently used.
@@ -49,11 +49,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advlab.core.cache import CachedNet, Recipe, features_dir, read_cached, write_cached
 from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.data.superres_sets import TRAIN_PHOTOS, bicubic_upscale, builtin_photo, load_superres
-from advlab.metrics.features import CachedNet, Recipe, features_dir, read_cached, write_cached
 
 DATA = "photos-texture"
 SPLIT = "the bottom quarter of each training photograph (at least 32 rows)"

@@ -62,10 +62,10 @@ from safetensors.torch import save as safetensors_to_bytes
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from advlab.core.cache import Recipe, read_cached, write_cached
 from advlab.core.checkpoints import atomic_write_bytes, parse_safetensors, read_bytes, safetensors_metadata
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
-from advlab.metrics.features import Recipe, read_cached, write_cached
 from advlab.metrics.text_image import cache_recipe, r_precision
 from advlab.text2image.vocabulary import Vocabulary
 
