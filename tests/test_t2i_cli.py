@@ -171,10 +171,23 @@ def test_evaluate_writes_json_and_report(tiny_run, capsys):
     (["--image-size", "30"], ["GAN-INT-CLS", "30"]),
     (["--cls-weight", "1"], ["--cls-weight"]),
     (["--batch-size", "1"], ["--batch-size must be at least 2"]),
+    (["--held-out-fraction", "0.7"], ["--held-out-fraction must lie in [0, 0.5]"]),
 ])
 def test_train_bad_input(folder, tmp_path, capsys, argv, words):
     status, _, err = cli(capsys, "text2image", "train", "--data", folder, "--out", tmp_path / "r", *argv)
     assert_one_line_error(status, err, *words)
+
+
+def test_methods_switch_the_terms(folder, tmp_path):
+    """The paper's ablation: gan-cls has no interpolation term, gan no wrong-text term (s_w is still measured)."""
+    from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
+
+    assert Text2ImageTrainConfig(method="gan").weights == (0.0, 0.0)
+    assert Text2ImageTrainConfig(method="gan-int", int_weight=2.0).weights == (0.0, 2.0)
+    assert Text2ImageTrainConfig(method="gan-cls", cls_weight=0.3).weights == (0.3, 0.0)
+    assert advlab("text2image", "train", "--data", folder, "--out", tmp_path / "gan", "--method", "gan", *TINY) == 0
+    last = json.loads((tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "s_w" in last and "s_int" not in last
 
 
 def test_train_on_a_missing_folder_and_a_bad_method(tmp_path, capsys):

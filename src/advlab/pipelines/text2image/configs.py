@@ -47,8 +47,9 @@ class Text2ImageTrainConfig(LoopOptions):
     def validate(self) -> Text2ImageTrainConfig:
         self.check_loop()
         ladder(self.image_size, "GAN-INT-CLS (--image-size)")
-        if not 0 < self.held_out_fraction < 1:
-            raise AdvlabError(f"--held-out-fraction must lie in (0, 1), got {self.held_out_fraction}")
+        if not 0 <= self.held_out_fraction <= 0.5:
+            raise AdvlabError(f"--held-out-fraction must lie in [0, 0.5] (0: the figures on training images), got "
+                              f"{self.held_out_fraction}")
         if not 0 <= self.cls_weight < 1:
             raise AdvlabError(f"--cls-weight must lie in [0, 1) (0.5 in the paper), got {self.cls_weight}")
         if self.int_weight < 0 or not 0 <= self.int_beta <= 1:
