@@ -40,6 +40,10 @@ OPTION_DOCS = {
 }
 
 
+HEADLINE_STATISTICS = ("chord_tone_rate", "notes_per_bar", "pitch_classes_per_bar", "scale_consistency",
+                       "mean_interval", "rest_rate")
+
+
 def add_parser(subparsers) -> None:
     music = subparsers.add_parser("music", help="melody generation with MidiNet: train, sample, evaluate")
     verbs = music.add_subparsers(dest="verb", required=True, metavar="{train,sample,evaluate,datasets}")
@@ -97,7 +101,20 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     path, content = evaluate_music(args.run, n=args.n, seed=args.seed, device=args.device,
                                    progress=not args.no_progress)
-    print(f"wrote {path}")
+    reference = content["reference"]
+    distances = content[f"versus_{reference}"] or {}
+    print(f"{'':40}" + "".join(f"{name:>11}" for name in content["sources"]))
+    for key in HEADLINE_STATISTICS:
+        values = [content["sources"][name].get(key) for name in content["sources"]]
+        print(f"{key:40}" + "".join(f"{v:>11.3f}" if isinstance(v, float) else f"{'-':>11}" for v in values))
+    for key in ("pitch_class_distance", "mean_symmetric_difference"):
+        values = [distances.get(name, {}).get(key) for name in content["sources"]]
+        print(f"{key + ' to ' + reference.replace('_', '-'):40}"
+              + "".join(f"{v:>11.3f}" if isinstance(v, float) else f"{'-':>11}" for v in values))
+    copies = [content["copies"].get(name, {}).get("exact_copies") for name in content["sources"]]
+    print(f"{'exact copies of a bar':40}" + "".join(f"{v:>11.3f}" if isinstance(v, float) else f"{'-':>11}"
+                                                    for v in copies))
+    print(f"wrote {path} (and its plots; report: {Path(args.run) / 'report.html'})")
     return 0
 
 
