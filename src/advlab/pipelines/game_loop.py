@@ -209,9 +209,8 @@ def train_run(config, build: Callable[[Distributed, torch.device, Precision, Run
     finally:
         if log is not None:
             log.close()
-    session.game.synchronise()
+    snapshot(session, run.samples / "final.png")  # every rank: it synchronises the players' buffers first
     if dist.is_main:
-        snapshot(session, run.samples / "final.png")
         figures = session.evaluate(session.game, session.data)
         run.write_summary({"step": session.game.step, "seconds": round(seconds, 2), **figures})
         if report:
