@@ -314,3 +314,33 @@ def test_generate_starts_from_a_primer_bar():
     assert torch.equal(G.inputs[0][2], primer.expand(2, 1, 16, 128))
     with pytest.raises(AdvlabError, match="primer"):
         generate(G, 2, 2, torch.eye(13)[:1], primer=torch.zeros(16, 64))
+
+
+def two_rank_iterations(distributed: bool) -> dict:
+    """Three iterations of a small MidiNet on one fixed minibatch of 8 bars: under two gloo ranks (each its share of
+    4 rows) or in one process."""
+    from advlab.core.distributed import context
+
+    dist = context("cpu") if distributed else None
+    game = MidiNet(*small_players(seed=2), seed=9, dist=dist)
+    bars, previous, chords = melody_bars(8, seed=3), melody_bars(8, seed=4), chord_table(8, 7)
+    rows = game.dist.shard(8)
+    noise = game.draw_noise(rows.stop - rows.start)
+    game.noise.manual_seed(9)
+    for _ in range(3):
+        game.train_iteration(bars[rows], previous[rows], chords[rows])
+    game.synchronise()  # rank 0's batch-norm statistics everywhere, as the loop does before a checkpoint
+    tensors, _ = game.state()
+    return {"noise": noise, "tensors": {k: v for k, v in tensors.items() if k.startswith("generator.")}}
+
+
+@pytest.mark.slow  # two spawned processes: ~10-20 s on a busy 2-core machine
+def test_two_ranks_share_the_noise_and_agree():
+    from ranks import run_ranks
+
+    alone = two_rank_iterations(False)
+    first, second = run_ranks(two_rank_iterations, 2, True)
+    assert torch.equal(torch.cat([first["noise"], second["noise"]]), alone["noise"])  # one draw, split
+    for name, value in first["tensors"].items():
+        assert torch.equal(value, second["tensors"][name]), name  # averaged gradients: the same players
+        assert value.shape == alone["tensors"][name].shape
