@@ -5,9 +5,15 @@ as bars of 16 steps x 128 pitches with a chord each and the bar before (advlab.d
 apart). MidiNet (advlab.music.midinet) trains through the one game loop (advlab.pipelines.game_loop: logging,
 pictures, checkpoints, exact resume, torchrun). The picture followed during training is a grid of piano rolls of
 a few melodies of `bars` bars generated one bar after another on held-out phrases' chords (samples/step-N.png); at
-the end summary.json holds cheap statistics of 64 such melodies beside the held-out melodies'
-(advlab.metrics.music). Every checkpoint records the chord progressions of (up to 1,000) training phrases, from
-which `advlab music sample` draws when no chords are given.
+the end summary.json holds cheap figures of 64 such melodies and of as many random ones, each against the held-out
+phrases (`summary_figures`; `advlab music evaluate` gives the whole picture). Every checkpoint records the chord
+progressions of (up to 1,000) training phrases, from which `advlab music sample` draws when no chords are given.
+Under torchrun rank 0 reads (and caches) the corpus before the other ranks.
+
+A run on the whole bach corpus with the defaults (3,000 iterations of 72, seed 0; 174 s at load ~3 on 2 cores, one
+thread, plus 44 s to parse the corpus the first time): chord-tone rate 0.535 (held-out 0.561, random 0.262),
+pitch-class JS distance to the held-out phrases 0.231 (random 0.289), note-length 0.276 (random 0.947), mean
+symmetric difference of the statistics 0.215 (random 0.566), rest rate 0.087 (held-out 0.077).
 """
 
 from __future__ import annotations
@@ -178,7 +184,11 @@ def train_music(config: MusicTrainConfig, resume: bool = False, overwrite: bool 
     config = config.validate()
 
     def build(dist: Distributed, device: torch.device, precision: Precision, run: RunDir) -> Session:
-        data = TrainingMelodies(load_music_data(config, progress and dist.is_main).to(device), seed=config.seed)
+        loaded: dict[str, MelodyBars] = {}
+        # rank 0 parses (and caches) a corpus before the other ranks read it; its refusal stops every rank
+        dist.on_main(lambda: loaded.setdefault("melodies", load_music_data(config, progress)))
+        melodies = loaded.get("melodies") or load_music_data(config)
+        data = TrainingMelodies(melodies.to(device), seed=config.seed)
         game = build_game(config, device, dist, precision)
         return Session(game, data, make_generator(config.seed, device), run, melody_picture(config, data),
                        summary_figures(config), "music train")
