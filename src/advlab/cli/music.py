@@ -21,8 +21,8 @@ OPTION_DOCS = {
     "data": "a folder of your MIDI files (.mid/.midi, searched recursively)",
     "bars": "bars per phrase, and per generated melody (MidiNet's figure: 8)",
     "transpose": "transposition augmentation of the training phrases (the paper shifts them to all 12 keys)",
-    "held_out_fraction": "share of phrases held out of training, for the summary and evaluate",
-    "limit": "read at most this many pieces of the corpus or folder (quick runs)",
+    "held_out_fraction": "share of pieces (whole songs) held out of training, for the summary and evaluate",
+    "limit": "read only until this many pieces gave bars (quick runs)",
     "noise_dim": "length of z (100)", "width": "gf_dim = df_dim of the authors' code (64)",
     "hidden": "units of the fully connected layers (1024)",
     "conditioner_width": "filters of the previous-bar conditioner CNN (16)",
@@ -33,8 +33,9 @@ OPTION_DOCS = {
     "feature_weight": "weight of feature matching on D's first-layer features (0.1)",
     "data_weight": "weight of matching the mean bar of the minibatch (0.01)",
     "generator_steps": "generator steps per discriminator step (2, as the authors' code)",
-    "threshold": "a step sounds where G's largest output exceeds this (0: a note on every step)",
-    "steps": "iterations", "batch_size": "bars per minibatch (72 in the paper)",
+    "threshold": "a step sounds (at G's largest output) where G's outputs at that step sum above this (0: a note "
+                 "on every step, as the authors' demo)",
+    "steps": "iterations", "batch_size": "bars per minibatch (72 in the authors' code)",
     **LOOP_OPTION_DOCS,
     "sample_every": "save piano rolls of generated melodies every N steps",
 }
@@ -56,7 +57,8 @@ def add_parser(subparsers) -> None:
     sample.add_argument("--chords", default=None, help="chord progression, e.g. C,G,Am,F (repeated to --bars; "
                         "default: each melody follows a training phrase's chords)")
     sample.add_argument("--bars", type=int, default=None, help="bars per melody (default: the run's)")
-    sample.add_argument("--out", default=None, help="output folder (default RUN/melodies)")
+    sample.add_argument("--out", default=None, help="output folder (default RUN/melodies/CHORDS-seedN, CHORDS the "
+                        "progression or 'drawn')")
     sample.add_argument("--seed", type=int, default=0, help="seeds the noise and the drawn progressions (default 0)")
     sample.add_argument("--threshold", type=float, default=None, help="binarisation threshold (default: the run's)")
     sample.add_argument("--tempo", type=float, default=120.0, help="beats per minute of the MIDI and WAV files")
@@ -89,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_sample(args: argparse.Namespace) -> int:
     chords = parse_chords(args.chords) if args.chords is not None else None
-    out = args.out or str(Path(args.run) / "melodies")
+    out = args.out or str(Path(args.run) / "melodies" / f"{'-'.join(chords) if chords else 'drawn'}-seed{args.seed}")
     sampled = sample_music(args.run, n=args.n, chords=chords, bars=args.bars, seed=args.seed, out=out,
                            device=args.device, threshold=args.threshold, tempo_bpm=args.tempo, wav=not args.no_wav)
     n, bars = sampled.melodies.shape[:2]
