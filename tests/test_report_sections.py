@@ -2,6 +2,7 @@
 configuration, honest applies(), the robustness report's budgets beside AutoAttack's, and no import cycles."""
 
 import ast
+import dataclasses
 import json
 import re
 import subprocess
@@ -178,8 +179,14 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
     (upscaled / "eval" / "superres.json").write_text(json.dumps(
         {"bicubic": {"psnr": 27.6, "ssim": 0.77, "feature_distance": 0.012, "per_image": []},
          "srresnet": {"psnr": 28.3, "ssim": 0.79, "feature_distance": 0.011, "per_image": []}}))
+    melodic = classifier_run(tmp_path, name="melodic", attacks=())  # the section looks at eval/music.json alone
+    (melodic / "eval").mkdir()
+    (melodic / "eval" / "music.json").write_text(json.dumps(
+        {"n": 4, "bars": 8, "seed": 0, "sources": {"generated": {"rest_rate": 0.1}, "held_out": {"rest_rate": 0.08}},
+         "copies": {"generated": {"exact_copies": 0.1}}}))
     expected = {
         bare: {"Summary", "Samples over time", "Training curves", "Configuration"},
+        melodic: {"Summary", "Melodies against the corpus", "Training curves", "Configuration"},
         upscaled: {"Summary", "Super-resolution on held-out photographs", "Training curves", "Configuration"},
         rich: {"Final samples", "Summary", "Evaluation", "Samples over time", "Training curves", "Configuration"},
         clf: {"Summary", "Training curves", "Configuration"},
@@ -336,3 +343,17 @@ def test_every_reports_module_imports_first_in_a_fresh_interpreter():
               "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_run_kind_tells_the_game_loop_runs_apart():
+    from advlab.pipelines.music.configs import MusicTrainConfig
+    from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
+    from advlab.pipelines.translation.configs import SuperresTrainConfig, TranslateTrainConfig
+    from advlab.reports.reading import GAME_LOOP_KINDS, run_kind
+
+    kinds = {cls.__name__: run_kind(dataclasses.asdict(cls())) for cls in
+             (MusicTrainConfig, Text2ImageTrainConfig, TranslateTrainConfig, SuperresTrainConfig)}
+    assert kinds == {"MusicTrainConfig": "music", "Text2ImageTrainConfig": "text2image",
+                     "TranslateTrainConfig": "translation", "SuperresTrainConfig": "translation"}
+    assert set(kinds.values()) <= set(GAME_LOOP_KINDS)
+    assert run_kind({"data": "ring8", "loss": "nonsaturating", "steps": 10}) == "gan"

@@ -17,6 +17,7 @@ from advlab.cli import (
     detect,
     features,
     gan,
+    music,
     playground,
     poison,
     privacy,
@@ -34,11 +35,11 @@ def build_parser() -> Parser:
     parser = Parser(prog="advlab", description="adversarial machine learning with a focus on GANs")
     parser.add_argument("--version", action="version", version=f"advlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True,
-                                       metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,translate,superres,report,demo,"
-                                               "features,playground}",
+                                       metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,translate,superres,music,"
+                                               "report,demo,features,playground}",
                                        parser_class=Parser)
-    for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, translate, superres, report,
-                   demo, features, playground):
+    for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, translate, superres, music,
+                   report, demo, features, playground):
         module.add_parser(subparsers)
     return parser
 

@@ -13,6 +13,7 @@ from advlab.models.conditional import (
 from advlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from advlab.models.inception_fid import FIDInceptionV3, load_fid_inception
 from advlab.models.lenet import LeNet5
+from advlab.models.midinet import MidiNetDiscriminator, MidiNetGenerator, PreviousBarConditioner
 from advlab.models.mlp import MLPDiscriminator, MLPGenerator
 from advlab.models.normalize import Normalize
 from advlab.models.patchgan import PatchDiscriminator
@@ -33,4 +34,5 @@ __all__ = [
     "SAGANDiscriminator", "SAGANGenerator", "SNGANDiscriminator", "SNGANGenerator", "SelfAttention", "SmallCNN",
     "apply_spectral_norm", "load_fid_inception", "spectral_norm",
     "PatchDiscriminator", "ResnetGenerator", "SRDiscriminator", "SRResNet", "UNetGenerator",
+    "MidiNetDiscriminator", "MidiNetGenerator", "PreviousBarConditioner",
 ]

@@ -6,6 +6,10 @@ the music metrics in :mod:`advlab.metrics.music`.
 
 from advlab.music.chords import chord_name, chord_pitch_classes, chord_root, chord_vector, chord_vectors, parse_chords
 from advlab.music.midi_io import melody_notes, piano_roll, read_midi, render_wav, write_midi
+from advlab.music.midinet import MidiNet, binarize, discriminator_loss, generate
 
-__all__ = ["chord_name", "chord_pitch_classes", "chord_root", "chord_vector", "chord_vectors", "melody_notes",
-           "parse_chords", "piano_roll", "read_midi", "render_wav", "write_midi"]
+__all__ = [
+    "MidiNet", "binarize", "discriminator_loss", "generate", "chord_name", "chord_pitch_classes", "chord_root",
+    "chord_vector", "chord_vectors", "melody_notes", "parse_chords", "piano_roll", "read_midi", "render_wav",
+    "write_midi",
+]

@@ -26,7 +26,7 @@ class Run:
     config: dict
     records: list[dict]
     summary: dict
-    kind: str = "gan"  # or "classifier", or "translation" (pix2pix, CycleGAN, SRResNet, SRGAN)
+    kind: str = "gan"  # or "classifier", or one of GAME_LOOP_KINDS
 
 
 def _parse_record(line: str) -> dict | None:
@@ -119,10 +119,28 @@ def is_translation_config(config: dict) -> bool:
         (config.get("model") in ("srresnet", "srgan") and "scale" in config)
 
 
+# runs of advlab.pipelines.game_loop: comparison grids or piano rolls as their samples, one loss plot per series
+GAME_LOOP_KINDS = ("translation", "music", "text2image")
+
+
+def is_music_config(config: dict) -> bool:
+    """Does a run's config.yaml describe a MidiNet run (advlab music train)?"""
+    return "previous_layers" in config and "generator_steps" in config
+
+
+def is_text2image_config(config: dict) -> bool:
+    """Does a run's config.yaml describe a GAN-INT-CLS run (advlab text2image train)?"""
+    return "int_beta" in config and "cls_weight" in config
+
+
 def run_kind(config: dict) -> str:
     if is_classifier_config(config):
         return "classifier"
-    return "translation" if is_translation_config(config) else "gan"
+    if is_translation_config(config):
+        return "translation"
+    if is_music_config(config):
+        return "music"
+    return "text2image" if is_text2image_config(config) else "gan"
 
 
 def read_run(run_dir) -> Run:

@@ -11,6 +11,7 @@ from advlab.reports.sections import (  # noqa: F401 -- importing a section modul
     attacks,
     configuration,
     evaluation,
+    music,
     poisoning,
     privacy,
     robustness,

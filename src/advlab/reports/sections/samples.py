@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from advlab.reports.markup import html_figures, html_heading, md_heading, md_images
-from advlab.reports.reading import Run
+from advlab.reports.reading import GAME_LOOP_KINDS, Run
 from advlab.reports.sections.base import DETAILS, LEAD, Section, register
 
 SAMPLE_NAME = re.compile(r"^step-(\d+)\.png$")
@@ -16,7 +16,7 @@ MAX_SAMPLES = 8
 
 def final_samples(run: Run) -> Path | None:
     path = run.root / "samples" / "final.png"
-    return path if run.kind in ("gan", "translation") and path.is_file() else None
+    return path if run.kind in ("gan", *GAME_LOOP_KINDS) and path.is_file() else None
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -66,7 +66,7 @@ class SamplesOverTime(Section):
     title, order = "Samples over time", DETAILS
 
     def applies(self, run: Run) -> bool:
-        return run.kind in ("gan", "translation")
+        return run.kind in ("gan", *GAME_LOOP_KINDS)
 
     def collect(self, run: Run) -> list[tuple[str, Path]]:
         return snapshots(run.root)

@@ -16,7 +16,7 @@ from advlab.reports.plots import (
     plot_losses,
     plot_train_series,
 )
-from advlab.reports.reading import Run
+from advlab.reports.reading import GAME_LOOP_KINDS, Run
 from advlab.reports.sections.base import DETAILS, Section, register
 
 
@@ -51,7 +51,7 @@ class TrainingCurves(Section):
     def collect(self, run: Run) -> tuple[str, list[tuple[str, Path]]]:
         if run.kind == "classifier":
             return run.kind, plot_classifier_curves(run.records, run.root / "plots")
-        if run.kind == "translation":
+        if run.kind in GAME_LOOP_KINDS:
             return run.kind, [("Losses", plot_train_series(run.records, run.root / "plots" / "losses.png"))]
         return run.kind, write_gan_plots(run.root, run.records)
 
