@@ -6,6 +6,11 @@ paper's (sec. 5): Adam lr 2e-4 and beta1 0.5, minibatch 64, z of 100 dimensions 
 projected to 128, the wrong-text weight 0.5 and beta = 0.5 for the interpolations; the sizes are scaled for a CPU:
 32 x 32 images (the paper's 64: ``--image-size 64``) and ngf = 64, ndf = 32 (the paper's 128 and 64, halved:
 ``--g-width 128 --d-width 64``). ``method`` is the paper's ablation: gan, gan-cls, gan-int or gan-int-cls.
+
+The defaults on captioned-shapes (seed 0, one CPU thread at load ~3: text encoder and attribute classifier ~70 s,
+then 3,000 iterations of 64 at 0.29 s): held-out captions' samples show the asked colour 0.734 (chance 0.143, real
+images 1.0), position 0.996 (0.31), count 0.978 (0.5), size 0.786 (0.5), the second shape's colour 0.475;
+R-precision 0.592 (real 0.938, chance 0.01); the form of a shape stays at chance (0.262 vs 0.25) in this budget.
 """
 
 from __future__ import annotations
