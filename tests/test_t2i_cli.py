@@ -5,7 +5,6 @@ hand-built captioned set; bad input is one line with exit status 2."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import shutil
 import sys
@@ -17,7 +16,6 @@ import torch
 from helpers import assert_one_line_error
 from PIL import Image
 
-import advlab.pipelines.game_loop as game_loop
 import advlab.reports.sections.text2image  # noqa: F401 -- registers the report section (the lead imports it too)
 from advlab.cli import text2image
 from advlab.cli.common import Parser
@@ -283,14 +281,6 @@ def t2i_on_ranks(folder: str, out: str) -> torch.Tensor:
                     trained.caption_length)
 
 
-# game_loop.train_run draws the final picture inside `if dist.is_main:` through snapshot(), which first synchronises
-# the players' buffers -- a broadcast only rank 0 joins, so a game with batch norm (GAN-INT-CLS, pix2pix) waits for
-# the other ranks until the timeout. Checked: with snapshot() called on every rank the test passes (39 s).
-FINAL_SNAPSHOT_ON_RANK_0_ONLY = "if dist.is_main:\n        snapshot(" in inspect.getsource(game_loop.train_run)
-
-
-@pytest.mark.skipif(FINAL_SNAPSHOT_ON_RANK_0_ONLY, reason="game_loop.train_run's final snapshot synchronises on "
-                    "rank 0 only (a hang with batch norm under torchrun); runs once that is fixed")
 def test_two_ranks_train_one_game(folder, tmp_path):
     """Under torchrun the ranks end with the same players (the loop checks it) and draw what one process draws to
     batch-norm precision (each rank normalises its own share of the minibatch)."""
