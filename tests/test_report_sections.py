@@ -184,8 +184,18 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
     (melodic / "eval" / "music.json").write_text(json.dumps(
         {"n": 4, "bars": 8, "seed": 0, "sources": {"generated": {"rest_rate": 0.1}, "held_out": {"rest_rate": 0.08}},
          "copies": {"generated": {"exact_copies": 0.1}}}))
+    from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
+
+    captioned = make_run(tmp_path, "captioned", samples=(500,), config=dataclasses.asdict(Text2ImageTrainConfig()))
+    (captioned / "eval").mkdir()
+    (captioned / "eval" / "text2image.json").write_text(json.dumps(
+        {"samples": 100, "step": 500, "seed": 0,
+         "attributes": {"colour": {"samples": 0.7, "real": 1.0, "chance": 0.14}},
+         "r_precision": {"samples": 0.6, "real": 0.9, "candidates": 100}}))
     expected = {
         bare: {"Summary", "Samples over time", "Training curves", "Configuration"},
+        captioned: {"Summary", "Text to image: samples for held-out captions", "Samples over time", "Training curves",
+                    "Configuration"},
         melodic: {"Summary", "Melodies against the corpus", "Training curves", "Configuration"},
         upscaled: {"Summary", "Super-resolution on held-out photographs", "Training curves", "Configuration"},
         rich: {"Final samples", "Summary", "Evaluation", "Samples over time", "Training curves", "Configuration"},

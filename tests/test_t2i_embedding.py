@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from advlab.core.errors import AdvlabError
 from advlab.data.captioned_sets import load_captioned, load_shapes
+from advlab.data.vocabulary import Vocabulary
 from advlab.text2image import (
     JointEmbedding,
     TextEncoder,
-    Vocabulary,
     joint_embedding,
     joint_embedding_loss,
     load_joint_embedding,

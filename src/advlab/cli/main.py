@@ -24,6 +24,7 @@ from advlab.cli import (
     report,
     robustness,
     superres,
+    text2image,
     translate,
 )
 from advlab.cli.common import Parser
@@ -36,10 +37,10 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"advlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True,
                                        metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,translate,superres,music,"
-                                               "report,demo,features,playground}",
+                                               "text2image,report,demo,features,playground}",
                                        parser_class=Parser)
     for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, translate, superres, music,
-                   report, demo, features, playground):
+                   text2image, report, demo, features, playground):
         module.add_parser(subparsers)
     return parser
 

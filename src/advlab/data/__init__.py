@@ -14,10 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from advlab.core.errors import AdvlabError
+from advlab.data.captioned_sets import CAPTIONED_SETS, CaptionedImages, load_captioned
 from advlab.data.digits import load_digits_images
 from advlab.data.idx import load_idx_images, read_idx
 from advlab.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
 from advlab.data.image_pairs import ImagePairs
+from advlab.data.melodies import CORPORA, MelodyBars, load_melodies
 from advlab.data.mnist import classes_in_turn, load_mnist, stratified_split
 from advlab.data.npy import load_npy
 from advlab.data.paired_sets import PAIRED_SETS, load_paired
@@ -27,6 +29,7 @@ from advlab.data.superres_sets import load_superres, load_superres_test
 from advlab.data.tensor_data import TensorData
 from advlab.data.toy2d import TOY2D, GaussianMixture2D, Spiral2D, grid25, ring8
 from advlab.data.unpaired_sets import UNPAIRED_SETS, load_unpaired
+from advlab.data.vocabulary import Vocabulary
 
 Dataset = GaussianMixture2D | TensorData
 
@@ -111,6 +114,13 @@ def load_dataset(
 
 
 __all__ = [
+    "CAPTIONED_SETS",
+    "CORPORA",
+    "CaptionedImages",
+    "MelodyBars",
+    "Vocabulary",
+    "load_captioned",
+    "load_melodies",
     "DATASETS",
     "ImagePairs",
     "PAIRED_SETS",

@@ -60,7 +60,7 @@ from advlab.core.errors import AdvlabError
 from advlab.data.image_folder import IMAGE_EXTENSIONS, decode_image, with_channels
 from advlab.data.mnist import load_mnist, stratified_split
 from advlab.data.resize import resize_images
-from advlab.text2image.vocabulary import Vocabulary, tokenize
+from advlab.data.vocabulary import Vocabulary, tokenize
 
 DEFAULT_SIZE, MIN_SIZE, MAX_SIZE = 32, 16, 64
 DEFAULT_HELD_OUT = 0.1

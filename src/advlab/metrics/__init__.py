@@ -11,6 +11,7 @@ from advlab.metrics.image_quality import psnr, rgb_to_y, ssim
 from advlab.metrics.inception_score import InceptionScore, inception_score, inception_score_from_logits
 from advlab.metrics.kid import KID, kid
 from advlab.metrics.modes import LabelModes, ModeCoverage, label_modes, mode_coverage
+from advlab.metrics.music import compare_melodies, melody_statistics, nearest_training_bars, random_melodies
 from advlab.metrics.oscillation import (
     Oscillation,
     RankCorrelation,
@@ -21,8 +22,17 @@ from advlab.metrics.oscillation import (
 from advlab.metrics.prdc import PRDC, DensityCoverage, PrecisionRecall, density_coverage, prdc, precision_recall
 from advlab.metrics.segmentation_score import SegmentationScore, segmentation_score, train_segmenter
 from advlab.metrics.stacked_modes import digit_mode_coverage, stacked_mode_coverage
+from advlab.metrics.text_image import (
+    attribute_accuracy,
+    attribute_classifier,
+    chance_accuracy,
+    classifier_fid,
+    r_precision,
+)
 
 __all__ = [
+    "attribute_accuracy", "attribute_classifier", "chance_accuracy", "classifier_fid", "compare_melodies",
+    "melody_statistics", "nearest_training_bars", "r_precision", "random_melodies",
     "DomainClassifier", "SegmentationScore", "domain_score", "psnr", "rgb_to_y", "segmentation_score", "ssim",
     "train_domain_classifier", "train_segmenter",
     "KID", "PRDC", "BirthdaySupport", "DensityCoverage", "FeatureNet", "InceptionScore", "LabelModes", "ModeCoverage",

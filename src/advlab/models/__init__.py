@@ -24,6 +24,7 @@ from advlab.models.self_attention import SelfAttention
 from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
 from advlab.models.spectral_norm import apply_spectral_norm, spectral_norm
 from advlab.models.srresnet import SRDiscriminator, SRResNet
+from advlab.models.text_gan import MatchingAwareDiscriminator, TextToImageGenerator
 from advlab.models.unet import UNetGenerator
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "SAGANDiscriminator", "SAGANGenerator", "SNGANDiscriminator", "SNGANGenerator", "SelfAttention", "SmallCNN",
     "apply_spectral_norm", "load_fid_inception", "spectral_norm",
     "PatchDiscriminator", "ResnetGenerator", "SRDiscriminator", "SRResNet", "UNetGenerator",
-    "MidiNetDiscriminator", "MidiNetGenerator", "PreviousBarConditioner",
+    "MidiNetDiscriminator", "MidiNetGenerator", "PreviousBarConditioner", "MatchingAwareDiscriminator",
+    "TextToImageGenerator",
 ]

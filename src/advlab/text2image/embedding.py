@@ -66,8 +66,8 @@ from advlab.core.cache import Recipe, read_cached, write_cached
 from advlab.core.checkpoints import atomic_write_bytes, parse_safetensors, read_bytes, safetensors_metadata
 from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
+from advlab.data.vocabulary import Vocabulary
 from advlab.metrics.text_image import cache_recipe, r_precision
-from advlab.text2image.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from advlab.data.captioned_sets import CaptionedImages

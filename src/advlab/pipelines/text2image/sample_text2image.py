@@ -23,13 +23,13 @@ from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.runs import RunDir
+from advlab.data.vocabulary import Vocabulary
 from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
 from advlab.pipelines.text2image.train_text2image import build_players, text2image_config
 from advlab.pipelines.training import warn
 from advlab.reports.caption_grid import save_caption_grid
 from advlab.text2image.embedding import JointEmbedding, load_joint_embedding
 from advlab.text2image.gan_int_cls import ScaledEncoder, generate, interpolate
-from advlab.text2image.vocabulary import Vocabulary
 
 ROW_WIDTH = 8  # samples per grid row
 

@@ -19,6 +19,7 @@ from advlab.reports.sections import (  # noqa: F401 -- importing a section modul
     smoothing,
     summary,
     superres,
+    text2image,
     training,
 )
 from advlab.reports.sections.base import SECTIONS, Section, register, sections_for
