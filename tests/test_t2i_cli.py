@@ -22,12 +22,12 @@ from advlab.cli.common import Parser
 from advlab.core.checkpoints import load_latest
 from advlab.core.errors import AdvlabError
 from advlab.data.captioned_sets import CaptionedImages
+from advlab.data.vocabulary import Vocabulary
 from advlab.metrics.text_image import attribute_classifier
 from advlab.pipelines.text2image.figures import flat_figures, measure
 from advlab.pipelines.text2image.sample_text2image import load_text2image_run
 from advlab.reports.sections.text2image import record_from_summary, rows_from_record
 from advlab.text2image.embedding import joint_embedding
-from advlab.text2image.vocabulary import Vocabulary
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 200, 40), "blue": (40, 70, 250)}
 TINY = ["--image-size", "16", "--steps", "4", "--batch-size", "4", "--g-width", "4", "--d-width", "4",
