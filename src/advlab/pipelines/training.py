@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from advlab.core.checkpoints import list_checkpoints
+from advlab.core.config import from_mapping, load_yaml
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.runs import RunDir
 
 
 def warn(message: str) -> None:
@@ -45,3 +49,18 @@ def stop_on_interrupt():
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+def stored_config(run_dir: str | Path, cls: type, belongs: Callable[[dict], bool], command: str, what: str,
+                  not_this: str, steps: int | None = None):
+    """The config an `advlab COMMAND train` run stored (for --resume and the verbs that load the run back), as `cls`
+    with `out` set to the run and `steps` raised if given; an AdvlabError when the folder holds no config.yaml or
+    `belongs(values)` says it is another kind of run: "not a `what` run", and `not_this` (what its config lacks)."""
+    run = RunDir(Path(run_dir))
+    if not run.config.exists():
+        raise AdvlabError(f"{run.root} has no config.yaml; is it an advlab {command} run?")
+    values = load_yaml(run.config)
+    if not isinstance(values, dict) or not belongs(values):
+        raise AdvlabError(f"{run.root} is not a {what} run (advlab {command} train); {not_this}")
+    config = dataclasses.replace(from_mapping(cls, values, source=str(run.config)), out=str(run.root))
+    return config if steps is None else dataclasses.replace(config, steps=steps)
+
+

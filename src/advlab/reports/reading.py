@@ -125,12 +125,12 @@ GAME_LOOP_KINDS = ("translation", "music", "text2image")
 
 def is_music_config(config: dict) -> bool:
     """Does a run's config.yaml describe a MidiNet run (advlab music train)?"""
-    return "previous_layers" in config and "generator_steps" in config
+    return "previous_layers" in config and "bars" in config and ("corpus" in config or "data" in config)
 
 
 def is_text2image_config(config: dict) -> bool:
     """Does a run's config.yaml describe a GAN-INT-CLS run (advlab text2image train)?"""
-    return "int_beta" in config and "cls_weight" in config
+    return "int_beta" in config and "cls_weight" in config and "method" in config
 
 
 def run_kind(config: dict) -> str:

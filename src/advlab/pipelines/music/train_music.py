@@ -18,16 +18,13 @@ symmetric difference of the statistics 0.215 (random 0.566), rest rate 0.087 (he
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from advlab.core.checkpoints import load_latest, restore_module
-from advlab.core.config import from_mapping, load_yaml
 from advlab.core.distributed import Distributed
-from advlab.core.errors import AdvlabError
 from advlab.core.precision import Precision
 from advlab.core.runs import RunDir
 from advlab.core.seeding import make_generator
@@ -38,8 +35,9 @@ from advlab.music.chords import chord_name, chord_vectors
 from advlab.music.midinet import MidiNet, draw_progressions, generate
 from advlab.pipelines.game_loop import Session, train_run
 from advlab.pipelines.music.configs import MusicTrainConfig
-from advlab.pipelines.training import warn
+from advlab.pipelines.training import stored_config, warn
 from advlab.reports.music_plots import plot_melody_grid
+from advlab.reports.reading import is_music_config
 
 PICTURE_MELODIES = 4
 SUMMARY_MELODIES = 64
@@ -200,21 +198,8 @@ def train_music(config: MusicTrainConfig, resume: bool = False, overwrite: bool 
 
 def music_config(run_dir: str | Path, steps: int | None = None) -> MusicTrainConfig:
     """The stored config of a music run (for --resume, sample and evaluate), with `steps` raised if given."""
-    run = RunDir(Path(run_dir))
-    if not run.config.exists():
-        raise AdvlabError(f"{run.root} has no config.yaml; is it an advlab music run?")
-    values = load_yaml(run.config)
-    if not is_music_config(values):
-        raise AdvlabError(f"{run.root} is not a music run (advlab music train); its config names no corpus or data "
-                          "of melodies")
-    config = dataclasses.replace(from_mapping(MusicTrainConfig, values, source=str(run.config)), out=str(run.root))
-    return config if steps is None else dataclasses.replace(config, steps=steps)
-
-
-def is_music_config(values) -> bool:
-    """Does a run's config.yaml describe a music run?"""
-    return isinstance(values, dict) and "previous_layers" in values and "bars" in values \
-        and ("corpus" in values or "data" in values)
+    return stored_config(run_dir, MusicTrainConfig, is_music_config, "music", "music",
+                         "its config names no corpus or data of melodies", steps)
 
 
 def load_music_run(run_dir: str | Path, device: torch.device) -> tuple[MidiNetGenerator, MusicTrainConfig,
@@ -229,5 +214,5 @@ def load_music_run(run_dir: str | Path, device: torch.device) -> tuple[MidiNetGe
     return generator.eval(), config, progressions
 
 
-__all__ = ["TrainingMelodies", "generated_set", "is_music_config", "load_music_data",
+__all__ = ["TrainingMelodies", "generated_set", "load_music_data",
            "load_music_run", "music_config", "phrase_table", "progressions_of", "train_music"]

@@ -4,7 +4,7 @@ captioned images + text encoder + players + game -> run directory, sampling capt
 from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
 from advlab.pipelines.text2image.evaluate_text2image import evaluate_text2image
 from advlab.pipelines.text2image.sample_text2image import load_text2image_run, sample_text2image
-from advlab.pipelines.text2image.train_text2image import is_text2image_config, text2image_config, train_text2image
+from advlab.pipelines.text2image.train_text2image import text2image_config, train_text2image
 
-__all__ = ["Text2ImageTrainConfig", "evaluate_text2image", "is_text2image_config", "load_text2image_run",
+__all__ = ["Text2ImageTrainConfig", "evaluate_text2image", "load_text2image_run",
            "sample_text2image", "text2image_config", "train_text2image"]

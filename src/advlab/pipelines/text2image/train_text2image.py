@@ -18,16 +18,13 @@ figure), R-precision with advlab's joint embedding, and FID in the attribute cla
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from advlab.core.config import from_mapping, load_yaml
 from advlab.core.distributed import Distributed
-from advlab.core.errors import AdvlabError
 from advlab.core.game import Game
 from advlab.core.precision import Precision
 from advlab.core.runs import RunDir
@@ -38,7 +35,9 @@ from advlab.models.text_gan import MatchingAwareDiscriminator, TextToImageGenera
 from advlab.pipelines.game_loop import Picture, Session, train_run
 from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
 from advlab.pipelines.text2image.figures import summary_figures
+from advlab.pipelines.training import stored_config
 from advlab.reports.caption_grid import save_caption_grid
+from advlab.reports.reading import is_text2image_config
 from advlab.text2image.embedding import JointEmbedding, joint_embedding
 from advlab.text2image.gan_int_cls import METHODS, GanIntCls, ScaledEncoder
 
@@ -154,24 +153,11 @@ def train_text2image(config: Text2ImageTrainConfig, resume: bool = False, overwr
     return train_run(config, build, resume, overwrite, progress, report)
 
 
-def is_text2image_config(values: dict) -> bool:
-    """Does a run's config.yaml describe a text-to-image run (advlab text2image train)?"""
-    return isinstance(values, dict) and values.get("method") in METHODS and "int_beta" in values
-
-
 def text2image_config(run_dir: str | Path, steps: int | None = None) -> Text2ImageTrainConfig:
     """The stored config of a text-to-image run (for --resume, sample and evaluate), with `steps` raised if given."""
-    run = RunDir(Path(run_dir))
-    if not run.config.exists():
-        raise AdvlabError(f"{run.root} has no config.yaml; is it an advlab text2image run?")
-    values = load_yaml(run.config)
-    if not is_text2image_config(values):
-        raise AdvlabError(f"{run.root} is not a text-to-image run (advlab text2image train); its config has no "
-                          f"method: {' or '.join(METHODS)}")
-    config = dataclasses.replace(from_mapping(Text2ImageTrainConfig, values, source=str(run.config)),
-                                 out=str(run.root))
-    return config if steps is None else dataclasses.replace(config, steps=steps)
+    return stored_config(run_dir, Text2ImageTrainConfig, is_text2image_config, "text2image", "text-to-image",
+                         f"its config has no method: {' or '.join(METHODS)}", steps)
 
 
-__all__ = ["GameData", "build_game", "build_players", "is_text2image_config", "text2image_config",
+__all__ = ["GameData", "build_game", "build_players", "text2image_config",
            "train_text2image"]

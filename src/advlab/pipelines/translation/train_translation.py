@@ -11,13 +11,11 @@ and how often a domain classifier takes the translations for the target domain (
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from advlab.core.config import from_mapping, load_yaml
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
 from advlab.core.game import Game
@@ -35,6 +33,7 @@ from advlab.models.photo_features import photo_features
 from advlab.models.resnet_generator import ResnetGenerator, default_blocks
 from advlab.models.unet import UNetGenerator
 from advlab.pipelines.game_loop import Session, comparison_picture, train_run
+from advlab.pipelines.training import stored_config
 from advlab.pipelines.translation.configs import TranslateTrainConfig
 from advlab.translation.cyclegan import CycleGAN, cycle_error
 from advlab.translation.pix2pix import Pix2Pix
@@ -172,13 +171,5 @@ def train_translation(config: TranslateTrainConfig, resume: bool = False, overwr
 
 def translation_config(run_dir: str | Path, steps: int | None = None) -> TranslateTrainConfig:
     """The stored config of a translation run (for --resume and apply), with `steps` raised if given."""
-    run = RunDir(Path(run_dir))
-    if not run.config.exists():
-        raise AdvlabError(f"{run.root} has no config.yaml; is it an advlab translate run?")
-    values = load_yaml(run.config)
-    if not isinstance(values, dict) or values.get("game") not in ("pix2pix", "cyclegan"):
-        raise AdvlabError(f"{run.root} is not a translation run (advlab translate train); its config has no "
-                          "game: pix2pix or cyclegan")
-    config = dataclasses.replace(from_mapping(TranslateTrainConfig, values, source=str(run.config)),
-                                 out=str(run.root))
-    return config if steps is None else dataclasses.replace(config, steps=steps)
+    return stored_config(run_dir, TranslateTrainConfig, lambda values: values.get("game") in ("pix2pix", "cyclegan"),
+                         "translate", "translation", "its config has no game: pix2pix or cyclegan", steps)

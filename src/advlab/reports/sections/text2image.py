@@ -14,17 +14,11 @@ from pathlib import Path
 from advlab.reports.markup import esc, html_figures, html_heading, html_table, md_heading, md_images, md_table
 from advlab.reports.reading import Run, read_json_object
 from advlab.reports.sections.base import RESULTS, Section, register
-from advlab.text2image.gan_int_cls import METHODS
 
 HEAD = ("asked of the sample", "samples", "real held-out images", "chance")
 EVAL = ("eval", "text2image.json")
 PICTURES = (("held-out captions: real image | samples", "text2image_samples.png"),
             ("attribute read back: chance | samples | real", "text2image_attributes.png"))
-
-
-def is_text2image_run(config: dict) -> bool:
-    """A config.yaml of `advlab text2image train`."""
-    return config.get("method") in METHODS and "int_beta" in config
 
 
 def number(value, digits: int = 3) -> str:
@@ -74,7 +68,7 @@ class TextToImage(Section):
     title, order = "Text to image: samples for held-out captions", RESULTS
 
     def applies(self, run: Run) -> bool:
-        return is_text2image_run(run.config) and bool(self.collect(run)[1])
+        return run.kind == "text2image" and bool(self.collect(run)[1])
 
     def collect(self, run: Run) -> tuple[str, list[tuple[str, ...]], list[tuple[str, Path]]]:
         path = run.root.joinpath(*EVAL)
@@ -108,4 +102,4 @@ class TextToImage(Section):
         return ("samples for held-out captions", pictures[0][1]) if pictures else None
 
 
-__all__ = ["TextToImage", "is_text2image_run"]
+__all__ = ["TextToImage"]
