@@ -1,4 +1,4 @@
-"""SRResNet-MSE and SRGAN as ImageGames (Ledig et al. 2017, eq. 2-6): losses at their definitions, records, steps,
+"""SRResNet-MSE and SRGAN as Games (Ledig et al. 2017, eq. 2-6): losses at their definitions, records, steps,
 inference, initialisation of SRGAN from SRResNet; the slow test: SRResNet beats bicubic on the held-out photos."""
 
 import copy
