@@ -207,6 +207,24 @@ def tiny_digits_target(out, **changes):
     return str(train_classifier(ClassifierTrainConfig(**values), progress=False, report=False).root)
 
 
+def mnist_victim_run(out, seed: int = 0, epochs: int = 5):
+    """The default MNIST victim (the CNN, one thread, on the CPU) trained into `out`; the caller's thread count is
+    restored afterwards. Returns `out`."""
+    from advlab.core.config import from_mapping
+    from advlab.pipelines.classifier_config import ClassifierTrainConfig
+    from advlab.pipelines.train_classifier import train_classifier
+
+    config = from_mapping(ClassifierTrainConfig, {"out": str(out), "data": "mnist", "epochs": epochs, "seed": seed,
+                                                  "device": "cpu", "threads": 1})
+    assert config.model == "cnn"  # the default victim
+    threads = torch.get_num_threads()
+    try:
+        train_classifier(config, progress=False, report=False)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
 def files_outside(run, folder: str = "privacy") -> dict:
     """{path: mtime} of every file of the run outside RUN/`folder`/ (what an attack on the run must not touch)."""
     from pathlib import Path

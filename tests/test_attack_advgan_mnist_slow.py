@@ -23,11 +23,10 @@ import time
 
 import pytest
 import torch
+from helpers import mnist_victim_run
 
 from advlab.attacks import FGSM, PGD, AdvGAN
-from advlab.core.config import from_mapping
-from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split, train_classifier
+from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +38,7 @@ PGD_IMAGES = 100
 
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("advgan-mnist") / "clf"
-    config = from_mapping(ClassifierTrainConfig, {"out": str(out), "data": "mnist", "epochs": EPOCHS, "seed": SEED,
-                                                  "device": "cpu", "threads": 1})
-    assert config.model == "cnn"  # the default victim
-    threads = torch.get_num_threads()
-    try:
-        train_classifier(config, progress=False, report=False)
-    finally:
-        torch.set_num_threads(threads)
-    return out
+    return mnist_victim_run(tmp_path_factory.mktemp("advgan-mnist") / "clf", SEED, EPOCHS)
 
 
 def success(attack, images, labels):

@@ -11,11 +11,10 @@ import json
 
 import pytest
 import torch
+from helpers import mnist_victim_run
 
 from advlab.attacks import PGD
-from advlab.core.config import from_mapping
-from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.train_classifier import held_out_split, load_classifier, train_classifier
+from advlab.pipelines.train_classifier import held_out_split, load_classifier
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +24,7 @@ EPS, STEPS, IMAGES = 0.3, 40, 200
 
 @pytest.fixture(scope="module")
 def mnist_victim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mnist-victim") / "clf"
-    config = from_mapping(ClassifierTrainConfig, {"out": str(out), "data": "mnist", "epochs": EPOCHS, "seed": SEED,
-                                                  "device": "cpu", "threads": 1})
-    assert config.model == "cnn"  # the default victim
-    threads = torch.get_num_threads()
-    try:
-        train_classifier(config, progress=False, report=False)
-    finally:
-        torch.set_num_threads(threads)
-    return out
+    return mnist_victim_run(tmp_path_factory.mktemp("mnist-victim") / "clf", SEED, EPOCHS)
 
 
 def test_the_mnist_victim_reaches_97_percent_and_pgd_40_at_eps_03_breaks_it(mnist_victim):
