@@ -17,6 +17,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'torchattacks==3.5.1'
 	command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null || \
 		echo "make: could not install Debian's chromium; the playground's browser tests will be skipped"
+	command -v espeak-ng >/dev/null || apt-get install -y -q espeak-ng >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q espeak-ng >/dev/null) || \
+		echo "make: could not install Debian's espeak-ng; the speech tests will be skipped"
 	touch $(STAMP)
 
 $(PEERS_STAMP):
