@@ -1,13 +1,15 @@
 """What every trained game shares: players, their optimisers, one update, its statistics and its state.
 
-pix2pix, CycleGAN, SRResNet and SRGAN (advlab.translation), AdvGAN (advlab.attacks.advgan), MidiNet (advlab.music)
-and GAN-INT-CLS (advlab.text2image) are each a subclass that defines `train_iteration` (one iteration on this
-rank's share of one minibatch: the tensors its data set's `sample` returns, e.g. inputs and targets) and, for the
-image-to-image games, `translate` (inference). The base class owns the plumbing that the GAN trainer
-(advlab.gan.trainer) has too, so that one training loop (advlab.pipelines.game_loop) drives any of them alike:
+pix2pix, CycleGAN, SRResNet and SRGAN (advlab.translation), AdvGAN (advlab.attacks.advgan), MidiNet (advlab.music),
+GAN-INT-CLS (advlab.text2image) and a speech model's training (advlab.audio.training) are each a subclass that
+defines `train_iteration` (one iteration on this rank's share of one minibatch: the tensors its data set's
+`sample` returns, e.g. inputs and targets) and, for the image-to-image games, `translate` (inference). The base
+class owns the plumbing that the GAN trainer (advlab.gan.trainer) has too, so that one training loop
+(advlab.pipelines.game_loop) drives any of them alike:
 
 * `update(loss, name)`: one optimiser step of one player — backward (loss-scaled under fp16,
-  advlab.core.precision), the gradients averaged across torchrun ranks (advlab.core.distributed), then the step.
+  advlab.core.precision), the gradients averaged across torchrun ranks (advlab.core.distributed), optionally their
+  global norm clipped, then the step.
   Under torchrun each rank holds a contiguous share of the global minibatch and the players take the step one
   process takes on the whole minibatch (to float rounding; batch-norm statistics are per share).
 * `frozen(*modules)`: a player's parameters held still while the other's loss flows through it (Goodfellow et
@@ -80,14 +82,18 @@ class Game:
         """Inverse of `extra_state`."""
 
     # -- the plumbing -------------------------------------------------------------------------------------------
-    def update(self, loss: Tensor, name: str) -> None:
+    def update(self, loss: Tensor, name: str, max_grad_norm: float | None = None) -> None:
         """One step of ``optimizers[name]`` on `loss`: backward, gradients of ``players[name]`` averaged across
-        ranks, step. The loss joins the running sum that `check_finite` reads."""
+        ranks, (their global norm clipped to `max_grad_norm` when given), step. The loss joins the running sum that
+        `check_finite` reads."""
         optimizer = self.optimizers[name]
         optimizer.zero_grad(set_to_none=True)
         self.precision.backward(loss, optimizer)
         self.dist.average_gradients(self.players[name])
         self.loss_sum.add_(loss.detach().double())
+        if max_grad_norm is not None:
+            self.precision.unscale(optimizer)
+            torch.nn.utils.clip_grad_norm_(self.players[name].parameters(), max_grad_norm)
         self.precision.step(optimizer)
 
     @contextmanager
