@@ -120,7 +120,7 @@ def is_translation_config(config: dict) -> bool:
 
 
 # runs of advlab.pipelines.game_loop: comparison grids or piano rolls as their samples, one loss plot per series
-GAME_LOOP_KINDS = ("translation", "music", "text2image")
+GAME_LOOP_KINDS = ("translation", "music", "text2image", "audio")
 
 
 def is_music_config(config: dict) -> bool:
@@ -133,6 +133,11 @@ def is_text2image_config(config: dict) -> bool:
     return "int_beta" in config and "cls_weight" in config and "method" in config
 
 
+def is_audio_config(config: dict) -> bool:
+    """Does a run's config.yaml describe a speech model's run (advlab audio train)?"""
+    return "n_mels" in config and "sample_rate" in config and "data" in config
+
+
 def run_kind(config: dict) -> str:
     if is_classifier_config(config):
         return "classifier"
@@ -140,6 +145,8 @@ def run_kind(config: dict) -> str:
         return "translation"
     if is_music_config(config):
         return "music"
+    if is_audio_config(config):
+        return "audio"
     return "text2image" if is_text2image_config(config) else "gan"
 
 
