@@ -229,19 +229,19 @@ def spectrogram_figure(clean, adversarial, lengths, sample_rate: int, titles: Se
 
 def transcription_figure(waves, lengths, sample_rate: int, references: Sequence, hypotheses: Sequence,
                          path) -> Path:
-    """Spectrograms of up to six held-out utterances (two columns), each titled 'heard: <hypothesis>' and
-    'said: <reference>', green when the recogniser heard what was said and red otherwise: the picture the training
-    loop draws to follow a recogniser.
+    """Spectrograms of up to six held-out utterances (two columns; no more than there are transcripts), each
+    titled 'heard: <hypothesis>' and 'said: <reference>', green when the recogniser heard what was said and red
+    otherwise: the picture the training loop draws to follow a recogniser.
 
     Args:
         waves: (N, T) waveforms in [-1, 1], zero-padded on the right; lengths: (N,) valid samples per row.
         references, hypotheses: per utterance a transcript (tuple of words or a string).
         path: where the PNG goes (parents made).
     """
-    rows = as_rows(waves, lengths)[:MAX_TRANSCRIPTIONS]
+    rows = as_rows(waves, lengths)[:min(MAX_TRANSCRIPTIONS, len(references), len(hypotheses))]
     n = len(rows)
-    columns = 1 if n == 1 else 2
-    lines = -(-n // columns)
+    columns = 1 if n <= 1 else 2
+    lines = max(1, -(-n // columns))
     fig = Figure(figsize=(4.6 * columns + 0.8, 0.3 + 2.2 * lines), layout="constrained")
     axes = fig.subplots(lines, columns, squeeze=False)
     image = None
