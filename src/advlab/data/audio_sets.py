@@ -242,6 +242,17 @@ def split_held_out(n: int, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
 # ---------------------------------------------------------------------- minibatches
 
 
+def pad_waves(waves: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Utterances as one batch: (waves (N, T_max) float32 zero-padded on the right, lengths (N,) int64)."""
+    if not waves:
+        raise AdvlabError("no utterances to put in a batch")
+    lengths = torch.tensor([len(wave) for wave in waves], dtype=torch.long)
+    batch = torch.zeros(len(waves), int(lengths.max()))
+    for row, wave in enumerate(waves):
+        batch[row, :len(wave)] = wave
+    return batch, lengths
+
+
 class AudioBatches:
     """The game loop's data object: zero-padded minibatches of an :class:`AudioSet` and their tokens.
 
@@ -309,4 +320,4 @@ class AudioBatches:
 
 
 __all__ = ["AudioBatches", "AudioSet", "TRANSCRIPT_FILES", "folder_labels", "load_audio_folder", "normalise_words",
-           "split_held_out"]
+           "pad_waves", "split_held_out"]
