@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from advlab.core.errors import AdvlabError
+from advlab.data.audio_io import MIN_SAMPLE_RATE, SAMPLE_RATE, load_audio, read_wav, resample, write_wav
+from advlab.data.audio_sets import AudioBatches, AudioSet, load_audio_folder, pad_waves, split_held_out
 from advlab.data.captioned_sets import CAPTIONED_SETS, CaptionedImages, load_captioned
 from advlab.data.digits import load_digits_images
 from advlab.data.idx import load_idx_images, read_idx
@@ -24,6 +26,7 @@ from advlab.data.mnist import classes_in_turn, load_mnist, stratified_split
 from advlab.data.npy import load_npy
 from advlab.data.paired_sets import PAIRED_SETS, load_paired
 from advlab.data.resize import check_image_size, resize_images
+from advlab.data.spoken import DIGIT_WORDS, espeak_available, make_spoken_digits, synthesise
 from advlab.data.stacked_digits import load_stacked_digits, load_stacked_mnist
 from advlab.data.superres_sets import load_superres, load_superres_test
 from advlab.data.tensor_data import TensorData
@@ -122,6 +125,21 @@ __all__ = [
     "load_captioned",
     "load_melodies",
     "DATASETS",
+    "AudioBatches",
+    "AudioSet",
+    "DIGIT_WORDS",
+    "MIN_SAMPLE_RATE",
+    "SAMPLE_RATE",
+    "espeak_available",
+    "load_audio",
+    "load_audio_folder",
+    "make_spoken_digits",
+    "pad_waves",
+    "read_wav",
+    "resample",
+    "split_held_out",
+    "synthesise",
+    "write_wav",
     "ImagePairs",
     "PAIRED_SETS",
     "UNPAIRED_SETS",
