@@ -120,6 +120,11 @@ def image_links(page: Path) -> list[Path]:
     return [page.parent / unquote(html.unescape(src)) for src in re.findall(r'<img src="([^"]*)"', page.read_text())]
 
 
+def size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
 def audio_links(page: Path) -> list[Path]:
     return [page.parent / unquote(html.unescape(src))
             for src in re.findall(r'<audio controls[^>]* src="([^"]*)"', page.read_text())]
@@ -153,21 +158,18 @@ def test_spectrogram_finds_the_tone_and_scales_with_the_amplitude():
     assert audible.sum() > 500 and np.allclose((quieter - db)[audible], -30.0, atol=1e-6)
 
 
-def test_figures_are_written_and_hold_at_most_four_utterances(tmp_path):
+def test_figures_hold_at_most_four_utterances(tmp_path):
+    """Six utterances in, four rows drawn: the PNG's height is that of four rows (the figure's inches x 110 dpi)."""
     clean, adversarial, lengths = batch(6)
-    sizes = {}
-    for n in (1, 4, 6):
-        for draw in (waveform_figure, spectrogram_figure):
-            path = draw(clean[:n], adversarial[:n], lengths[:n], RATE, [("one", "two")] * n,
-                        tmp_path / f"{draw.__name__}-{n}.png")
-            with Image.open(path) as image:
-                sizes[draw.__name__, n] = image.size
-    for name in ("waveform_figure", "spectrogram_figure"):
-        assert sizes[name, 1][1] < sizes[name, 4][1] == sizes[name, 6][1]
+    titles = [("one", "two")] * 6
+    heights = {draw.__name__: size(draw(clean, adversarial, lengths, RATE, titles, tmp_path / "f.png"))[1]
+               for draw in (waveform_figure, spectrogram_figure)}
+    assert heights == {"waveform_figure": round((0.3 + 2.75 * 4) * 110),
+                       "spectrogram_figure": round((0.5 + 2.3 * 4) * 110)}
+    # six waves but three transcripts: three panels in two columns, two lines
     path = transcription_figure(clean, lengths, RATE, ["one two", ("three",), "four"], ["one", ("three",), ""],
                                 tmp_path / "t.png")
-    with Image.open(path) as image:
-        assert image.size[0] > 300 and image.size[1] > 200
+    assert size(path) == (round((4.6 * 2 + 0.8) * 110), round((0.3 + 2.2 * 2) * 110))
 
 
 # ---------------------------------------------------------------------- the report sections
