@@ -270,10 +270,19 @@ def read_attack(directory: Path) -> AttackView:
     return AttackView(directory.name, directory, _options_text(results), head, cells, grids)
 
 
+def is_audio_attack(directory: Path) -> bool:
+    """Does `directory` hold an audio attack (results.json "kind": "audio", advlab.reports.sections.audio shows it)?"""
+    try:
+        return json.loads((directory / RESULTS_FILE).read_text(encoding="utf-8")).get("kind") == "audio"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def read_attacks(run_dir) -> list[AttackView]:
-    """Every attack run under RUN/attacks/ that finished (has a results.json), in name order."""
+    """Every image attack run under RUN/attacks/ that finished (has a results.json), in name order; audio attacks
+    have their own section."""
     folder = Path(run_dir) / "attacks"
     if not folder.is_dir():
         return []
-    found = [path for path in folder.iterdir() if (path / RESULTS_FILE).is_file()]
+    found = [path for path in folder.iterdir() if (path / RESULTS_FILE).is_file() and not is_audio_attack(path)]
     return [read_attack(path) for path in sorted(found, key=_natural)]
