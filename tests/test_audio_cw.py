@@ -219,3 +219,28 @@ def test_summary_and_tables_of_a_result():
     examples = result.examples()
     assert examples[2]["db"] is None and examples[1]["db"] == -40.0 and examples[0]["after"] == "two"
     assert examples[0]["target"] == "two" and examples[0]["truth"] == "one" and examples[2]["first_success"] == -1
+
+
+def test_the_house_ctc_recogniser_is_attacked_to_a_target_within_the_bound():
+    from advlab.models.speech import CTCRecogniser
+
+    torch.manual_seed(0)
+    model = CTCRecogniser(VOCABULARY, width=4, hidden=16, layers=1)  # untrained, tiny: the interface, not the figures
+    waves, lengths = batch(length=8000)
+    result = AudioCW(model, db=-30.0, iterations=50, lr=0.05, check_every=5).run(waves, lengths, "two")
+    assert result.success.all() and result.after == [("two",)] * 3
+    assert ((result.adversarial - result.clean).abs().amax(1) <= amplitude_bound(waves, -30.0)).all()
+    assert model.training, "the attack gives the model its mode back"
+    with pytest.raises(AdvlabError, match="'seven' is not in the model's vocabulary; it knows: zero one two three"):
+        AudioCW(model, iterations=1).run(waves, lengths, "one seven")
+
+
+def test_a_keyword_classifier_takes_exactly_one_target_word():
+    from advlab.models.speech import KeywordClassifier
+
+    model = KeywordClassifier(VOCABULARY, width=4, hidden=16)
+    waves, lengths = batch(length=8000)
+    with pytest.raises(AdvlabError):
+        AudioCW(model, iterations=1).run(waves, lengths, "one two")
+    result = AudioCW(model, db=-30.0, iterations=5, check_every=5).run(waves, lengths, "three")
+    assert result.targets == [("three",)] * 3 and len(result.after[0]) == 1

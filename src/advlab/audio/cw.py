@@ -114,7 +114,7 @@ class AudioCW:
         tokens, token_lengths = token_batch(self.model, goals, device)
         generator = make_generator(self.seed, device)
         start = time.perf_counter()
-        with attacking(self.model, device):
+        with attacking(self.model):
             before = transcribe(self.model, x, lengths)
             best, met_db, first = self.attack(x, lengths, valid, tokens, token_lengths, goals, generator)
             after = transcribe(self.model, best, lengths)

@@ -85,7 +85,7 @@ class AudioPGD:
         tokens, token_lengths = token_batch(self.model, truths, device)
         generator = make_generator(self.seed, device)
         start = time.perf_counter()
-        with attacking(self.model, device):
+        with attacking(self.model):
             before = transcribe(self.model, x, lengths)
             adversarial, first = self.attack(x, lengths, valid, tokens, token_lengths, truths, generator)
             after = transcribe(self.model, adversarial, lengths)
