@@ -106,9 +106,9 @@ def audio_run(root: Path, n_examples: int = 3, name: str = "asr") -> Path:
     (attack / "results.json").write_text(json.dumps({
         "attack": "audio-cw", "kind": "audio", "run": str(run), "model": "ctc", "sample_rate": RATE,
         "target": "two two", "options": {"db": -30.0, "iterations": 200, "c": 1.0},
-        "summary": {"n": n_examples, "success_rate": (n_examples - 1) / n_examples, "mean_db": -32.04,
-                    "max_db": -31.5, "bound_db": -30.0, "seconds": 12.0, "seconds_per_utterance": 12.0 / n_examples,
-                    "iterations": 200},
+        "summary": {"attack": "audio-cw", "n": n_examples, "success_rate": (n_examples - 1) / n_examples,
+                    "mean_db": -32.04, "max_db": -31.5, "bound_db": -30.0, "seconds": 12.0,
+                    "seconds_per_utterance": 12.0 / n_examples, "iterations": 200},
         "perturbation_gain": 10.0,
         "by_bound": [{"bound_db": -40.0, "success_rate": 0.0}, {"bound_db": -30.0, "success_rate": 0.667}],
         "by_iterations": [{"iterations": 50, "success_rate": 0.333}, {"iterations": 200, "success_rate": 0.667}],
@@ -225,6 +225,7 @@ def test_audio_run_report_has_figures_players_and_pictures(tmp_path):
     assert all(path.is_file() for path in image_links(page))
     assert "[clean](attacks/audio-cw/clean/00001.wav)" in md_text
     assert "![spectrograms" in md_text and "(attacks/audio-cw/spectrograms.png)" in md_text
+    assert "<h2>Attacks</h2>" not in text and "\n## Attacks\n" not in md_text  # the image attacks' section: none
 
 
 def test_report_escapes_what_results_json_holds(tmp_path):

@@ -125,7 +125,7 @@ def summary_table(summary: dict) -> tuple[list[str], list[list[str]]]:
     """(head, one row) of AudioAttackResult.summary(): the known figures first, then any other ones."""
     known = [(key, head) for key, head in SUMMARY_COLUMNS if key in summary]
     extra = [(key, key.replace("_", " ")) for key, value in summary.items()
-             if key not in dict(SUMMARY_COLUMNS) and not isinstance(value, dict | list)]
+             if key not in dict(SUMMARY_COLUMNS) and key != "attack" and not isinstance(value, dict | list)]
     columns = known + extra
     return [head for _, head in columns], [[summary_cell(key, summary[key]) for key, _ in columns]]
 
