@@ -197,31 +197,36 @@ def spectrogram_figure(clean, adversarial, lengths, sample_rate: int, titles: Se
         clean, adversarial: (N, T) waveforms in [-1, 1], zero-padded on the right.
         lengths: (N,) valid samples per row.
         sample_rate: samples per second.
-        titles: one per utterance: a pair (before, after) of transcriptions titles the clean and adversarial
-            panels 'heard "..."'; a string labels the row.
+        titles: one per utterance: a string heads its row; a pair (before, after) of transcriptions titles the
+            clean and adversarial panels 'heard "..."'; a triple (label, before, after) does both.
         path: where the PNG goes (parents made).
     """
     clean_rows, adversarial_rows = as_rows(clean, lengths), as_rows(adversarial, lengths)
     n = min(len(clean_rows), MAX_ROWS)
     fig = Figure(figsize=(11.0, 0.5 + 2.3 * n), layout="constrained")
-    axes = fig.subplots(n, 3, squeeze=False, sharey=True)
+    left, right = fig.subfigures(1, 2, width_ratios=[1.0, 0.07], wspace=0.0)
+    rows = np.atleast_1d(left.subfigures(n, 1, hspace=0.0)) if n else []
     image = None
-    for i in range(n):
+    for i, row in enumerate(rows):
         x, adv = clean_rows[i], adversarial_rows[i]
         delta = adv - x
         reference = float(spectrogram_db(x, sample_rate)[2].max())
         label, before, after = _title_pair(titles[i] if titles is not None and i < len(titles) else None)
+        if label:
+            row.suptitle(label, fontsize=9, x=0.01, ha="left")
         panel_titles = (f"clean: {before}" if before else "clean",
                         f"adversarial: {after}" if after else "adversarial",
                         f"perturbation ({format_db(relative_db(delta, x))})")
-        for ax, wave, text in zip(axes[i], (x, adv, delta), panel_titles):
+        axes = row.subplots(1, 3, sharey=True)
+        for ax, wave, text in zip(axes, (x, adv, delta), panel_titles):
             image = _spectrogram_panel(ax, wave, sample_rate, reference)
             ax.set_title(text, fontsize=8.5)
-        axes[i, 0].set_ylabel((f"{label}\n" if label else "") + "kHz", fontsize=8)
-    for ax in axes[-1]:
-        ax.set_xlabel("time (s)", fontsize=8)
+        axes[0].set_ylabel("kHz", fontsize=8)
+        if i == n - 1:
+            for ax in axes:
+                ax.set_xlabel("time (s)", fontsize=8)
     if image is not None:
-        bar = fig.colorbar(image, ax=axes, shrink=0.9, pad=0.01)
+        bar = right.colorbar(image, cax=right.add_axes((0.05, 0.08, 0.3, 0.84)))
         bar.set_label("dB re the clean utterance's strongest bin", fontsize=8)
         bar.ax.tick_params(labelsize=7)
     return _save(fig, path)
