@@ -28,11 +28,13 @@ import json
 from pathlib import Path
 
 from advlab.attacks import ATTACKS
+from advlab.cli.attack_audio import add_audio_attack_parsers
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, class_parameters
+from advlab.pipelines.audio.attack_audio import AUDIO_ATTACKS
 from advlab.pipelines.security.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run, comparison_table
 from advlab.reports.attack_report import markdown_attack_table
 
@@ -41,7 +43,9 @@ EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out
   advlab attack fgsm runs/clf --eps 0.1,0.2,0.3
   advlab attack cw runs/clf --n 100
   advlab attack advgan runs/clf --eps 0.1          # trains a generator on the training rows, then one pass
-  advlab attack advgan runs/clf --generator runs/clf/attacks/advgan/generator.safetensors"""
+  advlab attack advgan runs/clf --generator runs/clf/attacks/advgan/generator.safetensors
+  advlab attack audio-cw runs/asr --target "one two three" --db -30   # a speech run (advlab audio train)
+  advlab attack audio-pgd runs/asr --eps-db -25,-35,-45"""
 
 SWEEPS = ("eps",)  # an eps list is a sweep: one result per eps
 COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "device", "threads", "out", "overwrite",
@@ -51,14 +55,16 @@ COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "de
 def add_parser(subparsers) -> None:
     attack = subparsers.add_parser(
         "attack", help="run an evasion attack against a classifier run (advlab classifier train)",
-        description="Attack the held-out images of a classifier run; writes RUN/attacks/NAME (or NAME-2, ... "
-                    "when that exists: nothing is overwritten) with results.json, table.md, grid PNGs and "
-                    "adversarial.npy.",
+        description="Attack the held-out images of a classifier run (or, with audio-cw and audio-pgd, the held-out "
+                    "utterances of a speech run); writes RUN/attacks/NAME (or NAME-2, ... when that exists: nothing "
+                    "is overwritten) with results.json, table.md, grid PNGs and adversarial.npy (audio: WAV files).",
         epilog=EXAMPLES, formatter_class=ExamplesFormatter)
     names = list(ATTACKS)
-    attacks = attack.add_subparsers(dest="attack_name", required=True, metavar="{" + ",".join(names) + "}")
+    attacks = attack.add_subparsers(dest="attack_name", required=True,
+                                    metavar="{" + ",".join(names + list(AUDIO_ATTACKS)) + "}")
     for name in names:
         add_attack_parser(attacks, name)
+    add_audio_attack_parsers(attacks)
 
 
 def add_attack_parser(attacks, name: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import collections.abc
 import dataclasses
+import re
 import sys
 import types
 import typing
@@ -21,8 +22,16 @@ from advlab.core.errors import AdvlabError
 SEQUENCES = (tuple, list, collections.abc.Sequence)
 
 
+NEGATIVE_NUMBERS = re.compile(r"^-(\d+\.?\d*|\.\d+)(e-?\d+)?(,-?(\d+\.?\d*|\.\d+)(e-?\d+)?)*$")
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit status 2, and which reads a comma-separated
+    list of negative numbers (``--eps-db -25,-35,-45``) as a value, not as an unknown option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBERS
 
     def error(self, message: str) -> typing.NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)

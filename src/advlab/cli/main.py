@@ -11,6 +11,7 @@ import torch
 from advlab import __version__
 from advlab.cli import (
     attack,
+    audio,
     classifier,
     defend,
     demo,
@@ -37,10 +38,10 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"advlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True,
                                        metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,translate,superres,music,"
-                                               "text2image,report,demo,features,playground}",
+                                               "text2image,audio,report,demo,features,playground}",
                                        parser_class=Parser)
     for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, translate, superres, music,
-                   text2image, report, demo, features, playground):
+                   text2image, audio, report, demo, features, playground):
         module.add_parser(subparsers)
     return parser
 

@@ -237,7 +237,7 @@ class AttackView:
     grids: list[tuple[str, Path]]
 
 
-def _natural(path: Path) -> tuple:
+def natural_order(path: Path) -> tuple:
     """Sort pgd, pgd-2, pgd-10 in that order."""
     match = re.fullmatch(r"(.*?)-(\d+)", path.name)
     return (match.group(1), int(match.group(2))) if match else (path.name, 1)
@@ -285,4 +285,4 @@ def read_attacks(run_dir) -> list[AttackView]:
     if not folder.is_dir():
         return []
     found = [path for path in folder.iterdir() if (path / RESULTS_FILE).is_file() and not is_audio_attack(path)]
-    return [read_attack(path) for path in sorted(found, key=_natural)]
+    return [read_attack(path) for path in sorted(found, key=natural_order)]

@@ -9,6 +9,7 @@ one import line below. ``advlab.reports.render`` only assembles the sections tha
 
 from advlab.reports.sections import (  # noqa: F401 -- importing a section module registers it
     attacks,
+    audio,
     configuration,
     evaluation,
     music,

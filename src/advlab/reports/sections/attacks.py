@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from advlab.reports.attack_report import RESULTS_FILE, AttackView, read_attacks
+from advlab.reports.attack_report import RESULTS_FILE, AttackView, is_audio_attack, read_attacks
 from advlab.reports.markup import (
     esc,
     html_figures,
@@ -137,7 +137,8 @@ class Attacks(Section):
 
     def applies(self, run: Run) -> bool:
         folder = run.root / "attacks"
-        return folder.is_dir() and any((path / RESULTS_FILE).is_file() for path in folder.iterdir())
+        return folder.is_dir() and any((path / RESULTS_FILE).is_file() and not is_audio_attack(path)
+                                       for path in folder.iterdir())
 
     def collect(self, run: Run) -> list[Shown]:
         return [Shown(attack, read_learned(attack, run.root / "plots")) for attack in read_attacks(run.root)]

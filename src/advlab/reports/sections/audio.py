@@ -18,10 +18,10 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from advlab.reports.attack_report import RESULTS_FILE, is_audio_attack, natural_order
 from advlab.reports.markup import (
     esc,
     html_figures,
@@ -33,11 +33,10 @@ from advlab.reports.markup import (
     md_images,
     md_table,
 )
-from advlab.reports.reading import Run, format_value, read_json_object
+from advlab.reports.reading import Run, format_value, is_audio_config, read_json_object
 from advlab.reports.sections.base import RESULTS, Section, register
 
 AUDIO_KIND = "audio"
-RESULTS_FILE = "results.json"
 MAX_EXAMPLES = 8
 PLAYERS = (("clean", "clean"), ("adversarial", "adversarial"), ("perturbation", "perturbation"))
 PICTURES = (("waveforms", "waveforms.png", "waveforms: clean and adversarial overlaid, the perturbation below"),
@@ -53,25 +52,8 @@ MODEL_NAMES = {"ctc": "CTC recogniser of word sequences", "keyword": "keyword cl
 # ---------------------------------------------------------------------- what a run is
 
 
-def is_audio_config(config: dict) -> bool:
-    """Does a run's config.yaml describe a speech model's run (advlab audio train)?"""
-    return "n_mels" in config and "sample_rate" in config and "data" in config
-
-
 def is_audio_run(run: Run) -> bool:
     return run.kind == AUDIO_KIND or is_audio_config(run.config)
-
-
-def is_audio_attack(directory: Path) -> bool:
-    """Does ``directory`` hold an audio attack's results.json ("kind": "audio")?"""
-    results = read_json_object(Path(directory) / RESULTS_FILE)
-    return results is not None and results.get("kind") == AUDIO_KIND
-
-
-def natural(path: Path) -> tuple:
-    """Sort audio-cw, audio-cw-2, audio-cw-10 in that order."""
-    match = re.fullmatch(r"(.*?)-(\d+)", path.name)
-    return (match.group(1), int(match.group(2))) if match else (path.name, 1)
 
 
 def audio_attacks(root: Path) -> list[Path]:
@@ -79,7 +61,7 @@ def audio_attacks(root: Path) -> list[Path]:
     folder = Path(root) / "attacks"
     if not folder.is_dir():
         return []
-    return sorted((path for path in folder.iterdir() if path.is_dir() and is_audio_attack(path)), key=natural)
+    return sorted((path for path in folder.iterdir() if path.is_dir() and is_audio_attack(path)), key=natural_order)
 
 
 # ---------------------------------------------------------------------- cells
