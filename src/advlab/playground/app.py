@@ -53,6 +53,11 @@ attacks at once.
 Status codes: 400 malformed JSON or a value the server cannot use; 404 unknown session/victim; 413 body too
 large; 422 a field of the wrong type or out of range, an unknown field, attack or loss name; 503 busy.
 
+The audio tab's routes (``/api/audio/victims``, ``/api/audio/utterances``, ``/api/audio/utterance.wav``,
+``/api/audio/hear``, ``/api/audio/attack``: a targeted Carlini & Wagner attack on a speech model run) are described
+in ``advlab.playground.audio_lab``; its two POST routes take bodies of up to ``audio_lab.MAX_BODY_BYTES`` (an
+uploaded WAV in base64), the others ``max_body_bytes``.
+
 WebSocket ``/ws/gan`` (one GAN session per socket: each browser tab its own)
 ---------------------------------------------------------------------------
 A socket whose ``Origin`` is another site than the server is refused. On connect the server sends::
@@ -122,6 +127,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from advlab import __version__
 from advlab.core.errors import AdvlabError
 from advlab.playground.attack_lab import AttackLab, AttackRequest, Busy, InvalidField, VictimNotFound
+from advlab.playground.audio_lab import AUDIO_POSTS, MAX_BODY_BYTES, AudioLab, audio_router
 from advlab.playground.gan_game import LIVE_OPTIONS, GanGame, GanOptions, estimate_bytes
 from advlab.playground.sessions import PlaygroundLimits, Session, SessionManager, SessionRefused
 
@@ -197,6 +203,7 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
     limits = limits or PlaygroundLimits()
     sessions = SessionManager(limits)
     lab = AttackLab(run_dirs, builtin_epochs, limits.concurrent_attacks, limits.attack_wait)
+    audio = AudioLab(run_dirs, limits.concurrent_attacks, limits.attack_wait)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -210,12 +217,14 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
             sessions.close_all()
 
     app = FastAPI(title="advlab playground", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.sessions, app.state.lab, app.state.limits = sessions, lab, limits
-    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    app.state.sessions, app.state.lab, app.state.limits, app.state.audio = sessions, lab, limits, audio
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes,
+                       larger=dict.fromkeys(AUDIO_POSTS, max(MAX_BODY_BYTES, limits.max_body_bytes)))
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     add_error_handlers(app)
     add_http_routes(app, sessions, lab, limits)
+    app.include_router(audio_router(audio))
     add_gan_socket(app, sessions, limits)
     add_front_end(app, static_dir)
     return app
@@ -287,17 +296,18 @@ def add_error_handlers(app: FastAPI) -> None:
 
 class BodyLimit:
     """ASGI middleware: an HTTP request body over `limit` bytes gets 413 (Content-Length, or counted as it
-    streams in)."""
+    streams in); the paths in `larger` have their own limits."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, larger: dict[str, int] | None = None):
+        self.app, self.default, self.larger = app, limit, dict(larger or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.larger.get(scope.get("path", ""), self.default)
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await self.too_large(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self.too_large(send, limit)
         seen, over = 0, False
 
         async def counted():  # past the limit the app is told the client left, and its answer is dropped
@@ -307,7 +317,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     over = True
                     return {"type": "http.disconnect"}
             return message
@@ -322,10 +332,10 @@ class BodyLimit:
             if not over:
                 raise
         if over:
-            await self.too_large(send)
+            await self.too_large(send, limit)
 
-    async def too_large(self, send) -> None:
-        body = json.dumps({"error": f"request body too large (limit {self.limit} bytes)"}).encode()
+    async def too_large(self, send, limit: int) -> None:
+        body = json.dumps({"error": f"request body too large (limit {limit} bytes)"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -60,4 +60,5 @@ document.querySelectorAll("nav .tab").forEach((tab) => tab.addEventListener("cli
   document.querySelectorAll("nav .tab").forEach((t) => t.classList.toggle("active", t === tab));
   document.querySelectorAll(".page").forEach((p) => p.classList.toggle("active", p.id === tab.dataset.page));
   if (tab.dataset.page === "attack-page" && window.AttackPage) window.AttackPage.open();
+  if (tab.dataset.page === "audio-page" && window.AudioPage) window.AudioPage.open();
 }));
