@@ -244,3 +244,10 @@ def test_a_keyword_classifier_takes_exactly_one_target_word():
         AudioCW(model, iterations=1).run(waves, lengths, "one two")
     result = AudioCW(model, db=-30.0, iterations=5, check_every=5).run(waves, lengths, "three")
     assert result.targets == [("three",)] * 3 and len(result.after[0]) == 1
+
+
+def test_the_summary_gives_the_starting_bound_after_the_bound_has_shrunk():
+    waves, lengths = batch()
+    result = AudioCW(TinyCTC(), db=-20.0, iterations=30, lr=0.05, check_every=5).run(waves, lengths, "one")
+    assert result.success.all() and (result.bound_db < -20.0).any()
+    assert result.summary()["bound_db"] == -20.0

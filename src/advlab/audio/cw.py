@@ -126,7 +126,7 @@ class AudioCW:
             attack=self.name, clean=x.to(caller), adversarial=best.to(caller), lengths=lengths.to(caller),
             truths=truths, targets=goals, before=before, after=after, success=(first >= 0).to(caller),
             db=relative_decibels(best - x, x).to(caller), bound_db=met_db.to(caller), first_success=first.to(caller),
-            iterations=self.iterations, seconds=seconds,
+            iterations=self.iterations, seconds=seconds, start_db=self.db,
             playback_success=None if heard is None else heard.to(caller))
 
     def attack(self, x: Tensor, lengths: Tensor, valid: Tensor, tokens: Tensor, token_lengths: Tensor,

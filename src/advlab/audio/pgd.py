@@ -100,7 +100,8 @@ class AudioPGD:
             truths=truths, targets=None, before=before, after=after, success=success.to(caller),
             db=relative_decibels(adversarial - x, x).to(caller),
             bound_db=torch.full((len(x),), self.eps_db).to(caller), first_success=first.to(caller),
-            iterations=self.steps, seconds=seconds, playback_success=None if heard is None else heard.to(caller))
+            iterations=self.steps, seconds=seconds, start_db=self.eps_db,
+            playback_success=None if heard is None else heard.to(caller))
 
     def attack(self, x: Tensor, lengths: Tensor, valid: Tensor, tokens: Tensor, token_lengths: Tensor,
                truths: list[tuple[str, ...]], generator: torch.Generator) -> tuple[Tensor, Tensor]:

@@ -42,6 +42,7 @@ class AudioAttackResult:
     iterations: int
     seconds: float
     playback_success: Tensor | None = None  # (N,) float in [0, 1]
+    start_db: float | None = None  # the starting bound (None: the loosest of bound_db)
 
     @property
     def perturbation(self) -> Tensor:
@@ -70,8 +71,8 @@ class AudioAttackResult:
         return row
 
     def starting_bound(self) -> float:
-        """The loosest bound of the batch: where every utterance started."""
-        return float(self.bound_db.max())
+        """The bound every utterance started at (the attack's db / eps_db)."""
+        return float(self.bound_db.max()) if self.start_db is None else float(self.start_db)
 
     def success_by_bound(self, bounds_db: Sequence[float]) -> list[dict[str, float]]:
         """Per bound b: the share of utterances whose returned perturbation succeeds at dB_x(delta) <= b."""
