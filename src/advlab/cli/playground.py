@@ -1,8 +1,9 @@
-"""`advlab playground`: serve the playground (GAN page and attack page) on this machine and print its address.
+"""`advlab playground`: serve the playground (GAN page, attack page, audio tab) on this machine and print its address.
 
 It binds 127.0.0.1 unless --host names another address; only then can other machines reach it (it has no
-login), and it says so. --port 0 takes any free port. The attack page may read classifier runs from the
-directories given with --runs, and nothing else.
+login), and it says so. --port 0 takes any free port. The attack page may read classifier runs, and the audio
+tab speech model runs (and their held-out utterances, when their data folder lies there too), from the directories
+given with --runs, and nothing else.
 """
 
 from __future__ import annotations
@@ -25,16 +26,20 @@ DEFAULTS = PlaygroundLimits()
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "playground", help="serve the playground in your browser: a GAN learning live, attacks on digits",
+        "playground",
+        help="serve the playground in your browser: a GAN learning live, attacks on digits and on speech",
         description="Serve the playground: the GAN page (a 2-D GAN training live, after GAN Lab) and the attack "
-                    "page (FGSM, BIM, PGD, CW, Square on a digit), driven by advlab's own trainer and attacks. "
+                    "page (FGSM, BIM, PGD, CW, Square on a digit) and its audio tab (Carlini & Wagner's targeted "
+                    "attack on a speech model run: listen to the clean, adversarial and perturbation audio), "
+                    "driven by advlab's own trainers and attacks. "
                     "Prints the address to open. Ctrl+C stops it.")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (default %(default)s: this machine only; another address, "
                              "such as 0.0.0.0, lets other machines in, without a login)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s; 0: any free one)")
     parser.add_argument("--runs", nargs="+", default=[], metavar="DIR",
-                        help="directories holding classifier runs the attack page may attack (and read nothing else)")
+                        help="directories holding classifier runs the attack page may attack and speech model runs "
+                             "(advlab audio train) the audio tab may attack (and read nothing else)")
     parser.add_argument("--max-sessions", type=int, default=DEFAULTS.max_sessions,
                         help="GAN pages open at once (default %(default)s)")
     parser.add_argument("--idle-timeout", type=float, default=DEFAULTS.idle_timeout,
