@@ -16,8 +16,15 @@ clipped to it. The result is the quietest success; the clean audio where none wa
 
 The authors' settings for DeepSpeech: bound 2000 of 32768 at the start (-24 dB of full scale),
 Adam with learning rate 10 in int16 units (0.5% of the starting bound per step), no l2 term
-(c = 0), checks every 10 of 1,000-5,000 iterations. This module's defaults were measured on the
-house's CTC recogniser of spoken digits (see the class docstring).
+(c = 0), checks every 10 of 1,000-5,000 iterations. Measured here (one CPU thread, a CTCRecogniser
+trained 500 steps on 1,800 espeak-ng digit strings, held-out WER 0; 10-20 held-out utterances of
+0.6-2 s): lr 0.05 (10x the authors' relative step) reaches "one two three" on 10/10 at -30 dB with
+every first success by iteration 30, and after 100 iterations a mean of -44 dB (1.1 s per
+utterance); "nine eight" 20/20 by iteration 20 (50 iterations: mean -41 dB, 0.9 s per utterance);
+lr 0.1 gives "one two three" 20/20 by iteration 20. The examples survive a 16-bit WAV round trip
+(10/10) but not playback (0% through fresh rooms); with a room and 4 rooms per iteration (EOT) 10/10
+succeed at a mean of -37 dB after 100 iterations and 80% of 20 fresh rooms still hear the target
+(4.7 s per utterance).
 
 With a room simulation (``room``, advlab.audio.room) the loss is averaged over ``eot_samples``
 fresh rooms per iteration (Expectation over Transformation, Athalye et al. 2018; Qin et al. 2019
@@ -78,7 +85,7 @@ class AudioCW:
     name = "audio-cw"
     targeted = True
 
-    def __init__(self, model: nn.Module, db: float = -30.0, iterations: int = 1000, lr: float = 0.01,
+    def __init__(self, model: nn.Module, db: float = -30.0, iterations: int = 1000, lr: float = 0.05,
                  c: float = 0.0, shrink: float = 0.8, check_every: int = 10, room: RoomSimulation | None = None,
                  eot_samples: int = 1, playback_trials: int = 20, seed: int = 0, progress: bool = False):
         if not isinstance(model, nn.Module):
