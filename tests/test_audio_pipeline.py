@@ -98,6 +98,8 @@ def test_audio_cw_writes_wavs_results_and_report(trained, capsys):
     record = json.loads((folder / "results.json").read_text())
     assert record["kind"] == "audio" and record["target"] == "one two" and record["summary"]["n"] == 2
     assert {"by_bound", "by_iterations", "examples", "perturbation_gain", "pictures"} <= set(record)
+    kept = [example["success_16bit"] for example in record["examples"]]
+    assert record["summary"]["success_rate_16bit"] == sum(kept) / 2
     for example in record["examples"]:
         clean, rate = read_wav(folder / "clean" / example["wav"])
         adversarial, rate_adv = read_wav(folder / "adversarial" / example["wav"])

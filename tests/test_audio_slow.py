@@ -83,6 +83,7 @@ def test_attack_command_writes_wavs_that_still_say_the_target(recogniser):
     wavs = [read_wav(out / "adversarial" / example["wav"])[0] for example in said]
     waves, lengths = pad_waves(wavs)
     assert all(tuple(words) == TARGET for words in model.transcribe(waves, lengths))
+    assert all(example["success_16bit"] for example in said)
 
 
 def test_untargeted_baseline_succeeds_more_at_a_looser_bound(recogniser):

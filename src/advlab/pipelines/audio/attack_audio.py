@@ -16,7 +16,8 @@ holds files unless ``overwrite``) holds, at the model's sample rate::
                                             the loudest perturbation at half of full scale) so it can be heard
     waveforms.png, spectrograms.png         the first utterances, titled with what the model heard before/after
     table.md                                success rate, dB, seconds per utterance; success by bound and iterations
-    results.json                            all of it, and each utterance's transcription before/after and dB
+    results.json                            all of it, and each utterance's transcription before/after and dB, and
+                                            whether the adversarial WAV file, rounded to 16 bits, still succeeds
 
 With a list of PGD bounds the WAV files and pictures are those of the first bound; results.json's "sweep" holds
 every bound's summary. The run's report gains the attack (advlab.reports.sections.audio).
@@ -42,7 +43,7 @@ from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
-from advlab.data.audio_io import write_wav
+from advlab.data.audio_io import read_wav, write_wav
 from advlab.data.audio_sets import AudioSet, pad_waves
 from advlab.pipelines.audio.train_audio import held_out_audio, load_audio_run, transcribe
 from advlab.pipelines.security.attack_run import jsonable, make_output_dir, output_dir
@@ -157,7 +158,10 @@ def audio_attack_run(config: AudioAttackRunConfig) -> Path:
             results.append(attack.run(waves, lengths, [target] * len(utterances), truths=utterances.transcripts))
         results[-1].seconds = results[-1].seconds or time.perf_counter() - start
     make_output_dir(out, config)
-    write_outputs(out, config, utterances, results, attack_options(config, attacks[0]), model.kind)
+    gain = write_wavs(out, utterances, results[0])
+    goals = [target] * len(utterances) if target is not None else None
+    from_files = success_in_files(model, out, utterances, goals, device)
+    write_outputs(out, config, utterances, results, attack_options(config, attacks[0]), model.kind, gain, from_files)
     if config.report and Path(config.run).resolve() / "attacks" in out.resolve().parents:
         from advlab.reports.render import write_report
 
@@ -224,20 +228,35 @@ def attack_options(config: AudioAttackRunConfig, attack) -> dict:
                                                         "seed": config.seed}.items()}
 
 
+def success_in_files(model, out: Path, utterances: AudioSet, targets: list[tuple[str, ...]] | None,
+                     device: torch.device) -> list[bool]:
+    """Whether each adversarial WAV file, as written (16-bit samples), still reaches the goal: says the target, or
+    (untargeted) no longer says the transcript. Carlini & Wagner's audio is 16-bit; rounding to it can undo a
+    perturbation that only just worked."""
+    waves = [read_wav(out / "adversarial" / (stem(name) + ".wav"))[0] for name in utterances.names]
+    batch, lengths = pad_waves(waves)
+    with torch.no_grad():
+        heard = model.transcribe(batch.to(device), lengths.to(device))
+    if targets is not None:
+        return [tuple(got) == tuple(goal) for got, goal in zip(heard, targets)]
+    return [tuple(got) != tuple(truth) for got, truth in zip(heard, utterances.transcripts)]
+
+
 def write_outputs(out: Path, config: AudioAttackRunConfig, utterances: AudioSet, results: list[AudioAttackResult],
-                  options: dict, kind: str) -> None:
+                  options: dict, kind: str, gain: float, from_files: list[bool]) -> None:
+    """results.json and table.md (the WAV files are written before, `from_files` read back from them)."""
     first = results[0]
-    gain = write_wavs(out, utterances, first)
     pictures = write_pictures(out, first, utterances.names, utterances.sample_rate)
     by_bound = (first.success_by_bound(bound_marks(first, config.attack)) if len(results) == 1 else
                 [{"bound_db": float(r.summary()["bound_db"]), "success_rate": r.summary()["success_rate"]}
                  for r in results])
-    examples = [{"name": stem(name), "wav": stem(name) + ".wav", **example}
-                for name, example in zip(utterances.names, first.examples())]
+    examples = [{"name": stem(name), "wav": stem(name) + ".wav", **example, "success_16bit": kept}
+                for name, example, kept in zip(utterances.names, first.examples(), from_files)]
+    summary = {**first.summary(), "success_rate_16bit": sum(from_files) / len(from_files)}
     record = {"attack": config.attack, "kind": "audio", "run": str(config.run), "model": kind,
               "sample_rate": utterances.sample_rate, "target": config.target,
               "options": options,
-              "summary": first.summary(), "perturbation_gain": gain, "by_bound": by_bound,
+              "summary": summary, "perturbation_gain": gain, "by_bound": by_bound,
               "by_iterations": first.success_by_iterations(iteration_marks(first.iterations)),
               "sweep": [r.summary() for r in results] if len(results) > 1 else None,
               "examples": examples, "pictures": pictures}
@@ -257,6 +276,11 @@ def markdown_table(record: dict) -> str:
     for s in rows:
         lines.append(f"| {format_db(s['bound_db'])} | {s['n']} | {s['success_rate']:.0%} | {format_db(s['mean_db'])} "
                      f"| {format_db(s['max_db'])} | {s['iterations']} | {s['seconds_per_utterance']:.2f} |")
+    written = record["summary"]
+    lines += ["", f"Adversarial WAV files (16-bit, bound {format_db(written['bound_db'])} dB) that still succeed: "
+                  f"{written['success_rate_16bit']:.0%}."]
+    if written.get("playback_success") is not None:
+        lines += [f"Success through fresh simulated rooms (playback): {written['playback_success']:.0%}."]
     lines += ["", "| bound (dB) | success rate |", "|---|---|"]
     lines += [f"| {format_db(b['bound_db'])} | {b['success_rate']:.0%} |" for b in record["by_bound"]]
     lines += ["", "| iterations | success rate |", "|---|---|"]
