@@ -231,3 +231,18 @@ def test_export_and_run_checkpoint_load_the_same_model(make, tmp_path):
     save_checkpoint(tmp_path / "gan" / "checkpoints", 1, module_state(model, "generator"), {})
     with pytest.raises(AdvlabError, match="is not an audio run"):
         load_speech_model(tmp_path / "gan")
+
+
+def test_keyword_dropout_acts_only_while_training():
+    torch.manual_seed(7)
+    model = KeywordClassifier(DIGITS, width=4, hidden=8, dropout=0.5)
+    waves, lengths = 0.2 * torch.randn(2, 3000), torch.tensor([3000, 2000])
+    with torch.no_grad():
+        model.train()
+        first, second = model(waves, lengths), model(waves, lengths)
+        model.eval()
+        torch.testing.assert_close(model(waves, lengths), model(waves, lengths))
+    assert not torch.allclose(first, second)
+    assert build_speech_model(model.settings()).dropout == 0.5
+    with pytest.raises(AdvlabError, match=r"dropout must lie in \[0, 1\)"):
+        KeywordClassifier(DIGITS, dropout=1.0)

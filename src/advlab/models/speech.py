@@ -24,6 +24,17 @@ Two model families, both ``SpeechModel``s (waves (N, T) in [-1, 1], zero-padded 
   (ReLU after each; the paper uses 64 filters, here `width`, default 32), then -- so that any utterance length
   works -- the mean over the valid frames, a hidden layer and a linear layer to one logit per word.
 
+Measured (one CPU thread, Adam, batch 32, gradient norm clipped at 5; 2,000 espeak-ng utterances of 1-4 digit words
+from advlab.data.spoken, 10% held out with split_held_out(seed 0); /tmp/s13/shared/tune_speech.py):
+
+* CTCRecogniser defaults (32 filters, 2 x 128 GRU units, 0.89 M weights), lr 2e-3: 0.26 CPU s a step; held-out WER
+  0.000 and sentence accuracy 1.000 after 200 steps (53 s) at seed 0, staying there to 1,000 steps; at seed 1
+  WER 0.6% after 200 steps, 0.2-1% at 250-400.
+* A smaller CTCRecogniser (width 16, hidden 64, 0.23 M weights), lr 3e-3: 0.13 s a step; held-out WER 0.4%,
+  sentence accuracy 0.99 after 300 steps (40 s).
+* KeywordClassifier defaults on the 485 one-word utterances (48 held out), lr 2e-3: 0.11 s a step; held-out
+  accuracy 0.958 after 400-800 steps at seed 0, 0.979 after 1,000 at seed 1 (one of 48 wrong).
+
 Padding rows, and any samples beyond a row's length, never change that row's output: the samples beyond a length
 are zeroed, the features beyond its valid frames are zeroed before every convolution (what the convolution's own
 zero padding would read), and the GRU sees a packed sequence.
@@ -260,7 +271,7 @@ class SpeechModel(nn.Module):
         return {"kind": self.kind, "vocabulary": list(self.vocabulary), "sample_rate": self.sample_rate,
                 "n_mels": self.n_mels, **self.sizes()}
 
-    def sizes(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, int | float]:
         return {}
 
 
@@ -344,6 +355,9 @@ class KeywordClassifier(SpeechModel):
         n_mels: mel bands (40).
         width: filters of each convolution (32; the paper's 64).
         hidden: units of the hidden layer before the output (128; the paper's DNN layer).
+        dropout: dropout probability on the pooled features and the hidden layer while training (0; the Speech
+            Commands baseline uses 0.5, which on the digit set's 437 one-word utterances cost accuracy: 95.8% vs
+            97.9% held out after 1,000 steps).
 
     forward(waves (N, T), lengths (N,)) -> logits (N, V).
     """
@@ -353,18 +367,20 @@ class KeywordClassifier(SpeechModel):
     POOL = 3  # max-pooling in frequency after the first convolution
 
     def __init__(self, vocabulary: Sequence[str], sample_rate: int = SAMPLE_RATE, n_mels: int = 40, width: int = 32,
-                 hidden: int = 128) -> None:
+                 hidden: int = 128, dropout: float = 0.0) -> None:
         super().__init__(vocabulary, sample_rate, n_mels)
         if n_mels < self.POOL:
             raise AdvlabError(f"the keyword classifier needs at least {self.POOL} mel bands, not {n_mels}")
-        self.width, self.hidden = int(width), int(hidden)
+        if not 0 <= dropout < 1:
+            raise AdvlabError(f"dropout must lie in [0, 1), got {dropout}")
+        self.width, self.hidden, self.dropout = int(width), int(hidden), float(dropout)
         self.conv1 = nn.Conv2d(1, self.width, self.KERNELS[0])
         self.conv2 = nn.Conv2d(self.width, self.width, self.KERNELS[1])
         self.fc = nn.Linear(self.width * (n_mels // self.POOL), self.hidden)
         self.head = nn.Linear(self.hidden, len(self.vocabulary))
 
-    def sizes(self) -> dict[str, int]:
-        return {"width": self.width, "hidden": self.hidden}
+    def sizes(self) -> dict[str, int | float]:
+        return {"width": self.width, "hidden": self.hidden, "dropout": self.dropout}
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """(N,) ones: one decision per utterance."""
@@ -376,7 +392,8 @@ class KeywordClassifier(SpeechModel):
         x = F.max_pool2d(x, (self.POOL, 1))  # (N, width, n_mels // 3, F)
         x = F.relu(self.conv2(same_padding(mask_frames(x, frames), self.KERNELS[1])))
         pooled = mask_frames(x, frames).sum(-1) / frames.to(x.dtype)[:, None, None]  # mean over valid frames
-        return self.head(F.relu(self.fc(pooled.flatten(1))))
+        pooled = F.dropout(pooled.flatten(1), self.dropout, self.training)
+        return self.head(F.dropout(F.relu(self.fc(pooled)), self.dropout, self.training))
 
     def loss(self, waves: Tensor, lengths: Tensor, tokens: Tensor, token_lengths: Tensor) -> Tensor:
         """(N,) cross-entropy of class tokens[:, 0] - 1 (token_lengths is accepted for the common signature)."""
