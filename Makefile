@@ -45,6 +45,7 @@ bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python bench/metrics_speed.py
 	$(BIN)/python bench/birthday_validation.py
 	$(BIN)/python bench/playground_rate.py
+	$(BIN)/python bench/audio_attacks.py
 	$(PEERS)/bin/python bench/inception_vs_pytorch_fid.py
 
 clean:

@@ -3,7 +3,10 @@
 It shares the loop's options (advlab.pipelines.game_loop.LoopOptions: steps, minibatch, seed, device, precision,
 logging, checkpoints). The model is a CTC recogniser of word sequences (DeepSpeech2's family: log-mel, a strided
 convolution, bidirectional GRUs, a softmax over words and the blank per frame) or a keyword classifier (one word per
-utterance); ``auto`` takes the recogniser when any transcript has more than one word.
+utterance); ``auto`` takes the recogniser when any transcript has more than one word. The defaults (600 steps of
+32 utterances, Adam 2e-3, the gradient norm clipped at 5, 32 filters, two GRU layers of 128 per direction) give a
+held-out word error rate of 0 on `advlab audio data`'s 2,000 utterances in a few minutes of one CPU core
+(bench/audio_attacks.py records the figure).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class AudioTrainConfig(LoopOptions):
     layers: int = 2
     lr: float = 2e-3
     clip: float = 5.0
-    steps: int = 1500
+    steps: int = 600
     batch_size: int = 32
     log_every: int = 25
     sample_every: int = 500
