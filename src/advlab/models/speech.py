@@ -340,6 +340,7 @@ class CTCRecogniser(SpeechModel):
         feasible = ctc_frames_needed(tokens, token_lengths) <= steps
         return torch.where(feasible, losses, torch.full_like(losses, IMPOSSIBLE_LOSS))
 
+    @torch.no_grad()
     def transcribe(self, waves: Tensor, lengths: Tensor) -> list[tuple[str, ...]]:
         """Greedy (best-path) CTC transcripts, one tuple of words per row."""
         log_probs = self(waves, lengths)
@@ -400,6 +401,7 @@ class KeywordClassifier(SpeechModel):
         logits = self(waves, lengths)
         return F.cross_entropy(logits.float(), tokens[:, 0].to(logits.device).long() - 1, reduction="none")
 
+    @torch.no_grad()
     def transcribe(self, waves: Tensor, lengths: Tensor) -> list[tuple[str, ...]]:
         """The arg-max word of each row, as a one-word transcript."""
         return [(self.vocabulary[i],) for i in self(waves, lengths).argmax(1).tolist()]
