@@ -21,6 +21,7 @@ from advlab.metrics.oscillation import (
 )
 from advlab.metrics.prdc import PRDC, DensityCoverage, PrecisionRecall, density_coverage, prdc, precision_recall
 from advlab.metrics.segmentation_score import SegmentationScore, segmentation_score, train_segmenter
+from advlab.metrics.speech import edit_distance, greedy_ctc_decode, sentence_accuracy, word_error_rate
 from advlab.metrics.stacked_modes import digit_mode_coverage, stacked_mode_coverage
 from advlab.metrics.text_image import (
     attribute_accuracy,
@@ -31,6 +32,7 @@ from advlab.metrics.text_image import (
 )
 
 __all__ = [
+    "edit_distance", "greedy_ctc_decode", "sentence_accuracy", "word_error_rate",
     "attribute_accuracy", "attribute_classifier", "chance_accuracy", "classifier_fid", "compare_melodies",
     "melody_statistics", "nearest_training_bars", "r_precision", "random_melodies",
     "DomainClassifier", "SegmentationScore", "domain_score", "psnr", "rgb_to_y", "segmentation_score", "ssim",

@@ -23,11 +23,23 @@ from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 from advlab.models.self_attention import SelfAttention
 from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
 from advlab.models.spectral_norm import apply_spectral_norm, spectral_norm
+from advlab.models.speech import (
+    CTCRecogniser,
+    KeywordClassifier,
+    LogMel,
+    SpeechModel,
+    build_speech_model,
+    export_speech_model,
+    load_speech_model,
+    mel_filterbank,
+)
 from advlab.models.srresnet import SRDiscriminator, SRResNet
 from advlab.models.text_gan import MatchingAwareDiscriminator, TextToImageGenerator
 from advlab.models.unet import UNetGenerator
 
 __all__ = [
+    "CTCRecogniser", "KeywordClassifier", "LogMel", "SpeechModel", "build_speech_model", "export_speech_model",
+    "load_speech_model", "mel_filterbank",
     "ACGANDiscriminator", "ConditionalDCGANDiscriminator", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
     "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "FIDInceptionV3", "LeNet5", "MLPClassifier",
     "MLPDiscriminator", "MLPGenerator", "MadryCNN", "Normalize", "ProGANDiscriminator", "ProGANGenerator",
