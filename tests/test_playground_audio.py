@@ -169,7 +169,7 @@ def test_targeted_attack_makes_the_model_hear_the_target_within_the_bound(client
         assert len(spec[key]) == spec["bins"] * spec["frames"] and 0 <= min(spec[key]) <= max(spec[key]) <= 255
         assert len(wave[key]["min"]) == len(wave[key]["max"]) == wave["columns"]
     assert max(spec["clean"]) == 255 or max(spec["adversarial"]) == 255
-    assert np.mean(spec["perturbation"]) < np.mean(spec["clean"])  # -30 dB quieter, on one scale
+    assert max(spec["perturbation"]) < max(spec["clean"])  # its strongest bin below speech's, on one scale
 
 
 def test_without_a_target_the_untargeted_baseline_runs(client, runs):

@@ -329,13 +329,15 @@ def files_inside(run: Path, root: Path) -> bool:
     return all(inside(path, root) for path in paths if path.exists() or path.is_symlink())
 
 
-def scan_runs(root: Path) -> list[Path]:
-    """Classifier runs at `root` and up to SCAN_DEPTH levels below it that lie (symlinks resolved) inside it."""
+def scan_runs(root: Path, is_run=None) -> list[Path]:
+    """Runs at `root` and up to SCAN_DEPTH levels below it that lie (symlinks resolved) inside it: classifier runs,
+    or the directories `is_run` accepts (the audio tab's speech runs)."""
+    is_run = is_run or is_classifier_run
     found, level = [], [root]
     for depth in range(SCAN_DEPTH + 1):
         following = []
         for directory in level:
-            if is_classifier_run(directory) and inside(directory, root) and files_inside(directory, root):
+            if is_run(directory) and inside(directory, root) and files_inside(directory, root):
                 found.append(directory)
             elif depth < SCAN_DEPTH:
                 try:

@@ -81,6 +81,7 @@ from advlab.playground.attack_lab import (
     frozen,
     inside,
     run_roots,
+    scan_runs,
 )
 from advlab.reports.reading import is_audio_config, read_config
 
@@ -92,7 +93,6 @@ MAX_BODY_BYTES = (MAX_WAV_BYTES + 2) // 3 * 4 + 4096  # the POST routes' bodies:
 MAX_TARGET_CHARS = 200
 AUDIO_POSTS = ("/api/audio/hear", "/api/audio/attack")  # the routes whose bodies may hold a WAV file
 MIN_DB = -120.0
-SCAN_DEPTH = 2
 MAX_VICTIMS = 200
 CACHED_VICTIMS = 4
 MAX_PAGE = 100
@@ -195,7 +195,7 @@ class AudioLab:
     def run_ids(self) -> list[tuple[str, Path]]:
         found = []
         for name, root in self.roots.items():
-            for run in scan_audio_runs(root):
+            for run in scan_runs(root, is_audio_run):
                 relative = run.relative_to(root).as_posix()
                 found.append((name if relative == "." else f"{name}/{relative}", run))
                 if len(found) >= MAX_VICTIMS:
@@ -317,23 +317,6 @@ def is_audio_run(directory: Path) -> bool:
         return is_audio_config(read_config(directory))
     except AdvlabError:
         return False
-
-
-def scan_audio_runs(root: Path) -> list[Path]:
-    """Speech model runs at `root` and up to SCAN_DEPTH levels below it that lie (symlinks resolved) inside it."""
-    found, level = [], [root]
-    for depth in range(SCAN_DEPTH + 1):
-        following = []
-        for directory in level:
-            if is_audio_run(directory) and inside(directory, root) and files_inside(directory, root):
-                found.append(directory)
-            elif depth < SCAN_DEPTH:
-                try:
-                    following += sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
-                except OSError:
-                    continue
-        level = following
-    return found
 
 
 def load_audio_victim(victim_id: str, run: Path, roots: dict[str, Path]) -> AudioVictim:
