@@ -10,13 +10,10 @@ import json
 
 from advlab.cli.common import (
     LOOP_OPTION_DOCS,
-    RESUMABLE,
     ExamplesFormatter,
     add_training_flags,
-    config_values,
-    resumed_config,
+    command_config,
 )
-from advlab.core.config import from_mapping, load_yaml
 from advlab.data.spoken import make_spoken_digits
 from advlab.pipelines.audio.configs import AudioTrainConfig
 from advlab.pipelines.audio.evaluate_audio import evaluate_audio, transcribe_files
@@ -90,12 +87,7 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    given = config_values(args, AudioTrainConfig)
-    if args.resume:
-        config = resumed_config(audio_config(args.resume), args.resume, given, args.config, RESUMABLE)
-    else:
-        values = load_yaml(args.config) if args.config else {}
-        config = from_mapping(AudioTrainConfig, {**values, **given}, source=args.config or "command line")
+    config = command_config(args, AudioTrainConfig, audio_config)
     run = train_audio(config, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
     summary = json.loads(run.summary.read_text()) if run.summary.is_file() else {}
     if "test_wer" in summary:

@@ -13,10 +13,11 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from advlab.core.config import coerce, describe, from_mapping
+from advlab.core.config import coerce, describe, from_mapping, load_yaml
 from advlab.core.errors import AdvlabError
 
 SEQUENCES = (tuple, list, collections.abc.Sequence)
@@ -150,6 +151,17 @@ def resumed_config(stored, run_dir: str, given: dict[str, Any], config_file: str
         raise AdvlabError("--out differs from --resume; a resumed run stays in its directory")
     allowed = {k: v for k, v in given.items() if k in resumable and k != "out"}
     return from_mapping(type(stored), {**dataclasses.asdict(stored), **allowed}) if allowed else stored
+
+
+def command_config(args: argparse.Namespace, cls: type, stored: Callable[[str], Any], fixed: dict | None = None):
+    """A trainer's config from its command line: with --resume, the run's stored config (`stored(run)`) and the
+    options that may change (RESUMABLE); else --config's YAML under the flags given. `fixed`: values the command
+    itself sets (translate's game)."""
+    given = {**config_values(args, cls), **(fixed or {})}
+    if args.resume:
+        return resumed_config(stored(args.resume), args.resume, given, args.config, RESUMABLE)
+    values = load_yaml(args.config) if args.config else {}
+    return from_mapping(cls, {**values, **given}, source=args.config or "command line")
 
 
 # What every trainer's loop options mean (translate, superres; gan words some of its own).

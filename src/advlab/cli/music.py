@@ -7,8 +7,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from advlab.cli.common import LOOP_OPTION_DOCS, RESUMABLE, add_training_flags, config_values, resumed_config
-from advlab.core.config import from_mapping, load_yaml
+from advlab.cli.common import (
+    LOOP_OPTION_DOCS,
+    add_training_flags,
+    command_config,
+)
 from advlab.data.melodies import CORPORA
 from advlab.music.chords import parse_chords
 from advlab.pipelines.music.configs import MusicTrainConfig
@@ -78,12 +81,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    given = config_values(args, MusicTrainConfig)
-    if args.resume:
-        config = resumed_config(music_config(args.resume), args.resume, given, args.config, RESUMABLE)
-    else:
-        values = load_yaml(args.config) if args.config else {}
-        config = from_mapping(MusicTrainConfig, {**values, **given}, source=args.config or "command line")
+    config = command_config(args, MusicTrainConfig, music_config)
     run = train_music(config, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
     print(f"run: {run.root}\nreport: {run.root / 'report.html'}")
     return 0

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from advlab.cli.common import LOOP_OPTION_DOCS, RESUMABLE, add_training_flags, config_values, resumed_config
-from advlab.core.config import from_mapping, load_yaml
+from advlab.cli.common import (
+    LOOP_OPTION_DOCS,
+    add_training_flags,
+    command_config,
+)
 from advlab.pipelines.translation.apply import superres_apply
 from advlab.pipelines.translation.configs import SuperresTrainConfig
 from advlab.pipelines.translation.evaluate_superres import evaluate_superres
@@ -49,12 +52,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    given = config_values(args, SuperresTrainConfig)
-    if args.resume:
-        config = resumed_config(superres_config(args.resume), args.resume, given, args.config, RESUMABLE)
-    else:
-        values = load_yaml(args.config) if args.config else {}
-        config = from_mapping(SuperresTrainConfig, {**values, **given}, source=args.config or "command line")
+    config = command_config(args, SuperresTrainConfig, superres_config)
     run = train_superres(config, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
     print(f"run: {run.root}\nreport: {run.root / 'report.html'}")
     return 0

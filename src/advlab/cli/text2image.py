@@ -7,13 +7,10 @@ import argparse
 
 from advlab.cli.common import (
     LOOP_OPTION_DOCS,
-    RESUMABLE,
     ExamplesFormatter,
     add_training_flags,
-    config_values,
-    resumed_config,
+    command_config,
 )
-from advlab.core.config import from_mapping, load_yaml
 from advlab.data.captioned_sets import CAPTIONED_SETS
 from advlab.pipelines.text2image.configs import Text2ImageTrainConfig
 from advlab.pipelines.text2image.evaluate_text2image import evaluate_text2image
@@ -82,12 +79,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    given = config_values(args, Text2ImageTrainConfig)
-    if args.resume:
-        config = resumed_config(text2image_config(args.resume), args.resume, given, args.config, RESUMABLE)
-    else:
-        values = load_yaml(args.config) if args.config else {}
-        config = from_mapping(Text2ImageTrainConfig, {**values, **given}, source=args.config or "command line")
+    config = command_config(args, Text2ImageTrainConfig, text2image_config)
     run = train_text2image(config, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
     print(f"run: {run.root}\nreport: {run.root / 'report.html'}")
     return 0

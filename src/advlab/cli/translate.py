@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from advlab.cli.common import LOOP_OPTION_DOCS, RESUMABLE, add_training_flags, config_values, resumed_config
-from advlab.core.config import from_mapping, load_yaml
+from advlab.cli.common import (
+    LOOP_OPTION_DOCS,
+    add_training_flags,
+    command_config,
+)
 from advlab.data.paired_sets import PAIRED_SETS
 from advlab.data.unpaired_sets import UNPAIRED_SETS
 from advlab.pipelines.translation.apply import translate_apply
@@ -55,14 +58,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    given = config_values(args, TranslateTrainConfig)
-    if args.resume:
-        stored = translation_config(args.resume)
-        config = resumed_config(stored, args.resume, {**given, "game": args.game}, args.config, RESUMABLE)
-    else:
-        values = load_yaml(args.config) if args.config else {}
-        config = from_mapping(TranslateTrainConfig, {**values, **given, "game": args.game},
-                              source=args.config or "command line")
+    config = command_config(args, TranslateTrainConfig, translation_config, {"game": args.game})
     run = train_translation(config, resume=bool(args.resume), overwrite=args.overwrite,
                             progress=not args.no_progress)
     print(f"run: {run.root}\nreport: {run.root / 'report.html'}")
