@@ -60,6 +60,9 @@ def test_train_writes_a_speech_run(trained):
     assert (trained / "samples" / "final.png").is_file() and (trained / "samples" / "step-000004.png").is_file()
     report = (trained / "report.html").read_text()
     assert "Speech recognition on held-out utterances" in report
+    markdown = (trained / "report.md").read_text()
+    assert "| held-out utterances | 4 |" in markdown
+    assert f"| vocabulary | {summary['vocabulary']} ({len(summary['vocabulary'].split())} words) |" in markdown
     meta = load_latest(trained / "checkpoints").meta
     assert meta["model"]["kind"] == "ctc" and meta["held_out"] == held_out_audio(trained).names
     model, config = load_audio_run(trained)

@@ -1,8 +1,8 @@
 """Speech runs (`advlab audio train`) and the audio attacks on them (`advlab attack audio-cw | audio-pgd RUN`).
 
 * A recogniser's run: how well it transcribes the held-out utterances (summary.json's ``test_wer``,
-  ``test_sentence_accuracy``, ``train_wer``, ``held_out``, ``kind``, ``vocabulary``). The word error rate is the
-  corpus rate: word edits (Levenshtein: substitutions, deletions, insertions) over reference words; sentence
+  ``test_sentence_accuracy``, ``train_wer``, ``held_out_utterances``, ``kind``, ``vocabulary``). The word error rate
+  is the corpus rate: word edits (Levenshtein: substitutions, deletions, insertions) over reference words; sentence
   accuracy is the share of utterances transcribed exactly. The run's transcription pictures (samples/) are the
   samples section's.
 * Each audio attack under RUN/attacks/NAME/results.json with ``"kind": "audio"`` (advlab.audio.results'
@@ -45,7 +45,8 @@ PICTURES = (("waveforms", "waveforms.png", "waveforms: clean and adversarial ove
 SUMMARY_COLUMNS = (("n", "utterances"), ("success_rate", "success"), ("bound_db", "starting bound (dB)"),
                    ("mean_db", "mean dB (successes)"), ("max_db", "max dB (successes)"),
                    ("iterations", "iterations"), ("seconds_per_utterance", "s per utterance"),
-                   ("seconds", "seconds"))
+                   ("seconds", "seconds"), ("success_rate_16bit", "16-bit WAV files that still succeed"),
+                   ("playback_success", "success through fresh rooms"))
 MODEL_NAMES = {"ctc": "CTC recogniser of word sequences", "keyword": "keyword classifier (one word per utterance)"}
 
 
@@ -94,7 +95,7 @@ def transcript(value) -> str:
 
 
 def summary_cell(key: str, value) -> str:
-    if key in ("success_rate", "playback_success", "playback_success_rate"):
+    if key in ("success_rate", "playback_success", "playback_success_rate", "success_rate_16bit"):
         return percent(value)
     if key.endswith("_db"):
         return decibels(value)
@@ -164,7 +165,7 @@ def describe(results: dict, name: str) -> str:
 def example_head(examples: list[dict], gain) -> list[str]:
     playback = any(finite(e.get("playback_success")) for e in examples)
     targeted = any(e.get("target") is not None for e in examples)
-    amplified = f"perturbation ×{gain:g}" if finite(gain) and gain != 1 else "perturbation"
+    amplified = f"perturbation ×{gain:.3g}" if finite(gain) and gain != 1 else "perturbation"
     return ["utterance", "said", *(["target"] if targeted else []), "heard before", "heard after", "success",
             "dB", "bound (dB)", *(["playback success"] if playback else []), "clean", "adversarial", amplified]
 
@@ -201,7 +202,7 @@ def read_audio_attack(directory: Path) -> AudioAttackView:
     if len(examples) > MAX_EXAMPLES:
         note = f"The first {MAX_EXAMPLES} of {len(examples)} utterances; every WAV file is in {directory.name}/."
     if finite(gain) and gain != 1:
-        note += (" " if note else "") + (f"The perturbation is played {gain:g} times louder "
+        note += (" " if note else "") + (f"The perturbation is played {gain:.3g} times louder "
                                          f"(+{20 * math.log10(gain):.0f} dB) so it can be heard.")
     return AudioAttackView(
         directory.name, directory, describe(results, directory.name), summary_table(summary),
@@ -254,7 +255,9 @@ class SpeechRecognition(Section):
         summary = run.summary
         kind = summary.get("kind") or run.config.get("model")
         vocabulary = summary.get("vocabulary") or []
-        rows = [("held-out utterances", number(summary.get("held_out"))),
+        vocabulary = vocabulary.split() if isinstance(vocabulary, str) else vocabulary  # summary.json: "zero one ..."
+        held = summary.get("held_out_utterances", summary.get("held_out"))
+        rows = [("held-out utterances", number(held)),
                 ("word error rate, held-out", percent(summary.get("test_wer"))),
                 ("sentence accuracy, held-out", percent(summary.get("test_sentence_accuracy")))]
         if "train_wer" in summary:
