@@ -251,3 +251,19 @@ def test_the_summary_gives_the_starting_bound_after_the_bound_has_shrunk():
     result = AudioCW(TinyCTC(), db=-20.0, iterations=30, lr=0.05, check_every=5).run(waves, lengths, "one")
     assert result.success.all() and (result.bound_db < -20.0).any()
     assert result.summary()["bound_db"] == -20.0
+
+
+def test_success_is_judged_on_the_16_bit_audio_a_wav_file_holds(monkeypatch):
+    from advlab.data.audio_io import pcm16
+
+    model = TinyCTC()
+    waves, lengths = batch()
+    result = AudioCW(model, db=-20.0, iterations=60, check_every=5).run(waves, lengths, "one two")
+    assert result.success.any()
+    heard = model.transcribe(pcm16(result.adversarial), lengths)
+    assert [words == ("one", "two") for words in heard] == result.success.tolist()
+    assert result.after == heard  # what the file says
+    monkeypatch.setattr(cw_module, "pcm16", lambda audio: torch.zeros_like(audio))  # a "WAV" that keeps nothing
+    assert not AudioCW(model, db=-20.0, iterations=60, check_every=5).run(waves, lengths, "one two").success.any()
+    floats = AudioCW(model, db=-20.0, iterations=60, check_every=5, pcm16=False).run(waves, lengths, "one two")
+    assert floats.success.any()

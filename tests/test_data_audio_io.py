@@ -112,3 +112,12 @@ def test_load_audio_resamples_and_refuses_low_rates(tmp_path):
         load_audio(tmp_path / "low.wav")
     scipy.io.wavfile.write(tmp_path / "ok.wav", MIN_SAMPLE_RATE, np.zeros(400, dtype=np.int16))
     assert load_audio(tmp_path / "ok.wav").shape == (800,)
+
+
+def test_pcm16_is_what_a_written_wav_file_reads_back(tmp_path):
+    from advlab.data.audio_io import pcm16
+
+    wave = torch.linspace(-1.2, 1.2, 4001) ** 3 * 0.7 + 1e-5
+    write_wav(tmp_path / "x.wav", wave, 16000)
+    read, _ = read_wav(tmp_path / "x.wav")
+    assert torch.equal(pcm16(wave), read)

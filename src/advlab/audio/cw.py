@@ -60,6 +60,7 @@ from advlab.audio.room import RoomSimulation
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
+from advlab.data.audio_io import pcm16
 
 
 class AudioCW:
@@ -78,6 +79,9 @@ class AudioCW:
         room: a RoomSimulation for the playback-robust (EOT) variant; None attacks the plain audio.
         eot_samples: rooms drawn per iteration (and checked per success) with a room.
         playback_trials: fresh rooms that measure each result's playback success (with a room).
+        pcm16: judge success on the audio rounded to 16 bits, as a WAV file holds it (advlab.data.audio_io.pcm16;
+            the authors attack 16-bit samples too): a perturbation that only just works in float can be undone by
+            that rounding. False judges the float audio.
         seed: seed of the rooms.
         progress: show a progress bar.
     """
@@ -87,7 +91,8 @@ class AudioCW:
 
     def __init__(self, model: nn.Module, db: float = -30.0, iterations: int = 1000, lr: float = 0.05,
                  c: float = 0.0, shrink: float = 0.8, check_every: int = 10, room: RoomSimulation | None = None,
-                 eot_samples: int = 1, playback_trials: int = 20, seed: int = 0, progress: bool = False):
+                 eot_samples: int = 1, playback_trials: int = 20, pcm16: bool = True, seed: int = 0,
+                 progress: bool = False):
         if not isinstance(model, nn.Module):
             raise AdvlabError(f"{self.name}: model must be a speech model (torch.nn.Module), got "
                               f"{type(model).__name__}")
@@ -105,6 +110,7 @@ class AudioCW:
         self.room = room
         self.eot_samples = check_int(f"{self.name}: eot_samples", eot_samples, 1)
         self.playback_trials = check_int(f"{self.name}: playback_trials", playback_trials, 1)
+        self.pcm16 = bool(pcm16)
         self.seed = check_int(f"{self.name}: seed", seed, 0)
         self.progress = bool(progress)
 
@@ -124,7 +130,7 @@ class AudioCW:
         with attacking(self.model):
             before = transcribe(self.model, x, lengths)
             best, met_db, first = self.attack(x, lengths, valid, tokens, token_lengths, goals, generator)
-            after = transcribe(self.model, best, lengths)
+            after = transcribe(self.model, self.heard_as(best), lengths)
             heard = None
             if self.room is not None:
                 heard = playback(self.model, self.room, best, lengths, goals, True, self.playback_trials, generator)
@@ -181,11 +187,15 @@ class AudioCW:
     def reached(self, adversarial: Tensor, lengths: Tensor, goals: list[tuple[str, ...]],
                 generator: torch.Generator) -> Tensor:
         """(N,) transcribed as the target; with a room, also through each of eot_samples fresh rooms."""
-        reached = matches(transcribe(self.model, adversarial, lengths), goals, True, adversarial.device)
+        reached = matches(transcribe(self.model, self.heard_as(adversarial), lengths), goals, True, adversarial.device)
         if self.room is not None:
             heard = playback(self.model, self.room, adversarial, lengths, goals, True, self.eot_samples, generator)
             reached &= heard == 1
         return reached
+
+    def heard_as(self, adversarial: Tensor) -> Tensor:
+        """The audio success is judged on: its 16-bit rounding (pcm16), or the float audio itself."""
+        return pcm16(adversarial) if self.pcm16 else adversarial
 
     @staticmethod
     def tighten(v: Tensor, bound: Tensor, new_bound: Tensor) -> Tensor:

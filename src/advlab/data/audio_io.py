@@ -89,6 +89,13 @@ def decode_wav_bytes(data: bytes, label: str = "the audio") -> tuple[Tensor, int
     return _decode(io.BytesIO(data), label)
 
 
+def pcm16(waves: Tensor) -> Tensor:
+    """What `read_wav` reads back from the 16-bit file `write_wav` makes of `waves` (any shape): clipped to [-1, 1],
+    rounded to round(x * 32767), read as that / 32768 (the usual reading of 16-bit PCM)."""
+    levels = torch.round(waves.double().clamp(-1.0, 1.0) * PCM_MAX)  # float64, as wav_bytes rounds
+    return (levels / (PCM_MAX + 1)).to(waves.dtype)
+
+
 def wav_bytes(wave: Tensor | np.ndarray, rate: int) -> bytes:
     """A (T,) wave as the bytes of a 16-bit PCM mono WAV file, clipped to [-1, 1]."""
     samples = np.asarray(wave.detach().cpu() if isinstance(wave, Tensor) else wave, dtype=np.float64)
