@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from test_attack_report import classifier_run
 from test_reports import html_images, make_run, md_images
+from test_reports_audio import audio_run
 
 from advlab.reports import save_image_grid, write_combined_report, write_report
 from advlab.reports.budgets import budgets
@@ -192,7 +193,10 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
         {"samples": 100, "step": 500, "seed": 0,
          "attributes": {"colour": {"samples": 0.7, "real": 1.0, "chance": 0.14}},
          "r_precision": {"samples": 0.6, "real": 0.9, "candidates": 100}}))
+    spoken = audio_run(tmp_path, name="spoken")  # a speech run with an audio attack (test_reports_audio)
     expected = {
+        spoken: {"Summary", "Speech recognition on held-out utterances", "Audio attacks", "Samples over time",
+                 "Training curves", "Configuration"},
         bare: {"Summary", "Samples over time", "Training curves", "Configuration"},
         captioned: {"Summary", "Text to image: samples for held-out captions", "Samples over time", "Training curves",
                     "Configuration"},

@@ -83,8 +83,8 @@ def audio_run(root: Path, n_examples: int = 3, name: str = "asr") -> Path:
                                                for s in (100, 200, 300)))
     vocabulary = ["zero", "one", "two", "three", "four"]
     (run / "summary.json").write_text(json.dumps({
-        "step": 300, "test_wer": 0.125, "test_sentence_accuracy": 0.8, "train_wer": 0.05, "held_out": 20,
-        "kind": "ctc", "vocabulary": vocabulary}))
+        "step": 300, "test_wer": 0.125, "test_sentence_accuracy": 0.8, "train_wer": 0.05, "held_out_utterances": 20,
+        "kind": "ctc", "vocabulary": " ".join(vocabulary)}))  # as advlab audio train writes them
     clean, adversarial, lengths = batch(n_examples)
     said = [("one", "two"), ("three",), ("zero", "four", "one")] * 4
     transcription_figure(clean, lengths, RATE, said[:n_examples], said[:n_examples],

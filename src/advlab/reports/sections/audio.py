@@ -256,7 +256,7 @@ class SpeechRecognition(Section):
         kind = summary.get("kind") or run.config.get("model")
         vocabulary = summary.get("vocabulary") or []
         vocabulary = vocabulary.split() if isinstance(vocabulary, str) else vocabulary  # summary.json: "zero one ..."
-        held = summary.get("held_out_utterances", summary.get("held_out"))
+        held = summary.get("held_out_utterances")
         rows = [("held-out utterances", number(held)),
                 ("word error rate, held-out", percent(summary.get("test_wer"))),
                 ("sentence accuracy, held-out", percent(summary.get("test_sentence_accuracy")))]
