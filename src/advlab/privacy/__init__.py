@@ -25,6 +25,7 @@ from advlab.privacy.extraction import (
     transfer_rate,
     transfer_set,
 )
+from advlab.privacy.gan import LOGAN, GANLeaks, Memorisation, discriminator_scores, gan_leaks_scores, memorisation
 from advlab.privacy.inversion import GMI, Inversion, MIFace
 from advlab.privacy.membership import (
     ATTACKS,
@@ -47,7 +48,8 @@ def loss_attack(victim, images, labels):
     return LossAttack().score(victim, images, labels)
 
 
-__all__ = ["ATTACKS", "GMI", "RMIA", "CorrectnessAttack", "EquationSolving", "Inversion", "JacobianAugmentation",
+__all__ = ["ATTACKS", "GANLeaks", "GMI", "LOGAN", "Memorisation", "discriminator_scores", "gan_leaks_scores",
+           "memorisation", "RMIA", "CorrectnessAttack", "EquationSolving", "Inversion", "JacobianAugmentation",
            "KnockoffNets", "LiRA", "LossAttack", "MIFace", "MembershipAttack", "MembershipROC", "ShadowAttack",
            "ShadowSet", "Victim", "agreement", "as_victim", "label_only", "loss_attack", "membership_roc",
            "module_victim", "output_defense", "rounded", "shift_to_class_zero", "top_k", "train_shadows",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from advlab.privacy.gan.gan_leaks import GANLeaks, Reconstruction, gan_leaks_scores
 from advlab.privacy.gan.logan import LOGAN, discriminator_scores
-from advlab.privacy.gan.memorisation import DEFAULT_THRESHOLD, Memorisation, memorisation, nearest_in, save_copy_pairs
+from advlab.privacy.gan.memorisation import DEFAULT_THRESHOLD, Memorisation, memorisation, nearest_in
 
 __all__ = ["DEFAULT_THRESHOLD", "LOGAN", "GANLeaks", "Memorisation", "Reconstruction", "discriminator_scores",
-           "gan_leaks_scores", "memorisation", "nearest_in", "save_copy_pairs"]
+           "gan_leaks_scores", "memorisation", "nearest_in"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -184,15 +183,4 @@ def memorisation(samples: Tensor, train: Tensor, held_out: Tensor, threshold: fl
                         ratios[order], birthday)
 
 
-def save_copy_pairs(result: Memorisation, path) -> Path | None:
-    """Save the flagged (generated sample | nearest training image) pairs as a PNG (reports.grids.save_pair_grid);
-    None, and nothing written, when no sample was flagged."""
-    from advlab.reports.grids import save_pair_grid
-
-    first, second = result.pairs
-    if len(first) == 0:
-        return None
-    return save_pair_grid(first, second, path)
-
-
-__all__ = ["DEFAULT_THRESHOLD", "Memorisation", "memorisation", "nearest_in", "save_copy_pairs"]
+__all__ = ["DEFAULT_THRESHOLD", "Memorisation", "memorisation", "nearest_in"]
