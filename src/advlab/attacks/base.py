@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from advlab.attacks.results import AttackResult
 from advlab.core.checks import check_number
+from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 from advlab.core.seeding import make_generator
@@ -207,9 +208,7 @@ def check_eps(eps, name: str) -> float | list[float] | None:
 
 def model_device(model: nn.Module, images) -> torch.device:
     """Where the model lives (its first parameter or buffer), else where the images are."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return images.device if isinstance(images, Tensor) else torch.device("cpu")
+    return module_device(model, images.device if isinstance(images, Tensor) else None)
 
 
 def check_images(images, name: str) -> Tensor:

@@ -20,12 +20,6 @@ from advlab.core.modes import evaluating
 RANGE_TOLERANCE = 1e-5  # how far outside [-1, 1] float rounding may put a sample
 
 
-def model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
 def check_batch(waves, lengths, name: str, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     """(waves zeroed beyond each length, lengths long, valid (N, T) bool), on `device`."""
     if not isinstance(waves, Tensor) or not waves.is_floating_point() or waves.ndim != 2 or len(waves) == 0:

@@ -47,7 +47,6 @@ from advlab.audio.base import (
     enforce_bound,
     expected_loss,
     matches,
-    model_device,
     phrases,
     playback,
     to_decibels,
@@ -58,6 +57,7 @@ from advlab.audio.decibels import amplitude_bound, check_db_bound, relative_deci
 from advlab.audio.results import AudioAttackResult
 from advlab.audio.room import RoomSimulation
 from advlab.core.checks import check_int, check_number
+from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.data.audio_io import pcm16
@@ -120,7 +120,7 @@ class AudioCW:
         `truths` (optional, one phrase per utterance) only go into the result. A target word outside
         the model's vocabulary raises the model's AdvlabError, which names it.
         """
-        device, caller = model_device(self.model), waves.device if isinstance(waves, Tensor) else None
+        device, caller = module_device(self.model), waves.device if isinstance(waves, Tensor) else None
         x, lengths, valid = check_batch(waves, lengths, self.name, device)
         goals = phrases(targets, len(x), self.name, "targets")
         truths = None if truths is None else phrases(truths, len(x), self.name, "truths")

@@ -29,7 +29,6 @@ from advlab.audio.base import (
     enforce_bound,
     expected_loss,
     matches,
-    model_device,
     phrases,
     playback,
     token_batch,
@@ -39,6 +38,7 @@ from advlab.audio.decibels import amplitude_bound, check_db_bound, relative_deci
 from advlab.audio.results import AudioAttackResult
 from advlab.audio.room import RoomSimulation
 from advlab.core.checks import check_int, check_number
+from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 
@@ -83,7 +83,7 @@ class AudioPGD:
 
     def run(self, waves: Tensor, lengths: Tensor, truths) -> AudioAttackResult:
         """Attack waves (N, T) with lengths (N,) away from their true transcripts (one per utterance)."""
-        device, caller = model_device(self.model), waves.device if isinstance(waves, Tensor) else None
+        device, caller = module_device(self.model), waves.device if isinstance(waves, Tensor) else None
         x, lengths, valid = check_batch(waves, lengths, self.name, device)
         truths = phrases(truths, len(x), self.name, "truths")
         tokens, token_lengths = token_batch(self.model, truths, device)

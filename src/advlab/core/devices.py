@@ -20,3 +20,11 @@ def resolve_device(name: str) -> torch.device:
             raise AdvlabError(f"device {name!r} was asked for, but torch sees no CUDA device here")
         return torch.device(name)
     raise AdvlabError(f"unknown device {name!r}; valid devices are: auto, cpu, cuda, cuda:N")
+
+
+def module_device(module: torch.nn.Module, fallback: torch.device | None = None) -> torch.device:
+    """Where a module lives: the device of its first parameter or buffer; `fallback` (else the CPU) for a module
+    without either."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return fallback if fallback is not None else torch.device("cpu")

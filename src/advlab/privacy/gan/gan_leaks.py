@@ -35,11 +35,12 @@ import torch
 from torch import Tensor, nn
 
 from advlab.attacks.base import check_images
+from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 from advlab.gan.trainer import sample_noise
 from advlab.metrics.distances import pairwise_chunks
-from advlab.privacy.gan.logan import check_batch_size, module_device
+from advlab.privacy.gan.logan import check_batch_size
 
 Generator = Callable[[Tensor], Tensor]
 OPTIMISERS = ("lbfgs", "adam")

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from advlab.attacks.base import check_images
+from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 
 DEFAULT_BATCH = 256
@@ -23,13 +24,6 @@ def check_batch_size(batch_size) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise AdvlabError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     return batch_size
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """The device of the module's first parameter or buffer (CPU for a module without either)."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def discriminator_scores(discriminator: nn.Module, images: Tensor, batch_size: int = DEFAULT_BATCH) -> Tensor:
