@@ -14,6 +14,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from advlab.audio.room import RoomSimulation
+from advlab.core.checks import check_int
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
 
@@ -130,3 +132,31 @@ def expected_loss(model, room, samples: int, adversarial: Tensor, lengths: Tenso
 
     heard = room(repeat(adversarial), generator, repeat(lengths))
     return model.loss(heard, repeat(lengths), repeat(tokens), repeat(token_lengths)).view(-1, samples).mean(1)
+
+
+class AudioAttack:
+    """What AudioCW and AudioPGD share: the model, the optional room simulation (EOT) and its sample counts, the
+    seed and the progress bar, checked alike; and the playback measure of a result."""
+
+    name = "audio-attack"
+
+    def __init__(self, model: nn.Module, room: RoomSimulation | None, eot_samples: int, playback_trials: int, seed: int,
+                 progress: bool) -> None:
+        if not isinstance(model, nn.Module):
+            raise AdvlabError(f"{self.name}: model must be a speech model (torch.nn.Module), got "
+                              f"{type(model).__name__}")
+        if room is not None and not isinstance(room, RoomSimulation):
+            raise AdvlabError(f"{self.name}: room must be a RoomSimulation or None, got {type(room).__name__}")
+        self.model, self.room = model, room
+        self.eot_samples = check_int(f"{self.name}: eot_samples", eot_samples, 1)
+        self.playback_trials = check_int(f"{self.name}: playback_trials", playback_trials, 1)
+        self.seed = check_int(f"{self.name}: seed", seed, 0)
+        self.progress = bool(progress)
+
+    def playback_success(self, adversarial: Tensor, lengths: Tensor, goals: list[tuple[str, ...]], targeted: bool,
+                         generator: torch.Generator) -> Tensor | None:
+        """(N,) the share of playback_trials fresh rooms through which each row reaches its goal; None without a
+        room."""
+        if self.room is None:
+            return None
+        return playback(self.model, self.room, adversarial, lengths, goals, targeted, self.playback_trials, generator)

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from advlab.audio.base import (
+    AudioAttack,
     attacking,
     check_batch,
     enforce_bound,
@@ -63,7 +64,7 @@ from advlab.core.seeding import make_generator
 from advlab.data.audio_io import pcm16
 
 
-class AudioCW:
+class AudioCW(AudioAttack):
     """C&W audio attack (2018): ``AudioCW(model, db=-30).run(waves, lengths, targets="one two three")``.
 
     Args:
@@ -93,10 +94,7 @@ class AudioCW:
                  c: float = 0.0, shrink: float = 0.8, check_every: int = 10, room: RoomSimulation | None = None,
                  eot_samples: int = 1, playback_trials: int = 20, pcm16: bool = True, seed: int = 0,
                  progress: bool = False):
-        if not isinstance(model, nn.Module):
-            raise AdvlabError(f"{self.name}: model must be a speech model (torch.nn.Module), got "
-                              f"{type(model).__name__}")
-        self.model = model
+        super().__init__(model, room, eot_samples, playback_trials, seed, progress)
         self.db = check_db_bound(db, "db")
         self.iterations = check_int(f"{self.name}: iterations", iterations, 1)
         self.lr = check_number(f"{self.name}: lr", lr, 0.0, strict=True)
@@ -105,14 +103,7 @@ class AudioCW:
         if self.shrink >= 1:
             raise AdvlabError(f"{self.name}: shrink must be below 1 (the bound's factor after a success), got {shrink}")
         self.check_every = check_int(f"{self.name}: check_every", check_every, 1)
-        if room is not None and not isinstance(room, RoomSimulation):
-            raise AdvlabError(f"{self.name}: room must be a RoomSimulation or None, got {type(room).__name__}")
-        self.room = room
-        self.eot_samples = check_int(f"{self.name}: eot_samples", eot_samples, 1)
-        self.playback_trials = check_int(f"{self.name}: playback_trials", playback_trials, 1)
         self.pcm16 = bool(pcm16)
-        self.seed = check_int(f"{self.name}: seed", seed, 0)
-        self.progress = bool(progress)
 
     def run(self, waves: Tensor, lengths: Tensor, targets, truths=None) -> AudioAttackResult:
         """Attack waves (N, T) with lengths (N,) towards `targets` (one phrase or one per utterance).
@@ -131,9 +122,7 @@ class AudioCW:
             before = transcribe(self.model, x, lengths)
             best, met_db, first = self.attack(x, lengths, valid, tokens, token_lengths, goals, generator)
             after = transcribe(self.model, self.heard_as(best), lengths)
-            heard = None
-            if self.room is not None:
-                heard = playback(self.model, self.room, best, lengths, goals, True, self.playback_trials, generator)
+            heard = self.playback_success(best, lengths, goals, True, generator)
         seconds = time.perf_counter() - start
         return AudioAttackResult(
             attack=self.name, clean=x.to(caller), adversarial=best.to(caller), lengths=lengths.to(caller),

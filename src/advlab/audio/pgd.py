@@ -24,13 +24,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from advlab.audio.base import (
+    AudioAttack,
     attacking,
     check_batch,
     enforce_bound,
     expected_loss,
     matches,
     phrases,
-    playback,
     token_batch,
     transcribe,
 )
@@ -39,11 +39,10 @@ from advlab.audio.results import AudioAttackResult
 from advlab.audio.room import RoomSimulation
 from advlab.core.checks import check_int, check_number
 from advlab.core.devices import module_device
-from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
 
 
-class AudioPGD:
+class AudioPGD(AudioAttack):
     """L-inf PGD in dB terms: ``AudioPGD(model, eps_db=-35).run(waves, lengths, truths)``.
 
     Args:
@@ -65,21 +64,11 @@ class AudioPGD:
     def __init__(self, model: nn.Module, eps_db: float = -35.0, steps: int = 100, alpha: float = 0.1,
                  random_start: bool = True, room: RoomSimulation | None = None, eot_samples: int = 1,
                  playback_trials: int = 20, seed: int = 0, progress: bool = False):
-        if not isinstance(model, nn.Module):
-            raise AdvlabError(f"{self.name}: model must be a speech model (torch.nn.Module), got "
-                              f"{type(model).__name__}")
-        self.model = model
+        super().__init__(model, room, eot_samples, playback_trials, seed, progress)
         self.eps_db = check_db_bound(eps_db, "eps_db")
         self.steps = check_int(f"{self.name}: steps", steps, 1)
         self.alpha = check_number(f"{self.name}: alpha", alpha, 0.0, strict=True)
         self.random_start = bool(random_start)
-        if room is not None and not isinstance(room, RoomSimulation):
-            raise AdvlabError(f"{self.name}: room must be a RoomSimulation or None, got {type(room).__name__}")
-        self.room = room
-        self.eot_samples = check_int(f"{self.name}: eot_samples", eot_samples, 1)
-        self.playback_trials = check_int(f"{self.name}: playback_trials", playback_trials, 1)
-        self.seed = check_int(f"{self.name}: seed", seed, 0)
-        self.progress = bool(progress)
 
     def run(self, waves: Tensor, lengths: Tensor, truths) -> AudioAttackResult:
         """Attack waves (N, T) with lengths (N,) away from their true transcripts (one per utterance)."""
@@ -93,10 +82,7 @@ class AudioPGD:
             before = transcribe(self.model, x, lengths)
             adversarial, first = self.attack(x, lengths, valid, tokens, token_lengths, truths, generator)
             after = transcribe(self.model, adversarial, lengths)
-            heard = None
-            if self.room is not None:
-                heard = playback(self.model, self.room, adversarial, lengths, truths, False, self.playback_trials,
-                                 generator)
+            heard = self.playback_success(adversarial, lengths, truths, False, generator)
         seconds = time.perf_counter() - start
         success = matches(after, truths, False, device)
         return AudioAttackResult(
