@@ -119,7 +119,8 @@ def test_audio_cw_writes_wavs_results_and_report(trained, capsys):
 def test_audio_pgd_sweep_gives_one_row_per_bound(trained, capsys, monkeypatch):
     import advlab.pipelines.audio.attack_audio as attack_audio
 
-    monkeypatch.setattr(attack_audio, "transcribe", lambda model, held, device: list(held.transcripts))
+    said = held_out_audio(trained).transcripts  # the model hears every held-out utterance right
+    monkeypatch.setattr(attack_audio, "transcribe", lambda model, waves, device: list(said[:len(waves)]))
     status, out, err = run_cli(["attack", "audio-pgd", str(trained), "--eps-db", "-20,-40", "--steps", "2",
                                 "--n", "2", "--device", "cpu", "--no-progress", "--out",
                                 str(trained / "attacks" / "sweep")], capsys)
@@ -141,7 +142,7 @@ def test_audio_cw_bad_input_is_one_line(trained, capsys, argv, words):
 def test_untrained_model_is_not_attacked_untargeted(trained, capsys, monkeypatch):
     import advlab.pipelines.audio.attack_audio as attack_audio
 
-    monkeypatch.setattr(attack_audio, "transcribe", lambda model, held, device: [() for _ in held.transcripts])
+    monkeypatch.setattr(attack_audio, "transcribe", lambda model, waves, device: [() for _ in waves])
     status, _, err = run_cli(["attack", "audio-pgd", str(trained), "--device", "cpu", "--no-progress"], capsys)
     assert_one_line_error(status, err, "transcribes none")
 

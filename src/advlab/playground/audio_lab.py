@@ -69,10 +69,10 @@ from advlab.audio.decibels import check_db_bound, relative_decibels
 from advlab.audio.pgd import AudioPGD
 from advlab.core.errors import AdvlabError
 from advlab.data.audio_io import MIN_SAMPLE_RATE, decode_wav_bytes, resample, wav_bytes
-from advlab.data.audio_sets import AudioSet, pad_waves
+from advlab.data.audio_sets import AudioSet
 from advlab.models.speech import SpeechModel
 from advlab.pipelines.audio.attack_audio import PERTURBATION_PEAK
-from advlab.pipelines.audio.train_audio import audio_config, held_out_audio, load_audio_run
+from advlab.pipelines.audio.train_audio import audio_config, held_out_audio, load_audio_run, transcribe
 from advlab.playground.attack_lab import (
     Busy,
     VictimNotFound,
@@ -375,10 +375,9 @@ def decode_upload(text: str, rate: int) -> tuple[Tensor, int]:
     return resample(wave, recorded, rate), recorded
 
 
-@torch.no_grad()
 def hear(model: SpeechModel, waves: list[Tensor]) -> list[tuple[str, ...]]:
-    batch, lengths = pad_waves(waves)
-    return [tuple(words) for words in model.transcribe(batch, lengths)]
+    """What a victim (on the CPU) hears in each wave."""
+    return transcribe(model, waves, torch.device("cpu"))
 
 
 # ---------------------------------------------------------------------- one attack and what the page draws

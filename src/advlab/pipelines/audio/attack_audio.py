@@ -144,7 +144,7 @@ def audio_attack_run(config: AudioAttackRunConfig) -> Path:
     if target is not None:
         model.encode(target)  # a word outside the vocabulary: the model's AdvlabError names it
     held = held_out_audio(config.run)
-    heard = transcribe(model, held, device) if target is None else []
+    heard = transcribe(model, held.waves, device) if target is None else []
     utterances = attacked_utterances(held, config.n, target, heard)
     out = output_dir(config)  # checked before the attack runs, created after
     waves, lengths = pad_waves(utterances.waves)
@@ -233,10 +233,8 @@ def success_in_files(model, out: Path, utterances: AudioSet, targets: list[tuple
     """Whether each adversarial WAV file, as written (16-bit samples), still reaches the goal: says the target, or
     (untargeted) no longer says the transcript. Carlini & Wagner's audio is 16-bit; rounding to it can undo a
     perturbation that only just worked."""
-    waves = [read_wav(out / "adversarial" / (stem(name) + ".wav"))[0] for name in utterances.names]
-    batch, lengths = pad_waves(waves)
-    with torch.no_grad():
-        heard = model.transcribe(batch.to(device), lengths.to(device))
+    heard = transcribe(model, [read_wav(out / "adversarial" / (stem(name) + ".wav"))[0] for name in utterances.names],
+                       device)
     if targets is not None:
         return [tuple(got) == tuple(goal) for got, goal in zip(heard, targets)]
     return [tuple(got) != tuple(truth) for got, truth in zip(heard, utterances.transcripts)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.devices import resolve_device
 from advlab.data.audio_io import load_audio
-from advlab.data.audio_sets import AudioSet, load_audio_folder, pad_waves
+from advlab.data.audio_sets import AudioSet, load_audio_folder
 from advlab.metrics.speech import sentence_accuracy, word_error_rate
 from advlab.pipelines.audio.train_audio import held_out_audio, load_audio_run, transcribe
 
@@ -25,7 +25,7 @@ def evaluate_audio(run_dir: str | Path, data: str | None = None, device: str = "
     model, config = load_audio_run(run_dir, torch_device)
     audio: AudioSet = (held_out_audio(run_dir) if data is None else
                        load_audio_folder(data, rate=model.sample_rate, max_seconds=config.max_seconds))
-    heard = transcribe(model, audio, torch_device)
+    heard = transcribe(model, audio.waves, torch_device)
     figures = {"source": "held-out utterances" if data is None else str(data), "utterances": len(audio),
                "wer": word_error_rate(audio.transcripts, heard),
                "sentence_accuracy": sentence_accuracy(audio.transcripts, heard),
@@ -40,8 +40,7 @@ def transcribe_files(run_dir: str | Path, files: list[str], device: str = "auto"
     """(file, what the model hears) for each WAV file."""
     torch_device = resolve_device(device)
     model, _ = load_audio_run(run_dir, torch_device)
-    waves, lengths = pad_waves([load_audio(path, model.sample_rate) for path in files])
-    heard = model.transcribe(waves.to(torch_device), lengths.to(torch_device))
+    heard = transcribe(model, [load_audio(path, model.sample_rate) for path in files], torch_device)
     return list(zip(files, heard))
 
 

@@ -15,6 +15,7 @@ utterances, which the audio attacks (advlab.pipelines.audio.attack_audio) take.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -24,6 +25,7 @@ from advlab.audio.training import SpeechTraining
 from advlab.core.checkpoints import load_latest
 from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
+from advlab.core.modes import evaluating
 from advlab.core.precision import Precision
 from advlab.core.runs import RunDir
 from advlab.core.seeding import make_generator
@@ -89,19 +91,19 @@ def load_run_audio(config: AudioTrainConfig, progress: bool = False) -> tuple[Au
     return audio, train_rows, held_rows
 
 
-def transcribe(model: SpeechModel, audio: AudioSet, device: torch.device) -> list[tuple[str, ...]]:
-    """What `model` hears in each utterance of `audio` (batches of TRANSCRIBE_BATCH, eval mode, no gradients)."""
+def transcribe(model: SpeechModel, waves: Sequence[Tensor], device: torch.device) -> list[tuple[str, ...]]:
+    """What `model` (on `device`) hears in each utterance (T_i,) of `waves`: batches of TRANSCRIBE_BATCH, in eval
+    mode (the model's modes are restored afterwards), without gradients."""
     heard: list[tuple[str, ...]] = []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(audio), TRANSCRIBE_BATCH):
-            waves, lengths = pad_waves(audio.waves[start:start + TRANSCRIBE_BATCH])
-            heard += model.transcribe(waves.to(device), lengths.to(device))
+    with evaluating(model), torch.no_grad():
+        for start in range(0, len(waves), TRANSCRIBE_BATCH):
+            batch, lengths = pad_waves(waves[start:start + TRANSCRIBE_BATCH])
+            heard += [tuple(words) for words in model.transcribe(batch.to(device), lengths.to(device))]
     return heard
 
 
 def recognition_figures(model: SpeechModel, audio: AudioSet, device: torch.device, prefix: str) -> dict:
-    heard = transcribe(model, audio, device)
+    heard = transcribe(model, audio.waves, device)
     return {f"{prefix}_wer": word_error_rate(audio.transcripts, heard),
             f"{prefix}_sentence_accuracy": sentence_accuracy(audio.transcripts, heard)}
 
@@ -113,7 +115,6 @@ def summary_figures(audio: AudioSet, train_rows: Tensor, held_rows: Tensor, kind
         model = game.model
         figures = recognition_figures(model, audio.subset(held_rows), device, "test")
         figures.update(recognition_figures(model, audio.subset(train_rows[:TRAIN_WER_UTTERANCES]), device, "train"))
-        model.train()
         return {**figures, "kind": kind, "vocabulary": " ".join(model.vocabulary),
                 "train_utterances": len(train_rows), "held_out_utterances": len(held_rows)}
     return evaluate
@@ -125,8 +126,7 @@ def transcription_picture(audio: AudioSet, device: torch.device):
 
     def picture(game: SpeechTraining, path: Path) -> Path:
         waves, lengths = pad_waves(shown.waves)
-        heard = transcribe(game.model, shown, device)
-        game.model.train()
+        heard = transcribe(game.model, shown.waves, device)
         return transcription_figure(waves, lengths, shown.sample_rate, shown.transcripts, heard, path)
     return picture
 
