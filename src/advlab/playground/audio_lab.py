@@ -71,7 +71,7 @@ from advlab.core.errors import AdvlabError
 from advlab.data.audio_io import MIN_SAMPLE_RATE, decode_wav_bytes, resample, wav_bytes
 from advlab.data.audio_sets import AudioSet
 from advlab.models.speech import SpeechModel
-from advlab.pipelines.audio.attack_audio import PERTURBATION_PEAK
+from advlab.pipelines.audio.attack_audio import perturbation_gain
 from advlab.pipelines.audio.train_audio import audio_config, held_out_audio, load_audio_run, transcribe
 from advlab.playground.attack_lab import (
     Busy,
@@ -396,8 +396,7 @@ def run_audio_attack(victim: AudioVictim, request: AudioAttackRequest, wave: Ten
         result = attack.run(waves, lengths, [truth])
     clean, adversarial = result.clean[0].detach(), result.adversarial[0].detach()
     delta = adversarial - clean
-    peak = float(delta.abs().max())
-    gain = PERTURBATION_PEAK / peak if peak > 0 else 1.0
+    peak, gain = float(delta.abs().max()), perturbation_gain(delta)
     db = float(relative_decibels(delta, clean))
     return {
         "victim": victim.id, "attack": attack.name, "target": request.target,

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from advlab.audio.cw import AudioCW
 from advlab.audio.decibels import check_db_bound
@@ -150,13 +150,11 @@ def audio_attack_run(config: AudioAttackRunConfig) -> Path:
     waves, lengths = pad_waves(utterances.waves)
     waves, lengths = waves.to(device), lengths.to(device)
     attacks, results = make_attacks(config, model), []
-    for attack in attacks:
-        start = time.perf_counter()
+    for attack in attacks:  # each result times itself
         if target is None:
             results.append(attack.run(waves, lengths, utterances.transcripts))
         else:
             results.append(attack.run(waves, lengths, [target] * len(utterances), truths=utterances.transcripts))
-        results[-1].seconds = results[-1].seconds or time.perf_counter() - start
     make_output_dir(out, config)
     gain = write_wavs(out, utterances, results[0])
     goals = [target] * len(utterances) if target is not None else None
@@ -177,11 +175,17 @@ def stem(name: str) -> str:
     return Path(name).with_suffix("").as_posix().replace("/", "_")
 
 
+def perturbation_gain(delta: Tensor) -> float:
+    """The factor that puts the loudest sample of the perturbations at PERTURBATION_PEAK (1 for none), one for all
+    files, so that a perturbation can be heard and the files keep their relative loudness."""
+    loudest = float(delta.abs().max())
+    return PERTURBATION_PEAK / loudest if loudest > 0 else 1.0
+
+
 def write_wavs(out: Path, utterances: AudioSet, result: AudioAttackResult) -> float:
     """clean/, adversarial/ and perturbation/ WAVs; returns the perturbation's gain."""
     delta = (result.adversarial - result.clean).detach().cpu()
-    loudest = float(delta.abs().max())
-    gain = PERTURBATION_PEAK / loudest if loudest > 0 else 1.0
+    gain = perturbation_gain(delta)
     rate = utterances.sample_rate
     for row, name in enumerate(utterances.names):
         length = int(result.lengths[row])
