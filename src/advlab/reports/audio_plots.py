@@ -23,7 +23,8 @@ import torch
 from matplotlib.figure import Figure
 from scipy.signal import spectrogram as scipy_spectrogram
 
-DPI = 110
+from advlab.reports.plots import _save
+
 MAX_ROWS = 4  # utterances in a waveform or spectrogram figure
 MAX_TRANSCRIPTIONS = 6  # utterances in a transcription figure
 FLOOR_DB = -90.0  # the colour scale's bottom, dB below the clean utterance's strongest bin
@@ -33,13 +34,6 @@ RIGHT, WRONG = "#1a7f37", "#c62828"
 CMAP = "magma"
 
 Title = str | tuple[str, str] | Sequence[str]
-
-
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
 
 
 def as_rows(waves, lengths) -> list[np.ndarray]:

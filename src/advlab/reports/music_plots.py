@@ -14,16 +14,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-DPI = 110
+from advlab.reports.plots import _save
+
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SOURCE_COLOURS = {"generated": "#d62728", "training": "#1f77b4", "held_out": "#2ca02c", "random": "#7f7f7f"}
-
-
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
 
 
 def pitch_window(melodies: torch.Tensor, margin: int = 2, least: int = 24) -> tuple[int, int]:
