@@ -154,10 +154,16 @@ def load_audio(path: str | Path, rate: int = SAMPLE_RATE) -> Tensor:
     """
     rate = _check_rate("rate", rate)
     wave, recorded = read_wav(path)
-    if recorded < MIN_SAMPLE_RATE:
-        raise AdvlabError(f"{path} is recorded at {recorded} Hz; the front-end needs at least {MIN_SAMPLE_RATE} Hz")
+    check_recorded_rate(recorded, str(path))
     return resample(wave, recorded, rate)
 
 
-__all__ = ["MIN_SAMPLE_RATE", "SAMPLE_RATE", "decode_wav_bytes", "load_audio", "read_wav", "resample", "wav_bytes",
-           "write_wav"]
+def check_recorded_rate(recorded: int, label: str) -> None:
+    """Refuse audio recorded below MIN_SAMPLE_RATE: "LABEL is recorded at R Hz; the front-end needs at least 8000 Hz"
+    (speech needs 4 kHz of bandwidth)."""
+    if recorded < MIN_SAMPLE_RATE:
+        raise AdvlabError(f"{label} is recorded at {recorded} Hz; the front-end needs at least {MIN_SAMPLE_RATE} Hz")
+
+
+__all__ = ["MIN_SAMPLE_RATE", "SAMPLE_RATE", "check_recorded_rate", "decode_wav_bytes", "load_audio", "pcm16",
+           "read_wav", "resample", "wav_bytes", "write_wav"]

@@ -68,7 +68,7 @@ from advlab.audio.cw import AudioCW
 from advlab.audio.decibels import check_db_bound, relative_decibels
 from advlab.audio.pgd import AudioPGD
 from advlab.core.errors import AdvlabError
-from advlab.data.audio_io import MIN_SAMPLE_RATE, decode_wav_bytes, resample, wav_bytes
+from advlab.data.audio_io import check_recorded_rate, decode_wav_bytes, resample, wav_bytes
 from advlab.data.audio_sets import AudioSet
 from advlab.models.speech import SpeechModel
 from advlab.pipelines.audio.attack_audio import perturbation_gain
@@ -366,9 +366,7 @@ def decode_upload(text: str, rate: int) -> tuple[Tensor, int]:
         raise AdvlabError(f"the uploaded file has {len(data)} bytes; the playground takes WAV files of at most "
                           f"{MAX_WAV_BYTES} bytes")
     wave, recorded = decode_wav_bytes(data, "the uploaded file")
-    if recorded < MIN_SAMPLE_RATE:
-        raise AdvlabError(f"the uploaded file is recorded at {recorded} Hz; the front-end needs at least "
-                          f"{MIN_SAMPLE_RATE} Hz")
+    check_recorded_rate(recorded, "the uploaded file")
     if len(wave) > MAX_SECONDS * recorded * 1.01:  # refuse before resampling a long file
         raise AdvlabError(f"the uploaded audio lasts {len(wave) / recorded:.1f} s; the playground attacks at most "
                           f"{MAX_SECONDS:g} s (trim it, or run advlab attack audio-cw)")
