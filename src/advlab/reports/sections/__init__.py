@@ -10,6 +10,7 @@ one import line below. ``advlab.reports.render`` only assembles the sections tha
 from advlab.reports.sections import (  # noqa: F401 -- importing a section module registers it
     attacks,
     audio,
+    audit,
     configuration,
     evaluation,
     music,
