@@ -331,7 +331,8 @@ def test_run_report_has_the_audit_section_only_with_audit_json(classifier_run):
     section = html[html.index("<h2>Security audit</h2>"):]
     assert 'href="audit/report.html"' in section and 'href="audit/report.html#backdoor"' in section
     assert '<span class="badge fail">fail</span>' in section and "Budget quick" in section
-    assert "threshold:" not in section[:section.index("</table>")]  # compact: value and verdict only
+    assert "threshold:" not in section[:section.index("</table>")]  # compact: value, verdict and reason only
+    assert "not measured: --model-only: the training data is not at hand" in section
     assert "[Full audit report](audit/report.md)" in md and "(audit/report.md#evasion) **PASS**" in md
     for href in parsed(html_path).hrefs:
         if not href.startswith("#"):

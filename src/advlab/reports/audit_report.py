@@ -256,8 +256,9 @@ def entry_html(name: str, cell: dict | None, audit_dir: Path, base: Path, sectio
     lines = [title, f"<div>{esc(figure_of(cell))}: {value}</div>"]
     if not compact:
         lines.append(f'<div class="small">threshold: {esc(cell.get("threshold", EMPTY))}</div>')
-        if cell.get("reason"):
-            lines.append(f'<div class="small">not measured: {esc(cell["reason"])}</div>')
+    if cell.get("reason"):
+        lines.append(f'<div class="small">not measured: {esc(cell["reason"])}</div>')
+    if not compact:
         lines.append(f'<div class="small">{evidence_html(cell, audit_dir, base)}</div>')
     return f'<div class="entry {BADGE_CLASS[verdict]}">{"".join(lines)}</div>'
 
@@ -292,11 +293,12 @@ def entry_md(name: str, cell: dict | None, audit_dir: Path, base: Path, section_
     if cell is None:  # no section to link to
         return f"{md_cell(name)} **{MISSING.upper()}** (not written yet)"
     title = f"[{md_cell(name)}]({section_href}) **{cell['verdict'].upper()}**"
-    parts = [f"{title}: {md_cell(figure_of(cell))} {md_cell(cell_value(cell))}"]
+    parts = [f"{title} — {md_cell(figure_of(cell))}: {md_cell(cell_value(cell))}"]
     if not compact:
         parts.append(f"threshold: {md_cell(cell.get('threshold', EMPTY))}")
-        if cell.get("reason"):
-            parts.append(f"not measured: {md_cell(cell['reason'])}")
+    if cell.get("reason"):
+        parts.append(f"not measured: {md_cell(cell['reason'])}")
+    if not compact:
         parts.append(evidence_md(cell, audit_dir, base))
     return "; ".join(parts)
 
