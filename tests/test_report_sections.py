@@ -194,6 +194,12 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
          "attributes": {"colour": {"samples": 0.7, "real": 1.0, "chance": 0.14}},
          "r_precision": {"samples": 0.6, "real": 0.9, "candidates": 100}}))
     spoken = audio_run(tmp_path, name="spoken")  # a speech run with an audio attack (test_reports_audio)
+    audited = classifier_run(tmp_path, name="audited", attacks=())  # the section looks at audit/audit.json alone
+    (audited / "audit").mkdir()
+    (audited / "audit" / "audit.json").write_text(json.dumps(
+        {"kind": "classifier", "budget": "quick", "order": ["evasion"], "complete": True, "cells": {"evasion": {
+            "figure": "worst-case robust accuracy", "value": 0.4, "verdict": "pass", "threshold": ">= 30%",
+            "row": "test data", "column": "integrity"}}}))
     expected = {
         spoken: {"Summary", "Speech recognition on held-out utterances", "Audio attacks", "Samples over time",
                  "Training curves", "Configuration"},
@@ -207,6 +213,7 @@ def test_every_section_applies_exactly_where_its_result_is(tmp_path):
         attacked: {"Summary", "Robustness", "Randomized smoothing", "Attacks", "Training curves", "Configuration"},
         poisoned: {"Summary", "Poisoning", "Training curves", "Configuration"},
         private: {"Summary", "Privacy", "Training curves", "Configuration"},
+        audited: {"Summary", "Security audit", "Training curves", "Configuration"},
     }
     for root, titles in expected.items():
         run = read_run(root)
