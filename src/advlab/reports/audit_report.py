@@ -24,11 +24,14 @@ from pathlib import Path
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.errors import AdvlabError
 from advlab.reports.markup import (
+    SAMPLE_WIDTH,
     esc,
     html_figure,
+    html_grid,
     html_heading,
     html_page,
     html_table,
+    image_width,
     link,
     md_cell,
     md_heading,
@@ -46,6 +49,7 @@ VERDICTS = (PASS, FAIL, NOT_MEASURED)
 MISSING = "missing"  # a cell the audit has not written (yet): not a verdict, a state of the page
 ROWS = ("test data", "training data")
 COLUMNS = {"integrity": "integrity", "availability": "availability", "privacy": "privacy / confidentiality"}
+PLOT_WIDTH = 600  # pixels: a picture at least this wide is a plot (shown at 2/3), a narrower one an image grid
 EMPTY = "—"  # a table cell with nothing of the taxonomy in it
 # Where each known cell stands, to place a cell an interrupted audit has not written yet.
 PLACES = {"evasion": ("test data", "integrity"), "backdoor": ("training data", "integrity"),
@@ -372,6 +376,16 @@ def key_table_html(rows: list[tuple[str, str]]) -> str:
     return f'<div class="wide"><table class="keys">{cells}</table></div>'
 
 
+def picture_html(caption: str, path: Path, base: Path) -> str:
+    """A plot at 2/3 of its pixel width, an image grid at its own size, a small grid upscaled (pixelated)."""
+    width = image_width(path)
+    if width >= PLOT_WIDTH:
+        return f'<div class="plots">{html_figure(caption, path, base)}</div>'
+    if width < SAMPLE_WIDTH:
+        return f'<div class="samples">{html_figure(caption, path, base)}</div>'
+    return f'<div class="grids">{html_grid(caption, path, base)}</div>'
+
+
 def cell_section_html(name: str, cell: dict, audit_dir: Path) -> str:
     parts = [f'<section id="{esc(slug(name))}">{html_heading(2, name)}', key_table_html(cell_rows(cell)),
              f"<p>{evidence_html(cell, audit_dir, audit_dir)}</p>"]
@@ -380,9 +394,9 @@ def cell_section_html(name: str, cell: dict, audit_dir: Path) -> str:
         parts += [html_heading(3, "Details"), html_table(("detail", "value"), details)]
     shown = pictures(audit_dir, cell)
     if shown:
-        figures = "".join(html_figure(caption, path, audit_dir) if path else
+        figures = "".join(picture_html(caption, path, audit_dir) if path else
                           f"<p>{esc(caption)}: {esc(written)} (missing)</p>" for caption, path, written in shown)
-        parts.append(f'<div class="figs plots">{figures}</div>')
+        parts.append(f'<div class="figs">{figures}</div>')
     parts.append('<p class="top"><a href="#table">back to the table</a></p></section>')
     return "\n".join(parts)
 
