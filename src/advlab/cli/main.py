@@ -12,6 +12,7 @@ from advlab import __version__
 from advlab.cli import (
     attack,
     audio,
+    audit,
     classifier,
     defend,
     demo,
@@ -37,11 +38,11 @@ def build_parser() -> Parser:
     parser = Parser(prog="advlab", description="adversarial machine learning with a focus on GANs")
     parser.add_argument("--version", action="version", version=f"advlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True,
-                                       metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,translate,superres,music,"
+                                       metavar="{gan,classifier,attack,defend,poison,detect,privacy,robustness,audit,translate,superres,music,"
                                                "text2image,audio,report,demo,features,playground}",
                                        parser_class=Parser)
-    for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, translate, superres, music,
-                   text2image, audio, report, demo, features, playground):
+    for module in (gan, classifier, attack, defend, poison, detect, privacy, robustness, audit, translate, superres,
+                   music, text2image, audio, report, demo, features, playground):
         module.add_parser(subparsers)
     return parser
 

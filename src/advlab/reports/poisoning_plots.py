@@ -392,5 +392,24 @@ def save_detection_figure(folder, record: dict) -> Path | None:
     return _save(fig, Path(folder) / SCORES)
 
 
+def save_flip_curve(clean_accuracy: float, flipped: dict[float, float], path) -> Path:
+    """Availability poisoning by label flipping (the audit's availability cell): the held-out accuracy of the
+    recipe retrained with each share of its training labels flipped, beside the model's own accuracy (dashed)."""
+    rates = sorted(flipped)
+    fig, axes = _figure(size=(6.0, 3.6))
+    ax = axes[0, 0]
+    ax.plot([0.0, *rates], [clean_accuracy, *(flipped[rate] for rate in rates)], marker="o", color="tab:red",
+            label="recipe retrained on flipped labels")
+    ax.axhline(clean_accuracy, color="black", linestyle="--", linewidth=1.0, label="the model as trained")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
+    ax.set_xlabel("training labels flipped at random")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("availability: accuracy under label flipping", fontsize=10)
+    ax.legend(loc="lower left", fontsize=8)
+    return _save(fig, path)
+
+
 __all__ = ["EXAMPLES", "SCORES", "TRIGGER", "TRIGGERED", "save_captioned_grid", "save_detection_figure",
-           "save_examples", "save_poison_figures", "save_trigger", "save_triggered"]
+           "save_examples", "save_flip_curve", "save_poison_figures", "save_trigger", "save_triggered"]
