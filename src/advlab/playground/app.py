@@ -58,6 +58,10 @@ The audio tab's routes (``/api/audio/victims``, ``/api/audio/utterances``, ``/ap
 in ``advlab.playground.audio_lab``; its two POST routes take bodies of up to ``audio_lab.MAX_BODY_BYTES`` (an
 uploaded WAV in base64), the others ``max_body_bytes``.
 
+The backdoor lab's routes (``/api/backdoor/options``, ``POST /api/backdoor/train``, ``GET``/``DELETE
+/api/backdoor/{session}``: a digits CNN trained live on data poisoned with the user's trigger, then Neural Cleanse)
+are described in ``advlab.playground.backdoor_lab``; each training is a session of kind ``backdoor``.
+
 WebSocket ``/ws/gan`` (one GAN session per socket: each browser tab its own)
 ---------------------------------------------------------------------------
 A socket whose ``Origin`` is another site than the server is refused. On connect the server sends::
@@ -128,6 +132,7 @@ from advlab import __version__
 from advlab.core.errors import AdvlabError
 from advlab.playground.attack_lab import AttackLab, AttackRequest, Busy, InvalidField, VictimNotFound
 from advlab.playground.audio_lab import AUDIO_POSTS, MAX_BODY_BYTES, AudioLab, audio_router
+from advlab.playground.backdoor_lab import BackdoorLab, backdoor_router
 from advlab.playground.gan_game import LIVE_OPTIONS, GanGame, GanOptions, estimate_bytes
 from advlab.playground.sessions import PlaygroundLimits, Session, SessionManager, SessionRefused
 
@@ -204,6 +209,7 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
     sessions = SessionManager(limits)
     lab = AttackLab(run_dirs, builtin_epochs, limits.concurrent_attacks, limits.attack_wait)
     audio = AudioLab(run_dirs, limits.concurrent_attacks, limits.attack_wait)
+    backdoor = BackdoorLab(sessions)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -218,6 +224,7 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
 
     app = FastAPI(title="advlab playground", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.sessions, app.state.lab, app.state.limits, app.state.audio = sessions, lab, limits, audio
+    app.state.backdoor = backdoor
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes,
                        larger=dict.fromkeys(AUDIO_POSTS, max(MAX_BODY_BYTES, limits.max_body_bytes)))
     if allowed_hosts is not None:
@@ -225,6 +232,7 @@ def create_app(run_dirs: Sequence[str | Path] = (), limits: PlaygroundLimits | N
     add_error_handlers(app)
     add_http_routes(app, sessions, lab, limits)
     app.include_router(audio_router(audio))
+    app.include_router(backdoor_router(backdoor))
     add_gan_socket(app, sessions, limits)
     add_front_end(app, static_dir)
     return app

@@ -61,4 +61,5 @@ document.querySelectorAll("nav .tab").forEach((tab) => tab.addEventListener("cli
   document.querySelectorAll(".page").forEach((p) => p.classList.toggle("active", p.id === tab.dataset.page));
   if (tab.dataset.page === "attack-page" && window.AttackPage) window.AttackPage.open();
   if (tab.dataset.page === "audio-page" && window.AudioPage) window.AudioPage.open();
+  if (tab.dataset.page === "backdoor-page" && window.BackdoorPage) window.BackdoorPage.open();
 }));
