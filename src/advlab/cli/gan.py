@@ -23,6 +23,8 @@ OPTION_DOCS = {
     "data_path": "file or folder for idx, folder and npy data",
     "image_size": "resize images to this size (4 to 7 times a power of two for the DCGAN family: 28, 32, 64, ...; "
                   "a power of two for progan)",
+    "train_images": "train on this many images of the data set (chosen by a permutation seeded by --seed) and hold "
+                    "out the rest, the non-members that advlab audit compares with (default: every image)",
     "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
              "progan or wgan-gp (each with its paper's settings as defaults)",
     "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",

@@ -86,6 +86,7 @@ class GANTrainConfig:
     data: str = "ring8"
     data_path: str | None = None
     image_size: int | None = None
+    train_images: int | None = None
     model: str = "auto"
     conditional: bool = False
     pack: int = 1
@@ -127,7 +128,7 @@ class GANTrainConfig:
         """Range checks the types cannot express."""
         positive = ["steps", "k", "pack", "stage_steps", "log_every", "sample_every", "checkpoint_every",
                     "keep_checkpoints", "z_dim", "width", "batch_size", "image_size", "threads", "eval_every",
-                    "eval_samples"]
+                    "eval_samples", "train_images"]
         for name in positive:
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -23,7 +23,7 @@ from advlab.core.distributed import Distributed
 from advlab.core.errors import AdvlabError
 from advlab.core.precision import Precision
 from advlab.core.seeding import make_generator
-from advlab.data import Dataset, load_dataset
+from advlab.data import Dataset, TensorData, load_dataset
 from advlab.gan.diffaugment import diff_augment
 from advlab.gan.ema import GeneratorEMA
 from advlab.gan.losses import make_loss
@@ -47,7 +47,20 @@ from advlab.pipelines.gan.gan_config import GANTrainConfig, default_stage_steps
 
 
 def load_data(config: GANTrainConfig, device: torch.device, note=print) -> tuple[GANTrainConfig, Dataset]:
-    """The config's data set on `device`, and the config with the image size the model trains at.
+    """The config's training data on `device` (all of the data set, or its `train_images` rows: `load_split`), and
+    the config with the image size the model trains at."""
+    config, training, _ = load_split(config, device, note)
+    return config, training
+
+
+def load_split(config: GANTrainConfig, device: torch.device | str = "cpu",
+               note=print) -> tuple[GANTrainConfig, Dataset, TensorData | None]:
+    """(config with the image size the model trains at, training data, held-out data or None) on `device`.
+
+    With `train_images` N the run trains on N images of its data set and holds out the rest (`split_rows`), the
+    non-members that a privacy audit compares its members with; without it, on every image (held-out None).
+    Training (`load_data`) and the audit (advlab.pipelines.security.gan_audit) both take the rows from here, so a
+    resumed run and its audit see the rows it trained on.
 
     Progressive growing doubles from 4x4, so images whose side is no power of two (MNIST's 28) are resized
     to the next one (32), `note` saying so, and the config records it as `image_size`; every other image
@@ -61,7 +74,41 @@ def load_data(config: GANTrainConfig, device: torch.device, note=print) -> tuple
              f"{size}x{size} (as --image-size {size})")
         config = dataclasses.replace(config, image_size=size)
         data = load_dataset(config.data, config.data_path, size)
-    return config, data.to(device)
+    if config.train_images is None:
+        return config, data.to(device), None
+    check_can_hold_out(config, data)
+    training_rows, held_out_rows = split_rows(config, len(data))
+    return config, rows_of(data, training_rows).to(device), rows_of(data, held_out_rows).to(device)
+
+
+def split_rows(config: GANTrainConfig, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training row numbers, held-out row numbers), each sorted, of a data set of `size` rows: the first
+    `train_images` of a permutation seeded by the run's seed train, the rest are held out (all rows train when
+    `train_images` is None). The same config gives the same rows on every call and every device."""
+    if config.train_images is None:
+        return torch.arange(size), torch.arange(0)
+    count = config.train_images
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count < size:
+        raise AdvlabError(f"--train-images {count}: data {config.data!r} holds {size} images; give 1 to {size - 1} "
+                          "so that some are held out")
+    order = torch.randperm(size, generator=make_generator(config.seed, torch.device("cpu")))
+    return order[:count].sort().values, order[count:].sort().values
+
+
+def check_can_hold_out(config: GANTrainConfig, data: Dataset) -> None:
+    """--train-images picks images to train on and holds out the rest: image data sets only."""
+    if not isinstance(data, TensorData):
+        raise AdvlabError(f"--train-images applies to image data: {config.data!r} draws 2-D points afresh from a "
+                          "mixture every step, so there is no finite set to hold images out of")
+    if data.kind != "images":
+        raise AdvlabError(f"--train-images applies to image data (the GAN privacy audit compares images): "
+                          f"{config.data!r} holds 2-D points")
+
+
+def rows_of(data: TensorData, rows: torch.Tensor) -> TensorData:
+    """The data set's `rows` (and their labels), as a data set of the same name."""
+    labels = None if data.labels is None else data.labels[rows.to(data.labels.device)]
+    return TensorData(data.data[rows.to(data.data.device)], labels, data.name)
 
 
 def build_generator(config: GANTrainConfig, sample_shape: tuple[int, ...], classes: int = 0) -> nn.Module:
