@@ -118,6 +118,9 @@ def test_model_only_marks_the_cells_that_need_the_training_data_not_measured(tmp
     for name in ("evasion", "backdoor", "extraction"):
         assert cells[name]["verdict"] in (PASS, FAIL)
     assert "not run" in cells["backdoor"]["details"]["training_set_detectors"]
+    robustness = json.loads((run / "audit" / "subject" / "robustness.json").read_text())
+    assert robustness["surrogate"]["kind"] == "run"  # no surrogate fitted on the training rows
+    assert robustness["surrogate"]["run"] == str((run / "audit" / "subject").resolve())
     assert not (run / "audit" / "availability").exists()
     assert not (run / "audit" / "subject" / "privacy" / "shadows").exists()
 

@@ -249,3 +249,24 @@ def test_dp_digits_classifiers_at_epsilon_3_stay_useful(tmp_path):
         summary = json.loads(run.summary.read_text())
         assert 2.95 <= summary["dp"]["epsilon"] <= 3.0
         assert summary["test_accuracy"] >= least, model
+
+
+@pytest.mark.parametrize("defended", [
+    {"defense": "dp-sgd", "epsilon": 3.0, "delta": 1e-5, "max_grad_norm": 2.0, "dp_lr": 0.5, "accountant": "rdp"},
+    {"defense": "pgd-at", "eps": 0.1, "attack_alpha": 0.02, "eps_warmup": 2},
+    {"defense": "noise", "sigma": 0.25},
+])
+def test_the_undefended_recipe_keeps_everything_but_the_defense(defended):
+    """ClassifierTrainConfig.undefended(): what model inversion's evaluator trains with (a DP-SGD target's evaluator
+    used to be refused: 'epsilon' applies only to defense 'dp-sgd')."""
+    import dataclasses
+
+    from advlab.pipelines.classifier_config import ClassifierTrainConfig
+
+    config = ClassifierTrainConfig(out="x", data="digits", model="lenet", epochs=7, seed=3, **defended)
+    config.validate()
+    plain = config.undefended()
+    plain.validate()
+    assert plain.defense == "none" and all(getattr(plain, name) is None for name in defended if name != "defense")
+    same = {field.name for field in dataclasses.fields(config)} - set(defended)
+    assert all(getattr(plain, name) == getattr(config, name) for name in same)

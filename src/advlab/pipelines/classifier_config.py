@@ -28,7 +28,7 @@ runs the training forward passes under autocast; evaluation stays fp32, and dp-s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from advlab.core.errors import AdvlabError
@@ -215,6 +215,11 @@ class ClassifierTrainConfig:
         if self.eps_warmup is not None:
             return self.eps_warmup
         return self.epochs // WARMUP_SHARE if self.defense in ADVERSARIAL_DEFENSES else 0
+
+    def undefended(self) -> ClassifierTrainConfig:
+        """The same recipe trained plainly: defense "none" and every defense's own option cleared."""
+        cleared = dict.fromkeys(("eps", "attack_alpha", "sigma", "eps_warmup", *DP_OPTIONS))
+        return replace(self, defense="none", **cleared)
 
     @property
     def model_width(self) -> int:

@@ -33,8 +33,10 @@ what the pipelines write stays inside RUN/audit/ and the run itself is never tou
 ``--model-only`` (no training data at hand): the cells that need the training rows -- availability (retraining),
 membership (the members), inversion (its evaluator learns from them), and the backdoor cell's training-set
 detectors -- are marked "not measured" with the reason; evasion, Neural Cleanse and extraction need only the model
-and held-out images. A cell whose measurement stops on a user error (e.g. data that cannot be read) is "not
-measured" with that error as the reason; the other cells still run.
+and held-out images (the evasion cell's transfer attack then starts from the model itself, not from a surrogate
+fitted on the training rows; extraction queries public data: MNIST for a digits model, digits for MNIST). A cell
+whose measurement stops on a user error (e.g. data that cannot be read) is "not measured" with that error as the
+reason; the other cells still run.
 
 A GAN run gets the GAN privacy cells instead (advlab.pipelines.security.gan_audit): membership inference against
 the generator (LOGAN, Hayes et al. 2019; GAN-Leaks, Chen et al. 2020) and memorisation.
@@ -167,7 +169,8 @@ def evasion_cell(ctx: AuditContext, eps: float) -> Cell:
     config = RobustnessConfig(run=str(ctx.subject), eps=eps_list, n=chosen["robust_n"], budget=chosen["robust_budget"],
                               steps=chosen["robust_steps"], queries=chosen["robust_queries"],
                               check_images=chosen["check_images"], seed=ctx.seed, device=ctx.device,
-                              threads=ctx.threads, progress=ctx.progress, report=False)
+                              threads=ctx.threads, progress=ctx.progress, report=False,
+                              surrogate=str(ctx.subject) if ctx.model_only else None)
     _, record = robustness_run(config)
     value = float(record["robust_accuracy"][eps_key(eps)])
     failed = [check["name"] for check in record["checks"] if not check["passed"]]
@@ -180,6 +183,8 @@ def evasion_cell(ctx: AuditContext, eps: float) -> Cell:
                 details={"clean_accuracy": record["clean_accuracy"], "robust_accuracy": record["robust_accuracy"],
                          "per_attack": {name: curve.get(eps_key(eps)) for name, curve in record["per_attack"].items()},
                          "failed_checks": failed, "warning": record.get("warning"),
+                         "transfer_surrogate": "the model itself (--model-only: no training rows to fit one on)"
+                         if ctx.model_only else "an MLP fitted on the run's training rows",
                          "pictures": [["accuracy against Linf eps, per attack and worst case",
                                        files["accuracy_vs_eps"]]]})
 

@@ -184,9 +184,8 @@ def evaluation_classifier(run: Path, target_config: ClassifierTrainConfig, confi
         _, (train_rows, test_rows) = run_split(run)
         side = classifier_record(run)[1]["sample_shape"][-1]
         evaluator_config = dataclasses.replace(
-            target_config, out=str(out), model=evaluator_model(target_config.model, side), width=None,
+            target_config.undefended(), out=str(out), model=evaluator_model(target_config.model, side), width=None,
             seed=target_config.seed + 1, device=config.device, threads=config.threads, tensorboard=False,
-            defense="none", eps=None, attack_alpha=None, sigma=None, eps_warmup=None,
             epochs=config.evaluator_epochs or target_config.epochs)
         train_classifier(evaluator_config, overwrite=True, progress=config.progress, report=False,
                          rows=(train_rows, test_rows))
