@@ -4,8 +4,8 @@ Issue 22 part 4. Four classifier runs share the data (scikit-learn's digits at 1
 them: at 8 px Neural Cleanse's anomaly index of a BadNets target hardly clears 2), the CNN, the epochs, the seeded
 held-out split and the seed; each is made by the command a user would run (its pipeline, called here):
 
-    standard   advlab classifier train --data digits --image-size 16 --epochs E
-    pgd-at     the same with --defense pgd-at --eps 0.2 (Madry et al. 2018; PGD-10)
+    standard   advlab classifier train --data digits --image-size 16 --test-fraction 0.5 --epochs E
+    pgd-at     the same with --defense pgd-at --eps 0.2 (Madry et al. 2018; PGD-10, --quick PGD-3)
     badnets    advlab poison badnets --rate 0.05 --target 0 with the same options (Gu et al. 2017)
     dp-sgd     the same with --defense dp-sgd --epsilon 3 --delta 1e-5 (Abadi et al. 2016)
 
@@ -47,8 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TWINS = ("standard", "pgd-at", "badnets", "dp-sgd")
 CELLS = ("evasion", "backdoor", "availability", "membership", "extraction", "inversion")
 TIME_LIMITS = {"quick": 300.0, "standard": 1800.0}  # seconds for the standard model's audit (the issue's)
-FULL = {"epochs": 20, "image_size": 16}
-QUICK = {"epochs": 8, "image_size": 16}
+FULL = {"epochs": 20, "image_size": 16, "attack_steps": 10}
+QUICK = {"epochs": 8, "image_size": 16, "attack_steps": 3}
+TEST_FRACTION = 0.5  # 898 members and 898 non-members: membership figures two twins can be told apart by
 EPS = 0.2
 POISON = {"rate": 0.05, "target": 0}
 DP = {"epsilon": 3.0, "delta": 1e-5}
@@ -77,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     args.epochs = args.epochs or sizes["epochs"]
-    args.image_size = sizes["image_size"]
+    args.image_size, args.attack_steps = sizes["image_size"], sizes["attack_steps"]
     if args.out is None:
         name = "audit.md" if args.budget == "quick" else f"audit_{args.budget}.md"
         args.out = ROOT / "docs" / "results" / name
@@ -95,7 +96,8 @@ def base_config(args: argparse.Namespace, out: Path, **changes):
     from advlab.pipelines.classifier_config import ClassifierTrainConfig
 
     config = ClassifierTrainConfig(out=str(out), data="digits", image_size=args.image_size, epochs=args.epochs,
-                                   seed=args.seed, device=args.device, threads=args.threads)
+                                   test_fraction=TEST_FRACTION, seed=args.seed, device=args.device,
+                                   threads=args.threads)
     return dataclasses.replace(config, **changes)
 
 
@@ -110,7 +112,8 @@ def train_twin(name: str, args: argparse.Namespace) -> tuple[Path, float]:
         poison_run(PoisonRunConfig(attack="badnets", classifier=base_config(args, out), options=dict(POISON)),
                    overwrite=True, progress=args.progress, report=False)
     else:
-        changes = {"pgd-at": {"defense": "pgd-at", "eps": EPS}, "dp-sgd": {"defense": "dp-sgd", **DP}}.get(name, {})
+        changes = {"pgd-at": {"defense": "pgd-at", "eps": EPS, "attack_steps": args.attack_steps},
+                   "dp-sgd": {"defense": "dp-sgd", **DP}}.get(name, {})
         train_classifier(base_config(args, out, **changes), overwrite=True, progress=args.progress, report=False)
     seconds = time.perf_counter() - started
     say(f"{name}: trained in {seconds:.0f} s")
@@ -192,8 +195,10 @@ def render(audits: dict[str, dict], trained: dict[str, float], found: list[Check
         f"{info['cpus']}); load average {info['load']} at the start, {info['load_end']} at the end: the machine is "
         "shared, so wall times are indicative. Total time: "
         f"{info['seconds'] / 60:.1f} min wall.", "",
-        f"- data: scikit-learn's digits at {args.image_size} px; SmallCNN, {args.epochs} epochs, seed {args.seed}; "
-        f"PGD-AT at Linf eps {EPS:g} (PGD-10); BadNets {POISON['rate']:.0%} of the rows to class {POISON['target']}; "
+        f"- data: scikit-learn's digits at {args.image_size} px, half held out ({TEST_FRACTION:.0%}: the non-members); "
+        f"SmallCNN, {args.epochs} epochs, seed {args.seed}; "
+        f"PGD-AT at Linf eps {EPS:g} (PGD-{args.attack_steps}); "
+        f"BadNets {POISON['rate']:.0%} of the rows to class {POISON['target']}; "
         f"DP-SGD at epsilon {DP['epsilon']:g}, delta {DP['delta']:g}",
         f"- audit budget `{args.budget}`: " + ", ".join(f"{key} {value}" for key, value in settings.items()), "",
         "## The audit table (value, and the verdict where it fails)", "",

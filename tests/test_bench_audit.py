@@ -1,0 +1,51 @@
+"""Issue 22's four-model check: bench/audit.py --quick at the quick budget (four twins of a digits CNN at 16 px, 8
+epochs, PGD-AT with PGD-3) -- the BadNets twin is flagged in the backdoor cell and the standard one is not, the PGD-AT
+twin has the best evasion cell and the standard model the worst, the DP-SGD twin the lowest membership figure.
+
+--check makes the exit status follow those verdicts; the table is also checked against the audits it came from."""
+
+import json
+
+import pytest
+from helpers import assert_bench_refuses, quick_bench_run, table_rows
+
+TWINS = ["standard", "pgd-at", "badnets", "dp-sgd"]
+CELLS = ["evasion", "backdoor", "availability", "membership", "extraction", "inversion"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    done, text = quick_bench_run("audit", folder)
+    return done, text, folder
+
+
+@pytest.mark.slow
+def test_each_twin_stands_out_where_it_should(quick_run):
+    done, text, _ = quick_run
+    assert done.returncode == 0, done.stderr[-3000:]
+    checks = table_rows(text, "| check | measured | verdict |")
+    assert len(checks) == 5 and all(row[2] == "PASS" for row in checks), checks
+    assert text.startswith("# advlab audit: four twins of a digits CNN at the quick budget")
+
+
+@pytest.mark.slow
+def test_the_table_is_what_the_audits_recorded(quick_run):
+    _, text, folder = quick_run
+    rows = table_rows(text, "| twin | evasion |")
+    assert [row[0] for row in rows] == TWINS
+    for row in rows:
+        record = json.loads((folder / "work" / row[0] / "audit" / "audit.json").read_text())
+        assert record["complete"] and record["budget"] == "quick" and record["settings"]["eps"] == 0.2
+        for name, shown in zip(CELLS, row[1:7]):
+            cell = record["cells"][name]
+            expected = "not measured" if cell["value"] is None else f"{cell['value']:.3f}"
+            assert shown.startswith(expected), (row[0], name, shown)
+            assert ("**fail**" in shown) == (cell["verdict"] == "fail")
+    badnets = json.loads((folder / "work" / "badnets" / "audit" / "audit.json").read_text())
+    assert badnets["cells"]["backdoor"]["details"]["true_target"] == [0]
+    assert 0 in badnets["cells"]["backdoor"]["details"]["flagged_classes"]
+
+
+def test_bad_flags_are_refused(tmp_path, capsys):
+    assert_bench_refuses("audit", ["--budget", "lavish"], "invalid choice: 'lavish'", tmp_path / "a.md", capsys)
