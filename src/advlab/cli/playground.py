@@ -1,4 +1,5 @@
-"""`advlab playground`: serve the playground (GAN page, attack page, audio tab) on this machine and print its address.
+"""`advlab playground`: serve the playground (GAN page, attack page, audio tab, backdoor lab) on this machine and print
+its address.
 
 It binds 127.0.0.1 unless --host names another address; only then can other machines reach it (it has no
 login), and it says so. --port 0 takes any free port. The attack page may read classifier runs, and the audio
@@ -27,10 +28,13 @@ DEFAULTS = PlaygroundLimits()
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "playground",
-        help="serve the playground in your browser: a GAN learning live, attacks on digits and on speech",
+        help="serve the playground in your browser: a GAN learning live, attacks on digits and on speech, a backdoor "
+             "planted and found",
         description="Serve the playground: the GAN page (a 2-D GAN training live, after GAN Lab) and the attack "
                     "page (FGSM, BIM, PGD, CW, Square on a digit) and its audio tab (Carlini & Wagner's targeted "
                     "attack on a speech model run: listen to the clean, adversarial and perturbation audio), "
+                    "and the backdoor lab (draw a trigger or pick BadNets/blended, watch a digits CNN learn the "
+                    "backdoor live, then its attack success and Neural Cleanse's reversed trigger per class), "
                     "driven by advlab's own trainers and attacks. "
                     "Prints the address to open. Ctrl+C stops it.")
     parser.add_argument("--host", default=DEFAULT_HOST,
