@@ -70,10 +70,11 @@ GAN_FOLDER = "gan"
 MEMBERSHIP_BOUND = 0.60  # the highest attack AUC a generator may show
 COPY_BOUND = 0.05  # the share of its samples that may be copies of training images
 MEMBERSHIP_FIGURE = "highest membership AUC (LOGAN, GAN-Leaks)"
-MEMBERSHIP_THRESHOLD = f"pass when the highest AUC among the attacks is <= {MEMBERSHIP_BOUND:.2f} (0.5 = chance)"
+MEMBERSHIP_THRESHOLD = (f"pass when the highest AUC among the attacks is at most {MEMBERSHIP_BOUND:.2f} "
+                        f"({MEMBERSHIP_BOUND:.0%}; chance is 50%)")
 COPY_FIGURE = "share of generated samples that copy a training image"
-COPY_THRESHOLD = (f"pass when <= {COPY_BOUND:.2f} of the samples are copies (nearest training image closer than "
-                  "1/3 of the distance to the nearest held-out image)")
+COPY_THRESHOLD = (f"pass when at most {COPY_BOUND:.0%} of the samples are copies (nearest training image closer "
+                  "than 1/3 of the distance to the nearest held-out image)")
 GAN_SETTINGS: dict[str, dict[str, int]] = {
     # samples: generated images for memorisation; members: training images compared with as many held-out ones;
     # leaks_candidates: GAN-Leaks' k latent codes; white_box_steps: L-BFGS steps from the best of them (0: off);
