@@ -2,6 +2,7 @@
 through the pipeline, the cells' records, evidence and refusals, and the run left as it was."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -267,3 +268,17 @@ def test_conditional_and_packed_discriminators_are_scored(tmp_path, options):
     record = gan_membership_cell(context(run)).record()
     assert record["verdict"] in (PASS, FAIL)
     assert record["details"]["members"] == 100
+
+
+def test_advlab_audit_on_a_gan_run(held_out_run, tmp_path, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(held_out_run, run, ignore=shutil.ignore_patterns("audit"))
+    before = files_outside(run, "audit")
+    status, out, err = run_cli(["audit", str(run), "--budget", "quick", "--threads", "1", "--no-progress"], capsys)
+    assert status == 0, err
+    record = json.loads((run / "audit" / "audit.json").read_text())
+    assert record["kind"] == "gan" and record["complete"] and record["order"] == ["membership", "memorisation"]
+    assert record["settings"] == GAN_SETTINGS["quick"]
+    assert all(cell["verdict"] in (PASS, FAIL) for cell in record["cells"].values())
+    assert (run / "audit" / "report.html").exists() and (run / "audit" / "gan" / "roc.png").exists()
+    assert files_outside(run, "audit") == before
