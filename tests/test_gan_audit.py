@@ -262,12 +262,13 @@ def test_model_only_is_not_measured(held_out_run, tmp_path):
         assert record["verdict"] == NOT_MEASURED and "--model-only" in record["reason"]
 
 
-@pytest.mark.parametrize("options", [{"model": "cgan"}, {"pack": 2}, {"model": "acgan"}])
-def test_conditional_and_packed_discriminators_are_scored(tmp_path, options):
+@pytest.mark.parametrize("options", [{"model": "cgan"}, {"pack": 2}, {"model": "acgan"}, {"model": "progan"}])
+def test_conditional_packed_and_progressive_runs_are_measured(tmp_path, options):
     run = tiny_run(tmp_path / "variant", steps=4, train_images=100, **options)
     record = gan_membership_cell(context(run)).record()
     assert record["verdict"] in (PASS, FAIL)
     assert record["details"]["members"] == 100
+    assert gan_memorisation_cell(context(run)).record()["verdict"] in (PASS, FAIL)
 
 
 def test_advlab_audit_on_a_gan_run(held_out_run, tmp_path, capsys):
