@@ -43,7 +43,7 @@ from advlab.core.checkpoints import atomic_write_bytes, list_checkpoints
 from advlab.core.config import from_mapping, load_yaml
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import make_generator
-from advlab.data import TensorData
+from advlab.data import GENERATED_POINT_DATASETS, TensorData
 from advlab.gan.trainer import GANTrainer
 from advlab.metrics.birthday import BirthdaySupport, birthday_support, calibrate_threshold
 from advlab.pipelines.gan.gan_config import GANTrainConfig
@@ -123,7 +123,7 @@ def no_held_out_reason(ctx: AuditContext) -> str | None:
         return ("--model-only: the GAN privacy cells compare the run's training images with its held-out images, "
                 "so they need the data")
     config = resume_config(ctx.run)
-    if config.data in ("ring8", "grid25"):
+    if config.data in GENERATED_POINT_DATASETS:
         return f"the GAN run draws 2-D points ({config.data}), not images: the GAN privacy cells compare images"
     if config.train_images is None:
         return (f"trained on every image of {config.data}: no held-out images to compare with; retrain with "
