@@ -271,7 +271,7 @@ def membership_cell(ctx: AuditContext) -> Cell:
     """The highest membership AUC among the loss, LiRA and RMIA attacks with the budget's shadows."""
     chosen = settings(ctx)
     figure = "membership inference: highest AUC among the attacks (TPR at 0.1% FPR beside it)"
-    threshold = f"pass when at most {MEMBERSHIP_AUC:.2f}"
+    threshold = f"pass when at most {MEMBERSHIP_AUC:.2f} ({MEMBERSHIP_AUC:.0%})"
     if ctx.model_only:
         return not_measured(figure, threshold, "--model-only: the members are the training rows", TEST_DATA, PRIVACY)
     folder = membership_run(MembershipRunConfig(run=str(ctx.subject), attacks=chosen["membership_attacks"],
@@ -297,7 +297,7 @@ def extraction_cell(ctx: AuditContext, eps: float) -> Cell:
     folder = ctx.subject / "privacy" / "extraction" / "knockoff"
     largest = record["budgets"][str(max(budgets))]
     value = float(largest["fidelity"])
-    return Cell(figure=f"model extraction (Knockoff Nets): the copy's agreement with the model after "
+    return Cell(figure=f"model extraction (Knockoff Nets): fidelity, the copy's agreement with the model after "
                        f"{max(budgets):,} queries", value=value, verdict="fail" if value >= FIDELITY else PASS,
                 threshold=f"pass when below {FIDELITY:.0%}",
                 evidence=relative(folder / "extraction.json", ctx.audit_dir), row=TEST_DATA, column=PRIVACY,
@@ -309,7 +309,7 @@ def extraction_cell(ctx: AuditContext, eps: float) -> Cell:
 def inversion_cell(ctx: AuditContext) -> Cell:
     """MI-Face's attack accuracy, judged by an independent evaluator classifier."""
     chosen = settings(ctx)
-    figure = "model inversion (MI-Face): inverted images the evaluator assigns to the attacked class"
+    figure = "model inversion (MI-Face): share of the inverted images the evaluator assigns to the attacked class"
     threshold = f"pass when below {INVERSION_ACCURACY:.0%}"
     if ctx.model_only:
         return not_measured(figure, threshold, "--model-only: the evaluator that judges the inversions is trained on "
