@@ -40,6 +40,7 @@ from benchlib import (  # noqa: E402
     page_info,
     pinned_cpus,
     publish,
+    split_list,
     work_folder,
 )
 
@@ -73,12 +74,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer epochs, the same audit and checks")
     parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {FULL['epochs']}; "
                                                                    f"--quick {QUICK['epochs']})")
+    parser.add_argument("--twins", default=",".join(TWINS),
+                        help=f"the twins to train and audit, comma-separated (default all: {','.join(TWINS)}); the "
+                             "checks that compare twins need all four")
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, default=None, help="the page (default docs/results/audit.md; another "
                                                                "budget: audit_BUDGET.md)")
     add_run_flags(parser, seed=0)
     add_verdict_flags(parser)
     args = parser.parse_args(argv)
+    args.twins = split_list(args.twins, TWINS, parser, "--twins")
+    if "standard" not in args.twins:
+        parser.error("--twins must include standard (the others are compared with it)")
     sizes = QUICK if args.quick else FULL
     args.epochs = args.epochs or sizes["epochs"]
     args.image_size, args.attack_steps = sizes["image_size"], sizes["attack_steps"]
@@ -143,7 +150,19 @@ def judged(passed: bool) -> str:
 
 
 def checks(audits: dict[str, dict], budget: str) -> list[Check]:
-    """The issue's checks on the four audits."""
+    """The issue's checks on the four audits (with fewer twins, only the time limit)."""
+    found = []
+    if set(audits) == set(TWINS):
+        found = twin_checks(audits)
+    if budget in TIME_LIMITS:
+        seconds = audits["standard"]["wall_seconds"]
+        found.append(Check(f"a {budget} audit of the standard model takes at most {TIME_LIMITS[budget]:.0f} s",
+                           f"{seconds:.0f} s", judged(seconds <= TIME_LIMITS[budget])))
+    return found
+
+
+def twin_checks(audits: dict[str, dict]) -> list[Check]:
+    """Each twin stands out where it should (issue 22's slow check)."""
     backdoor = {name: audits[name]["cells"]["backdoor"]["verdict"] for name in ("badnets", "standard")}
     evasion = {name: value(record, "evasion") for name, record in audits.items()}
     membership = {name: value(record, "membership") for name, record in audits.items()}
@@ -159,10 +178,6 @@ def checks(audits: dict[str, dict], budget: str) -> list[Check]:
              Check("the DP-SGD twin has the lowest membership figure (highest AUC of its attacks)",
                    ", ".join(f"{name} {figure:.3f}" for name, figure in membership.items()),
                    judged(min(membership, key=membership.get) == "dp-sgd"))]
-    if budget in TIME_LIMITS:
-        seconds = audits["standard"]["wall_seconds"]
-        found.append(Check(f"a {budget} audit of the standard model takes at most {TIME_LIMITS[budget]:.0f} s",
-                           f"{seconds:.0f} s", judged(seconds <= TIME_LIMITS[budget])))
     return found
 
 
@@ -241,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with work_folder(args, "advlab-audit-"):
             trained, audits = {}, {}
-            for name in TWINS:
+            for name in args.twins:
                 run, trained[name] = train_twin(name, args)
                 audits[name] = audit_twin(run, args)
             found = checks(audits, args.budget)

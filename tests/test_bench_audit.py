@@ -49,3 +49,5 @@ def test_the_table_is_what_the_audits_recorded(quick_run):
 
 def test_bad_flags_are_refused(tmp_path, capsys):
     assert_bench_refuses("audit", ["--budget", "lavish"], "invalid choice: 'lavish'", tmp_path / "a.md", capsys)
+    assert_bench_refuses("audit", ["--twins", "pgd-at,robust"], "unknown --twins robust", tmp_path / "a.md", capsys)
+    assert_bench_refuses("audit", ["--twins", "pgd-at"], "--twins must include standard", tmp_path / "a.md", capsys)

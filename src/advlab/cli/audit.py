@@ -11,7 +11,8 @@ from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.pipelines.security.audit import BUDGET_NAMES, AuditConfig, audit_run
 from advlab.reports.markup import md_table
 
-HELP = "audit a classifier or GAN run: evasion, backdoor, availability, membership, extraction, inversion"
+HELP = ("audit a classifier run (evasion, backdoor, availability, membership, extraction, inversion) or a GAN run "
+        "(membership, memorisation)")
 EXAMPLES = """examples:
   advlab audit runs/clf --budget quick            every cell of the table (quick: minutes on a digits model)
   advlab audit runs/clf --budget standard --eps 0.3
