@@ -259,3 +259,63 @@ def cli_classifier_run(out, argv) -> object:
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+def serve_playground(app, limits):
+    """Serve the playground `app` on a free loopback port in a daemon thread; a context manager giving its URL (the
+    server stops at the end)."""
+    import contextlib
+    import threading
+    import time
+
+    from advlab.cli.playground import listen, make_server
+
+    @contextlib.contextmanager
+    def served():
+        server = make_server(app, limits)
+        sock = listen("127.0.0.1", 0)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+
+    return served()
+
+
+def chromium_browser():
+    """Debian's headless Chromium (/usr/bin/chromium, --no-sandbox) through Playwright; a context manager."""
+    import contextlib
+
+    from playwright.sync_api import sync_playwright
+
+    @contextlib.contextmanager
+    def launched():
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                                 args=["--no-sandbox"])
+            try:
+                yield browser
+            finally:
+                browser.close()
+
+    return launched()
+
+
+def open_playground_page(browser, url: str, tab: str | None = None, height: int = 800):
+    """(context, page, JavaScript errors seen) of a fresh 1280-wide page at `url`, on the tab `#tab-TAB` if given."""
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url + "/")
+    if tab is not None:
+        page.click(f"#tab-{tab}")
+    return context, page, errors

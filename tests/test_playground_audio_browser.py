@@ -6,8 +6,6 @@ speech run the tab says how to make one."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,26 +15,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not at /usr/bin/chromium"),
               pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")]
 
+from helpers import chromium_browser, open_playground_page, serve_playground  # noqa: E402
 from test_playground_audio import make_speech_runs  # noqa: E402
 
-from advlab.cli.playground import LOOPBACK_NAMES, listen, make_server  # noqa: E402
+from advlab.cli.playground import LOOPBACK_NAMES  # noqa: E402
 from advlab.playground import PlaygroundLimits, create_app  # noqa: E402
 
 PLAYERS = ("audio-clean", "audio-adversarial", "audio-perturbation")
-
-
-def serve(roots):
-    limits = PlaygroundLimits()
-    server = make_server(create_app(roots, limits, allowed_hosts=LOOPBACK_NAMES), limits)
-    sock = listen("127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture(scope="module")
@@ -46,33 +31,20 @@ def runs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server_url(runs):
-    server, thread, url = serve([runs])
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    limits = PlaygroundLimits()
+    with serve_playground(create_app([runs], limits, allowed_hosts=LOOPBACK_NAMES), limits) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
-
-
-def open_page(browser, url: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url + "/")
-    page.click("#tab-audio")
-    return context, page, errors
 
 
 @pytest.fixture
 def page(browser, server_url):
-    context, page, errors = open_page(browser, server_url)
+    context, page, errors = open_playground_page(browser, server_url, "audio")
     page.wait_for_function("document.querySelectorAll('#audio-utterance option').length > 0", timeout=20_000)
     yield page
     context.close()
@@ -137,13 +109,10 @@ def test_an_uploaded_wav_is_the_audio_attacked(page, runs):
 
 
 def test_with_no_speech_run_the_tab_says_how_to_make_one(browser, tmp_path):
-    server, thread, url = serve([tmp_path])
-    try:
-        context, page, errors = open_page(browser, url)
+    limits = PlaygroundLimits()
+    with serve_playground(create_app([tmp_path], limits, allowed_hosts=LOOPBACK_NAMES), limits) as url:
+        context, page, errors = open_playground_page(browser, url, "audio")
         page.wait_for_function("document.getElementById('audio-status').textContent.includes('advlab audio train')")
         assert page.locator("#audio-run").is_disabled()
         context.close()
         assert errors == []
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

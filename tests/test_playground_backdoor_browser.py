@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,9 @@ playwright_sync = pytest.importorskip("playwright.sync_api", reason="Playwright 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not at /usr/bin/chromium")
 
-from advlab.cli.playground import LOOPBACK_NAMES, listen, make_server  # noqa: E402
+from helpers import chromium_browser, open_playground_page, serve_playground  # noqa: E402
+
+from advlab.cli.playground import LOOPBACK_NAMES  # noqa: E402
 from advlab.playground import PlaygroundLimits, create_app  # noqa: E402
 
 TARGET = 7
@@ -34,36 +34,19 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 @pytest.fixture(scope="module")
 def server_url():
     limits = PlaygroundLimits()
-    server = make_server(create_app([], limits, allowed_hosts=LOOPBACK_NAMES), limits)
-    sock = listen("127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_playground(create_app([], limits, allowed_hosts=LOOPBACK_NAMES), limits) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
 def page(browser, server_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server_url + "/")
-    page.click("#tab-backdoor")
+    context, page, errors = open_playground_page(browser, server_url, "backdoor")
     page.wait_for_function("window.BackdoorPage.options !== null", timeout=20_000)
     yield page
     context.close()

@@ -5,8 +5,6 @@ the speed and slow motion, and its download loads with load_generator; the attac
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,9 @@ playwright_sync = pytest.importorskip("playwright.sync_api", reason="Playwright 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="Debian's chromium is not at /usr/bin/chromium")
 
-from advlab.cli.playground import LOOPBACK_NAMES, listen, make_server  # noqa: E402
+from helpers import chromium_browser, open_playground_page, serve_playground  # noqa: E402
+
+from advlab.cli.playground import LOOPBACK_NAMES  # noqa: E402
 from advlab.playground import PlaygroundLimits, create_app  # noqa: E402
 
 BUILTIN_EPOCHS = 3  # the built-in victim's code path with a short recipe, as in test_playground_api.py
@@ -29,36 +29,20 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 @pytest.fixture(scope="module")
 def server_url():
     limits = PlaygroundLimits()
-    server = make_server(create_app([], limits, builtin_epochs=BUILTIN_EPOCHS, allowed_hosts=LOOPBACK_NAMES), limits)
-    sock = listen("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    app = create_app([], limits, builtin_epochs=BUILTIN_EPOCHS, allowed_hosts=LOOPBACK_NAMES)
+    with serve_playground(app, limits) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_sync.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
 def page(browser, server_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 760})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server_url + "/")
+    context, page, errors = open_playground_page(browser, server_url, height=760)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
