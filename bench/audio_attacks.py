@@ -30,13 +30,13 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
+    Check,
     Phases,
     add_run_flags,
     add_size_flags,
@@ -64,13 +64,6 @@ QUICK = {"utterances": 120, "steps": 40, "attacked": 4, "iterations": 40, "eot_i
 SIZES = {"utterances": "synthesised utterances (10% held out)", "steps": "training iterations of 32 utterances",
          "attacked": "held-out utterances each attack takes", "iterations": "C&W iterations per starting bound",
          "eot_iterations": "iterations of the playback comparison"}
-
-
-@dataclass
-class Check:
-    what: str
-    measured: str
-    verdict: str
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

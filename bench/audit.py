@@ -27,11 +27,11 @@ import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
+    Check,
     add_run_flags,
     add_verdict_flags,
     bench_command,
@@ -41,6 +41,7 @@ from benchlib import (  # noqa: E402
     pinned_cpus,
     publish,
     split_list,
+    verdict,
     work_folder,
 )
 
@@ -57,13 +58,6 @@ TEST_FRACTION = 0.2
 EPS = 0.2
 POISON = {"rate": 0.05, "target": 0}
 DP = {"epsilon": 3.0, "delta": 1e-5}
-
-
-@dataclass
-class Check:
-    what: str
-    measured: str
-    verdict: str
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -145,10 +139,6 @@ def value(record: dict, cell: str) -> float | None:
     return record["cells"][cell]["value"]
 
 
-def judged(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
-
-
 def checks(audits: dict[str, dict], budget: str) -> list[Check]:
     """The issue's checks on the four audits (with fewer twins, only the time limit)."""
     found = []
@@ -157,7 +147,7 @@ def checks(audits: dict[str, dict], budget: str) -> list[Check]:
     if budget in TIME_LIMITS:
         seconds = audits["standard"]["wall_seconds"]
         found.append(Check(f"a {budget} audit of the standard model takes at most {TIME_LIMITS[budget]:.0f} s",
-                           f"{seconds:.0f} s", judged(seconds <= TIME_LIMITS[budget])))
+                           f"{seconds:.0f} s", verdict(seconds <= TIME_LIMITS[budget])))
     return found
 
 
@@ -168,16 +158,16 @@ def twin_checks(audits: dict[str, dict]) -> list[Check]:
     membership = {name: value(record, "membership") for name, record in audits.items()}
     found = [Check("the BadNets twin fails the backdoor cell, the standard model passes it",
                    f"badnets {backdoor['badnets']}, standard {backdoor['standard']}",
-                   judged(backdoor == {"badnets": "fail", "standard": "pass"})),
+                   verdict(backdoor == {"badnets": "fail", "standard": "pass"})),
              Check("the PGD-AT twin has the best evasion cell",
                    ", ".join(f"{name} {figure:.3f}" for name, figure in evasion.items()),
-                   judged(max(evasion, key=evasion.get) == "pgd-at")),
+                   verdict(max(evasion, key=evasion.get) == "pgd-at")),
              Check("the standard model has the worst evasion cell",
                    f"standard {evasion['standard']:.3f}, least {min(evasion.values()):.3f}",
-                   judged(evasion["standard"] <= min(evasion.values()))),
+                   verdict(evasion["standard"] <= min(evasion.values()))),
              Check("the DP-SGD twin has the lowest membership figure (highest AUC of its attacks)",
                    ", ".join(f"{name} {figure:.3f}" for name, figure in membership.items()),
-                   judged(min(membership, key=membership.get) == "dp-sgd"))]
+                   verdict(min(membership, key=membership.get) == "dp-sgd"))]
     return found
 
 

@@ -95,6 +95,7 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
+    Check,
     Phases,
     Unavailable,
     add_run_flags,
@@ -1025,13 +1026,6 @@ def run_peers(rows: list[Row], args: argparse.Namespace, device) -> tuple[list[P
 
 
 # ---------------------------------------------------------------------------------- the checks
-
-
-@dataclass
-class Check:
-    what: str
-    measured: str
-    verdict: str
 
 
 def checks(rows: list[Row], availability: Availability | None, peers: list[PeerResult],

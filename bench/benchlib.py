@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import importlib
 import os
@@ -164,6 +165,19 @@ def publish(text: str, out, bench: str, checks=(), check: bool = False) -> int:
         print(f"{bench}: {len(failed)} check(s) FAIL: " + "; ".join(c.what for c in failed), file=sys.stderr)
         return 1
     return 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One criterion of a bench's page: what it asks, what was measured, and "PASS" or "FAIL"."""
+
+    what: str
+    measured: str
+    verdict: str
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
 
 
 def checks_lines(checks) -> list[str]:

@@ -75,6 +75,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
+from benchlib import Check, verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -513,17 +514,6 @@ def extractions(targets: dict[str, Target], args: argparse.Namespace) -> dict[tu
 
 
 # ---------------------------------------------------------------------------------- the checks
-
-
-@dataclass
-class Check:
-    what: str
-    measured: str
-    verdict: str
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "FAIL"
 
 
 def membership_checks(membership: dict[str, Membership]) -> list[Check]:

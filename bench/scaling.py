@@ -49,6 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
+from benchlib import Check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "scaling.md"
@@ -452,13 +453,6 @@ def headline(rows: list[Row]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- checks
-
-
-@dataclass(frozen=True)
-class Check:
-    what: str
-    measured: str
-    verdict: str
 
 
 def run_checks(found: list[Measured], rows: list[Row]) -> list[Check]:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
+from benchlib import Check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "results" / "translation.md"
@@ -263,13 +264,6 @@ def say(text: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- findings and checks
-
-
-@dataclass(frozen=True)
-class Check:
-    what: str
-    measured: str
-    verdict: str
 
 
 class Phases(benchlib.Phases):
