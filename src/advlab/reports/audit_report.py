@@ -43,7 +43,7 @@ from advlab.reports.robustness_report import percent
 
 AUDIT_RECORD = "audit.json"  # advlab.pipelines.security.audit writes it (reports sit below the pipelines)
 REPORT_HTML, REPORT_MD = "report.html", "report.md"
-# the words of advlab.pipelines.security.audit_cells, which sits above this layer
+# the words of audit.json (advlab.pipelines.security.audit_cells, a layer above, takes them from here)
 PASS, FAIL, NOT_MEASURED = "pass", "fail", "not measured"
 VERDICTS = (PASS, FAIL, NOT_MEASURED)
 MISSING = "missing"  # a cell the audit has not written (yet): not a verdict, a state of the page

@@ -67,6 +67,7 @@ from advlab.pipelines.security.audit_cells import (
     AVAILABILITY,
     INTEGRITY,
     PASS,
+    PLACES,
     PRIVACY,
     TEST_DATA,
     TRAINING_DATA,
@@ -93,10 +94,6 @@ SUBJECT_FOLDERS = ("checkpoints", "poison")  # the run's folders a pipeline read
 NOT_COPIED = ("report.html", "report.md")
 MNIST_DATA = ("mnist", "stacked-mnist")
 MNIST_EPS, OTHER_EPS = 0.3, 0.2  # Madry et al.'s MNIST budget; advlab's digits yardstick (docs/results/robustness.md)
-
-PLACES = {"evasion": (TEST_DATA, INTEGRITY), "backdoor": (TRAINING_DATA, INTEGRITY),
-          "availability": (TRAINING_DATA, AVAILABILITY), "membership": (TEST_DATA, PRIVACY),
-          "extraction": (TEST_DATA, PRIVACY), "inversion": (TEST_DATA, PRIVACY), "memorisation": (TEST_DATA, PRIVACY)}
 
 # the thresholds of the verdicts (module docstring)
 ROBUST_ENOUGH = 0.5

@@ -22,10 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-PASS, FAIL, NOT_MEASURED = "pass", "fail", "not measured"
-VERDICTS = (PASS, FAIL, NOT_MEASURED)
-TEST_DATA, TRAINING_DATA = "test data", "training data"
-INTEGRITY, AVAILABILITY, PRIVACY = "integrity", "availability", "privacy"
+from advlab.reports.audit_report import COLUMNS, FAIL, NOT_MEASURED, PASS, PLACES, ROWS, VERDICTS
+
+# the words of audit.json, which its report (advlab.reports.audit_report, a layer below) reads back
+TEST_DATA, TRAINING_DATA = ROWS
+INTEGRITY, AVAILABILITY, PRIVACY = COLUMNS
 
 
 @dataclass
@@ -92,5 +93,5 @@ class AuditContext:
     model_only: bool = False
 
 
-__all__ = ["AVAILABILITY", "FAIL", "INTEGRITY", "NOT_MEASURED", "PASS", "PRIVACY", "TEST_DATA", "TRAINING_DATA",
-           "VERDICTS", "AuditContext", "Cell", "at_least", "at_most", "not_measured", "relative"]
+__all__ = ["AVAILABILITY", "FAIL", "INTEGRITY", "NOT_MEASURED", "PASS", "PLACES", "PRIVACY", "TEST_DATA",
+           "TRAINING_DATA", "VERDICTS", "AuditContext", "Cell", "at_least", "at_most", "not_measured", "relative"]
