@@ -134,14 +134,14 @@ def run_bench(name: str, argv: list[str], timeout: float = 300):
     return done
 
 
-def quick_bench_run(name: str, folder) -> tuple:
+def quick_bench_run(name: str, folder, timeout: float = 300) -> tuple:
     """bench/NAME.py --quick --check (the exit status follows the verdicts) with its runs kept in FOLDER/work and
     its page written to FOLDER/NAME.md: (the finished process, the page's text)."""
     from pathlib import Path
 
     out, work = Path(folder) / f"{name}.md", Path(folder) / "work"
     done = run_bench(name, ["--quick", "--check", "--no-progress", "--pin", "none", "--work", str(work), "--out",
-                            str(out)])
+                            str(out)], timeout)
     return done, out.read_text()
 
 
