@@ -17,7 +17,7 @@ the standard model finishes in at most 5 minutes (a standard one in at most 30).
 
     python bench/audit.py                       # quick budget (see the page's total time)
     python bench/audit.py --budget standard     # AutoAttack-style budgets, 16 shadows
-    python bench/audit.py --quick               # the slow test's smoke run: fewer epochs, same checks
+    python bench/audit.py --quick               # the slow test's run: 8 px digits, PGD-3, same audit and checks
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", choices=BUDGET_NAMES, default="quick", help="the audit's budget (default quick)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer epochs, the same audit and checks")
+    parser.add_argument("--quick", action="store_true",
+                        help="the slow test's run: the digits at 8 px, PGD-3; the same audit and checks")
     parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {FULL['epochs']}; "
                                                                    f"--quick {QUICK['epochs']})")
     parser.add_argument("--twins", default=",".join(TWINS),
