@@ -61,8 +61,10 @@ from pathlib import Path
 import torch
 
 from advlab.core.checkpoints import atomic_write_bytes
+from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
+from advlab.defenses.preprocessed import load_model
 from advlab.pipelines.security.audit_cells import (
     AVAILABILITY,
     INTEGRITY,
@@ -80,11 +82,13 @@ from advlab.pipelines.security.audit_cells import (
 )
 from advlab.pipelines.security.detect_run import DetectRunConfig, detect_run
 from advlab.pipelines.security.extract_run import ExtractRunConfig, extract_run
+from advlab.pipelines.security.gan_audit import GAN_CELLS, GAN_SETTINGS, is_gan_run
 from advlab.pipelines.security.invert_run import InvertRunConfig, invert_run
 from advlab.pipelines.security.membership_run import MembershipRunConfig, membership_run
 from advlab.pipelines.security.poison_run import PoisonRunConfig, poison_run
 from advlab.pipelines.security.robustness import RobustnessConfig, eps_key, robustness_run
-from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split
+from advlab.pipelines.train_classifier import accuracy, classifier_config, classifier_record, held_out_split
+from advlab.reports.audit_report import write_audit_report
 from advlab.reports.poisoning_plots import save_flip_curve
 from advlab.reports.reading import read_json_object
 
@@ -225,14 +229,9 @@ def backdoor_cell(ctx: AuditContext) -> Cell:
 
 def held_out_accuracy(run: Path, device: str) -> float:
     """The run's model's accuracy on its held-out rows (the model it stands for, transform included)."""
-    from advlab.defenses.preprocessed import load_model
-
     model = load_model(run, device)
     images, labels = held_out_split(run)
-    device_ = next(model.parameters()).device
-    with torch.no_grad():
-        predictions = torch.cat([model(batch.to(device_)).argmax(1).cpu() for batch in images.split(500)])
-    return float((predictions == labels).double().mean())
+    return accuracy(model, images.to(module_device(model)), labels.to(module_device(model)))
 
 
 def availability_cell(ctx: AuditContext) -> Cell:
@@ -335,8 +334,6 @@ def classifier_cells(eps: float) -> dict[str, Callable[[AuditContext], Cell]]:
 
 def check_run(run: Path) -> str:
     """"classifier" or "gan"; anything else (no directory, unreadable, another kind of run) is one AdvlabError."""
-    from advlab.pipelines.security.gan_audit import is_gan_run
-
     if not run.is_dir():
         raise AdvlabError(f"{run}: no such run directory")
     if not os.access(run, os.R_OK | os.X_OK):
@@ -358,8 +355,6 @@ def default_eps(run: Path) -> float:
 
 def audit_plan(config: AuditConfig, kind: str, run: Path) -> tuple[dict, dict[str, Callable[[AuditContext], Cell]]]:
     """(the audit's identity: what must match to resume it, its cell functions in table order)."""
-    from advlab.pipelines.security.gan_audit import GAN_CELLS, GAN_SETTINGS
-
     if kind == "gan":
         return ({"kind": kind, "budget": config.budget, "settings": GAN_SETTINGS[config.budget],
                  "model_only": config.model_only, "seed": config.seed}, dict(GAN_CELLS))
@@ -418,8 +413,6 @@ def make_subject(run: Path, subject: Path) -> None:
 
 def write_record(audit_dir: Path, record: dict) -> None:
     """audit.json (atomically) and the report beside it."""
-    from advlab.reports.audit_report import write_audit_report
-
     audit_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(audit_dir / RECORD, (json.dumps(jsonable(record), indent=1) + "\n").encode())
     write_audit_report(audit_dir, record)
