@@ -401,6 +401,7 @@ def save_flip_curve(clean_accuracy: float, flipped: dict[float, float], path) ->
     ax.plot([0.0, *rates], [clean_accuracy, *(flipped[rate] for rate in rates)], marker="o", color="tab:red",
             label="recipe retrained on flipped labels")
     ax.axhline(clean_accuracy, color="black", linestyle="--", linewidth=1.0, label="the model as trained")
+    ax.set_xticks([0.0, *rates])
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
     ax.set_xlabel("training labels flipped at random")
