@@ -219,7 +219,8 @@ def render(audits: dict[str, dict], trained: dict[str, float], found: list[Check
            args: argparse.Namespace, command: str) -> str:
     settings = audits["standard"]["settings"]
     return "\n".join([
-        f"# advlab audit: four twins of a digits CNN at the {args.budget} budget", "",
+        f"# advlab audit: {'four twins' if len(audits) == len(TWINS) else 'the twins ' + ', '.join(audits)} of a "
+        f"digits CNN at the {args.budget} budget", "",
         f"Made by `{command}` on {info['date']} ({info['device']}, {info['threads']} torch thread(s), CPUs "
         f"{info['cpus']}); load average {info['load']} at the start, {info['load_end']} at the end: the machine is "
         "shared, so wall times are indicative. Total time: "
@@ -232,9 +233,9 @@ def render(audits: dict[str, dict], trained: dict[str, float], found: list[Check
         f"- audit budget `{args.budget}`: " + ", ".join(f"{key} {value}" for key, value in settings.items()), "",
         "## The audit table (value, and the verdict where it fails)", "",
         *table_lines(audits, trained), "",
-        "Each twin should stand out in its own cell: PGD-AT in evasion, BadNets in backdoor, DP-SGD in membership "
-        "(the checks below). Where else a twin's verdict differs from the standard model's:", "",
-        *differences(audits), "",
+        *(["Each twin should stand out in its own cell: PGD-AT in evasion, BadNets in backdoor, DP-SGD in membership "
+           "(the checks below). Where else a twin's verdict differs from the standard model's:", "",
+           *differences(audits), ""] if len(audits) > 1 else []),
         "## What each cell measures", "", *figure_lines(audits["standard"]), "",
         "## Checks", "", *checks_lines(found), ""])
 
