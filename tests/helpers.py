@@ -90,6 +90,16 @@ def assert_one_line_error(status, err, *words):
         assert word in lines[0], lines[0]
 
 
+def assert_one_line_response(response, status: int, *words: str) -> str:
+    """An HTTP answer of `status` whose {"error": ...} is one line holding every word, no traceback; the message."""
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    assert message and "\n" not in message and "Traceback" not in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
 def raises_one_line(call, *words):
     """`call()` raises an AdvlabError of one line holding every word; returns the message."""
     import pytest

@@ -15,6 +15,7 @@ import pytest
 import scipy.io.wavfile
 import torch
 import yaml
+from helpers import assert_one_line_response as assert_one_line
 
 from advlab.data.audio_io import decode_wav_bytes, resample
 from advlab.pipelines.audio import held_out_audio
@@ -81,15 +82,6 @@ def decoded(url: str) -> tuple[torch.Tensor, int]:
     prefix = "data:audio/wav;base64,"
     assert url.startswith(prefix)
     return decode_wav_bytes(base64.b64decode(url[len(prefix):]))
-
-
-def assert_one_line(response, status: int, *words: str) -> str:
-    assert response.status_code == status, response.text
-    message = response.json()["error"]
-    assert message and "\n" not in message and "Traceback" not in message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 # ---------------------------------------------------------------------- victims and utterances

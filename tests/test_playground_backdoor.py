@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import assert_one_line_response as assert_one_line
 
 from advlab.playground import PlaygroundLimits, backdoor_lab, create_app
 from advlab.playground.backdoor_lab import (
@@ -45,15 +46,6 @@ def wait_until_finished(client, session: str, timeout: float = 120.0) -> dict:
             return status
         time.sleep(0.1)
     raise AssertionError(f"training {session} did not finish in {timeout} s")
-
-
-def assert_one_line(response, status: int, *words: str) -> str:
-    assert response.status_code == status, response.text
-    message = response.json()["error"]
-    assert message and "\n" not in message and "Traceback" not in message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 @pytest.fixture(scope="module")
