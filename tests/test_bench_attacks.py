@@ -38,7 +38,7 @@ def test_quick_run_writes_the_agreement_table(quick_run):
     bench = load_bench("attacks_vs_peers")
     assert "| fgsm |" in done.stdout  # the table is printed too
     assert "`python bench/attacks_vs_peers.py --quick --out " in text  # the exact command is recorded
-    robust = [name for name in bench.CASES if name not in ("cw", "deepfool")]
+    robust = [name for name in bench.CORE_CASES if name not in ("cw", "deepfool")]
     rows = table_rows(text, "| attack | budget | advlab robust acc %")
     assert [row[0] for row in rows] == robust
     for name, budget, mine, theirs, arts, gap_ta, gap_art, verdict, seconds in rows:

@@ -59,6 +59,7 @@ class Attack:
     """
 
     name = "attack"
+    paper = ""  # where the algorithm comes from, "Authors YEAR, Title" (advlab attack --list shows it)
     norm: str | None = "linf"  # the threat model's norm; None: the attack minimises the norm itself
     black_box = False  # True: the attack only queries the model's outputs, and counts queries
     # False: perturb never reads self.clean_logits, so ``attack(images, labels)`` checks the model on
