@@ -126,7 +126,7 @@ def test_mnist_victim_holds_out_advlab_s_own_mnist_split():
     from advlab.pipelines.train_classifier import run_split
 
     bench = load_bench("attacks_vs_peers")
-    images, labels, train, test = bench.victim_data("mnist", 28, torch.Generator().manual_seed(0))
+    images, labels, train, test = load_bench("peer_sides").victim_data("mnist", 28, torch.Generator().manual_seed(0))
     _, (classifier_train, classifier_test) = run_split(ClassifierTrainConfig(data="mnist"))
     assert torch.equal(train, classifier_train) and torch.equal(test, classifier_test)
     assert images.shape == (5000, 1, 28, 28) and len(test) == 1000
