@@ -340,6 +340,8 @@ class AdvGAN(Attack):
     """
 
     name = "advgan"
+    paper = "Xiao, Li, Zhu, He, Liu & Song 2018, Generating Adversarial Examples with Adversarial Networks"
+    access = "white-box, or black-box (scores) distilled"
     uses_clean_logits = False
 
     def __init__(self, model: nn.Module, eps: float | None = None, mode: str = "semi-white-box",

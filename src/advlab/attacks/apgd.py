@@ -82,6 +82,9 @@ class APGD(Attack):
     """
 
     name = "apgd"
+    paper = ("Croce & Hein 2020, Reliable evaluation of adversarial robustness with an ensemble of diverse "
+             "parameter-free attacks")
+    norms = ("linf", "l2")
 
     def __init__(self, model: nn.Module, eps=8 / 255, steps: int = 100, norm: str = "linf", loss: str = "ce",
                  restarts: int = 1, rho: float = 0.75, momentum: float = 0.75, targeted: bool = False,

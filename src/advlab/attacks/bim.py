@@ -53,6 +53,8 @@ class BIM(PGD):
     """
 
     name = "bim"
+    paper = "Kurakin, Goodfellow & Bengio 2016, Adversarial examples in the physical world"
+    norms = ("linf",)
 
     def __init__(self, model: nn.Module, eps=8 / 255, alpha: float | None = None, steps: int | None = None,
                  targeted: bool = False):

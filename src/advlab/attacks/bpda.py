@@ -47,6 +47,8 @@ class BPDA(PGD):
     """
 
     name = "bpda"
+    paper = "Athalye, Carlini & Wagner 2018, Obfuscated Gradients Give a False Sense of Security"
+    norms = ("linf", "l2")
 
     def __init__(self, model: nn.Module, eps=8 / 255, alpha: float | None = None, steps: int = 40, samples: int = 8,
                  norm: str = "linf", random_start: bool = True, restarts: int = 1, targeted: bool = False,

@@ -62,6 +62,8 @@ class CW(Attack):
     """
 
     name = "cw"
+    paper = "Carlini & Wagner 2017, Towards Evaluating the Robustness of Neural Networks"
+    norms = ("l2",)
     uses_clean_logits = False
     norm = None  # CW minimises the L2 norm itself; the results report it
 

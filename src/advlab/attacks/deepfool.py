@@ -49,6 +49,9 @@ class DeepFool(Attack):
     """
 
     name = "deepfool"
+    paper = ("Moosavi-Dezfooli, Fawzi & Frossard 2016, DeepFool: a simple and accurate method to fool deep neural "
+             "networks")
+    norms = ("l2", "linf")
     norm = None  # DeepFool minimises the perturbation; the results report its norms
 
     def __init__(self, model: nn.Module, steps: int = 50, overshoot: float = 0.02, classes: int = 10,

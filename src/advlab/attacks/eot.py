@@ -61,6 +61,8 @@ class EOT(PGD):
     """
 
     name = "eot-pgd"
+    paper = "Athalye, Engstrom, Ilyas & Kwok 2018, Synthesizing Robust Adversarial Examples"
+    norms = ("linf", "l2")
 
     def __init__(self, model: nn.Module, eps=8 / 255, alpha: float | None = None, steps: int = 20,
                  samples: int = 8, transforms: tuple[str, ...] = DEFAULT_TRANSFORMS, norm: str = "linf",

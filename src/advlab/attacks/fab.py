@@ -148,6 +148,9 @@ class FAB(Attack):
     """
 
     name = "fab"
+    paper = "Croce & Hein 2020, Minimally distorted adversarial examples with a fast adaptive boundary attack"
+    norms = ("linf", "l2", "l1")
+    minimum_norm = True  # minimises the norm (eps only stops it early)
 
     def __init__(self, model: nn.Module, eps=None, norm: str = "linf", steps: int = 100, restarts: int = 1,
                  targeted: bool = False, n_target_classes: int | None = None, reach_target: bool = False,

@@ -30,6 +30,8 @@ class FGSM(Attack):
     """
 
     name = "fgsm"
+    paper = "Goodfellow, Shlens & Szegedy 2015, Explaining and Harnessing Adversarial Examples"
+    norms = ("linf", "l2")
     uses_clean_logits = False
 
     def __init__(self, model: nn.Module, eps=8 / 255, norm: str = "linf", targeted: bool = False):

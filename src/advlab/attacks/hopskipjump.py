@@ -64,6 +64,10 @@ class HopSkipJump(Attack):
     """
 
     name = "hopskipjump"
+    paper = "Chen, Jordan & Wainwright 2020, HopSkipJumpAttack: A Query-Efficient Decision-Based Attack"
+    norms = ("l2", "linf")
+    minimum_norm = True  # minimises the norm within its query budget
+    feedback = "decisions"
     norm = "l2"
     black_box = True
 

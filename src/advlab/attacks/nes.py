@@ -59,6 +59,7 @@ class NES(Attack):
     """
 
     name = "nes"
+    paper = "Ilyas, Engstrom, Athalye & Lin 2018, Black-box Adversarial Attacks with Limited Queries and Information"
     norm = "linf"
     black_box = True
 

@@ -75,6 +75,8 @@ class Patch(Attack):
     """
 
     name = "patch"
+    paper = "Brown, Mané, Roy, Abadi & Gilmer 2017, Adversarial Patch"
+    threat = "patch (a region of the mask)"
     norm = None
 
     def __init__(self, model: nn.Module, size: float = 0.3, steps: int = 200, lr: float = 0.05, samples: int = 4,

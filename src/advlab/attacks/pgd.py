@@ -43,6 +43,8 @@ class PGD(Attack):
     """
 
     name = "pgd"
+    paper = "Madry et al. 2018, Towards Deep Learning Models Resistant to Adversarial Attacks"
+    norms = ("linf", "l2")
     uses_clean_logits = False
 
     def __init__(self, model: nn.Module, eps=8 / 255, alpha: float | None = None, steps: int = 10,

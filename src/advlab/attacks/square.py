@@ -177,6 +177,9 @@ class Square(Attack):
     """
 
     name = "square"
+    paper = ("Andriushchenko, Croce, Flammarion & Hein 2020, Square Attack: a query-efficient black-box "
+             "adversarial attack via random search")
+    norms = ("linf", "l2")
     black_box = True
 
     def __init__(self, model: nn.Module, eps=8 / 255, queries: int = 5000, p_init: float | None = None,

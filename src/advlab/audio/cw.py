@@ -88,6 +88,8 @@ class AudioCW(AudioAttack):
     """
 
     name = "audio-cw"
+    paper = "Carlini & Wagner 2018, Audio Adversarial Examples: Targeted Attacks on Speech-to-Text"
+    threat = "dB bound on audio (targeted phrase)"
     targeted = True
 
     def __init__(self, model: nn.Module, db: float = -30.0, iterations: int = 1000, lr: float = 0.05,

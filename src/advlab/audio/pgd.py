@@ -59,6 +59,8 @@ class AudioPGD(AudioAttack):
     """
 
     name = "audio-pgd"
+    paper = "Madry et al. 2018 on audio, bounded in dB as Carlini & Wagner 2018"
+    threat = "dB bound on audio"
     targeted = False
 
     def __init__(self, model: nn.Module, eps_db: float = -35.0, steps: int = 100, alpha: float = 0.1,

@@ -28,6 +28,7 @@ import json
 from pathlib import Path
 
 from advlab.attacks import ATTACKS
+from advlab.attacks.catalogue import catalogue, catalogue_text
 from advlab.cli.attack_audio import add_audio_attack_parsers
 from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
@@ -39,6 +40,7 @@ from advlab.pipelines.security.attack_run import HANDLED, TARGET_RULES, AttackRu
 from advlab.reports.attack_report import markdown_attack_table
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
+  advlab attack --list                             # the catalogue: paper, threat model, access
   advlab attack pgd runs/clf --eps 0.3 --steps 40 --n 200
   advlab attack fgsm runs/clf --eps 0.1,0.2,0.3
   advlab attack cw runs/clf --n 100
@@ -59,12 +61,22 @@ def add_parser(subparsers) -> None:
                     "utterances of a speech run); writes RUN/attacks/NAME (or NAME-2, ... when that exists: nothing "
                     "is overwritten) with results.json, table.md, grid PNGs and adversarial.npy (audio: WAV files).",
         epilog=EXAMPLES, formatter_class=ExamplesFormatter)
+    attack.add_argument("--list", action=CatalogueAction, nargs=0,
+                        help="print the catalogue of attacks (paper, threat model, access) and exit")
     names = list(ATTACKS)
     attacks = attack.add_subparsers(dest="attack_name", required=True,
                                     metavar="{" + ",".join(names + list(AUDIO_ATTACKS)) + "}")
     for name in names:
         add_attack_parser(attacks, name)
     add_audio_attack_parsers(attacks)
+
+
+class CatalogueAction(argparse.Action):
+    """``advlab attack --list``: the catalogue (advlab.attacks.catalogue), image and audio attacks, then exit."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(catalogue_text(catalogue({**ATTACKS, **AUDIO_ATTACKS})), end="")
+        parser.exit()
 
 
 def add_attack_parser(attacks, name: str) -> None:
