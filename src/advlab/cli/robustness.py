@@ -31,6 +31,7 @@ EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out
   advlab robustness runs/clf --eps 0.1,0.2,0.3
   advlab robustness runs/clf --eps 0.3 --n 500 --budget standard
   advlab robustness runs/clf --eps 0.1,0.3 --advgan --advgan-steps 500
+  advlab robustness runs/clf --eps 0.3 --extra-attacks mi-fgsm,spsa   # more members from advlab attack --list
   advlab defend adv-train runs/clf --eps 0.3 --out runs/clf-at && advlab robustness runs/clf-at --eps 0.3"""
 
 
@@ -71,6 +72,10 @@ def add_parser(subparsers) -> None:
                              "training rows before the evaluation, then one forward pass per image")
     parser.add_argument("--advgan-steps", type=int, default=DEFAULTS.advgan_steps,
                         help="AdvGAN's training iterations (minibatches of 128) per eps (default: its 60 epochs)")
+    parser.add_argument("--extra-attacks", default="",
+                        help="further attacks from `advlab attack --list`, comma-separated (those with a budget in "
+                             "--norm, built from the model alone, e.g. mi-fgsm,spsa): each runs on every image at "
+                             "every eps and counts in the worst case")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -108,7 +113,9 @@ def run_robustness(args: argparse.Namespace) -> int:
                               budget=args.budget, steps=args.steps, restarts=args.restarts, queries=args.queries,
                               targets=args.targets, fab_targets=args.fab_targets, eot_draws=args.eot_draws,
                               check_images=args.check_images, chunk_size=args.chunk_size, surrogate=args.surrogate,
-                              advgan=args.advgan, advgan_steps=args.advgan_steps, seed=args.seed, device=args.device,
+                              advgan=args.advgan, advgan_steps=args.advgan_steps,
+                              extra_attacks=tuple(filter(None, map(str.strip, args.extra_attacks.split(",")))),
+                              seed=args.seed, device=args.device,
                               threads=args.threads, progress=not args.no_progress)
     path, record = robustness_run(config)
     if not context().is_main:  # under torchrun rank 0 alone writes and prints

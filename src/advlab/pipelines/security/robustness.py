@@ -75,12 +75,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from advlab.attacks import APGD, FAB, FGSM, PGD, AdvGAN, Attack, Square, Transfer, target_by_rank
+from advlab.attacks import APGD, ATTACKS, FAB, FGSM, PGD, AdvGAN, Attack, Square, Transfer, target_by_rank
 from advlab.attacks.base import NORMS, model_device
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
+from advlab.core.parameters import class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models import MLPClassifier
@@ -149,6 +150,9 @@ class RobustnessConfig:
         surrogate: a classifier run for the transfer attack (None: a quick MLP on the training split).
         advgan: also attack with AdvGAN, one generator per eps fitted on the run's training rows (Linf only).
         advgan_steps: AdvGAN's training iterations per eps (None: its default 60 epochs).
+        extra_attacks: further registered attacks (``advlab attack --list``) with a budget in ``norm``, each run on
+            every example at every eps with ``steps``, ``queries`` and ``seed`` where it takes them, and counted in
+            the worst case (outside AutoAttack's chain, like FGSM and PGD).
         seed: seeds torch and every attack.
         device: auto, cpu, cuda or cuda:N.
         threads: torch CPU threads (None: torch's default).
@@ -172,6 +176,7 @@ class RobustnessConfig:
     surrogate: str | None = None
     advgan: bool = False
     advgan_steps: int | None = None
+    extra_attacks: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -201,6 +206,27 @@ class RobustnessConfig:
             check_int("--advgan-steps", self.advgan_steps, 1)
         if self.advgan and self.norm != "linf":
             raise AdvlabError("AdvGAN is an Linf attack: drop --advgan or use --norm linf")
+        for name in self.extra_attacks:
+            check_extra_attack(name, self.norm)
+
+
+def check_extra_attack(name: str, norm: str) -> None:
+    """An attack --extra-attacks may add: registered, not a member already, with a budget in `norm`, and built
+    from the victim alone (no surrogate to load, nothing to fit)."""
+    if name not in ATTACKS:
+        raise AdvlabError(f"--extra-attacks: unknown attack {name!r}; valid attacks are: {', '.join(ATTACKS)}")
+    cls = ATTACKS[name]
+    if name in TITLES or name in ("apgd", "fab", "transfer", "advgan"):
+        raise AdvlabError(f"--extra-attacks: {name} is a member of the report already (or has its own flag)")
+    if cls.norm is None or getattr(cls, "minimum_norm", False):
+        raise AdvlabError(f"--extra-attacks: {name} minimises the norm and has no budget; the report measures "
+                          "robust accuracy at each eps, so it needs an attack with a budget")
+    if norm not in (getattr(cls, "norms", None) or (cls.norm,)):
+        raise AdvlabError(f"--extra-attacks: {name} does not attack in the {norm} norm")
+    needs = [p.name for p in class_parameters(cls) if p.required and p.name != "model"]
+    if needs or callable(getattr(cls, "fit", None)):
+        what = f"needs {', '.join(needs)}" if needs else "must be fitted first"
+        raise AdvlabError(f"--extra-attacks: {name} {what}; the report builds its attacks from the model alone")
 
 
 def check_eps_list(eps: Sequence[float], norm: str = "linf") -> tuple[float, ...]:
@@ -313,6 +339,8 @@ def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: Robus
         notes.append("no surrogate model: the transfer attack was left out")
     if generative:
         attacks["advgan"] = Member("advgan", "generative", judged(lambda eps: generative[eps]))
+    for name in config.extra_attacks:
+        attacks[name] = extra_member(name, model if ATTACKS[name].black_box else gradient_model, config, judged)
     if isinstance(model, Preprocessed):
         twin = model.bpda()
         attacks["bpda-apgd-ce"] = Member("bpda-apgd-ce", "adaptive", apgd_ce(twin))
@@ -325,6 +353,17 @@ def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: Robus
                      f"{config.eot_draws} passes")
     chain = [name for name in CHAIN if name in attacks]
     return attacks, chain, notes
+
+
+def extra_member(name: str, model: nn.Module, config: RobustnessConfig, judged: Callable) -> Member:
+    """An --extra-attacks member: the registered attack at each eps, with the report's norm, steps, queries and
+    seed where its signature takes them."""
+    cls = ATTACKS[name]
+    taken = {p.name for p in class_parameters(cls)}
+    settings = {"norm": config.norm, "steps": config.steps, "queries": config.queries, "seed": config.seed}
+    options = {key: value for key, value in settings.items() if key in taken}
+    kind = "black-box" if cls.black_box else "white-box"
+    return Member(name, kind, judged(lambda eps: cls(model, eps=eps, **options)))
 
 
 def target_by_target(verdict: Verdict, targets: int,
@@ -469,7 +508,7 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
         "white_box_accuracy": white_box,
         "ensemble": {"members": chain, "accuracy_after": after, "accuracy": after[chain[-1]]},
         "budget": budget_record(config, attacks, int(clean_logits.shape[1]), randomized),
-        "attacks": {name: {"kind": member.kind, "title": TITLES[name]} for name, member in attacks.items()},
+        "attacks": {name: {"kind": member.kind, "title": TITLES.get(name, name)} for name, member in attacks.items()},
         "adaptive": {"eot": randomized, "eot_draws": config.eot_draws if randomized else None,
                      "bpda": "bpda-apgd-ce" in attacks},
         "checks": check_list, "warning": checks.masking_warning(check_list),
