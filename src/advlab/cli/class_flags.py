@@ -4,6 +4,7 @@ One flag per parameter, ``--steps 40``, with the help text of its ``Args:`` line
 its default. Values are typed by ``cli.common.parse_value``: ``int``, ``float``, ``str``; ``bool``:
 ``--random-start false``; ``X | None``: ``none`` gives None; ``tuple[str, ...]``: ``--transforms rotate,scale``.
 A parameter annotated ``nn.Module`` (a surrogate model) takes the path of a classifier run, one annotated
+``tuple[nn.Module, ...]`` (an ensemble of surrogates) comma-separated paths of them, one annotated
 ``Tensor`` (a trigger pattern) the path of a .npy or image file (advlab.data.pattern), and a
 parameter named in `sweeps` (an attack's ``eps``) one number or a comma-separated list of them.
 A parameter whose name clashes with a flag the command has of its own gets ``--PREFIX-NAME``.
@@ -47,6 +48,8 @@ def class_options(args: argparse.Namespace, parameters: Iterable[Parameter], tak
 
 
 def metavar(parameter: Parameter, sweeps: Collection[str] = ()) -> str:
+    if parameter.is_models:
+        return "RUN[,RUN...]"
     if parameter.is_model:
         return "RUN"
     if parameter.is_tensor:
@@ -86,7 +89,10 @@ def default_words(value: Any) -> str:
 
 
 def option_help(parameter: Parameter, sweeps: Collection[str] = ()) -> str:
-    if parameter.is_model:
+    if parameter.is_models:
+        kind = "comma-separated classifier run directories" if not parameter.is_model else \
+            "a classifier run directory, or comma-separated ones"
+    elif parameter.is_model:
         kind = "a classifier run directory"
     elif parameter.is_tensor:
         kind = "a .npy or image file"
@@ -102,12 +108,23 @@ def option_help(parameter: Parameter, sweeps: Collection[str] = ()) -> str:
 
 
 def parse_option(text: str, parameter: Parameter, where: str, sweeps: Collection[str] = ()) -> Any:
-    """`text` typed as `parameter` wants it (a path for a model or a tensor parameter: the pipeline reads it)."""
+    """`text` typed as `parameter` wants it (a path for a model or a tensor parameter, a tuple of paths for a
+    models parameter given several: the pipeline reads them)."""
+    if parameter.is_models:
+        return parse_runs(text, parameter, where)
     if parameter.is_model or parameter.is_tensor:
         return text
     if parameter.name in sweeps:
         return parse_sweep(text, parameter, where)
     return parse_value(text, parameter.annotation, where)
+
+
+def parse_runs(text: str, parameter: Parameter, where: str) -> str | tuple[str, ...]:
+    """Comma-separated run paths: a tuple of them (one path alone stays a path where one model is allowed)."""
+    paths = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not paths:
+        raise AdvlabError(f"{where} must name at least one classifier run directory, got {text!r}")
+    return paths[0] if len(paths) == 1 and parameter.is_model else paths
 
 
 def parse_sweep(text: str, parameter: Parameter, where: str) -> Any:

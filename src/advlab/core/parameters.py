@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from advlab.core.errors import AdvlabError
+
+UNIONS = (typing.Union, types.UnionType)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,16 @@ class Parameter:
         """Annotated with an nn.Module type (another classifier, given as a run directory)."""
         options = typing.get_args(self.annotation) or (self.annotation,)
         return any(isinstance(option, type) and issubclass(option, nn.Module) for option in options)
+
+    @property
+    def is_models(self) -> bool:
+        """Annotated with a sequence of nn.Modules, ``tuple[nn.Module, ...]`` (several classifiers, given as
+        comma-separated run directories), alone or beside ``nn.Module``."""
+        options = typing.get_args(self.annotation) if typing.get_origin(self.annotation) in UNIONS else (
+            self.annotation,)
+        return any(typing.get_origin(option) in (tuple, list) and any(
+            isinstance(item, type) and issubclass(item, nn.Module) for item in typing.get_args(option))
+            for option in options)
 
 
 def docstring_args(cls: type) -> dict[str, str]:

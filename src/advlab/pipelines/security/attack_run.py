@@ -34,7 +34,8 @@ attack run). Afterwards the victim run's report is rewritten, with the new attac
 The options an attack takes are read from its ``__init__`` signature (``class_parameters``):
 the CLI builds one flag per parameter from it, and the Python entry point checks option names
 against it. A parameter annotated ``nn.Module`` (other than the victim ``model``, e.g. a
-transfer attack's surrogate) takes the path of another classifier run.
+transfer attack's surrogate) takes the path of another classifier run; one annotated
+``tuple[nn.Module, ...]`` (a transfer attack's ensemble of surrogates) a list of them.
 
 Under torchrun the batches of ``batch_size`` images are dealt round robin to the ranks (each batch attacked as
 one process attacks it: the attack's seed is the run's, torch's global generators as advlab.pipelines.chunks
@@ -302,6 +303,9 @@ def build_options(cls: type[Attack], options: dict[str, Any], config: AttackRunC
     for name, value in options.items():
         if parameters[name].is_model and isinstance(value, (str, Path)):
             kwargs[name] = load_classifier(value, device)[0]
+        elif parameters[name].is_models and isinstance(value, (list, tuple)):  # an ensemble: several run paths
+            kwargs[name] = tuple(load_classifier(path, device)[0] if isinstance(path, (str, Path)) else path
+                                 for path in value)
     if config.targeted:
         if "targeted" not in parameters:
             raise AdvlabError(f"{config.attack} has no targeted mode; drop --targeted-by/--target")
