@@ -8,7 +8,8 @@ Robustness and Accuracy", sec. 4, eq. (5) and Algorithm 1:
 f(X) the softmax output and beta = 1 / lambda (the paper's 1 and 6 trade accuracy for
 robustness). Algorithm 1's inner maximisation starts at X' = X + 0.001 N(0, I) (projected onto
 the ball and [0, 1] here) and takes `steps` projected sign-gradient steps of size `alpha` on the
-KL term, with f(X) held fixed and the model in eval mode, as the authors' code does. The outer
+KL term, with f(X) held fixed and the model in eval mode, as the authors' code does: the loop of the TPGD
+attack (advlab.attacks.tpgd.kl_ascent), called here. The outer
 loss is the clean cross-entropy plus beta times the batch mean of KL(f(X) || f(X')), differentiated
 through both f(X) and f(X') (also as the authors' code does).
 """
@@ -19,19 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advlab.attacks.lp import linf_bounds, linf_step
+from advlab.attacks.tpgd import kl_ascent, kl_divergence
 from advlab.core.checks import check_int, check_number
 from advlab.core.modes import evaluating
 from advlab.defenses.robust_training import AdversarialObjective, TrainingStep
-
-START_SCALE = 0.001  # Algorithm 1: X' = X + 0.001 N(0, I)
-
-
-def kl_divergence(clean_logits: Tensor, adversarial_logits: Tensor) -> Tensor:
-    """KL(softmax(clean) || softmax(adversarial)) per row, (N,); >= 0, and 0 when the two agree."""
-    clean_log_probs = F.log_softmax(clean_logits, dim=1)
-    adversarial_log_probs = F.log_softmax(adversarial_logits, dim=1)
-    return (clean_log_probs.exp() * (clean_log_probs - adversarial_log_probs)).sum(1)
 
 
 class TRADES(AdversarialObjective):
@@ -56,17 +48,9 @@ class TRADES(AdversarialObjective):
     def adversarial(self, model: nn.Module, images: Tensor, generator: torch.Generator) -> Tensor:
         """Algorithm 1, lines 4-7: x' of (locally) largest KL(f(x) || f(x')), detached."""
         images = images.detach()
-        bounds = linf_bounds(images, self.eps, None)
-        noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        adversarial = torch.clamp(images + START_SCALE * noise, *bounds)
         with evaluating(model), torch.enable_grad():
             clean_logits = model(images).detach()
-            for _ in range(self.steps):
-                adversarial.requires_grad_(True)
-                divergence = kl_divergence(clean_logits, model(adversarial)).sum()
-                grad, = torch.autograd.grad(divergence, adversarial)
-                adversarial = linf_step(adversarial.detach(), grad, self.alpha, bounds)
-        return adversarial.detach()
+            return kl_ascent(model, images, clean_logits, self.eps, self.alpha, self.steps, generator)
 
     def loss(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> TrainingStep:
         adversarial = self.adversarial(model, images, generator)
