@@ -17,7 +17,7 @@ def test_tpgd_is_torchattacks_tpgd(digits_cnn):
     """Same start noise (torch's generator seeded alike), same KL, same steps: the same images, bit for bit."""
     torchattacks = pytest.importorskip("torchattacks")
     model, images, labels = digits_cnn.model, digits_cnn.images, digits_cnn.labels
-    for seed in (0, 1, 2):
+    for seed in (0, 1):  # equal image for image: two seeds show the draws line up
         ours = TPGD(model, eps=EPS, steps=10, seed=seed)(images)
         torch.manual_seed(seed)
         theirs = torchattacks.TPGD(model, eps=EPS, alpha=2.5 * EPS / 10, steps=10)(images, labels)
