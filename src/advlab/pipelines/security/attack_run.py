@@ -174,14 +174,15 @@ def attack_run(config: AttackRunConfig) -> Path:
     seconds = time.perf_counter() - start
     extra = None
     if training is not None:
-        pgd = PGD(model, eps=attack.eps, steps=COMPARISON_PGD_STEPS, targeted=config.targeted, seed=config.seed)
+        pgd = PGD(model, eps=attack.eps, steps=COMPARISON_PGD_STEPS, norm=attack.norm or "linf",
+                  targeted=config.targeted, seed=config.seed)
         extra = learned_record(training, results[0], run_in_batches(pgd, images, labels, targets, mask,
                                                                     dataclasses.replace(config, attack="pgd"), ctx,
-                                                                    device)[0])
+                                                                    device)[0], artefact(attack))
     if ctx.is_main:
         make_output_dir(out, config)
         if training is not None:
-            attack.save(out / GENERATOR_FILE)
+            attack.save(out / artefact(attack)[1])
         write_outputs(out, config, attack, options, results, seconds, extra)
         if config.report and Path(config.run).resolve() / "attacks" in out.resolve().parents:
             from advlab.reports.render import write_report
@@ -192,16 +193,23 @@ def attack_run(config: AttackRunConfig) -> Path:
 
 
 def learns(attack: Attack) -> bool:
-    """Does the attack learn before it attacks (AdvGAN's generator)?"""
+    """Does the attack learn before it attacks (AdvGAN's generator, UAP's perturbation)?"""
     return callable(getattr(attack, "fit", None)) and callable(getattr(attack, "save", None))
+
+
+def artefact(attack: Attack) -> tuple[str, str]:
+    """(word, file name) of what an attack that learns saves: its ``artefact_word`` and ``artefact_file`` class
+    attributes, AdvGAN's ("generator", GENERATOR_FILE) by default; ``<word>_path`` holds a file it was given."""
+    return getattr(attack, "artefact_word", "generator"), getattr(attack, "artefact_file", GENERATOR_FILE)
 
 
 def fit_on_training_rows(attack: Attack, config: AttackRunConfig, ctx: Distributed, attacked: int) -> dict:
     """Fit `attack` on the victim run's training rows (every rank fits its share of each minibatch), unless it was
     given a trained generator; what happened, for results.json. ``--target K`` trains towards K alone (the paper's
     one generator per target); other targeted rules train on random targets."""
-    if getattr(attack, "generator_path", None) is not None:
-        return {"reused": str(Path(attack.generator_path).resolve()), "seconds": 0.0}
+    given = getattr(attack, f"{artefact(attack)[0]}_path", None)
+    if given is not None:
+        return {"reused": str(Path(given).resolve()), "seconds": 0.0}
     data, (train_rows, test_rows) = run_split(config.run)
     images, labels = data.data[train_rows], data.labels[train_rows]
     targets = None if config.target is None else torch.full_like(labels, config.target)
@@ -213,7 +221,8 @@ def fit_on_training_rows(attack: Attack, config: AttackRunConfig, ctx: Distribut
             "attacked_rows": attacked, "seconds": round(seconds, 3), **about}
 
 
-def learned_record(training: dict, result: AttackResult, pgd: AttackResult) -> dict:
+def learned_record(training: dict, result: AttackResult, pgd: AttackResult,
+                   saved: tuple[str, str] = ("generator", GENERATOR_FILE)) -> dict:
     """results.json's keys for an attack that learns: its training, its time per image, and PGD beside it."""
     n = len(result.labels)
 
@@ -222,7 +231,8 @@ def learned_record(training: dict, result: AttackResult, pgd: AttackResult) -> d
         return {"success_rate": summary["success_rate"], "robust_accuracy": summary["robust_accuracy"],
                 "seconds": round(item.seconds, 4), "ms_per_image": 1000 * item.seconds / n, **more}
 
-    return {"training": training, "generator": {"file": GENERATOR_FILE},
+    word, file = saved
+    return {"training": training, word: {"file": file}, "artefact": word,
             "time_per_image_ms": {"generation": 1000 * result.seconds / n,
                                   "training_per_attacked_image": 1000 * training["seconds"] / n},
             "comparison": {result.attack: row(result, training_seconds=training["seconds"]),
@@ -242,14 +252,15 @@ def comparison_table(record: dict) -> str:
         trained = row.get("training_seconds")
         lines.append(f"| {label} | {success} | {100 * row['robust_accuracy']:.1f}% | {row['ms_per_image']:.3f} | "
                      f"{'—' if trained is None else f'{trained:.1f}'} |")
+    word = record.get("artefact", "generator")
     if "reused" in training:
-        source = f"generator reused from {training['reused']} (no training)"
+        source = f"{word} reused from {training['reused']} (no training)"
     else:
-        source = (f"generator trained on the run's {training['n']} training rows, not on the "
+        source = (f"{word} trained on the run's {training['n']} training rows, not on the "
                   f"{training['attacked_rows']} held-out rows attacked here, in {training['seconds']:.1f} s "
                   f"({training['iterations']} iterations"
                   + (f", {training['queries']} queries of the model" if training.get("queries") else "") + ")")
-    return "\n".join(lines) + f"\n\n{source}; saved as {record['generator']['file']}\n"
+    return "\n".join(lines) + f"\n\n{source}; saved as {record[word]['file']}\n"
 
 
 def select(images: Tensor, labels: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
