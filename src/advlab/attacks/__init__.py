@@ -13,20 +13,32 @@ from advlab.attacks.bim import BIM
 from advlab.attacks.bpda import BPDA
 from advlab.attacks.cw import CW
 from advlab.attacks.deepfool import DeepFool
+from advlab.attacks.difgsm import DIFGSM
+from advlab.attacks.ensemble import Ensemble
 from advlab.attacks.eot import EOT, expected_success
 from advlab.attacks.fab import FAB, target_by_rank
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.hopskipjump import HopSkipJump
+from advlab.attacks.jitter import Jitter
 from advlab.attacks.masks import eyeglass_mask, random_blocks_mask, rectangle_mask, stickers_mask
+from advlab.attacks.mifgsm import MIFGSM
 from advlab.attacks.nes import NES
+from advlab.attacks.nifgsm import NIFGSM
 from advlab.attacks.patch import Patch
 from advlab.attacks.pgd import PGD
+from advlab.attacks.pifgsm import PIFGSM
 from advlab.attacks.print_photo import destruction_rate, destruction_table, simulate_print_photo
 from advlab.attacks.queries import QueryCounter
 from advlab.attacks.results import AttackResult
+from advlab.attacks.rfgsm import RFGSM
+from advlab.attacks.sinifgsm import SINIFGSM
 from advlab.attacks.square import Square
+from advlab.attacks.tifgsm import TIFGSM
+from advlab.attacks.tpgd import TPGD
 from advlab.attacks.transfer import Transfer
 from advlab.attacks.transforms import TransformDistribution
+from advlab.attacks.vmifgsm import VMIFGSM
+from advlab.attacks.vnifgsm import VNIFGSM
 from advlab.core.errors import AdvlabError
 from advlab.models.normalize import Normalize
 
@@ -46,6 +58,18 @@ ATTACKS: dict[str, type[Attack]] = {
     "patch": Patch,
     "bpda": BPDA,
     "advgan": AdvGAN,
+    # transfer-oriented iterative attacks (issue 23)
+    "mi-fgsm": MIFGSM,
+    "ni-fgsm": NIFGSM,
+    "si-ni-fgsm": SINIFGSM,
+    "vmi-fgsm": VMIFGSM,
+    "vni-fgsm": VNIFGSM,
+    "di-fgsm": DIFGSM,
+    "ti-fgsm": TIFGSM,
+    "pi-fgsm": PIFGSM,
+    "r-fgsm": RFGSM,
+    "tpgd": TPGD,
+    "jitter": Jitter,
 }
 
 
@@ -57,9 +81,10 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "APGD", "ATTACKS", "BIM", "BPDA", "CW", "EOT", "FAB", "FGSM", "NES", "PGD", "AdvGAN", "Attack", "AttackResult",
-    "DeepFool",
-    "HopSkipJump", "Normalize", "Patch", "QueryCounter", "Square", "Transfer", "TransformDistribution",
-    "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
-    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
+    "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "CW", "DIFGSM", "DeepFool", "EOT",
+    "Ensemble", "FAB", "FGSM", "HopSkipJump", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize", "PGD", "PIFGSM",
+    "Patch", "QueryCounter", "RFGSM", "SINIFGSM", "Square", "TIFGSM", "TPGD", "Transfer", "TransformDistribution",
+    "VMIFGSM", "VNIFGSM", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask",
+    "make_attack", "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask",
+    "target_by_rank",
 ]
