@@ -40,6 +40,15 @@ ZOO_WHY = (
     "image. advlab follows Algorithm 2: x = clip(x0 + delta), the distance to x0")
 
 
+def absent(why: str):
+    """A side this peer does not have (the table shows n/a and why)."""
+
+    def make(seed: int):
+        raise Unavailable(why)
+
+    return make
+
+
 def art_softmax_side(victim, name: str, notes: list[str], one_hot: bool, **options):
     """ART's `name` on the victim with a softmax on top (SimBA needs probabilities), one image at a time."""
 
@@ -81,6 +90,7 @@ def simba_case(victim, args, basis: str) -> Case:
                                              basis=basis, freq_ratio=1 / 8, stride_ratio=1 / 32, queries=queries),
                     "ART": art_softmax_side(victim, "SimBA", notes, True, attack="px" if basis == "pixel" else "dct",
                                             epsilon=eps, max_iter=(queries - 1) // 2, freq_dim=1, stride=1),
+                    "torchattacks": absent("torchattacks 3.5.1 has no SimBA"),
                 }, notes, stronger_why=SIMBA_WHY, judged_by=("ART",), max_seeds=1)
 
 
@@ -103,6 +113,7 @@ def case_zoo(victim, args) -> Case:
                                             nb_parallel=coordinates, max_iter=iterations, binary_search_steps=1,
                                             use_resize=False, use_importance=False, abort_early=False,
                                             batch_size=1, confidence=0.0),
+                    "torchattacks": absent("torchattacks 3.5.1 has no ZOO"),
                 }, notes, stronger_why=ZOO_WHY, judged_by=("ART",), max_seeds=1)
 
 
@@ -115,6 +126,7 @@ def case_spsa(victim, args) -> Case:
                                              delta=delta, lr=lr, samples=samples, queries=queries),
                     "torchattacks": torchattacks_factory(victim, "SPSA", notes, eps=eps, delta=delta, lr=lr,
                                                          nb_iter=iterations, nb_sample=samples, max_batch_size=64),
+                    "ART": absent("ART 1.20.1 has no SPSA evasion attack"),
                 }, notes, judged_by=("torchattacks",))
 
 
