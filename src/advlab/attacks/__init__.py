@@ -20,13 +20,16 @@ from advlab.attacks.fab import FAB, target_by_rank
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.hopskipjump import HopSkipJump
 from advlab.attacks.jitter import Jitter
+from advlab.attacks.jsma import JSMA
 from advlab.attacks.masks import eyeglass_mask, random_blocks_mask, rectangle_mask, stickers_mask
 from advlab.attacks.mifgsm import MIFGSM
 from advlab.attacks.nes import NES
 from advlab.attacks.nifgsm import NIFGSM
+from advlab.attacks.onepixel import OnePixel
 from advlab.attacks.patch import Patch
 from advlab.attacks.pgd import PGD
 from advlab.attacks.pifgsm import PIFGSM
+from advlab.attacks.pixle import Pixle
 from advlab.attacks.print_photo import destruction_rate, destruction_table, simulate_print_photo
 from advlab.attacks.queries import QueryCounter
 from advlab.attacks.results import AttackResult
@@ -70,6 +73,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "r-fgsm": RFGSM,
     "tpgd": TPGD,
     "jitter": Jitter,
+    # sparse (L0) attacks
+    "jsma": JSMA,
+    "one-pixel": OnePixel,
+    "pixle": Pixle,
 }
 
 
@@ -82,9 +89,9 @@ def make_attack(name: str, model, **options) -> Attack:
 
 __all__ = [
     "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "CW", "DIFGSM", "DeepFool", "EOT",
-    "Ensemble", "FAB", "FGSM", "HopSkipJump", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize", "PGD", "PIFGSM",
-    "Patch", "QueryCounter", "RFGSM", "SINIFGSM", "Square", "TIFGSM", "TPGD", "Transfer", "TransformDistribution",
-    "VMIFGSM", "VNIFGSM", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask",
-    "make_attack", "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask",
-    "target_by_rank",
+    "Ensemble", "FAB", "FGSM", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize",
+    "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "Square", "TIFGSM",
+    "TPGD", "Transfer", "TransformDistribution", "VMIFGSM", "VNIFGSM", "destruction_rate", "destruction_table",
+    "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
+    "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
