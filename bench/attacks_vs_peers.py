@@ -360,8 +360,10 @@ def measure_side(victim: Victim, case: Case, make: Factory, seeds: list[int]) ->
         with torch.no_grad():
             wrong = victim.model(adversarial).argmax(1) != labels
         delta = (adversarial - images).flatten(1).double()
+        moved = ((adversarial - images).abs() > 1e-6).any(1).flatten(1) if images.ndim == 4 else delta.abs() > 1e-6
         runs.append({"seconds": seconds, "robust": float((~wrong).double().mean()),
                      "linf": float(delta.abs().max()), "l2_each": delta.norm(dim=1),
+                     "l0": int(moved.sum(1).max()),
                      "in_box": bool(((adversarial >= 0) & (adversarial <= 1)).all()), "wrong": wrong})
     return summarise_runs(victim, case, runs)
 
@@ -376,13 +378,14 @@ def summarise_runs(victim: Victim, case: Case, runs: list[dict]) -> dict:
            "robust": statistics.mean(r["robust"] for r in runs),
            "robust_each": [r["robust"] for r in runs],
            "linf": max(r["linf"] for r in runs), "l2": max(float(r["l2_each"].max()) for r in runs),
+           "l0": max(r["l0"] for r in runs),
            "in_box": all(r["in_box"] for r in runs)}
     success = runs[0]["wrong"] & correct
     out["success"] = float(success.double().sum() / correct.double().sum().clamp(min=1))
     norms = runs[0]["l2_each"][success]
     out["median_l2"] = float(norms.median()) if len(norms) else float("nan")
     if case.norm is not None:
-        size = out["linf"] if case.norm == "linf" else out["l2"]
+        size = out[case.norm]  # linf, l2, or l0: the most pixels (any channel) one image changed
         out["max_norm"] = size
         out["in_budget"] = out["in_box"] and size <= case.eps * (1 + 1e-5) + 1e-6
     return out
@@ -648,7 +651,7 @@ def agreement_notes(results: list[dict]) -> list[str]:
                 kept = "yes" if report["in_budget"] else "**NO**"
                 each = ", ".join(f"{100 * x:.1f}" for x in report["robust_each"])
                 notes.append(f"- {r['case']} / {library}: largest {case.norm} perturbation "
-                             f"{report['max_norm']:.4f} (budget {case.eps}), within budget and [0, 1]: {kept}"
+                             f"{report['max_norm']:.4g} (budget {case.eps}), within budget and [0, 1]: {kept}"
                              + (f"; robust accuracy per seed {each} %" if len(report["robust_each"]) > 1 else ""))
         notes += [f"- {r['case']}: {note}" for note in case.notes]
         if r["verdict"] == "PASS (stronger)":

@@ -1,8 +1,9 @@
 """Peer cases of bench/attacks_vs_peers.py: the sparse family of issue 23 (see bench/peer_sides.py).
 
-The sparse (L0) attacks have no ball: the bench checks every side's images stay in [0, 1] (a Linf "budget" of 1,
-which any image meets) and compares robust accuracy; the L0 counts (JSMA's gamma, One-Pixel's pixels, Pixle's
-patches) are checked in tests/test_attack_jsma.py, test_attack_onepixel.py and test_attack_pixle.py.
+The sparse (L0) attacks' budget is a count of pixels: the bench checks that no image of any side changes more pixels
+(any channel) than the case allows -- JSMA gamma d = 8 of 64, One-Pixel's pixels, Pixle's restarts x its largest patch
+-- and that every image stays in [0, 1], and compares robust accuracy; tests/test_attack_jsma.py,
+test_attack_onepixel.py and test_attack_pixle.py check the counts more finely.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def art_targeted_factory(victim: Victim, name: str, notes: list[str], shift: int
 
 def case_jsma(victim: Victim, args) -> Case:
     theta, gamma, notes = 1.0, 0.125, [JSMA_RULE, JSMA_ART]
-    return Case(f"L0: theta={theta:g}, gamma={gamma} (8 of 64 features), target label + 1", "robust", "linf", 1.0,
+    return Case(f"L0: theta={theta:g}, gamma={gamma} (8 of 64 features), target label + 1", "robust", "l0", 8,
                 False, {
                     "advlab": advlab_factory(victim, "advlab.attacks.jsma", "JSMA", notes, theta=theta, gamma=gamma,
                                              target_rule="next"),
@@ -81,7 +82,7 @@ def case_jsma(victim: Victim, args) -> Case:
 def case_one_pixel(victim: Victim, args) -> Case:
     pixels, population, iterations = 3, 27, 4 if args.quick else 10
     notes = [ONE_PIXEL_DE, ONE_PIXEL_ART]
-    return Case(f"L0: {pixels} pixels, {population} candidates, {iterations} generations", "robust", "linf", 1.0,
+    return Case(f"L0: {pixels} pixels, {population} candidates, {iterations} generations", "robust", "l0", pixels,
                 True, {
                     "advlab": advlab_factory(victim, "advlab.attacks.onepixel", "OnePixel", notes, seeded=True,
                                              pixels=pixels, population=population, iterations=iterations),
@@ -94,7 +95,7 @@ def case_one_pixel(victim: Victim, args) -> Case:
 def case_pixle(victim: Victim, args) -> Case:
     restarts, iterations, notes = 6, 4, [PIXLE_NOTES]
     return Case(f"L0: random mapping, 1-2 px patches, {restarts} restarts x {iterations} candidates", "robust",
-                "linf", 1.0, True, {
+                "l0", restarts * 2 * 2, True, {
                     "advlab": advlab_factory(victim, "advlab.attacks.pixle", "Pixle", notes, seeded=True,
                                              restarts=restarts, iterations=iterations, min_patch=1, max_patch=2,
                                              pixel_mapping="random"),
