@@ -323,7 +323,8 @@ CORE_CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
 }
 # the rest of the catalogue (issue 23), one module per family: bench/peer_cases_*.py, each with its CASES
 CATALOGUE_MODULES = ("peer_cases_momentum", "peer_cases_input", "peer_cases_iterative", "peer_cases_score",
-                     "peer_cases_decision", "peer_cases_universal", "peer_cases_sparse")
+                     "peer_cases_decision", "peer_cases_universal", "peer_cases_sparse", "peer_cases_elastic",
+                     "peer_cases_minimal", "peer_cases_geometric")
 CATALOGUE_CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
     name: case for module in CATALOGUE_MODULES for name, case in importlib.import_module(module).CASES.items()}
 CASES = {**CORE_CASES, **CATALOGUE_CASES}
