@@ -18,6 +18,7 @@ from advlab.attacks.ensemble import Ensemble
 from advlab.attacks.eot import EOT, expected_success
 from advlab.attacks.fab import FAB, target_by_rank
 from advlab.attacks.fgsm import FGSM
+from advlab.attacks.geoda import GeoDA
 from advlab.attacks.hopskipjump import HopSkipJump
 from advlab.attacks.jitter import Jitter
 from advlab.attacks.jsma import JSMA
@@ -40,6 +41,7 @@ from advlab.attacks.tifgsm import TIFGSM
 from advlab.attacks.tpgd import TPGD
 from advlab.attacks.transfer import Transfer
 from advlab.attacks.transforms import TransformDistribution
+from advlab.attacks.uap import UAP
 from advlab.attacks.vmifgsm import VMIFGSM
 from advlab.attacks.vnifgsm import VNIFGSM
 from advlab.core.errors import AdvlabError
@@ -77,6 +79,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "jsma": JSMA,
     "one-pixel": OnePixel,
     "pixle": Pixle,
+    # universal perturbations
+    "uap": UAP,
+    # decision-based black-box
+    "geoda": GeoDA,
 }
 
 
@@ -89,9 +95,9 @@ def make_attack(name: str, model, **options) -> Attack:
 
 __all__ = [
     "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "CW", "DIFGSM", "DeepFool", "EOT",
-    "Ensemble", "FAB", "FGSM", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize",
+    "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize",
     "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "Square", "TIFGSM",
-    "TPGD", "Transfer", "TransformDistribution", "VMIFGSM", "VNIFGSM", "destruction_rate", "destruction_table",
-    "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
-    "simulate_print_photo", "stickers_mask", "target_by_rank",
+    "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "destruction_rate",
+    "destruction_table", "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask",
+    "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
