@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 from helpers import cli_classifier_run, run_cli
 
 from advlab.attacks.uap import UAP
@@ -13,14 +12,7 @@ VICTIM = ["--data", "digits", "--width", "8", "--epochs", "3", "--lr", "0.003", 
 QUIET = ["--device", "cpu", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    from advlab.attacks import ATTACKS
-
-    monkeypatch.setitem(ATTACKS, "uap", UAP)  # until advlab.attacks registers it
-
-
-def test_cli_fits_on_the_training_rows_and_saves_the_perturbation(registered, tmp_path, capsys):
+def test_cli_fits_on_the_training_rows_and_saves_the_perturbation(tmp_path, capsys):
     from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
 
     run = cli_classifier_run(tmp_path / "clf", VICTIM)
