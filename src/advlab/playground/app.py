@@ -130,7 +130,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from advlab import __version__
 from advlab.core.errors import AdvlabError
-from advlab.playground.attack_lab import AttackLab, AttackRequest, Busy, InvalidField, VictimNotFound
+from advlab.playground.attack_lab import AttackLab, AttackRequest, Busy, InvalidField, VictimNotFound, attack_list
 from advlab.playground.audio_lab import AUDIO_POSTS, MAX_BODY_BYTES, AudioLab, audio_router
 from advlab.playground.backdoor_lab import BackdoorLab, backdoor_router
 from advlab.playground.gan_game import LIVE_OPTIONS, GanGame, GanOptions, estimate_bytes
@@ -384,6 +384,10 @@ def add_http_routes(app: FastAPI, sessions: SessionManager, lab: AttackLab, limi
     @app.get("/api/attack/victims")
     def victims() -> dict:
         return {"victims": lab.victims()}
+
+    @app.get("/api/attack/attacks")
+    def attacks() -> dict:
+        return {"attacks": attack_list()}
 
     @app.get("/api/attack/digits")
     def digits(victim: Annotated[str, Query(min_length=1, max_length=256)] = "builtin",

@@ -12,7 +12,11 @@ held-out split (``advlab.pipelines.train_classifier.held_out_split``), offered o
 
 The attacks are advlab's own (``advlab.attacks``), with their papers' algorithms: FGSM (Goodfellow et al. 2015),
 BIM (Kurakin et al. 2016), PGD (Madry et al. 2018), CW-L2 (Carlini & Wagner 2017) and Square
-(Andriushchenko et al. 2020), Linf budgets ``eps`` except CW, which finds its own smallest L2 perturbation.
+(Andriushchenko et al. 2020), Linf budgets ``eps`` except CW, which finds its own smallest L2 perturbation; and
+every attack of ``LAB_EXTRAS`` that is registered, the ones of the catalogue (``advlab attack --list``) that run in
+seconds on one digit, built from the request's ``eps`` (when the attack has a budget), ``steps`` and ``queries``
+(when it takes them), ``targeted`` and ``seed``, their other settings the attack's own defaults.
+``GET /api/attack/attacks`` lists them with their paper, threat model, access and the fields they take.
 
 The digit comes as H*W values in [0, 1] at the victim's own size (784 for the built-in 28x28 MNIST victim, row by
 row: the page's canvas downsampled, ink = 1; a grayscale drawing fills every channel) or as the index of a test
@@ -39,15 +43,23 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
-from advlab.attacks import BIM, CW, FGSM, PGD, Square
+from advlab.attacks import ATTACKS, BIM, CW, FGSM, PGD, Square
+from advlab.attacks.catalogue import catalogue
 from advlab.core.errors import AdvlabError
+from advlab.core.parameters import class_parameters
 from advlab.data import FILE_DATASETS, classes_in_turn
 from advlab.defenses.preprocessed import load_model
 from advlab.metrics.features import DigitsEmbedder, Recipe, cached_or_trained, held_out_data, make_recipe
 from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split
 
-ATTACK_NAMES = ("fgsm", "bim", "pgd", "cw", "square")
-ITERATIVE = frozenset({"bim", "pgd", "cw", "square"})
+CORE_ATTACKS = ("fgsm", "bim", "pgd", "cw", "square")
+# the rest of the catalogue that runs in seconds on one digit (the playground offers those registered)
+LAB_EXTRAS = ("apgd", "deepfool", "fab", "mi-fgsm", "ni-fgsm", "si-ni-fgsm", "vmi-fgsm", "vni-fgsm", "di-fgsm",
+              "ti-fgsm", "pi-fgsm", "r-fgsm", "tpgd", "jitter", "jsma", "one-pixel", "pixle", "sparsefool", "ead",
+              "newtonfool", "vat", "acg", "spatial", "nes", "spsa", "simba", "zoo", "hopskipjump", "boundary",
+              "geoda", "sign-opt")
+ATTACK_NAMES = CORE_ATTACKS + tuple(name for name in LAB_EXTRAS if name in ATTACKS)
+ITERATIVE = frozenset(ATTACK_NAMES) - {"fgsm"}
 TRACE_POINTS = 500
 MAX_RECORDS = 20_000
 MAX_DIGITS_PAGE = 100
@@ -86,7 +98,7 @@ class AttackRequest(BaseModel):
 
     victim: str = Field(BUILTIN, min_length=1, max_length=256,
                         description="'builtin', 'builtin-digits' or a run id from GET /api/attack/victims")
-    attack: Literal["fgsm", "bim", "pgd", "cw", "square"] = "pgd"
+    attack: Literal[ATTACK_NAMES] = "pgd"
     image: list[Pixel] | None = Field(None, min_length=1, max_length=MAX_IMAGE_VALUES,
                                       description="the drawn digit: H*W values in [0, 1] at the victim's size, row "
                                                   "by row (784 for the built-in 28x28 victim)")
@@ -94,13 +106,14 @@ class AttackRequest(BaseModel):
     label: int | None = Field(None, ge=0, description="the true class (default: the digit's, else the prediction)")
     targeted: bool = False
     target: int | None = Field(None, ge=0, description="the class to reach (targeted attacks only)")
-    eps: float = Field(0.2, gt=0, le=1, description="Linf budget (FGSM, BIM, PGD, Square)")
+    eps: float = Field(0.2, gt=0, le=1, description="the budget in the attack's norm (ignored by the attacks that "
+                                                     "find their own smallest perturbation)")
     steps: int | None = Field(None, ge=1, le=500,
                               description="iterations (BIM: the paper's rule; PGD: 20; CW: Adam steps per round, 100)")
     alpha: float | None = Field(None, gt=0, le=1,
                                 description="step size (BIM: 1/255 at the paper's step count, else the paper's total "
                                             "distance over the steps; PGD: 2.5 eps / steps)")
-    queries: int = Field(1000, ge=2, le=10_000, description="Square's query budget")
+    queries: int = Field(1000, ge=2, le=10_000, description="a black-box attack's query budget per image")
     c: float = Field(0.1, gt=0, le=1e4, description="CW's first trade-off constant")
     kappa: float = Field(0.0, ge=0, le=50, description="CW's confidence margin")
     binary_steps: int = Field(5, ge=1, le=10, description="CW's rounds of search over c")
@@ -426,7 +439,45 @@ def build_attack(request: AttackRequest, model: nn.Module):
     if name == "cw":
         return CW(model, c=request.c, kappa=request.kappa, steps=request.steps or 100,
                   binary_steps=request.binary_steps, targeted=targeted)
-    return Square(model, eps=eps, queries=request.queries, targeted=targeted, seed=request.seed)
+    if name == "square":
+        return Square(model, eps=eps, queries=request.queries, targeted=targeted, seed=request.seed)
+    return catalogue_attack(request, model)
+
+
+def taken(name: str) -> set[str]:
+    """The request fields the registered attack `name` takes (its __init__'s parameters among them)."""
+    own = {parameter.name for parameter in class_parameters(ATTACKS[name])}
+    return own & {"eps", "steps", "queries", "targeted", "seed"}
+
+
+def catalogue_attack(request: AttackRequest, model: nn.Module):
+    """A LAB_EXTRAS attack with the request's eps, steps, queries, targeted and seed where it takes them."""
+    fields = taken(request.attack)
+    if request.targeted and "targeted" not in fields:
+        raise InvalidField("targeted", f"{request.attack} has no targeted mode; untick 'targeted'")
+    values = {"eps": request.eps, "steps": request.steps, "queries": request.queries,
+              "targeted": request.targeted, "seed": request.seed}
+    cls = ATTACKS[request.attack]
+    if cls.norm is None or getattr(cls, "minimum_norm", False):
+        fields.discard("eps")  # it finds its own smallest perturbation; an eps would only stop it early
+    return cls(model, **{key: values[key] for key in fields if values[key] is not None})
+
+
+def attack_list() -> list[dict[str, Any]]:
+    """The attacks the page offers: name, paper, threat model, access, and the fields each takes."""
+    entries = {entry.name: entry for entry in catalogue({name: ATTACKS[name] for name in ATTACK_NAMES})}
+    core_fields = {"fgsm": {"eps", "targeted"}, "bim": {"eps", "steps", "targeted"},
+                   "pgd": {"eps", "steps", "targeted", "seed"}, "cw": {"steps", "targeted"},
+                   "square": {"eps", "queries", "targeted", "seed"}}
+    listed = []
+    for name in ATTACK_NAMES:
+        entry = entries[name]
+        fields = core_fields.get(name) or taken(name)
+        if name not in core_fields and (ATTACKS[name].norm is None or getattr(ATTACKS[name], "minimum_norm", False)):
+            fields = fields - {"eps"}
+        listed.append({"name": name, "paper": entry.paper, "threat": entry.threat, "access": entry.access,
+                       "takes": sorted(fields)})
+    return listed
 
 
 def describe(victim: Victim, request: AttackRequest, image: Tensor, adversarial: Tensor, clean_logits: Tensor,

@@ -6,7 +6,7 @@ window.AttackPage = (() => {
   // MNIST's digits were fitted into a 20x20 box and centred by their centre of mass in 28x28 (LeCun et al. 1998);
   // a drawing for a 28x28 victim is prepared the same way, for other sizes its ink is fitted to the whole side.
   const MNIST_SIDE = 28, MNIST_BOX = 20;
-  const state = { opened: false, source: null, shape: [1, 28, 28], shapes: {}, result: null };
+  const state = { opened: false, source: null, shape: [1, 28, 28], shapes: {}, result: null, takes: {} };
 
   function setStatus(text, isError) {
     const box = $("attack-status");
@@ -92,6 +92,21 @@ window.AttackPage = (() => {
     }
   }
 
+  // The attacks the server offers (GET /api/attack/attacks): the select's options, and the fields each one takes.
+  async function loadAttacks() {
+    const { attacks } = await Playground.json("/api/attack/attacks");
+    const select = $("attack"), chosen = select.value || "pgd";
+    select.innerHTML = "";
+    for (const a of attacks) {
+      const option = document.createElement("option");
+      option.value = a.name; option.textContent = a.name;
+      option.title = `${a.paper} · ${a.threat} · ${a.access}`;
+      state.takes[a.name] = a.takes;
+      select.appendChild(option);
+    }
+    select.value = attacks.some((a) => a.name === chosen) ? chosen : "pgd";
+  }
+
   async function loadDigits(start) {
     setStatus("loading test digits…");
     const victim = $("victim").value;
@@ -134,8 +149,9 @@ window.AttackPage = (() => {
     if (state.source.drawn) request.image = downsample(state.shape[1], state.shape[2]);
     else request.digit = state.source.digit;
     if (request.targeted) request.target = parseInt($("target").value, 10);
-    if (["bim", "pgd"].includes(request.attack)) request.steps = parseInt($("steps").value, 10);
-    if (request.attack === "square") request.queries = Math.max(2, parseInt($("steps").value, 10) * 10);
+    const takes = state.takes[request.attack] || [];
+    if (takes.includes("steps") && request.attack !== "cw") request.steps = parseInt($("steps").value, 10);
+    if (takes.includes("queries")) request.queries = Math.max(2, parseInt($("steps").value, 10) * 10);
     setStatus(`running ${request.attack}…`);
     $("run-attack").disabled = true;
     try {
@@ -196,7 +212,9 @@ window.AttackPage = (() => {
     async open() {
       if (state.opened) return;
       state.opened = true;
-      try { await loadVictims(); await loadDigits(0); } catch (error) { setStatus(error.message, true); }
+      try { await loadAttacks(); await loadVictims(); await loadDigits(0); } catch (error) {
+        setStatus(error.message, true);
+      }
     },
   };
 })();
