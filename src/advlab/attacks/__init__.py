@@ -35,7 +35,9 @@ from advlab.attacks.print_photo import destruction_rate, destruction_table, simu
 from advlab.attacks.queries import QueryCounter
 from advlab.attacks.results import AttackResult
 from advlab.attacks.rfgsm import RFGSM
+from advlab.attacks.simba import SimBA
 from advlab.attacks.sinifgsm import SINIFGSM
+from advlab.attacks.spsa import SPSA
 from advlab.attacks.square import Square
 from advlab.attacks.tifgsm import TIFGSM
 from advlab.attacks.tpgd import TPGD
@@ -44,6 +46,7 @@ from advlab.attacks.transforms import TransformDistribution
 from advlab.attacks.uap import UAP
 from advlab.attacks.vmifgsm import VMIFGSM
 from advlab.attacks.vnifgsm import VNIFGSM
+from advlab.attacks.zoo import ZOO
 from advlab.core.errors import AdvlabError
 from advlab.models.normalize import Normalize
 
@@ -83,6 +86,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "uap": UAP,
     # decision-based black-box
     "geoda": GeoDA,
+    # score-based black-box
+    "simba": SimBA,
+    "zoo": ZOO,
+    "spsa": SPSA,
 }
 
 
@@ -96,8 +103,8 @@ def make_attack(name: str, model, **options) -> Attack:
 __all__ = [
     "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "CW", "DIFGSM", "DeepFool", "EOT",
     "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize",
-    "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "Square", "TIFGSM",
-    "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "destruction_rate",
+    "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "SPSA", "SimBA", "Square",
+    "TIFGSM", "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "ZOO", "destruction_rate",
     "destruction_table", "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask",
     "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
