@@ -394,6 +394,10 @@ def summarise_runs(victim: Victim, case: Case, runs: list[dict]) -> dict:
 
 def run_case(name: str, victim: Victim, args) -> dict:
     case = CASES[name](victim, args)
+    if case.max_images is not None and case.max_images < len(victim.labels):  # the sides are built on the victim
+        victim = dataclasses.replace(victim, images=victim.images[:case.max_images],
+                                     labels=victim.labels[:case.max_images], _art=None)
+        case = CASES[name](victim, args)
     seeds = list(range(SEED, SEED + args.seeds))
     sides = {}
     for library, make in case.sides.items():
@@ -624,7 +628,8 @@ def agreement_lines(results: list[dict]) -> list[str]:
 def budget_cell(result: dict) -> str:
     case = result["spec"]
     judged = "" if case.judged_by == PEERS else f"; verdict against {', '.join(case.judged_by)} only (notes)"
-    return case.budget + judged
+    first = "" if case.max_images is None else f"; the first {case.max_images} images"
+    return case.budget + first + judged
 
 
 def min_norm_lines(results: list[dict]) -> list[str]:

@@ -114,7 +114,7 @@ def case_zoo(victim, args) -> Case:
                                             use_resize=False, use_importance=False, abort_early=False,
                                             batch_size=1, confidence=0.0),
                     "torchattacks": absent("torchattacks 3.5.1 has no ZOO"),
-                }, notes, stronger_why=ZOO_WHY, judged_by=("ART",), max_seeds=1)
+                }, notes, stronger_why=ZOO_WHY, judged_by=("ART",), max_seeds=1, max_images=120)
 
 
 def case_spsa(victim, args) -> Case:

@@ -229,3 +229,4 @@ class Case:
     stronger_why: str = ""  # why advlab comes out stronger than a peer, where it does (measured, see notes)
     judged_by: tuple[str, ...] = PEERS  # the peers the verdict compares with (others are shown for information)
     max_seeds: int | None = None  # fewer seeds for costly random attacks
+    max_images: int | None = None  # the first N images only, for a peer that takes one image at a time
