@@ -82,12 +82,10 @@ class CW(Attack):
         const = torch.full((n,), self.c, dtype=images.dtype, device=images.device)
         lower, upper = torch.zeros_like(const), torch.full_like(const, float("inf"))
         best, best_l2 = images.clone(), torch.full_like(const, float("inf"))
-        start = torch.atanh((2 * images - 1) * TANH_SHRINK)
+        start = to_tanh(images)
         for _ in range(self.binary_steps):
             found = self.descend(images, labels, mask, start, const, best, best_l2)
-            upper = torch.where(found, torch.minimum(upper, const), upper)
-            lower = torch.where(found, lower, torch.maximum(lower, const))
-            const = torch.where(upper.isfinite(), (lower + upper) / 2, const * GROWTH)
+            const, lower, upper = next_constants(found, const, lower, upper)
         return best
 
     def descend(self, images: Tensor, labels: Tensor, mask: Tensor | None, start: Tensor, const: Tensor,
@@ -125,3 +123,75 @@ def to_image(w: Tensor, images: Tensor, mask: Tensor | None) -> Tensor:
     """x' = (tanh(w) + 1) / 2 where the mask allows, the clean image elsewhere."""
     adversarial = (torch.tanh(w) + 1) / 2
     return adversarial if mask is None else torch.where(mask, adversarial, images)
+
+
+def to_tanh(images: Tensor) -> Tensor:
+    """The w that `to_image` maps back to the images (up to 5e-7): atanh((2x - 1) * 0.999999)."""
+    return torch.atanh((2 * images - 1) * TANH_SHRINK)
+
+
+def next_constants(found: Tensor, const: Tensor, lower: Tensor, upper: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One step of the paper's binary search over c per image: (const, lower, upper) for the next run.
+
+    An image adversarial in the last run (`found`) takes its c as the new upper bound, the others as the new lower
+    bound; c becomes the midpoint once an upper bound is known, and grows x10 until then.
+    """
+    upper = torch.where(found, torch.minimum(upper, const), upper)
+    lower = torch.where(found, lower, torch.maximum(lower, const))
+    return torch.where(upper.isfinite(), (lower + upper) / 2, const * GROWTH), lower, upper
+
+
+# ---------------------------------------------------------------------- the search of the L0 and Linf attacks
+
+
+class RowAdam:
+    """Adam (Kingma & Ba 2015; torch's defaults) on the rows of a batch that are still running.
+
+    All rows start together; a row that stops is no longer stepped, so the rows that step share one step count.
+    """
+
+    def __init__(self, like: Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+        self.m, self.v = torch.zeros_like(like), torch.zeros_like(like)
+
+    def step(self, w: Tensor, grad: Tensor, rows: Tensor) -> None:
+        """w[rows] -= one Adam step on `grad` (the gradient of those rows), in place."""
+        beta1, beta2 = self.betas
+        self.t += 1
+        self.m[rows] = beta1 * self.m[rows] + (1 - beta1) * grad
+        self.v[rows] = beta2 * self.v[rows] + (1 - beta2) * grad.square()
+        m_hat, v_hat = self.m[rows] / (1 - beta1 ** self.t), self.v[rows] / (1 - beta2 ** self.t)
+        w[rows] -= self.lr * m_hat / (v_hat.sqrt() + self.eps)
+
+
+def doubling_search(objective, images: Tensor, starts: Tensor, mask: Tensor | None, const: Tensor, steps: int,
+                    lr: float, largest: float, factor: float = 2.0) -> tuple[Tensor, Tensor, Tensor]:
+    """The search over c of C&W's L0 and Linf attacks (sec. VI.B-C; ``doit`` in the authors' code).
+
+    Per image, Adam in tanh space from `starts` (a warm start) at the constant c; the first iterate that meets the
+    objective's goal is the image's solution and ends its search; after `steps` iterations without one, c grows by
+    `factor` and Adam goes on from where it is; an image whose c reaches `largest` has failed.
+    `objective(adversarial, rows, const)` gives (loss (k,), goal met (k,) bool) for the images `rows`.
+
+    Returns (solved (N,) bool, solutions (N, ...): `starts` where unsolved, const (N,): each solution's c).
+    """
+    w = to_tanh(starts)
+    adam = RowAdam(w, lr)
+    const, solutions = const.clone(), starts.clone()
+    solved = torch.zeros(len(images), dtype=torch.bool, device=images.device)
+    running, spent = const < largest, 0
+    while running.any():
+        rows = running.nonzero()[:, 0]
+        w_rows = w[rows].requires_grad_(True)
+        adversarial = to_image(w_rows, images[rows], None if mask is None else mask[rows])
+        loss, met = objective(adversarial, rows, const[rows])
+        grad, = torch.autograd.grad(loss.sum(), w_rows)
+        with torch.no_grad():
+            solutions[rows[met]] = adversarial[met]
+            solved[rows[met]] = True
+            adam.step(w, grad[~met], rows[~met])
+            spent += 1
+            if spent % steps == 0:
+                const = torch.where(running & ~solved, const * factor, const)
+            running = running & ~solved & (const < largest)
+    return solved, solutions, const
