@@ -178,7 +178,7 @@ def test_noise_with_vanishing_sigma_is_cross_entropy_and_the_noise_is_unclipped_
 
 
 @pytest.mark.parametrize("call,words", [
-    (lambda: make_objective("mixup"), ["unknown training defense 'mixup'", "pgd-at", "trades", "fast-at", "noise"]),
+    (lambda: make_objective("cutout"), ["unknown training defense 'cutout'", "pgd-at", "trades", "fast-at", "noise"]),
     (lambda: make_objective("pgd-at"), ["needs eps"]),
     (lambda: make_objective("noise"), ["needs sigma"]),
     (lambda: PGDAdversarialTraining(eps=-0.1), ["eps", "(0, 1]", "-0.1"]),
@@ -194,7 +194,7 @@ def test_objectives_refuse_bad_options(call, words):
 
 
 @pytest.mark.parametrize("values,words", [
-    ({"defense": "mixup"}, ["'defense'", "none", "pgd-at", "trades", "fast-at", "noise", "'mixup'"]),
+    ({"defense": "cutout"}, ["'defense'", "none", "pgd-at", "trades", "fast-at", "noise", "'cutout'"]),
     ({"defense": "pgd-at"}, ["'pgd-at'", "needs option 'eps'"]),
     ({"defense": "pgd-at", "eps": -0.1}, ["'eps'", "(0, 1]", "-0.1"]),
     ({"defense": "trades", "eps": 0.0}, ["'eps'", "(0, 1]"]),

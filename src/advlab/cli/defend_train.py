@@ -1,4 +1,6 @@
-"""`advlab defend adv-train | trades | fast-at | noise RUN --out DIR`: retrain RUN's classifier robustly.
+"""`advlab defend adv-train | trades | fast-at | noise | mart | label-smoothing | mixup | cutmix RUN --out DIR`.
+
+Retrain RUN's classifier robustly -- or, for the last three, with a training baseline that is no defense.
 
 RUN is a trained classifier run (advlab classifier train). The defended model is trained from
 scratch, as the papers do, with RUN's config -- the same data, architecture, image size, seed and
@@ -10,6 +12,15 @@ The result is an ordinary classifier run: ``advlab attack`` and ``advlab robustn
     trades     TRADES (Zhang et al. 2019), --beta
     fast-at    FGSM from a random start + the catastrophic-overfitting guard (Wong et al. 2020)
     noise      Gaussian noise augmentation, the base classifier of randomized smoothing (Cohen et al. 2019)
+    mart       MART (Wang et al. 2020): boosted CE on x' + beta * KL(p(x) || p(x')) (1 - p_y(x))
+
+adv-train, trades and mart take --awp-gamma: adversarial weight perturbation on top (Wu et al. 2020; the paper's
+5e-3). The baselines below are NOT adversarial defenses -- no threat model, nothing trained against an attack --;
+they are here to be measured beside the defenses:
+
+    label-smoothing   cross-entropy against smoothed labels (Szegedy et al. 2016), --smoothing 0.1
+    mixup             convex combinations of image pairs and their labels (Zhang et al. 2018), --mixup-alpha 1
+    cutmix            a box of another image pasted in, labels by area (Yun et al. 2019), --cutmix-alpha 1
 
 On MNIST (``advlab classifier train --data mnist``, the default data) Madry et al. 2018 train at
 eps 0.3: ``advlab defend adv-train RUN --eps 0.3 --out DIR``.
@@ -39,19 +50,54 @@ EXAMPLES = {  # verb: its example on an MNIST run (each verb's help shows only t
     "trades": "advlab defend trades runs/clf --eps 0.3 --beta 6 --out runs/clf-trades",
     "fast-at": "advlab defend fast-at runs/clf --eps 0.3 --out runs/clf-fast-at",
     "noise": "advlab defend noise runs/clf --sigma 0.25 --out runs/clf-noise",
+    "mart": "advlab defend mart runs/clf --eps 0.3 --beta 6 --out runs/clf-mart",
+    "label-smoothing": "advlab defend label-smoothing runs/clf --smoothing 0.1 --out runs/clf-ls",
+    "mixup": "advlab defend mixup runs/clf --mixup-alpha 1.0 --out runs/clf-mixup",
+    "cutmix": "advlab defend cutmix runs/clf --cutmix-alpha 1.0 --out runs/clf-cutmix",
 }
+NOT_A_DEFENSE = "a training baseline, NOT an adversarial defense"
 # reset to defaults, then set per verb
-DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup", *DP_OPTIONS)
+DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup", "awp_gamma", "smoothing",
+                   "mixup_alpha", "cutmix_alpha", *DP_OPTIONS)
+OPTION_NOTES = {  # the help of the options `advlab classifier train` does not describe, and their unset values
+    "awp_gamma": ("adversarial weight perturbation (Wu et al. 2020) on top: each layer's weights w_l perturbed by "
+                  "gamma ||w_l|| along the adversarial loss's gradient while training (the paper's 5e-3)",
+                  "default None: no AWP"),
+    "smoothing": ("label smoothing's epsilon, the uniform distribution's share of the target, in (0, 1)",
+                  "default 0.1, the paper's"),
+    "mixup_alpha": ("mixup's lambda ~ Beta(alpha, alpha), > 0 (1: uniform)", "default 1.0, the paper's on CIFAR-10"),
+    "cutmix_alpha": ("CutMix's lambda ~ Beta(alpha, alpha) sets the pasted box's area, > 0",
+                     "default 1.0, the paper's"),
+}
+DOCS = {**OPTION_DOCS, **{name: text for name, (text, _) in OPTION_NOTES.items()},
+        "beta": "weight of the robust KL term: TRADES' beta (1/lambda), MART's lambda",
+        "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at, mart)",
+        "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades, mart)",
+        "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at, trades and mart, 1.25 eps for fast-at)",
+        "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at, "
+                      "mart; unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp; "
+                      "AWP starts when it ends)"}
 ATTACKS = {"pgd": "pgd-at", "fgsm": "fast-at"}  # adv-train --attack -> defense
 VERBS = {  # verb: (defense, the defense options it shows, help)
-    "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha", "eps_warmup"),
+    "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha", "eps_warmup", "awp_gamma"),
                   "PGD adversarial training (Madry et al. 2018) from scratch on RUN's data and split"),
-    "trades": ("trades", ("eps", "attack_steps", "attack_alpha", "beta", "eps_warmup"),
+    "trades": ("trades", ("eps", "attack_steps", "attack_alpha", "beta", "eps_warmup", "awp_gamma"),
                "TRADES (Zhang et al. 2019): clean cross-entropy + beta * KL to the worst point of the eps-ball"),
     "fast-at": ("fast-at", ("eps", "attack_alpha", "eps_warmup"),
                 "fast adversarial training: FGSM from a random start, step 1.25 eps (Wong et al. 2020)"),
     "noise": ("noise", ("sigma",),
               "Gaussian noise augmentation (Cohen et al. 2019): the base classifier for randomized smoothing"),
+    "mart": ("mart", ("eps", "attack_steps", "attack_alpha", "beta", "eps_warmup", "awp_gamma"),
+             "MART (Wang et al. 2020): boosted cross-entropy on PGD examples + beta (the paper's lambda) * "
+             "KL(p(x) || p(x')) weighted by 1 - p_y(x)"),
+    "label-smoothing": ("label-smoothing", ("smoothing",),
+                        f"label smoothing (Szegedy et al. 2016), {NOT_A_DEFENSE}: cross-entropy against "
+                        "(1 - smoothing) one-hot + smoothing uniform"),
+    "mixup": ("mixup", ("mixup_alpha",),
+              f"mixup (Zhang et al. 2018), {NOT_A_DEFENSE}: trains on convex combinations of image pairs and "
+              "their labels"),
+    "cutmix": ("cutmix", ("cutmix_alpha",),
+               f"CutMix (Yun et al. 2019), {NOT_A_DEFENSE}: pastes a box of another image, labels mixed by area"),
 }
 
 
@@ -67,7 +113,7 @@ def add_parsers(verbs) -> None:
         parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         hidden = {"defense", *DEFENSE_OPTIONS} - set(shown)
-        add_config_flags(parser, ClassifierTrainConfig, OPTION_DOCS, skip=hidden, default_note=default_note)
+        add_config_flags(parser, ClassifierTrainConfig, DOCS, skip=hidden, default_note=default_note)
         parser.set_defaults(handler=run_defend, defense=defense)
 
 
@@ -75,6 +121,8 @@ def default_note(field: dataclasses.Field) -> str:
     """How a flag's default reads: --out is required, defense options have their own, the rest come from RUN."""
     if field.name == "out":
         return "required"
+    if field.name in OPTION_NOTES:
+        return OPTION_NOTES[field.name][1]
     return f"default {field.default}" if field.name in DEFENSE_OPTIONS else "default: RUN's"
 
 

@@ -1,5 +1,8 @@
 """Defenses: adversarial training, certified smoothing, input transformations, purification and DP-SGD.
 
+Beside them, training baselines that are NOT adversarial defenses (label smoothing, mixup, CutMix), exported so
+that the robust objectives can be measured against them.
+
 One defense per file, each citing its paper. ``Preprocessed`` puts an input transformation in
 front of a classifier (with BPDA's straight-through backward pass on request), and ``load_model``
 rebuilds the model a classifier run stands for, defended or not.
@@ -7,6 +10,7 @@ rebuilds the model a classifier run stands for, defended or not.
 
 from __future__ import annotations
 
+from advlab.defenses.awp import AdversarialWeightPerturbation
 from advlab.defenses.bit_depth import BitDepth
 from advlab.defenses.defense_gan import DefenseGAN
 from advlab.defenses.dp_sgd import DPSGD, train_dp_sgd
@@ -14,13 +18,17 @@ from advlab.defenses.fast_at import FastAdversarialTraining
 from advlab.defenses.feature_squeezing import MedianSmoothing, SqueezeDetector
 from advlab.defenses.gaussian_noise import GaussianNoiseTraining
 from advlab.defenses.jpeg import JPEG
+from advlab.defenses.label_smoothing import LabelSmoothing
+from advlab.defenses.mart import MART
+from advlab.defenses.mixup import CutMix, Mixup
 from advlab.defenses.pgd_at import PGDAdversarialTraining
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense, write_defense
 from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_objective
 from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
 from advlab.defenses.trades import TRADES
 
-__all__ = ["ABSTAIN", "DPSGD", "JPEG", "OBJECTIVES", "TRADES", "BitDepth", "DefenseGAN", "FastAdversarialTraining",
+__all__ = ["ABSTAIN", "DPSGD", "JPEG", "MART", "OBJECTIVES", "TRADES", "AdversarialWeightPerturbation", "BitDepth",
+           "CutMix", "LabelSmoothing", "Mixup", "DefenseGAN", "FastAdversarialTraining",
            "MedianSmoothing", "SqueezeDetector", "GaussianNoiseTraining",
            "PGDAdversarialTraining", "Preprocessed", "SmoothedClassifier", "TrainingObjective", "load_model",
            "make_objective", "read_defense", "train_dp_sgd", "write_defense"]

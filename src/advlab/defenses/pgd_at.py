@@ -44,8 +44,11 @@ class PGDAdversarialTraining(AdversarialObjective):
         attack = GeneratorPGD(model, generator, eps=self.eps, alpha=self.alpha, steps=self.steps)
         return attack(images, labels)
 
-    def loss(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> TrainingStep:
-        adversarial = self.adversarial(model, images, labels, generator)
+    def craft(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
+        return self.adversarial(model, images, labels, generator)
+
+    def loss_on(self, model: nn.Module, images: Tensor, labels: Tensor, adversarial: Tensor) -> TrainingStep:
+        """CE(f(x'), y) at the given x' (the base class's ``loss`` crafts x' first)."""
         logits = model(adversarial)
         return TrainingStep(F.cross_entropy(logits, labels), logits, adversarial)
 

@@ -8,6 +8,16 @@ expected max over delta of the loss. Each objective lives in its own file, citin
     "trades"   Zhang et al. 2019, TRADES                          (defenses/trades.py)
     "fast-at"  Wong, Rice & Kolter 2020, FGSM from a random start (defenses/fast_at.py)
     "noise"    Cohen et al. 2019, Gaussian noise augmentation     (defenses/gaussian_noise.py)
+    "mart"     Wang et al. 2020, MART (misclassification-aware)   (defenses/mart.py)
+    with awp_gamma: Wu, Xia & Wang 2020, adversarial weight perturbation on top of pgd-at, trades or mart
+                                                                  (defenses/awp.py)
+
+and three training baselines that are NOT adversarial defenses (no threat model, no robustness measure; they
+are here to be compared against):
+
+    "label-smoothing"  Szegedy et al. 2016, sec. 7               (defenses/label_smoothing.py)
+    "mixup"            Zhang et al. 2018, eq. (1)                (defenses/mixup.py)
+    "cutmix"           Yun et al. 2019, eq. (1)-(2)              (defenses/mixup.py)
 
 An objective is an object with ``loss(model, images, labels, generator) -> TrainingStep``: the
 scalar to minimise, the logits the training accuracy is read from, and the images the model
@@ -18,11 +28,16 @@ keeps a run reproducible from its seed. ``evaluation_inputs`` gives the held-out
 training curves measure robustness on (PGD-10 at the training eps, or noise at sigma), and
 ``epoch_check`` lets an objective stop training (fast-at's guard against catastrophic
 overfitting). ``OBJECTIVES`` names the classes by import path, since their files import this one.
+A step may carry ``restore``: called by the training loop once the gradients are in ``.grad`` and before the
+optimiser step (AWP puts the weights back to w there, so that the step taken at w + v moves w).
+An adversarial objective whose outer loss is a function of (x, x', y) -- pgd-at, trades, mart -- splits
+``loss`` into ``craft`` (the inner maximisation) and ``loss_on`` (the outer loss at given x'), which AWP needs.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -38,19 +53,26 @@ OBJECTIVES = {
     "trades": "advlab.defenses.trades:TRADES",
     "fast-at": "advlab.defenses.fast_at:FastAdversarialTraining",
     "noise": "advlab.defenses.gaussian_noise:GaussianNoiseTraining",
+    "mart": "advlab.defenses.mart:MART",
+    "label-smoothing": "advlab.defenses.label_smoothing:LabelSmoothing",
+    "mixup": "advlab.defenses.mixup:Mixup",
+    "cutmix": "advlab.defenses.mixup:CutMix",
 }
-ADVERSARIAL = ("pgd-at", "trades", "fast-at")  # the objectives with an eps-ball threat model
+ADVERSARIAL = ("pgd-at", "trades", "fast-at", "mart")  # the objectives with an eps-ball threat model
+WEIGHT_PERTURBED = ("pgd-at", "trades", "mart")  # the objectives AWP (defenses/awp.py) can be put on
 EVALUATION_STEPS = 10  # PGD-10 measures the robustness the training curves show
 
 
 @dataclass
 class TrainingStep:
     """One minibatch of an objective: ``loss`` (scalar) to minimise, ``logits`` (N, classes) on
-    ``inputs`` (N, C, H, W), the images the model trained on."""
+    ``inputs`` (N, C, H, W), the images the model trained on; ``restore``, when set, is called after the
+    backward pass and before the optimiser step (AWP: the weights back to w)."""
 
     loss: Tensor
     logits: Tensor
     inputs: Tensor
+    restore: Callable[[], None] | None = None
 
 
 @dataclass
@@ -101,6 +123,17 @@ class AdversarialObjective(TrainingObjective):
     def evaluation_inputs(self, model: nn.Module, images: Tensor, labels: Tensor, seed: int) -> Tensor:
         return PGD(model, eps=self.eps, steps=EVALUATION_STEPS, seed=seed)(images, labels)
 
+    def loss(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> TrainingStep:
+        return self.loss_on(model, images, labels, self.craft(model, images, labels, generator))
+
+    def craft(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
+        """The inner maximisation: x' (detached) in the eps-ball and [0, 1]."""
+        raise NotImplementedError
+
+    def loss_on(self, model: nn.Module, images: Tensor, labels: Tensor, adversarial: Tensor) -> TrainingStep:
+        """The outer loss at the given adversarial images x'."""
+        raise NotImplementedError
+
 
 class GeneratorPGD(PGD):
     """PGD whose random starts come from a generator the caller owns (one stream for a whole run),
@@ -130,20 +163,44 @@ def objective_class(name: str) -> type[TrainingObjective]:
 
 
 def make_objective(name: str, eps: float | None = None, steps: int = 10, alpha: float | None = None,
-                   beta: float = 6.0, sigma: float | None = None) -> TrainingObjective:
+                   beta: float = 6.0, sigma: float | None = None, awp_gamma: float | None = None,
+                   smoothing: float | None = None, mixup_alpha: float | None = None,
+                   cutmix_alpha: float | None = None) -> TrainingObjective:
     """The objective `name` with the options it uses (the others are ignored).
 
-    eps: Linf radius (pgd-at, trades, fast-at); steps, alpha: the inner PGD's steps and step size
-    (pgd-at, trades; fast-at's step is alpha, default 1.25 eps); beta: TRADES' weight of the KL
-    term; sigma: the noise's standard deviation (noise).
+    eps: Linf radius (pgd-at, trades, fast-at, mart); steps, alpha: the inner PGD's steps and step size
+    (pgd-at, trades, mart; fast-at's step is alpha, default 1.25 eps); beta: TRADES' weight of the KL
+    term, and MART's lambda; sigma: the noise's standard deviation (noise); awp_gamma: AWP's relative weight
+    perturbation on top of pgd-at, trades or mart (None: no AWP); smoothing, mixup_alpha, cutmix_alpha: the
+    baselines' options (None: their papers' defaults).
     """
+    objective = base_objective(name, eps, steps, alpha, beta, sigma, smoothing, mixup_alpha, cutmix_alpha)
+    if awp_gamma is None:
+        return objective
+    if name not in WEIGHT_PERTURBED:
+        raise AdvlabError(f"adversarial weight perturbation (awp_gamma) applies only to defenses "
+                          f"{', '.join(WEIGHT_PERTURBED)}, not {name!r}")
+    from advlab.defenses.awp import AdversarialWeightPerturbation  # awp.py imports this file
+
+    return AdversarialWeightPerturbation(objective, gamma=awp_gamma)
+
+
+def base_objective(name: str, eps: float | None, steps: int, alpha: float | None, beta: float,
+                   sigma: float | None, smoothing: float | None, mixup_alpha: float | None,
+                   cutmix_alpha: float | None) -> TrainingObjective:
+    """make_objective without AWP."""
     cls = objective_class(name)
     if name in ADVERSARIAL and eps is None:
         raise AdvlabError(f"defense {name!r} needs eps, the Linf radius it trains against (e.g. --eps 0.2)")
     if name == "pgd-at":
         return cls(eps=eps, steps=steps, alpha=alpha)
-    if name == "trades":
+    if name in ("trades", "mart"):
         return cls(eps=eps, steps=steps, alpha=alpha, beta=beta)
+    optional = {"label-smoothing": ("smoothing", smoothing), "mixup": ("alpha", mixup_alpha),
+                "cutmix": ("alpha", cutmix_alpha)}
+    if name in optional:
+        key, value = optional[name]
+        return cls() if value is None else cls(**{key: value})
     if name == "fast-at":
         return cls(eps=eps, alpha=alpha)
     if name == "noise":

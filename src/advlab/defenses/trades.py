@@ -52,8 +52,11 @@ class TRADES(AdversarialObjective):
             clean_logits = model(images).detach()
             return kl_ascent(model, images, clean_logits, self.eps, self.alpha, self.steps, generator)
 
-    def loss(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> TrainingStep:
-        adversarial = self.adversarial(model, images, generator)
+    def craft(self, model: nn.Module, images: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
+        return self.adversarial(model, images, generator)  # the labels are not used: x' maximises the KL
+
+    def loss_on(self, model: nn.Module, images: Tensor, labels: Tensor, adversarial: Tensor) -> TrainingStep:
+        """CE(f(x), y) + beta KL(f(x) || f(x')) at the given x' (the base class's ``loss`` crafts x' first)."""
         logits = model(images)
         robust = kl_divergence(logits, model(adversarial)).mean()
         return TrainingStep(F.cross_entropy(logits, labels) + self.beta * robust, logits, adversarial)

@@ -13,9 +13,14 @@ cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), 
 (Wong et al. 2020) -- these three need ``eps`` --, ``noise`` (Cohen et al. 2019; needs
 ``sigma``) or ``dp-sgd`` (Abadi et al. 2016, advlab.defenses.dp_sgd; needs ``epsilon``, and takes ``delta``
 (unset 1e-5), ``max_grad_norm`` (1.0), ``dp_lr`` (0.02, SGD with momentum 0.9, instead of Adam's ``lr``) and
-``accountant`` (rdp or prv); the expected lot size is ``batch_size``). ``attack_steps``/``attack_alpha``
-set the inner PGD (pgd-at, trades; fast-at's FGSM step is ``attack_alpha``, default 1.25 eps), ``beta``
-TRADES' weight of its KL term,
+``accountant`` (rdp or prv); the expected lot size is ``batch_size``), ``mart`` (Wang et al. 2020; needs
+``eps``; ``beta`` is its lambda, the weight of its KL term, as in the authors' code), and three training baselines
+that are NOT adversarial defenses: ``label-smoothing`` (Szegedy et al. 2016; ``smoothing``, unset 0.1), ``mixup``
+(Zhang et al. 2018; ``mixup_alpha``, unset 1) and ``cutmix`` (Yun et al. 2019; ``cutmix_alpha``, unset 1).
+``awp_gamma`` puts adversarial weight perturbation (Wu et al. 2020, advlab.defenses.awp; the paper's 5e-3) on
+pgd-at, trades or mart (unset: none). ``attack_steps``/``attack_alpha``
+set the inner PGD (pgd-at, trades, mart; fast-at's FGSM step is ``attack_alpha``, default 1.25 eps), ``beta``
+TRADES' weight of its KL term (MART's lambda),
 ``classes`` (``--classes 1,7``) keeps only the images of those classes, relabelled 0, 1, ... in the order
 given (a binary problem for the availability poisons); ``eps_warmup`` the epochs over which the training
 eps ramps up linearly
@@ -46,7 +51,10 @@ UNLABELLED_DATA = {
 DEFAULT_WIDTH = {"cnn": 32, "madry": 16, "mlp": 256}  # the models' own defaults (madry: half the paper's 32)
 # LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units); logreg (softmax regression) has none: no --width
 FIXED_WIDTH = {"lenet": 6, "logreg": 1}
-ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at")  # the defenses with an Linf threat model (need eps)
+ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at", "mart")  # the defenses with an Linf threat model (need eps)
+WEIGHT_PERTURBED_DEFENSES = ("pgd-at", "trades", "mart")  # the defenses awp_gamma applies to
+BASELINE_OPTIONS = {"smoothing": "label-smoothing", "mixup_alpha": "mixup", "cutmix_alpha": "cutmix"}  # option: its
+# baseline (each optional: unset is the paper's value, advlab.defenses.label_smoothing / mixup)
 DP_OPTIONS = ("epsilon", "delta", "max_grad_norm", "dp_lr", "accountant")  # the options of defense dp-sgd only
 WARMUP_SHARE = 5  # unset eps_warmup: the adversarial defenses ramp eps over epochs // 5 (20 epochs: 4)
 
@@ -84,12 +92,17 @@ class ClassifierTrainConfig:
     threads: int | None = None
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     tensorboard: bool = False
-    defense: Literal["none", "pgd-at", "trades", "fast-at", "noise", "dp-sgd"] = "none"
+    defense: Literal["none", "pgd-at", "trades", "fast-at", "noise", "dp-sgd", "mart", "label-smoothing", "mixup",
+                     "cutmix"] = "none"
     eps: float | None = None
     attack_steps: int = 10
     attack_alpha: float | None = None
     beta: float = 6.0
     sigma: float | None = None
+    awp_gamma: float | None = None
+    smoothing: float | None = None
+    mixup_alpha: float | None = None
+    cutmix_alpha: float | None = None
     robust_eval_images: int = 500
     eps_warmup: int | None = None
     epsilon: float | None = None
@@ -182,7 +195,33 @@ class ClassifierTrainConfig:
                               f"({self.epochs} epochs)")
         if self.robust_eval_images < 0:
             raise AdvlabError(f"option 'robust_eval_images' must be zero or more, got {self.robust_eval_images}")
+        self.validate_awp()
+        self.validate_baselines()
         self.validate_dp()
+
+    def validate_awp(self) -> None:
+        """awp_gamma: only on pgd-at, trades or mart, a finite number > 0."""
+        if self.awp_gamma is None:
+            return
+        if self.defense not in WEIGHT_PERTURBED_DEFENSES:
+            raise AdvlabError(f"option 'awp_gamma' applies only to defenses {', '.join(WEIGHT_PERTURBED_DEFENSES)}, "
+                              f"not {self.defense!r}")
+        if not 0 < self.awp_gamma < math.inf:
+            raise AdvlabError(f"option 'awp_gamma' must be a finite number > 0 (the paper's 5e-3), "
+                              f"got {self.awp_gamma}")
+
+    def validate_baselines(self) -> None:
+        """smoothing, mixup_alpha, cutmix_alpha: each only with its baseline, in range."""
+        for name, defense in BASELINE_OPTIONS.items():
+            value = getattr(self, name)
+            if value is not None and self.defense != defense:
+                raise AdvlabError(f"option {name!r} applies only to defense {defense!r}, not {self.defense!r}")
+        if self.smoothing is not None and not 0 < self.smoothing < 1:
+            raise AdvlabError(f"option 'smoothing' must lie strictly between 0 and 1, got {self.smoothing}")
+        for name in ("mixup_alpha", "cutmix_alpha"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise AdvlabError(f"option {name!r} must be a finite number > 0, got {value}")
 
     def validate_dp(self) -> None:
         """DP-SGD's options (advlab.defenses.dp_sgd): only with defense dp-sgd, which needs epsilon."""
@@ -218,7 +257,8 @@ class ClassifierTrainConfig:
 
     def undefended(self) -> ClassifierTrainConfig:
         """The same recipe trained plainly: defense "none" and every defense's own option cleared."""
-        cleared = dict.fromkeys(("eps", "attack_alpha", "sigma", "eps_warmup", *DP_OPTIONS))
+        cleared = dict.fromkeys(("eps", "attack_alpha", "sigma", "eps_warmup", "awp_gamma", *BASELINE_OPTIONS,
+                                 *DP_OPTIONS))
         return replace(self, defense="none", **cleared)
 
     @property

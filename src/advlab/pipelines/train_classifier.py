@@ -349,15 +349,18 @@ def replaced_rows(data: TensorData, rows: Tensor, images: Tensor, labels: Tensor
 
 def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0) -> TrainingObjective:
     """The config's training objective (advlab.defenses.robust_training): plain CE or a defense, its eps ramped
-    over the first `eps_warmup` epochs of `batches_per_epoch` minibatches (advlab.defenses.eps_warmup)."""
+    over the first `eps_warmup` epochs of `batches_per_epoch` minibatches (advlab.defenses.eps_warmup), with
+    adversarial weight perturbation (advlab.defenses.awp) from the end of that ramp when awp_gamma is set."""
 
-    def at_eps(eps: float | None) -> TrainingObjective:
+    def at_eps(eps: float | None, awp_gamma: float | None = None) -> TrainingObjective:
         if config.defense == "dp-sgd":  # cross-entropy; the privacy is in the optimiser (fit, dp_trainer)
             return make_objective("none")
         return make_objective(config.defense, eps=eps, steps=config.attack_steps, alpha=config.attack_alpha,
-                              beta=config.beta, sigma=config.sigma)
+                              beta=config.beta, sigma=config.sigma, awp_gamma=awp_gamma, smoothing=config.smoothing,
+                              mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha)
 
-    objective = at_eps(config.eps)
+    # AWP (advlab.defenses.awp) on the full-eps objective only: it starts when the eps warm-up ends
+    objective = at_eps(config.eps, config.awp_gamma)
     if config.warmup_epochs and batches_per_epoch:
         return EpsWarmup(objective, at_eps, config.warmup_epochs * batches_per_epoch)
     return objective
@@ -469,10 +472,14 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective: T
         with precision.autocast():
             step = objective.loss(model, data.data[taken], labels, randomness)
         if not ctx.all_true(bool(torch.isfinite(step.loss))):
+            if step.restore is not None:
+                step.restore()
             return None
         optimizer.zero_grad(set_to_none=True)
         precision.backward(step.loss if weight == 1 else step.loss * weight, optimizer)
         ctx.average_gradients(model)
+        if step.restore is not None:  # AWP: back to w, which the step then moves by the gradient taken at w + v
+            step.restore()
         precision.step(optimizer)
         ctx.broadcast_buffers(model)
         if len(mine):
