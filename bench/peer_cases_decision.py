@@ -127,7 +127,7 @@ def case_sign_opt(victim, args) -> Case:
                     "advlab": advlab_side(victim, "SignOPT", queries=queries),
                     "torchattacks": absent("torchattacks 3.5.1 has no Sign-OPT"),
                     "ART": art_counted_side(victim, "SignOPTAttack", notes, query_limit=limit, batch_size=64),
-                }, notes, stronger_why=SIGN_OPT_WHY, judged_by=("ART",), max_seeds=1)
+                }, notes, stronger_why=SIGN_OPT_WHY, judged_by=("ART",), max_seeds=1, max_images=100)
 
 
 CASES: dict = {"boundary": case_boundary, "sign-opt": case_sign_opt}

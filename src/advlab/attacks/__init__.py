@@ -10,6 +10,7 @@ from advlab.attacks.advgan import AdvGAN
 from advlab.attacks.apgd import APGD
 from advlab.attacks.base import Attack
 from advlab.attacks.bim import BIM
+from advlab.attacks.boundary import Boundary
 from advlab.attacks.bpda import BPDA
 from advlab.attacks.cw import CW
 from advlab.attacks.deepfool import DeepFool
@@ -35,6 +36,7 @@ from advlab.attacks.print_photo import destruction_rate, destruction_table, simu
 from advlab.attacks.queries import QueryCounter
 from advlab.attacks.results import AttackResult
 from advlab.attacks.rfgsm import RFGSM
+from advlab.attacks.signopt import SignOPT
 from advlab.attacks.simba import SimBA
 from advlab.attacks.sinifgsm import SINIFGSM
 from advlab.attacks.spsa import SPSA
@@ -84,12 +86,14 @@ ATTACKS: dict[str, type[Attack]] = {
     "pixle": Pixle,
     # universal perturbations
     "uap": UAP,
-    # decision-based black-box
-    "geoda": GeoDA,
     # score-based black-box
     "simba": SimBA,
     "zoo": ZOO,
     "spsa": SPSA,
+    # decision-based black-box
+    "boundary": Boundary,
+    "geoda": GeoDA,
+    "sign-opt": SignOPT,
 }
 
 
@@ -101,10 +105,10 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "CW", "DIFGSM", "DeepFool", "EOT",
-    "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "Normalize",
-    "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "SPSA", "SimBA", "Square",
-    "TIFGSM", "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "ZOO", "destruction_rate",
-    "destruction_table", "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask",
-    "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
+    "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "DIFGSM", "DeepFool",
+    "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM",
+    "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "SPSA",
+    "SignOPT", "SimBA", "Square", "TIFGSM", "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM",
+    "VNIFGSM", "ZOO", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
+    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
