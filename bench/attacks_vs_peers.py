@@ -322,7 +322,7 @@ CORE_CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {
     "apgd": case_apgd, "square": case_square, "cw": case_cw, "deepfool": case_deepfool,
 }
 # the rest of the catalogue (issue 23), one module per family: bench/peer_cases_*.py, each with its CASES
-CATALOGUE_MODULES = ("peer_cases_momentum", "peer_cases_input", "peer_cases_iterative", "peer_cases_score",
+CATALOGUE_MODULES = ("peer_cases_momentum", "peer_cases_iterative", "peer_cases_score",
                      "peer_cases_decision", "peer_cases_universal", "peer_cases_sparse", "peer_cases_elastic",
                      "peer_cases_minimal", "peer_cases_geometric")
 CATALOGUE_CASES: dict[str, Callable[[Victim, argparse.Namespace], Case]] = {

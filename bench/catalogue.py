@@ -69,7 +69,7 @@ ROWS: tuple[Row, ...] = (
          "ProjectedGradientDescentTensorFlowV2"),
         lp("ProjectedGradientDescentAttack") + lp("AdamProjectedGradientDescentAttack"), ("pgd-linf", "pgd-l2")),
     Row("FGSM with a random start (fast adversarial training's attack)", "Wong et al. 2020", None, ("FFGSM",)),
-    Row("R+FGSM", "Tramèr et al. 2018", "r-fgsm", ("RFGSM",), cases=("r-fgsm",)),
+    Row("R+FGSM", "Tramèr et al. 2018", "r-fgsm", ("RFGSM",), cases=("r-fgsm", "r-fgsm-iterative")),
     Row("APGD (CE, DLR, targeted DLR)", "Croce & Hein 2020", "apgd", ("APGD", "APGDT"),
         ("AutoProjectedGradientDescent",), cases=("apgd",)),
     Row("Auto-Conjugate Gradient", "Yamamura et al. 2022", None, (),
@@ -137,7 +137,7 @@ ROWS: tuple[Row, ...] = (
     Row("NES", "Ilyas et al. 2018", "nes", family="black-box (scores)"),
     Row("SPSA", "Uesato et al. 2018", "spsa", ("SPSA",), cases=("spsa",), family="black-box (scores)"),
     Row("ZOO", "Chen et al. 2017", "zoo", (), ("ZooAttack",), cases=("zoo",), family="black-box (scores)"),
-    Row("SimBA (pixel, DCT)", "Guo et al. 2019", "simba", (), ("SimBA",), cases=("simba",),
+    Row("SimBA (pixel, DCT)", "Guo et al. 2019", "simba", (), ("SimBA",), cases=("simba-pixel", "simba-dct"),
         family="black-box (scores)"),
     Row("GenAttack", "Alzantot et al. 2019", None, foolbox=("GenAttack",), family="black-box (scores)"),
     # -------------------------------------------------------------- black-box, decisions

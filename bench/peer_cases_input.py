@@ -1,5 +1,0 @@
-"""Peer cases of bench/attacks_vs_peers.py: the input family of issue 23 (see bench/peer_sides.py)."""
-
-from __future__ import annotations
-
-CASES: dict = {}
