@@ -60,6 +60,16 @@ def checkpoints(steps: int) -> list[int]:
     return [w for w in points if 0 < w <= steps]
 
 
+def should_halve(increases: Tensor, since: int, rho: float, step_size: Tensor, last_step_size: Tensor,
+                 f_max: Tensor, last_f_max: Tensor) -> Tensor:
+    """Per image, at a checkpoint: halve the step size (and restart from x_max)? Condition 1 (eq. 4): the loss
+    increased in fewer than rho of the `since` steps since the last checkpoint; condition 2: the step size and
+    the best loss are both unchanged since then."""
+    oscillating = increases < rho * since
+    stalled = (step_size == last_step_size) & (f_max <= last_f_max)
+    return oscillating | stalled
+
+
 class APGD(Attack):
     """APGD (Croce & Hein 2020): ``APGD(model, eps=0.1, steps=100, loss="dlr")(images, labels)``.
 
@@ -210,10 +220,8 @@ class APGD(Attack):
             better = loss > f_max
             x_max[better], grad_max[better], f_max[better] = x[better], grad[better], loss[better]
             if k + 1 in marks:
-                since = k + 1 - previous_mark
-                oscillating = increases < self.rho * since
-                stalled = (step_size == last_step_size) & (f_max <= last_f_max)
-                halve = oscillating | stalled
+                halve = should_halve(increases, k + 1 - previous_mark, self.rho, step_size, last_step_size, f_max,
+                                     last_f_max)
                 last_step_size, last_f_max = step_size.clone(), f_max.clone()
                 step_size = torch.where(halve, step_size / 2, step_size)
                 x[halve], grad[halve], loss[halve] = x_max[halve], grad_max[halve], f_max[halve]
