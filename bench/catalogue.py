@@ -14,8 +14,15 @@ can be checked is checked, so the page cannot drift from the code:
 foolbox is not installed (it needs eagerpy and imports torchvision); its classes are listed from
 foolbox/attacks/__init__.py of foolbox 3.3.4 (``FOOLBOX_VERSION``) and not checked.
 
-    python bench/catalogue.py            # writes docs/results/catalogue.md (a second)
+The page's picture (docs/results/catalogue.png, ``--picture``) shows what the families do to one held-out digit:
+a SmallCNN is trained here (bench/peer_sides.py's victim: real MNIST at 28x28, 3 epochs, or ``--data digits``),
+and one attack of each kind -- white-box in a ball, transfer-oriented, minimum-norm, sparse, score-based and
+decision-based black-box -- attacks the first held-out digit it classifies correctly, each at its own defaults but
+the budgets in ``PICTURE_ATTACKS``; under each adversarial image its amplified perturbation and the new label.
+
+    python bench/catalogue.py            # writes docs/results/catalogue.md and catalogue.png (a minute)
     python bench/catalogue.py --check    # exit 1 when the page and the code disagree
+    python bench/catalogue.py --no-picture   # the page alone (a second)
 """
 
 from __future__ import annotations
@@ -30,9 +37,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import Check, attack_peer_versions, bench_command, checks_lines, publish, verdict  # noqa: E402
 
+from advlab.core.parameters import class_parameters  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FOOLBOX_VERSION = "3.3.4"
 PEER_COLUMNS = ("torchattacks", "ART", "foolbox")
+# the picture: attack -> its options (MNIST eps 0.3 for the Linf ones; black-box budgets that take seconds)
+PICTURE_ATTACKS = {
+    "pgd": {"eps": 0.3, "steps": 40}, "mi-fgsm": {"eps": 0.3}, "ti-fgsm": {"eps": 0.3}, "cw": {"c": 1.0, "steps": 200, "lr": 0.1},
+    "deepfool": {}, "jsma": {"gamma": 0.05}, "one-pixel": {"pixels": 5, "population": 100, "iterations": 30},
+    "pixle": {}, "square": {"eps": 0.3, "queries": 1000}, "simba": {"queries": 1000},
+    "boundary": {"queries": 2000}, "sign-opt": {"queries": 2000},
+}
+PICTURE_EPOCHS = 3
 # public classes of torchattacks that are not attacks of their own
 TORCHATTACKS_WRAPPERS = {"Attack", "MultiAttack", "VANILA"}
 
@@ -303,7 +320,8 @@ def table_lines(rows, registered, installed: dict[str, set[str] | None]) -> list
     return lines
 
 
-def render(rows, registered, installed, versions: dict[str, str], checks, command: str) -> str:
+def render(rows, registered, installed, versions: dict[str, str], checks, command: str,
+           picture: list[str]) -> str:
     from advlab.attacks.catalogue import catalogue, catalogue_markdown
 
     lines = ["# advlab's attack catalogue beside torchattacks', ART's and foolbox's", "",
@@ -313,17 +331,76 @@ def render(rows, registered, installed, versions: dict[str, str], checks, comman
              "per-norm or per-framework variants share a row. \"checked against a peer\" names the agreement "
              "cases of bench/attacks_vs_peers.py (docs/results/attacks_vs_peers.md): same model, images and "
              "budget, advlab's robust accuracy at most 2 points above the peer's.", "",
-             "## Coverage", "", *coverage_lines(rows, registered), "",
+             "## Coverage", "", *coverage_lines(rows, registered), "", *picture, *([""] if picture else []),
              "## Algorithm by algorithm", "", *table_lines(rows, registered, installed), "",
              "## advlab's attacks (`advlab attack --list`)", "", catalogue_markdown(catalogue(registered)).rstrip(),
              "", "## Checks", "", *checks_lines(checks), ""]
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------- the picture
+
+
+def picture_attacks(data: str, out: Path) -> list[str]:
+    """Attack one held-out digit with each of PICTURE_ATTACKS (those registered) and draw the results into `out`;
+    the page's lines about it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from peer_sides import train_victim
+
+    registered = advlab_attacks()
+    torch.manual_seed(0)
+    victim = train_victim(data, 28 if data == "mnist" else 8, PICTURE_EPOCHS, torch.device("cpu"))
+    with torch.no_grad():
+        right = (victim.model(victim.images).argmax(1) == victim.labels).nonzero().flatten()
+    image, label = victim.images[right[:1]], victim.labels[right[:1]]
+    names = [name for name in PICTURE_ATTACKS if name in registered]
+    figure, axes = plt.subplots(2, len(names) + 1, figsize=(1.3 * (len(names) + 1), 3.0))
+    show(axes[0, 0], image[0], f"clean: {int(label)}")
+    axes[1, 0].axis("off")
+    lines = []
+    for column, name in enumerate(names, start=1):
+        options = dict(PICTURE_ATTACKS[name])
+        if "seed" in {p.name for p in class_parameters(registered[name])}:
+            options["seed"] = 0
+        adversarial = registered[name](victim.model, **options)(image, label)
+        with torch.no_grad():
+            predicted = int(victim.model(adversarial).argmax(1))
+        delta = (adversarial - image)[0]
+        largest = float(delta.abs().max())
+        show(axes[0, column], adversarial[0], f"{name}: {predicted}", "tab:red" if predicted != int(label) else "k")
+        show(axes[1, column], 0.5 + delta * (0.5 / largest if largest > 0 else 0.0),
+             f"L2 {float(delta.norm()):.2f}\nL0 {int((delta.abs() > 1e-6).any(0).sum())}")
+        lines.append(f"{name} -> {predicted}")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return [f"![one held-out digit under each family]({out.name})", "",
+            f"One held-out {victim.source} digit (label {int(label)}), SmallCNN trained {PICTURE_EPOCHS} epochs; top: "
+            "each attack's adversarial image and the label it gets (red: changed), bottom: the perturbation "
+            "amplified to fill [0, 1], with its L2 norm and the pixels it changed. Options: "
+            + "; ".join(f"{name} {PICTURE_ATTACKS[name] or 'defaults'}" for name in names) + "."]
+
+
+def show(axis, image, title: str, colour: str = "k") -> None:
+    pixels = image.detach().cpu().permute(1, 2, 0).squeeze(-1).clamp(0, 1).numpy()
+    axis.imshow(pixels, cmap="gray", vmin=0, vmax=1)
+    axis.set_title(title, fontsize=7, color=colour)
+    axis.axis("off")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "catalogue.md",
                         help="where to write the page (default docs/results/catalogue.md)")
+    parser.add_argument("--no-picture", dest="picture", action="store_false",
+                        help="leave out the picture (catalogue.png beside the page)")
+    parser.add_argument("--data", choices=("mnist", "digits"), default="mnist",
+                        help="the picture's digits: real MNIST at 28x28 (default) or scikit-learn's 8x8 digits")
     parser.add_argument("--check", action="store_true", help="exit 1 when a check FAILs")
     return parser.parse_args(argv)
 
@@ -337,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
               peer_check(ROWS, "torchattacks", installed["torchattacks"], versions.get("torchattacks", "")),
               peer_check(ROWS, "ART", installed["ART"], versions.get("art", "")),
               cases_check(ROWS, agreement_cases())]
-    text = render(ROWS, registered, installed, versions, checks, bench_command("catalogue.py", argv))
+    picture = picture_attacks(args.data, args.out.with_suffix(".png")) if args.picture else []
+    text = render(ROWS, registered, installed, versions, checks, bench_command("catalogue.py", argv), picture)
     return publish(text, args.out, "catalogue", checks, args.check)
 
 

@@ -12,7 +12,7 @@ def bench():
 
 def test_page_passes_its_checks_and_lists_every_attack(bench, tmp_path, capsys):
     out = tmp_path / "catalogue.md"
-    assert bench.main(["--out", str(out), "--check"]) == 0, capsys.readouterr().err
+    assert bench.main(["--out", str(out), "--check", "--no-picture"]) == 0, capsys.readouterr().err
     text = out.read_text()
     assert "`python bench/catalogue.py --out " in text
     checks = table_rows(text, "| check | measured | verdict |")
@@ -35,3 +35,14 @@ def test_checks_catch_drift(bench):
         assert bench.peer_check(rows, "torchattacks", installed - {"PGD"}, "").verdict == "FAIL"  # named, absent
     assert bench.cases_check(rows, set()).verdict == "FAIL"
     assert bench.peer_check(rows, "ART", None, "").verdict == "SKIP"
+
+
+def test_picture_shows_each_family_on_one_digit(bench, tmp_path, capsys):
+    out = tmp_path / "catalogue.md"
+    assert bench.main(["--out", str(out), "--data", "digits"]) == 0, capsys.readouterr().err
+    picture = tmp_path / "catalogue.png"
+    assert picture.is_file() and picture.stat().st_size > 10_000
+    text = out.read_text()
+    assert "![one held-out digit under each family](catalogue.png)" in text
+    for name in bench.PICTURE_ATTACKS:
+        assert f"{name} {{" in text or f"{name} defaults" in text, name
