@@ -399,7 +399,8 @@ def run_case(name: str, victim: Victim, args) -> dict:
                                      labels=victim.labels[:case.max_images], _art=None)
         case = CASES[name](victim, args)
     seeds = list(range(SEED, SEED + args.seeds))
-    sides = {}
+    sides = {library: {"status": "n/a", "why": f"{library} has no such attack"} for library in LIBRARIES
+             if library not in case.sides}
     for library, make in case.sides.items():
         try:
             sides[library] = measure_side(victim, case, make, seeds)

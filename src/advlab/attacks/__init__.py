@@ -26,6 +26,7 @@ from advlab.attacks.jsma import JSMA
 from advlab.attacks.masks import eyeglass_mask, random_blocks_mask, rectangle_mask, stickers_mask
 from advlab.attacks.mifgsm import MIFGSM
 from advlab.attacks.nes import NES
+from advlab.attacks.newtonfool import NewtonFool
 from advlab.attacks.nifgsm import NIFGSM
 from advlab.attacks.onepixel import OnePixel
 from advlab.attacks.patch import Patch
@@ -39,6 +40,7 @@ from advlab.attacks.rfgsm import RFGSM
 from advlab.attacks.signopt import SignOPT
 from advlab.attacks.simba import SimBA
 from advlab.attacks.sinifgsm import SINIFGSM
+from advlab.attacks.sparsefool import SparseFool
 from advlab.attacks.spsa import SPSA
 from advlab.attacks.square import Square
 from advlab.attacks.tifgsm import TIFGSM
@@ -46,6 +48,7 @@ from advlab.attacks.tpgd import TPGD
 from advlab.attacks.transfer import Transfer
 from advlab.attacks.transforms import TransformDistribution
 from advlab.attacks.uap import UAP
+from advlab.attacks.vat import VirtualAdversarial
 from advlab.attacks.vmifgsm import VMIFGSM
 from advlab.attacks.vnifgsm import VNIFGSM
 from advlab.attacks.zoo import ZOO
@@ -94,6 +97,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "boundary": Boundary,
     "geoda": GeoDA,
     "sign-opt": SignOPT,
+    # minimum-norm and other white-box
+    "sparsefool": SparseFool,
+    "newtonfool": NewtonFool,
+    "vat": VirtualAdversarial,
 }
 
 
@@ -107,8 +114,9 @@ def make_attack(name: str, model, **options) -> Attack:
 __all__ = [
     "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "DIFGSM", "DeepFool",
     "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM",
-    "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "SPSA",
-    "SignOPT", "SimBA", "Square", "TIFGSM", "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM",
-    "VNIFGSM", "ZOO", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
-    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
+    "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM",
+    "SPSA", "SignOPT", "SimBA", "SparseFool", "Square", "TIFGSM", "TPGD", "Transfer", "TransformDistribution",
+    "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial", "ZOO", "destruction_rate", "destruction_table",
+    "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
+    "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
