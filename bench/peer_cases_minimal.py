@@ -93,7 +93,7 @@ def case_sparsefool(victim: Victim, args) -> Case:
         "advlab": advlab_factory(victim, "advlab.attacks.sparsefool", "SparseFool", notes, steps=steps, lam=lam),
         "torchattacks": torchattacks_factory(victim, "SparseFool", notes, steps=steps, lam=lam, overshoot=0.02),
         "ART": absent("ART has no SparseFool"),
-    }, notes, judged_by=("torchattacks",))
+    }, notes, judged_by=("torchattacks",), size="l0")
 
 
 CASES: dict = {"newtonfool": case_newtonfool, "vat": case_vat, "sparsefool": case_sparsefool}
