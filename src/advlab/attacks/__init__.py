@@ -6,6 +6,7 @@ to the classes; ``make_attack(name, model, **options)`` builds one.
 
 from __future__ import annotations
 
+from advlab.attacks.acg import ACG
 from advlab.attacks.advgan import AdvGAN
 from advlab.attacks.apgd import APGD
 from advlab.attacks.base import Attack
@@ -41,6 +42,7 @@ from advlab.attacks.signopt import SignOPT
 from advlab.attacks.simba import SimBA
 from advlab.attacks.sinifgsm import SINIFGSM
 from advlab.attacks.sparsefool import SparseFool
+from advlab.attacks.spatial import Spatial
 from advlab.attacks.spsa import SPSA
 from advlab.attacks.square import Square
 from advlab.attacks.tifgsm import TIFGSM
@@ -51,6 +53,7 @@ from advlab.attacks.uap import UAP
 from advlab.attacks.vat import VirtualAdversarial
 from advlab.attacks.vmifgsm import VMIFGSM
 from advlab.attacks.vnifgsm import VNIFGSM
+from advlab.attacks.wasserstein import Wasserstein
 from advlab.attacks.zoo import ZOO
 from advlab.core.errors import AdvlabError
 from advlab.models.normalize import Normalize
@@ -101,6 +104,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "sparsefool": SparseFool,
     "newtonfool": NewtonFool,
     "vat": VirtualAdversarial,
+    # white-box: conjugate gradient, rotations and translations, the Wasserstein ball
+    "acg": ACG,
+    "spatial": Spatial,
+    "wasserstein": Wasserstein,
 }
 
 
@@ -112,11 +119,11 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "DIFGSM", "DeepFool",
-    "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM",
-    "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM", "SINIFGSM",
-    "SPSA", "SignOPT", "SimBA", "SparseFool", "Square", "TIFGSM", "TPGD", "Transfer", "TransformDistribution",
-    "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial", "ZOO", "destruction_rate", "destruction_table",
-    "expected_success", "eyeglass_mask", "make_attack", "random_blocks_mask", "rectangle_mask",
-    "simulate_print_photo", "stickers_mask", "target_by_rank",
+    "ACG", "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "DIFGSM",
+    "DeepFool", "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES",
+    "NIFGSM", "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM",
+    "SINIFGSM", "SPSA", "SignOPT", "SimBA", "SparseFool", "Spatial", "Square", "TIFGSM", "TPGD", "Transfer",
+    "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial", "Wasserstein", "ZOO",
+    "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
+    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
