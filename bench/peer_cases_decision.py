@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 
-from peer_sides import Case, Unavailable
+from peer_sides import Case, Unavailable, absent
 
 BOUNDARY_WHY = (
     "ART's BoundaryAttack queries 20 orthogonal candidates at every step and then a step towards the image for "
@@ -34,14 +34,6 @@ SIGN_OPT_WHY = (
     "query_limit 500, numpy seed 0): 5 of ART's results are not adversarial in the batch, all 5 are adversarial "
     "one at a time, and their top-2 logit gaps are 0 to 1.9e-6")
 
-
-def absent(why: str):
-    """A side this peer does not have (the table shows n/a and why)."""
-
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
 
 
 def advlab_side(victim, name: str, **options):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from peer_sides import Case, Unavailable, advlab_factory, art_factory
+from peer_sides import Case, Unavailable, absent, advlab_factory, art_factory
 
 ACG_WHY = (
     "ART's AutoConjugateGradient computes sign(s) for Linf but then steps along s itself (`perturbation = cgradk`), "
@@ -26,12 +26,6 @@ SPATIAL_WHY = (
     "takes the vertical translation's range from x.shape[1], the channel count (round(1 x 12.5 %) = 0 rows), so it "
     "never shifts a 1-channel digit vertically")
 
-
-def absent(why: str):
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
 
 
 def case_acg(victim, args) -> Case:

@@ -16,46 +16,12 @@ torchattacks 3.5.1; ART implements none of them. Parameter mapping (advlab's nam
 
 from __future__ import annotations
 
-import dataclasses
-
-from peer_sides import Case, Unavailable, Victim, advlab_factory, torchattacks_factory
+from peer_sides import Case, Victim, absent, advlab_factory, on_three_channels, torchattacks_factory
 
 STEPS = 10
 
 
-def no_peer(why: str):
-    """A side that this library does not have (shown as n/a)."""
 
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
-
-
-def channel_mean(model):
-    """The grayscale victim on RGB images: it sees their channel mean."""
-    from torch import nn
-
-    class ChannelMean(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, images):
-            return self.inner(images.mean(1, keepdim=True))
-
-    return ChannelMean(model).eval()
-
-
-def on_rgb(victim: Victim, build):
-    """`build(victim)`'s factory run on the digits replicated to three channels, the first channel returned."""
-    factory = build(dataclasses.replace(victim, model=channel_mean(victim.model), _art=None))
-
-    def make(seed: int):
-        attack = factory(seed)
-        return lambda images, labels: attack(images.expand(-1, 3, -1, -1).contiguous(), labels)[:, :1].contiguous()
-
-    return make
 
 
 def case_pifgsm(victim: Victim, args) -> Case:
@@ -66,9 +32,9 @@ def case_pifgsm(victim: Victim, args) -> Case:
                 False, {
                     "advlab": advlab_factory(victim, "advlab.attacks.pifgsm", "PIFGSM", notes, eps=eps, steps=STEPS,
                                              beta=beta),
-                    "torchattacks": on_rgb(victim, lambda rgb: torchattacks_factory(
+                    "torchattacks": on_three_channels(victim, lambda rgb: torchattacks_factory(
                         rgb, "PIFGSM", notes, max_epsilon=eps, num_iter_set=STEPS, amplification=beta)),
-                    "ART": no_peer("ART has no PI-FGSM"),
+                    "ART": absent("ART has no PI-FGSM"),
                 }, notes)
 
 
@@ -78,7 +44,7 @@ def case_rfgsm(victim: Victim, args) -> Case:
         "advlab": advlab_factory(victim, "advlab.attacks.rfgsm", "RFGSM", notes, seeded=True, eps=eps,
                                  alpha=eps / 2, steps=1),
         "torchattacks": torchattacks_factory(victim, "RFGSM", notes, eps=eps, alpha=eps / 2, steps=1),
-        "ART": no_peer("ART has no R+FGSM"),
+        "ART": absent("ART has no R+FGSM"),
     }, notes)
 
 
@@ -90,7 +56,7 @@ def case_rfgsm_iterative(victim: Victim, args) -> Case:
                     "advlab": advlab_factory(victim, "advlab.attacks.rfgsm", "RFGSM", notes, seeded=True, eps=eps,
                                              alpha=alpha, steps=STEPS, step_size=alpha),
                     "torchattacks": torchattacks_factory(victim, "RFGSM", notes, eps=eps, alpha=alpha, steps=STEPS),
-                    "ART": no_peer("ART has no R+FGSM"),
+                    "ART": absent("ART has no R+FGSM"),
                 }, notes)
 
 
@@ -102,7 +68,7 @@ def case_tpgd(victim: Victim, args) -> Case:
                     "advlab": advlab_factory(victim, "advlab.attacks.tpgd", "TPGD", notes, seeded=True, eps=eps,
                                              alpha=alpha, steps=STEPS),
                     "torchattacks": torchattacks_factory(victim, "TPGD", notes, eps=eps, alpha=alpha, steps=STEPS),
-                    "ART": no_peer("ART has no TPGD"),
+                    "ART": absent("ART has no TPGD"),
                 }, notes)
 
 
@@ -126,7 +92,7 @@ def case_jitter(victim: Victim, args) -> Case:
                                              alpha=alpha, steps=STEPS, scale=scale, std=std, random_start=True),
                     "torchattacks": torchattacks_factory(victim, "Jitter", notes, eps=eps, alpha=alpha, steps=STEPS,
                                                          scale=scale, std=std, random_start=True),
-                    "ART": no_peer("ART has no Jitter"),
+                    "ART": absent("ART has no Jitter"),
                 }, notes)
 
 

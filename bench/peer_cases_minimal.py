@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from peer_sides import Case, Unavailable, Victim, advlab_factory, art_factory, torchattacks_factory
+from peer_sides import Case, Unavailable, Victim, absent, advlab_factory, art_factory, torchattacks_factory
 
 NEWTONFOOL_ART = (
     "ART's NewtonFool descends whatever its classifier predicts -- here the logit z_l, not the paper's softmax "
@@ -27,14 +27,6 @@ SPARSEFOOL_NOTES = (
     "tests/test_attack_sparsefool.py (advlab 5, torchattacks 6 of 64 on 40 digits). torchattacks restarts its linear "
     "solver from the clean image at every outer step (Algorithm 2 starts it at x^(i))")
 
-
-def absent(why: str):
-    """A side the peer library does not have (shown n/a with `why`)."""
-
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
 
 
 def art_softmax_factory(victim: Victim, name: str, notes: list[str], **options):

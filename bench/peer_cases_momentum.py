@@ -21,9 +21,15 @@ and TI-DIM draw random neighbours or transformations and are compared by robust 
 
 from __future__ import annotations
 
-import dataclasses
-
-from peer_sides import Case, Unavailable, Victim, advlab_factory, art_factory, torchattacks_factory
+from peer_sides import (
+    Case,
+    Victim,
+    absent,
+    advlab_factory,
+    art_factory,
+    on_three_channels,
+    torchattacks_factory,
+)
 
 STEPS = 10
 DECAY = 1.0
@@ -42,32 +48,6 @@ TI_NOTES = (
     "torchattacks' default use sigma = k / 3")
 
 
-def channel_mean(model):
-    """The grey-level victim on three-channel images: it sees their mean."""
-    from torch import nn
-
-    class ChannelMean(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, images):
-            return self.inner(images.mean(1, keepdim=True))
-
-    return ChannelMean(model).eval()
-
-
-def on_three_channels(victim: Victim, build):
-    """`build(victim)`'s factory run on the images replicated to three channels; the first channel back."""
-    if victim.images.shape[1] != 1:
-        raise Unavailable("the three-channel copy is for grey-level victims")
-    factory = build(dataclasses.replace(victim, model=channel_mean(victim.model), _art=None))
-
-    def make(seed: int):
-        attack = factory(seed)
-        return lambda images, labels: attack(images.expand(-1, 3, -1, -1).contiguous(), labels)[:, :1].contiguous()
-
-    return make
 
 
 def schedule(args) -> dict:
@@ -93,14 +73,6 @@ def case_mi_fgsm(victim: Victim, args) -> Case:
     }, notes)
 
 
-def no_peer(why: str):
-    """A side this library does not have (shown as n/a)."""
-
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
-
 
 NO_ART = "ART has no such attack"
 
@@ -113,7 +85,7 @@ def case_ni_fgsm(victim: Victim, args) -> Case:
                                  decay=DECAY),
         "torchattacks": torchattacks_factory(victim, "NIFGSM", notes, eps=eps, alpha=alpha, steps=STEPS,
                                              decay=DECAY),
-        "ART": no_peer(NO_ART),
+        "ART": absent(NO_ART),
     }, notes, judged_by=("torchattacks",))
 
 
@@ -125,7 +97,7 @@ def case_si_ni_fgsm(victim: Victim, args) -> Case:
                                  decay=DECAY, scales=scales),
         "torchattacks": torchattacks_factory(victim, "SINIFGSM", notes, eps=eps, alpha=alpha, steps=STEPS,
                                              decay=DECAY, m=scales),
-        "ART": no_peer(NO_ART),
+        "ART": absent(NO_ART),
     }, notes, judged_by=("torchattacks",))
 
 
@@ -138,7 +110,7 @@ def variance_case(victim: Victim, args, module: str, name: str) -> Case:
                                  steps=STEPS, decay=DECAY, samples=VT_SAMPLES, beta=beta),
         "torchattacks": torchattacks_factory(victim, name, notes, eps=eps, alpha=alpha, steps=STEPS, decay=DECAY,
                                              N=VT_SAMPLES, beta=beta),
-        "ART": no_peer(NO_ART),
+        "ART": absent(NO_ART),
     }, notes, judged_by=("torchattacks",))
 
 
@@ -158,7 +130,7 @@ def case_di_fgsm(victim: Victim, args) -> Case:
                                  steps=STEPS, decay=DECAY, diversity_prob=p),
         "torchattacks": torchattacks_factory(victim, "DIFGSM", notes, eps=eps, alpha=alpha, steps=STEPS,
                                              decay=DECAY, diversity_prob=p, resize_rate=0.9),
-        "ART": no_peer(NO_ART),
+        "ART": absent(NO_ART),
     }, notes, judged_by=("torchattacks",))
 
 
@@ -178,7 +150,7 @@ def case_ti_fgsm(victim: Victim, args) -> Case:
                                              eps=eps, steps=STEPS, decay=DECAY, kernel_size=TI_KERNEL,
                                              sigma=sigma, diversity_prob=p),
                     "torchattacks": on_three_channels(victim, peer),
-                    "ART": no_peer(NO_ART),
+                    "ART": absent(NO_ART),
                 }, notes, judged_by=("torchattacks",))
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 
-from peer_sides import Case, Unavailable, advlab_factory, torchattacks_factory
+from peer_sides import Case, Unavailable, absent, advlab_factory, torchattacks_factory
 
 SIMBA_WHY = (
     "at equal queries per image advlab tries more directions: the paper (Algorithm 1) queries x + eps q only "
@@ -39,14 +39,6 @@ ZOO_WHY = (
     "step; and the distance term of its finite differences is measured from the current iterate, not the clean "
     "image. advlab follows Algorithm 2: x = clip(x0 + delta), the distance to x0")
 
-
-def absent(why: str):
-    """A side this peer does not have (the table shows n/a and why)."""
-
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
 
 
 def art_softmax_side(victim, name: str, notes: list[str], one_hot: bool, **options):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from peer_sides import Case, Unavailable, Victim, advlab_factory, fit_signature, torchattacks_factory
+from peer_sides import Case, Unavailable, Victim, absent, advlab_factory, fit_signature, torchattacks_factory
 
 JSMA_ART = (
     "shown, not judged: ART's SaliencyMapMethod is not the paper's pair map -- each step moves the two features "
@@ -88,7 +88,7 @@ def case_one_pixel(victim: Victim, args) -> Case:
                                              pixels=pixels, population=population, iterations=iterations),
                     "torchattacks": seeded_numpy(torchattacks_factory(victim, "OnePixel", notes, pixels=pixels,
                                                                       steps=iterations, popsize=population)),
-                    "ART": unavailable(ONE_PIXEL_ART),
+                    "ART": absent(ONE_PIXEL_ART),
                 }, notes, judged_by=("torchattacks",), stronger_why=ONE_PIXEL_WHY)
 
 
@@ -102,17 +102,9 @@ def case_pixle(victim: Victim, args) -> Case:
                     "torchattacks": seeded_numpy(torchattacks_factory(
                         victim, "Pixle", notes, x_dimensions=(1, 2), y_dimensions=(1, 2), restarts=restarts,
                         max_iterations=iterations, pixel_mapping="random")),
-                    "ART": unavailable(PIXLE_ART),
+                    "ART": absent(PIXLE_ART),
                 }, notes, judged_by=("torchattacks",))
 
-
-def unavailable(why: str):
-    """A side the case does not run, with the reason shown in the table."""
-
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
 
 
 def seeded_numpy(factory):

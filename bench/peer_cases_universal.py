@@ -13,7 +13,7 @@ import os
 import random
 import tempfile
 
-from peer_sides import Case, Unavailable, advlab_factory
+from peer_sides import Case, Unavailable, absent, advlab_factory
 
 GEODA_QUERIES = 500  # per image; ART's max_iter is the same number (it spends about that, see the notes)
 UAP_PASSES = 3
@@ -47,13 +47,6 @@ def art_geoda_factory(victim, notes: list[str], **options):
 
     return make
 
-
-def absent(why: str):
-    """A side that the library does not have (shown as n/a)."""
-    def make(seed: int):
-        raise Unavailable(why)
-
-    return make
 
 
 def case_geoda(victim, args) -> Case:

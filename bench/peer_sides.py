@@ -231,3 +231,44 @@ class Case:
     max_seeds: int | None = None  # fewer seeds for costly random attacks
     max_images: int | None = None  # the first N images only, for a peer that takes one image at a time
     size: str = "l2"  # min-norm cases: the norm whose median over successes is compared ("l2", "l0")
+
+
+def absent(why: str) -> Factory:
+    """A side this library does not have, or the case does not run: the table shows n/a and `why`."""
+
+    def make(seed: int) -> Attack:
+        raise Unavailable(why)
+
+    return make
+
+
+def channel_mean(model):
+    """A grey-level victim on three-channel images: it sees their channel mean (for peers that hard-code RGB)."""
+    from torch import nn
+
+    class ChannelMean(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, images):
+            return self.inner(images.mean(1, keepdim=True))
+
+    return ChannelMean(model).eval()
+
+
+def on_three_channels(victim: Victim, build: Callable[[Victim], Factory]) -> Factory:
+    """`build(victim)`'s factory run on the grey-level images replicated to three channels (the victim sees their
+    mean, so the channels stay equal); the first channel comes back."""
+    import dataclasses
+
+    if victim.images.shape[1] != 1:
+        raise Unavailable("the three-channel copy is for grey-level victims")
+    factory = build(dataclasses.replace(victim, model=channel_mean(victim.model), _art=None))
+
+    def make(seed: int) -> Attack:
+        attack = factory(seed)
+        return lambda images, labels: attack(images.expand(-1, 3, -1, -1).contiguous(), labels)[:, :1].contiguous()
+
+    return make
+
