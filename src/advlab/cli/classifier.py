@@ -43,16 +43,24 @@ OPTION_DOCS = {
                  "CUDA only); evaluation stays fp32",
     "tensorboard": "write TensorBoard events",
     "defense": "training objective: none (cross-entropy), pgd-at (Madry et al. 2018), trades (Zhang et al. 2019), "
-               "fast-at (Wong et al. 2020), noise (Gaussian augmentation, Cohen et al. 2019), dp-sgd (differential "
-               "privacy, Abadi et al. 2016)",
-    "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at)",
-    "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades)",
-    "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at and trades, 1.25 eps for fast-at)",
-    "beta": "TRADES' weight of the robust KL term (1/lambda)",
+               "fast-at (Wong et al. 2020), mart (Wang et al. 2020), noise (Gaussian augmentation, Cohen et al. "
+               "2019), dp-sgd (differential privacy, Abadi et al. 2016); and the baselines that are NOT adversarial "
+               "defenses: label-smoothing (Szegedy et al. 2016), mixup (Zhang et al. 2018), cutmix (Yun et al. 2019)",
+    "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at, mart)",
+    "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades, mart)",
+    "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at, trades and mart, 1.25 eps for fast-at)",
+    "beta": "weight of the robust KL term: TRADES' beta (1/lambda), MART's lambda",
     "sigma": "standard deviation of the Gaussian noise (noise)",
     "robust_eval_images": "held-out images the per-epoch robust accuracy is measured on (0: none)",
-    "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at; "
-                  "unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp)",
+    "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at, mart; "
+                  "unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp; AWP starts "
+                  "when it ends)",
+    "awp_gamma": "adversarial weight perturbation (Wu et al. 2020) on top of pgd-at, trades or mart: each layer's "
+                 "weights w_l perturbed by gamma ||w_l|| along the adversarial loss's gradient while training (the "
+                 "paper's 5e-3; unset: no AWP)",
+    "smoothing": "label-smoothing's epsilon, the uniform distribution's share of the target, in (0, 1)",
+    "mixup_alpha": "mixup's lambda ~ Beta(alpha, alpha), > 0 (1: uniform)",
+    "cutmix_alpha": "CutMix's lambda ~ Beta(alpha, alpha) sets the pasted box's area, > 0",
     "epsilon": "dp-sgd's privacy budget epsilon (> 0); the noise is chosen to spend at most this over --epochs",
     "delta": "dp-sgd's delta, in (0, 1/N) for N training images (unset: 1e-5)",
     "max_grad_norm": "dp-sgd's clipping norm C of each example's gradient (unset: 1.0)",

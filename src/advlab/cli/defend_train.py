@@ -59,24 +59,10 @@ NOT_A_DEFENSE = "a training baseline, NOT an adversarial defense"
 # reset to defaults, then set per verb
 DEFENSE_OPTIONS = ("eps", "attack_steps", "attack_alpha", "beta", "sigma", "eps_warmup", "awp_gamma", "smoothing",
                    "mixup_alpha", "cutmix_alpha", *DP_OPTIONS)
-OPTION_NOTES = {  # the help of the options `advlab classifier train` does not describe, and their unset values
-    "awp_gamma": ("adversarial weight perturbation (Wu et al. 2020) on top: each layer's weights w_l perturbed by "
-                  "gamma ||w_l|| along the adversarial loss's gradient while training (the paper's 5e-3)",
-                  "default None: no AWP"),
-    "smoothing": ("label smoothing's epsilon, the uniform distribution's share of the target, in (0, 1)",
-                  "default 0.1, the paper's"),
-    "mixup_alpha": ("mixup's lambda ~ Beta(alpha, alpha), > 0 (1: uniform)", "default 1.0, the paper's on CIFAR-10"),
-    "cutmix_alpha": ("CutMix's lambda ~ Beta(alpha, alpha) sets the pasted box's area, > 0",
-                     "default 1.0, the paper's"),
+NOTES = {  # how the unset value of the options `advlab classifier train` leaves unset reads in a verb's help
+    "awp_gamma": "default None: no AWP", "smoothing": "default 0.1, the paper's",
+    "mixup_alpha": "default 1.0, the paper's on CIFAR-10", "cutmix_alpha": "default 1.0, the paper's",
 }
-DOCS = {**OPTION_DOCS, **{name: text for name, (text, _) in OPTION_NOTES.items()},
-        "beta": "weight of the robust KL term: TRADES' beta (1/lambda), MART's lambda",
-        "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at, mart)",
-        "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades, mart)",
-        "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at, trades and mart, 1.25 eps for fast-at)",
-        "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at, "
-                      "mart; unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp; "
-                      "AWP starts when it ends)"}
 ATTACKS = {"pgd": "pgd-at", "fgsm": "fast-at"}  # adv-train --attack -> defense
 VERBS = {  # verb: (defense, the defense options it shows, help)
     "adv-train": ("pgd-at", ("eps", "attack_steps", "attack_alpha", "eps_warmup", "awp_gamma"),
@@ -113,7 +99,7 @@ def add_parsers(verbs) -> None:
         parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         hidden = {"defense", *DEFENSE_OPTIONS} - set(shown)
-        add_config_flags(parser, ClassifierTrainConfig, DOCS, skip=hidden, default_note=default_note)
+        add_config_flags(parser, ClassifierTrainConfig, OPTION_DOCS, skip=hidden, default_note=default_note)
         parser.set_defaults(handler=run_defend, defense=defense)
 
 
@@ -121,8 +107,8 @@ def default_note(field: dataclasses.Field) -> str:
     """How a flag's default reads: --out is required, defense options have their own, the rest come from RUN."""
     if field.name == "out":
         return "required"
-    if field.name in OPTION_NOTES:
-        return OPTION_NOTES[field.name][1]
+    if field.name in NOTES:
+        return NOTES[field.name]
     return f"default {field.default}" if field.name in DEFENSE_OPTIONS else "default: RUN's"
 
 
