@@ -1,23 +1,24 @@
 """EAD, the elastic-net attack: C&W's L2 attack with an L1 penalty, solved by FISTA with shrinkage.
 
 Chen, Sharma, Zhang, Yi & Hsieh 2018, "EAD: Elastic-Net Attacks to Deep Neural Networks via Adversarial Examples"
-(AAAI), eqs. 6-10 and Algorithm 1. The attack minimises over x in [0, 1]^p (eq. 7)
+(AAAI), sec. "EAD", eqs. 6-10 and Algorithm 1. The attack minimises over x in [0, 1]^p
 
     c * f(x) + ||x - x0||_2^2 + beta * ||x - x0||_1,   f(x) = max(max_{j != t} Z(x)_j - Z(x)_t, -kappa)
 
-(f targeted, eq. 8; untargeted, max(Z(x)_y - max_{j != y} Z(x)_j, -kappa), eq. 9), with g(x) = c f(x) +
+(f targeted; untargeted, max(Z(x)_y - max_{j != y} Z(x)_j, -kappa)), with g(x) = c f(x) +
 ||x - x0||_2^2 the smooth part, by FISTA (Algorithm 1): x(0) = y(0) = x0 and for k = 0, 1, ...
 
     x(k+1) = S_beta(y(k) - alpha_k grad g(y(k))),
     y(k+1) = x(k+1) + k / (k + 3) * (x(k+1) - x(k)),
 
-S_beta the projected shrinkage-thresholding (eq. 10), per pixel: min(z - beta, 1) where z - x0 > beta, x0 where
+S_beta the projected shrinkage-thresholding, per pixel: min(z - beta, 1) where z - x0 > beta, x0 where
 |z - x0| <= beta, max(z + beta, 0) where z - x0 < -beta. The step alpha_k is the authors' square-root decay,
 lr * (1 - k / steps)^(1/2). c is searched per image as in C&W (cw.py's ``next_constants``), every run from x0.
 
 Among the adversarial iterates x(k) of the whole search each image keeps the one that is best by the decision
-rule (sec. "EAD"): "en", the least elastic-net distortion ||x - x0||_2^2 + beta ||x - x0||_1; "l1", the least
-L1 distortion. Images that never become adversarial are returned clean. Defaults are the paper's: beta = 1e-3,
+rule: "en", the least elastic-net distortion ||x - x0||_2^2 + beta ||x - x0||_1; "l1", the least L1 distortion
+(the paper's elastic-net loss c f + distortion adds c f = -c kappa on an adversarial iterate: 0 at the default
+kappa = 0). Images that never become adversarial are returned clean. Defaults are the paper's: beta = 1e-3,
 kappa = 0, lr = 1e-2, 9 binary steps from c = 1e-3, 1000 iterations.
 
 Peers: torchattacks' EADL1/EADEN keep the last iterate across binary steps (no restart from x0), start the
@@ -128,7 +129,7 @@ class EAD(Attack):
 
 
 def shrink(z: Tensor, images: Tensor, beta: float) -> Tensor:
-    """S_beta (eq. 10): z moved beta towards the clean image (to it within beta), projected onto [0, 1]."""
+    """S_beta: z moved beta towards the clean image (to it within beta), projected onto [0, 1]."""
     difference = z - images
     shrunk = torch.where(difference > beta, (z - beta).clamp(max=1.0), images)
     return torch.where(difference < -beta, (z + beta).clamp(min=0.0), shrunk)
