@@ -230,7 +230,7 @@ class Case:
     judged_by: tuple[str, ...] = PEERS  # the peers the verdict compares with (others are shown for information)
     max_seeds: int | None = None  # fewer seeds for costly random attacks
     max_images: int | None = None  # the first N images only, for a peer that takes one image at a time
-    size: str = "l2"  # min-norm cases: the norm whose median over successes is compared ("l2", "l0")
+    size: str = "l2"  # min-norm cases: the norm whose median over successes is compared (l2, l0, l1, linf)
 
 
 def absent(why: str) -> Factory:

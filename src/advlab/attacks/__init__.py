@@ -14,8 +14,11 @@ from advlab.attacks.bim import BIM
 from advlab.attacks.boundary import Boundary
 from advlab.attacks.bpda import BPDA
 from advlab.attacks.cw import CW
+from advlab.attacks.cw_l0 import CWL0
+from advlab.attacks.cw_linf import CWLinf
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.difgsm import DIFGSM
+from advlab.attacks.ead import EAD
 from advlab.attacks.ensemble import Ensemble
 from advlab.attacks.eot import EOT, expected_success
 from advlab.attacks.fab import FAB, target_by_rank
@@ -108,6 +111,10 @@ ATTACKS: dict[str, type[Attack]] = {
     "acg": ACG,
     "spatial": Spatial,
     "wasserstein": Wasserstein,
+    # elastic-net and Carlini & Wagner's L0 and Linf
+    "ead": EAD,
+    "cw-l0": CWL0,
+    "cw-linf": CWLinf,
 }
 
 
@@ -119,11 +126,11 @@ def make_attack(name: str, model, **options) -> Attack:
 
 
 __all__ = [
-    "ACG", "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "DIFGSM",
-    "DeepFool", "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA", "Jitter", "MIFGSM", "NES",
-    "NIFGSM", "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle", "QueryCounter", "RFGSM",
-    "SINIFGSM", "SPSA", "SignOPT", "SimBA", "SparseFool", "Spatial", "Square", "TIFGSM", "TPGD", "Transfer",
-    "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial", "Wasserstein", "ZOO",
-    "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
+    "ACG", "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "CWL0",
+    "CWLinf", "DIFGSM", "DeepFool", "EAD", "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA",
+    "Jitter", "MIFGSM", "NES", "NIFGSM", "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle",
+    "QueryCounter", "RFGSM", "SINIFGSM", "SPSA", "SignOPT", "SimBA", "SparseFool", "Spatial", "Square", "TIFGSM",
+    "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial", "Wasserstein",
+    "ZOO", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
     "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
 ]
