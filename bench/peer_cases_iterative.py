@@ -96,5 +96,15 @@ def case_jitter(victim: Victim, args) -> Case:
                 }, notes)
 
 
-CASES: dict = {"pi-fgsm": case_pifgsm, "r-fgsm": case_rfgsm, "r-fgsm-iterative": case_rfgsm_iterative,
-               "tpgd": case_tpgd, "jitter": case_jitter}
+def case_ffgsm(victim: Victim, args) -> Case:
+    eps, notes = args.linf_eps, []
+    return Case(f"Linf eps={eps}, alpha=1.25 eps from a uniform start (Wong et al. 2020)", "robust", "linf", eps, True,
+                {"advlab": advlab_factory(victim, "advlab.attacks.ffgsm", "FFGSM", notes, seeded=True, eps=eps,
+                                          alpha=1.25 * eps),
+                 "torchattacks": torchattacks_factory(victim, "FFGSM", notes, eps=eps, alpha=1.25 * eps),
+                 "ART": absent("ART's FastGradientMethod with num_random_init=1 starts uniformly but steps from the "
+                               "image's own budget; not the same attack")}, notes)
+
+
+CASES: dict = {"ffgsm": case_ffgsm, "pi-fgsm": case_pifgsm, "r-fgsm": case_rfgsm,
+               "r-fgsm-iterative": case_rfgsm_iterative, "tpgd": case_tpgd, "jitter": case_jitter}

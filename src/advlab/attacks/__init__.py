@@ -22,6 +22,7 @@ from advlab.attacks.ead import EAD
 from advlab.attacks.ensemble import Ensemble
 from advlab.attacks.eot import EOT, expected_success
 from advlab.attacks.fab import FAB, target_by_rank
+from advlab.attacks.ffgsm import FFGSM
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.geoda import GeoDA
 from advlab.attacks.hopskipjump import HopSkipJump
@@ -63,6 +64,7 @@ from advlab.models.normalize import Normalize
 
 ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
+    "ffgsm": FFGSM,
     "bim": BIM,
     "pgd": PGD,
     "cw": CW,
@@ -127,10 +129,11 @@ def make_attack(name: str, model, **options) -> Attack:
 
 __all__ = [
     "ACG", "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "CWL0",
-    "CWLinf", "DIFGSM", "DeepFool", "EAD", "EOT", "Ensemble", "FAB", "FGSM", "GeoDA", "HopSkipJump", "JSMA",
-    "Jitter", "MIFGSM", "NES", "NIFGSM", "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch", "Pixle",
-    "QueryCounter", "RFGSM", "SINIFGSM", "SPSA", "SignOPT", "SimBA", "SparseFool", "Spatial", "Square", "TIFGSM",
-    "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial", "Wasserstein",
-    "ZOO", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask", "make_attack",
-    "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask", "target_by_rank",
+    "CWLinf", "DIFGSM", "DeepFool", "EAD", "EOT", "Ensemble", "FAB", "FFGSM", "FGSM", "GeoDA", "HopSkipJump",
+    "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch",
+    "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "SPSA", "SignOPT", "SimBA", "SparseFool", "Spatial", "Square",
+    "TIFGSM", "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial",
+    "Wasserstein", "ZOO", "destruction_rate", "destruction_table", "expected_success", "eyeglass_mask",
+    "make_attack", "random_blocks_mask", "rectangle_mask", "simulate_print_photo", "stickers_mask",
+    "target_by_rank",
 ]

@@ -9,7 +9,8 @@ Algorithm 3 (FGSM adversarial training with a random initialisation), per miniba
     theta = theta - grad_theta CE(f(x + delta), y)
 
 (x + delta also kept in [0, 1], as in the authors' code). That is PGD with one step of size
-alpha from a random start, so ``advlab.attacks.PGD`` does it. Sec. 5.2: FGSM training can
+alpha from a random start (the attack ``advlab.attacks.ffgsm.FFGSM``), run here as ``GeneratorPGD``
+so that its starts come from the run's generator. Sec. 5.2: FGSM training can
 "catastrophically overfit" -- within an epoch, robustness to PGD collapses while robustness to
 FGSM soars. The authors' remedy, early stopping, is kept here: after every epoch, PGD-5 (step
 eps / 4, one restart, as in their code) measures the accuracy on a fixed training minibatch; when
@@ -23,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advlab.attacks.ffgsm import STEP_FACTOR
 from advlab.attacks.pgd import PGD
 from advlab.core.checks import check_number
 from advlab.core.modes import evaluating
 from advlab.defenses.robust_training import AdversarialObjective, EpochCheck, GeneratorPGD, TrainingStep
 
-STEP_FACTOR = 1.25  # alpha = 1.25 eps (sec. 4, Algorithm 3)
 GUARD_STEPS = 5  # the PGD of the catastrophic-overfitting check (authors' code: 5 steps of eps / 4)
 GUARD_STEP_FRACTION = 0.25
 GUARD_DROP = 0.2  # a fall of the guard accuracy by more than this stops training
