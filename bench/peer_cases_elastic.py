@@ -20,7 +20,8 @@ EAD_ART = (
     "ART zeroes the whole gradient, its L2 part too, on an iterate whose margin already exceeds kappa, so an "
     "adversarial iterate is moved by the shrinkage alone; the paper's gradient keeps 2 (x - x0). advlab with that "
     "one change gives ART's images (tests/test_attack_ead.py); under the L1 rule it finds smaller L1 (median 1.84 "
-    "against 2.06 on 40 held-out digits), under the EN rule larger")
+    "against 2.06 on 40 held-out digits; 1.67 against 1.92 on the bench's 120 images), under the EN rule larger. So "
+    "the L1 rule's verdict is against torchattacks, which keeps the paper's gradient, as advlab does")
 L0_ART = (
     "ART's CarliniL0Method runs its elimination loop x.shape[1] + 1 times -- the channel count plus one, 2 rounds on "
     "these 1-channel digits, fixing at most 2 features (tests/test_attack_cw_l0.py counts them) -- and its L2 stage "
@@ -58,7 +59,9 @@ def case_ead(rule: str):
                         "ART": art_factory(victim, "ElasticNet", notes, beta=beta, initial_const=c, max_iter=steps,
                                            binary_search_steps=binary_steps, learning_rate=lr,
                                            decision_rule=rule.upper()),
-                    }, notes, size=SIZES[f"ead-{rule}"], max_images=120)
+                    }, notes, size=SIZES[f"ead-{rule}"], max_images=120,
+                    # ART's L1 rule runs another algorithm (EAD_ART): shown, judged by the paper's, torchattacks'
+                    judged_by=("torchattacks",) if rule == "l1" else ("torchattacks", "ART"))
 
     return case
 
