@@ -111,7 +111,7 @@ def test_cases_take_the_data_s_budgets(data, linf, l2, square_words):
     bench = load_bench("attacks_vs_peers")
     args = bench.parse_args(["--data", data])
     victim = SimpleNamespace(classes=10)  # the sides are built when a case runs: no model needed here
-    cases = {name: make(victim, args) for name, make in bench.CASES.items()}
+    cases = {name: make(victim, args) for name, make in bench.CORE_CASES.items()}
     assert {name: (case.norm, case.eps) for name, case in cases.items()} == {
         "fgsm": ("linf", linf), "bim": ("linf", linf), "pgd-linf": ("linf", linf), "pgd-l2": ("l2", l2),
         "apgd": ("linf", linf), "square": ("linf", linf), "cw": (None, None), "deepfool": (None, None)}
@@ -125,7 +125,6 @@ def test_mnist_victim_holds_out_advlab_s_own_mnist_split():
     from advlab.pipelines.classifier_config import ClassifierTrainConfig
     from advlab.pipelines.train_classifier import run_split
 
-    bench = load_bench("attacks_vs_peers")
     images, labels, train, test = load_bench("peer_sides").victim_data("mnist", 28, torch.Generator().manual_seed(0))
     _, (classifier_train, classifier_test) = run_split(ClassifierTrainConfig(data="mnist"))
     assert torch.equal(train, classifier_train) and torch.equal(test, classifier_test)

@@ -280,7 +280,7 @@ GOOD = {"attack": "pgd", "digit": 0, "eps": 0.1, "steps": 2}
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"attack": "deepfool"}, ["attack", "fgsm"]),
+    ({"attack": "nope"}, ["attack", "fgsm"]),
     ({"eps": "0.1"}, ["eps", "number"]),
     ({"eps": 0}, ["eps", "greater than 0"]),
     ({"eps": 2}, ["eps", "less than or equal to 1"]),
