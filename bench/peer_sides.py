@@ -93,10 +93,29 @@ def victim_data(data: str, size: int, generator):
     return mnist.data, mnist.labels, train, test
 
 
+def fit_frozen(model, images, labels, rows, epochs: int, generator) -> None:
+    """Adam (lr 2e-3, batches of 64) on images[rows] for `epochs` epochs, each in an order drawn from `generator`;
+    then eval mode and frozen weights (a victim or a surrogate of the benches)."""
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
+    for _ in range(epochs):
+        shuffled = rows[torch.randperm(len(rows), generator=generator)]
+        for start in range(0, len(shuffled), 64):
+            batch = shuffled[start:start + 64].to(images.device)
+            loss = F.cross_entropy(model(images[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+
+
 def train_victim(data: str, size: int, epochs: int, device, seed: int = SEED) -> Victim:
     """SmallCNN on the training rows of `data` (victim_data; seeded, torch threads as set), the rest held out."""
     import torch
-    import torch.nn.functional as F
 
     from advlab.models import SmallCNN
 
@@ -106,18 +125,7 @@ def train_victim(data: str, size: int, epochs: int, device, seed: int = SEED) ->
     torch.manual_seed(seed)
     model = SmallCNN(image_size=size).to(device)
     images, labels = images.to(device), labels.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
-    for _ in range(epochs):
-        shuffled = train[torch.randperm(len(train), generator=generator)]
-        for start in range(0, len(shuffled), 64):
-            rows = shuffled[start:start + 64].to(device)
-            loss = F.cross_entropy(model(images[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    fit_frozen(model, images, labels, train, epochs, generator)
     held_out, truth = images[test.to(device)], labels[test.to(device)]
     with torch.no_grad():
         accuracy = float((model(held_out).argmax(1) == truth).double().mean())

@@ -142,24 +142,13 @@ def split(args: argparse.Namespace):
 def train(name: str, images, labels, held_out, truth, args: argparse.Namespace) -> Trained:
     """Model `name` trained with Adam (2e-3, batches of 64) for args.epochs epochs from its own seed; frozen."""
     import torch
-    import torch.nn.functional as F
+    from peer_sides import fit_frozen
 
     about, build, seed = MODELS[args.data][name]
     torch.manual_seed(args.seed + seed)
     model = build(DATA[args.data]["size"])
     generator = torch.Generator().manual_seed(args.seed + seed)
-    optimizer = torch.optim.Adam(model.parameters(), 2e-3)
-    for _ in range(args.epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for first in range(0, len(order), 64):
-            rows = order[first:first + 64]
-            loss = F.cross_entropy(model(images[rows]), labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    fit_frozen(model, images, labels, torch.arange(len(images)), args.epochs, generator)
     with torch.no_grad():
         accuracy = float((model(held_out).argmax(1) == truth).double().mean())
     print(f"{name}: clean accuracy {100 * accuracy:.1f} %", file=sys.stderr)
