@@ -501,7 +501,7 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
                   "transform": type(model.transform).__name__ if isinstance(model, Preprocessed) else None,
                   "classes": int(clean_logits.shape[1])},
         "options": {**{k: v for k, v in asdict(config).items() if k not in ("progress", "report")},
-                    "eps": list(eps_list)},
+                    "eps": list(eps_list), "extra_attacks": list(config.extra_attacks)},
         "n": n, "eps": keys, "norm": config.norm,
         "clean_accuracy": share(correct), "robust_accuracy": robust_accuracy, "per_attack": per_attack,
         "unbroken": {key: flags.nonzero().flatten().tolist() for key, flags in unbroken.items()},
