@@ -235,6 +235,25 @@ def mnist_victim_run(out, seed: int = 0, epochs: int = 5):
     return out
 
 
+def shared_mnist_victim_run(tmp_path_factory, seed: int = 0, epochs: int = 5):
+    """The default MNIST victim (mnist_victim_run) trained once per test session and shared by the xdist workers,
+    under a file lock, in the session's common temporary folder. Callers read it and never write into it."""
+    import fcntl
+    import os
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-runs"
+    folder.mkdir(exist_ok=True)
+    out = folder / f"mnist-victim-seed{seed}-epochs{epochs}"
+    with open(folder / f"{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits here, then finds the finished run
+        if not (out / "summary.json").is_file():
+            shutil.rmtree(out, ignore_errors=True)  # a run a failed worker left half-written
+            mnist_victim_run(out, seed, epochs)
+    return out
+
+
 def files_outside(run, folder: str = "privacy") -> dict:
     """{path: mtime} of every file of the run outside RUN/`folder`/ (what an attack on the run must not touch)."""
     from pathlib import Path

@@ -23,7 +23,7 @@ import time
 
 import pytest
 import torch
-from helpers import mnist_victim_run
+from helpers import shared_mnist_victim_run
 
 from advlab.attacks import FGSM, PGD, AdvGAN
 from advlab.pipelines.train_classifier import held_out_split, load_classifier, run_split
@@ -38,7 +38,7 @@ PGD_IMAGES = 100
 
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
-    return mnist_victim_run(tmp_path_factory.mktemp("advgan-mnist") / "clf", SEED, EPOCHS)
+    return shared_mnist_victim_run(tmp_path_factory, SEED, EPOCHS)  # trained once for the session
 
 
 def success(attack, images, labels):

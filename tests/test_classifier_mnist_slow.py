@@ -11,7 +11,7 @@ import json
 
 import pytest
 import torch
-from helpers import mnist_victim_run
+from helpers import shared_mnist_victim_run
 
 from advlab.attacks import PGD
 from advlab.pipelines.train_classifier import held_out_split, load_classifier
@@ -24,7 +24,7 @@ EPS, STEPS, IMAGES = 0.3, 40, 200
 
 @pytest.fixture(scope="module")
 def mnist_victim(tmp_path_factory):
-    return mnist_victim_run(tmp_path_factory.mktemp("mnist-victim") / "clf", SEED, EPOCHS)
+    return shared_mnist_victim_run(tmp_path_factory, SEED, EPOCHS)  # trained once for the session
 
 
 def test_the_mnist_victim_reaches_97_percent_and_pgd_40_at_eps_03_breaks_it(mnist_victim):
