@@ -29,6 +29,29 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
+class LabelOnly(torch.nn.Module):
+    """The model's top-1 label as a one-hot vector: no scores to read (for decision-based attacks)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        logits = self.model(images)
+        return torch.nn.functional.one_hot(logits.argmax(1), logits.shape[1]).float()
+
+
+class Float32(torch.nn.Module):
+    """The model on float32 images, whatever it is handed (ART may hand it float64 arrays)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        return self.model(images.float())
+
+
 class TaggedCounter(torch.nn.Module):
     """Counts the model's evaluations of each image, read from a tag in pixel (0, 0, 0).
 

@@ -3,34 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from helpers import TaggedCounter, tagged
+from helpers import Float32, LabelOnly, TaggedCounter, tagged
 from peers import art_classifier
-from torch import nn
 
 from advlab.attacks.boundary import Boundary
 from advlab.attacks.queries import QueryCounter
 from advlab.core.errors import AdvlabError
-
-
-class LabelOnly(nn.Module):
-    """The model's top-1 label as a one-hot vector: no scores to read."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images):
-        logits = self.model(images)
-        return nn.functional.one_hot(logits.argmax(1), logits.shape[1]).float()
-
-
-class Float32(nn.Module):  # ART may hand the model float64 arrays
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images):
-        return self.model(images.float())
 
 
 @pytest.mark.parametrize("targeted", [False, True])

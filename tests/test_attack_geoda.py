@@ -5,25 +5,12 @@ import os
 import numpy as np
 import pytest
 import torch
-from helpers import TaggedCounter, tagged
+from helpers import LabelOnly, TaggedCounter, tagged
 from peers import art_classifier
-from torch import nn
 
 from advlab.attacks.geoda import GeoDA, authors_iterations
 from advlab.attacks.queries import QueryCounter
 from advlab.core.errors import AdvlabError
-
-
-class LabelOnly(nn.Module):
-    """The model's top-1 label as a one-hot vector: no scores to read."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images):
-        logits = self.model(images)
-        return nn.functional.one_hot(logits.argmax(1), logits.shape[1]).float()
 
 
 def median_l2(model, images, labels, adversarial):
