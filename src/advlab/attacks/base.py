@@ -193,6 +193,20 @@ class Attack:
         return None if self.seed is None else make_generator(self.seed, device)
 
 
+# ---------------------------------------------------------------------- what an attack class is
+
+
+def minimises_norm(cls: type) -> bool:
+    """Does the attack class find its own smallest perturbation (``norm = None`` or ``minimum_norm``), rather than
+    work inside a budget eps?"""
+    return getattr(cls, "norm", None) is None or getattr(cls, "minimum_norm", False)
+
+
+def attack_norms(cls: type) -> tuple[str, ...]:
+    """The norms the attack class takes: its ``norms``, else its ``norm`` (none for an attack without one)."""
+    return getattr(cls, "norms", None) or ((cls.norm,) if getattr(cls, "norm", None) else ())
+
+
 # ---------------------------------------------------------------------- boundary checks
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from advlab.attacks.base import attack_norms, minimises_norm
+
 NORM_WORDS = {"linf": "Linf", "l2": "L2", "l1": "L1", "l0": "L0"}
 FEEDBACK_WORDS = {"scores": "black-box (scores)", "decisions": "black-box (decisions)",
                   "surrogate": "black-box (transfer from a surrogate)"}
@@ -35,11 +37,11 @@ def threat_model(cls: type) -> str:
     """'Linf/L2 ball', 'minimum L2', 'L0 count', or the class's own ``threat`` words."""
     if getattr(cls, "threat", None):
         return cls.threat
-    norms = getattr(cls, "norms", None) or ((cls.norm,) if getattr(cls, "norm", None) else ())
+    norms = attack_norms(cls)
     words = "/".join(NORM_WORDS.get(norm, norm) for norm in norms)
     if not words:
         return "minimum norm"
-    if getattr(cls, "minimum_norm", False) or getattr(cls, "norm", None) is None:
+    if minimises_norm(cls):
         return f"minimum {words}"
     return f"{words} count" if norms == ("l0",) else f"{words} ball"
 

@@ -29,7 +29,7 @@ import inspect
 import torch
 from torch import Tensor, nn
 
-from advlab.attacks.base import Attack
+from advlab.attacks.base import Attack, minimises_norm
 from advlab.attacks.ensemble import Ensemble
 from advlab.attacks.lp import check_norm
 from advlab.core.checks import check_int, check_number
@@ -53,7 +53,7 @@ def refusal(cls: type[Attack]) -> str | None:
         return "an attack that learns before it attacks (fit), not a gradient attack on a budget"
     if getattr(cls, "threat", None):
         return f"an attack with its own kind of perturbation ({cls.threat}), not a budget eps"
-    if getattr(cls, "norm", None) is None or getattr(cls, "minimum_norm", False):
+    if minimises_norm(cls):
         return "a minimum-norm attack; a transfer attack works inside the budget eps"
     parameters = inspect.signature(cls.__init__).parameters
     if "eps" not in parameters:

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from advlab.attacks import ATTACKS, BIM, CW, FGSM, PGD, Square
+from advlab.attacks.base import minimises_norm
 from advlab.attacks.catalogue import catalogue
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import class_parameters
@@ -445,9 +446,11 @@ def build_attack(request: AttackRequest, model: nn.Module):
 
 
 def taken(name: str) -> set[str]:
-    """The request fields the registered attack `name` takes (its __init__'s parameters among them)."""
+    """The request fields the registered attack `name` takes (its __init__'s parameters among them); not eps for an
+    attack that finds its own smallest perturbation (an eps would only stop it early)."""
     own = {parameter.name for parameter in class_parameters(ATTACKS[name])}
-    return own & {"eps", "steps", "queries", "targeted", "seed"}
+    fields = own & {"eps", "steps", "queries", "targeted", "seed"}
+    return fields - {"eps"} if minimises_norm(ATTACKS[name]) else fields
 
 
 def catalogue_attack(request: AttackRequest, model: nn.Module):
@@ -457,10 +460,7 @@ def catalogue_attack(request: AttackRequest, model: nn.Module):
         raise InvalidField("targeted", f"{request.attack} has no targeted mode; untick 'targeted'")
     values = {"eps": request.eps, "steps": request.steps, "queries": request.queries,
               "targeted": request.targeted, "seed": request.seed}
-    cls = ATTACKS[request.attack]
-    if cls.norm is None or getattr(cls, "minimum_norm", False):
-        fields.discard("eps")  # it finds its own smallest perturbation; an eps would only stop it early
-    return cls(model, **{key: values[key] for key in fields if values[key] is not None})
+    return ATTACKS[request.attack](model, **{key: values[key] for key in fields if values[key] is not None})
 
 
 def attack_list() -> list[dict[str, Any]]:
@@ -473,8 +473,6 @@ def attack_list() -> list[dict[str, Any]]:
     for name in ATTACK_NAMES:
         entry = entries[name]
         fields = core_fields.get(name) or taken(name)
-        if name not in core_fields and (ATTACKS[name].norm is None or getattr(ATTACKS[name], "minimum_norm", False)):
-            fields = fields - {"eps"}
         listed.append({"name": name, "paper": entry.paper, "threat": entry.threat, "access": entry.access,
                        "takes": sorted(fields)})
     return listed

@@ -76,7 +76,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from advlab.attacks import APGD, ATTACKS, FAB, FGSM, PGD, AdvGAN, Attack, Square, Transfer, target_by_rank
-from advlab.attacks.base import NORMS, model_device
+from advlab.attacks.base import NORMS, attack_norms, minimises_norm, model_device
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.distributed import Distributed, context
@@ -218,10 +218,10 @@ def check_extra_attack(name: str, norm: str) -> None:
     cls = ATTACKS[name]
     if name in TITLES or name in ("apgd", "fab", "transfer", "advgan"):
         raise AdvlabError(f"--extra-attacks: {name} is a member of the report already (or has its own flag)")
-    if cls.norm is None or getattr(cls, "minimum_norm", False):
+    if minimises_norm(cls):
         raise AdvlabError(f"--extra-attacks: {name} minimises the norm and has no budget; the report measures "
                           "robust accuracy at each eps, so it needs an attack with a budget")
-    if norm not in (getattr(cls, "norms", None) or (cls.norm,)):
+    if norm not in attack_norms(cls):
         raise AdvlabError(f"--extra-attacks: {name} does not attack in the {norm} norm")
     needs = [p.name for p in class_parameters(cls) if p.required and p.name != "model"]
     if needs or callable(getattr(cls, "fit", None)):
