@@ -24,8 +24,6 @@ result comes back. Masks, eps lists and targeted attacks work as in the white-bo
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import Tensor, nn
 
@@ -34,6 +32,7 @@ from advlab.attacks.ensemble import Ensemble
 from advlab.attacks.lp import check_norm
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
+from advlab.core.parameters import required_parameters, taken_options
 
 NORM_WORDS = {"linf": "Linf", "l2": "L2", "l1": "L1", "l0": "L0"}
 
@@ -55,11 +54,9 @@ def refusal(cls: type[Attack]) -> str | None:
         return f"an attack with its own kind of perturbation ({cls.threat}), not a budget eps"
     if minimises_norm(cls):
         return "a minimum-norm attack; a transfer attack works inside the budget eps"
-    parameters = inspect.signature(cls.__init__).parameters
-    if "eps" not in parameters:
+    if "eps" not in taken_options(cls, {"eps": None}):
         return "an attack without a budget eps"
-    needed = [name for name, p in list(parameters.items())[2:] if p.default is inspect.Parameter.empty
-              and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    needed = required_parameters(cls)
     if needed:
         return f"an attack that needs {', '.join(needed)}, which a transfer attack cannot give it"
     return None
@@ -131,7 +128,7 @@ class Transfer(Attack):
     def check_white_box(self) -> None:
         """Refuse options the chosen attack cannot take, then build it once so that it checks the rest."""
         cls = self.white_box_class()
-        taken = inspect.signature(cls.__init__).parameters
+        taken = taken_options(cls, {"alpha": None, "steps": None, "norm": None, "targeted": None})
         for option in ("alpha", "steps"):
             if getattr(self, option) is not None and option not in taken:
                 raise AdvlabError(f"{self.name}: {self.attack} takes no {option}; leave it out")
@@ -148,11 +145,10 @@ class Transfer(Attack):
     def white_box(self) -> Attack:
         """The white-box attack on the surrogate at the current eps (a list of them before the attack runs)."""
         cls = self.white_box_class()
-        taken = inspect.signature(cls.__init__).parameters
-        options = {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "norm": self.norm,
-                   "targeted": self.targeted, "seed": self.seed}
-        given = {name: value for name, value in options.items() if name in taken
-                 and (value is not None or name == "seed") and (name != "targeted" or value)}
+        options = taken_options(cls, {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "norm": self.norm,
+                                      "targeted": self.targeted, "seed": self.seed})
+        given = {name: value for name, value in options.items()
+                 if (value is not None or name == "seed") and (name != "targeted" or value)}
         return cls(self.surrogate, **given)
 
     def perturb(self, images: Tensor, labels: Tensor, mask: Tensor | None) -> Tensor:

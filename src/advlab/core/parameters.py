@@ -108,6 +108,17 @@ def class_parameters(cls: type) -> list[Parameter]:
     return signature_parameters(cls.__init__, docstring_args(cls))[1:]
 
 
+def taken_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `options` that ``cls.__init__`` takes by name (an attack built with the settings it has)."""
+    names = inspect.signature(cls.__init__).parameters
+    return {name: value for name, value in options.items() if name in names}
+
+
+def required_parameters(cls: type, given: tuple[str, ...] = ("model",)) -> list[str]:
+    """The parameters of ``cls.__init__`` without a default, but those in `given` (what a caller must supply)."""
+    return [parameter.name for parameter in class_parameters(cls) if parameter.required and parameter.name not in given]
+
+
 def function_parameters(function) -> list[Parameter]:
     """The parameters of a function (a detector: ``(model, images, labels, **options)``), in order, with the
     help of its docstring's ``Args:`` section."""

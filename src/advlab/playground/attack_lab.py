@@ -47,7 +47,7 @@ from advlab.attacks import ATTACKS, BIM, CW, FGSM, PGD, Square
 from advlab.attacks.base import minimises_norm
 from advlab.attacks.catalogue import catalogue
 from advlab.core.errors import AdvlabError
-from advlab.core.parameters import class_parameters
+from advlab.core.parameters import taken_options
 from advlab.data import FILE_DATASETS, classes_in_turn
 from advlab.defenses.preprocessed import load_model
 from advlab.metrics.features import DigitsEmbedder, Recipe, cached_or_trained, held_out_data, make_recipe
@@ -448,8 +448,7 @@ def build_attack(request: AttackRequest, model: nn.Module):
 def taken(name: str) -> set[str]:
     """The request fields the registered attack `name` takes (its __init__'s parameters among them); not eps for an
     attack that finds its own smallest perturbation (an eps would only stop it early)."""
-    own = {parameter.name for parameter in class_parameters(ATTACKS[name])}
-    fields = own & {"eps", "steps", "queries", "targeted", "seed"}
+    fields = set(taken_options(ATTACKS[name], dict.fromkeys(("eps", "steps", "queries", "targeted", "seed"))))
     return fields - {"eps"} if minimises_norm(ATTACKS[name]) else fields
 
 

@@ -81,7 +81,7 @@ from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int
 from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
-from advlab.core.parameters import class_parameters
+from advlab.core.parameters import required_parameters, taken_options
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models import MLPClassifier
@@ -223,7 +223,7 @@ def check_extra_attack(name: str, norm: str) -> None:
                           "robust accuracy at each eps, so it needs an attack with a budget")
     if norm not in attack_norms(cls):
         raise AdvlabError(f"--extra-attacks: {name} does not attack in the {norm} norm")
-    needs = [p.name for p in class_parameters(cls) if p.required and p.name != "model"]
+    needs = required_parameters(cls)
     if needs or callable(getattr(cls, "fit", None)):
         what = f"needs {', '.join(needs)}" if needs else "must be fitted first"
         raise AdvlabError(f"--extra-attacks: {name} {what}; the report builds its attacks from the model alone")
@@ -359,9 +359,8 @@ def extra_member(name: str, model: nn.Module, config: RobustnessConfig, judged: 
     """An --extra-attacks member: the registered attack at each eps, with the report's norm, steps, queries and
     seed where its signature takes them."""
     cls = ATTACKS[name]
-    taken = {p.name for p in class_parameters(cls)}
-    settings = {"norm": config.norm, "steps": config.steps, "queries": config.queries, "seed": config.seed}
-    options = {key: value for key, value in settings.items() if key in taken}
+    options = taken_options(cls, {"norm": config.norm, "steps": config.steps, "queries": config.queries,
+                                  "seed": config.seed})
     kind = "black-box" if cls.black_box else "white-box"
     return Member(name, kind, judged(lambda eps: cls(model, eps=eps, **options)))
 
