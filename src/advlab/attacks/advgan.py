@@ -96,13 +96,7 @@ from tqdm import tqdm
 
 from advlab.attacks.base import Attack, check_eps, check_images, check_labels, finish, model_device
 from advlab.attacks.losses import margin
-from advlab.core.checkpoints import (
-    atomic_write_bytes,
-    parse_safetensors,
-    read_bytes,
-    restore_module,
-    safetensors_metadata,
-)
+from advlab.core.checkpoints import atomic_write_bytes, parse_safetensors, read_described, restore_module
 from advlab.core.checks import check_int, check_number
 from advlab.core.distributed import Distributed, current
 from advlab.core.errors import AdvlabError
@@ -616,13 +610,7 @@ def load_generator(path: str | Path) -> PerturbationGenerator:
     """The generator saved by ``AdvGAN.save`` at `path`, in eval mode, with ``mode`` and ``model_classes`` set;
     a file of another kind, or whose tensors do not fit its description, is an AdvlabError."""
     path = Path(path)
-    if not path.is_file():
-        raise AdvlabError(f"advgan: generator file {path} not found")
-    payload = read_bytes(path)
-    metadata = safetensors_metadata(payload, str(path))
-    if metadata.get("format") != FORMAT:
-        raise AdvlabError(f"advgan: {path} is not an AdvGAN generator (format {metadata.get('format')!r}, expected "
-                          f"{FORMAT!r})")
+    payload, metadata = read_described(path, FORMAT, "advgan", "generator", "an AdvGAN generator")
     try:
         numbers = {key: int(metadata[key]) for key in ("channels", "height", "width", "classes", "unet_width",
                                                        "unet_depth", "model_classes")}

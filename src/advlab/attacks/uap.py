@@ -45,7 +45,7 @@ from advlab.attacks.base import Attack, check_images, check_labels, check_mask, 
 from advlab.attacks.deepfool import DeepFool
 from advlab.attacks.fgsm import FGSM
 from advlab.attacks.lp import check_norm, project_l2
-from advlab.core.checkpoints import atomic_write_bytes, parse_safetensors, read_bytes, safetensors_metadata
+from advlab.core.checkpoints import atomic_write_bytes, parse_safetensors, read_described
 from advlab.core.checks import check_int, check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
@@ -248,13 +248,7 @@ def load_perturbation(path: str | Path) -> dict:
     """{perturbation (1, C, H, W), eps, norm, target (None: untargeted)} of a file saved by ``UAP.save``; a file of
     another kind is an AdvlabError."""
     path = Path(path)
-    if not path.is_file():
-        raise AdvlabError(f"uap: perturbation file {path} not found")
-    payload = read_bytes(path)
-    metadata = safetensors_metadata(payload, str(path))
-    if metadata.get("format") != FORMAT:
-        raise AdvlabError(f"uap: {path} is not a universal perturbation (format {metadata.get('format')!r}, "
-                          f"expected {FORMAT!r})")
+    payload, metadata = read_described(path, FORMAT, "uap", "perturbation", "a universal perturbation")
     try:
         eps, norm, target = float(metadata["eps"]), metadata["norm"], metadata["target"]
         target = None if target == "" else int(target)

@@ -176,6 +176,20 @@ def read_bytes(path: Path) -> bytes:
         raise AdvlabError(f"cannot read {path}: {error.strerror or error}") from None
 
 
+def read_described(path: str | Path, expected: str, owner: str, kind: str, what: str) -> tuple[bytes, dict[str, str]]:
+    """(bytes, ``__metadata__``) of a safetensors file a user hands in whose ``format`` must be `expected`: a
+    missing file is "OWNER: KIND file PATH not found", another format "OWNER: PATH is not WHAT (format ...)"."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdvlabError(f"{owner}: {kind} file {path} not found")
+    payload = read_bytes(path)
+    metadata = safetensors_metadata(payload, str(path))
+    if metadata.get("format") != expected:
+        raise AdvlabError(f"{owner}: {path} is not {what} (format {metadata.get('format')!r}, expected "
+                          f"{expected!r})")
+    return payload, metadata
+
+
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a bare safetensors file that a user hands in (no record, no hash)."""
     path = Path(path)
