@@ -59,7 +59,6 @@ def art_counted_side(victim, name: str, notes: list[str], **options):
     def make(seed: int):
         try:
             from art.attacks import evasion
-            from art.estimators.classification import PyTorchClassifier
         except ImportError as error:
             raise Unavailable(f"ART is not installed ({error})") from None
         import numpy as np
@@ -76,10 +75,7 @@ def art_counted_side(victim, name: str, notes: list[str], **options):
                 return self.model(images.float())
 
         counter = QueryCounter(Float32(victim.model))
-        classifier = PyTorchClassifier(model=counter, loss=torch.nn.CrossEntropyLoss(),
-                                       input_shape=tuple(victim.images.shape[1:]), nb_classes=victim.classes,
-                                       clip_values=(0.0, 1.0),
-                                       device_type="gpu" if victim.device.type == "cuda" else "cpu")
+        classifier = victim.art_around(counter)
         attack = getattr(evasion, name)(classifier, targeted=False, verbose=False, **options)
 
         def run(images, labels):

@@ -35,17 +35,13 @@ def art_softmax_factory(victim: Victim, name: str, notes: list[str], **options):
     def make(seed: int):
         try:
             from art.attacks import evasion
-            from art.estimators.classification import PyTorchClassifier
         except ImportError as error:
             raise Unavailable(f"ART is not installed ({error})") from None
         import numpy as np
         import torch
 
         model = torch.nn.Sequential(victim.model, torch.nn.Softmax(1))
-        classifier = PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(),
-                                       input_shape=tuple(victim.images.shape[1:]), nb_classes=victim.classes,
-                                       clip_values=(0.0, 1.0),
-                                       device_type="gpu" if victim.device.type == "cuda" else "cpu")
+        classifier = victim.art_around(model)
         attack = getattr(evasion, name)(classifier, batch_size=len(victim.labels), verbose=False, **options)
 
         def run(images, labels):

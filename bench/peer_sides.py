@@ -50,17 +50,21 @@ class Victim:
     def art(self):
         """ART's PyTorchClassifier around the model (built once)."""
         if self._art is None:
-            try:
-                from art.estimators.classification import PyTorchClassifier
-            except ImportError as error:
-                raise Unavailable(f"ART is not installed ({error})") from None
-            import torch
-
-            self._art = PyTorchClassifier(
-                model=self.model, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(self.images.shape[1:]),
-                nb_classes=self.classes, clip_values=(0.0, 1.0),
-                device_type="gpu" if self.device.type == "cuda" else "cpu")
+            self._art = self.art_around(self.model)
         return self._art
+
+    def art_around(self, model):
+        """ART's PyTorchClassifier around `model` (the victim wrapped: a softmax on top, a query counter), for
+        this victim's images and classes, clip values [0, 1]."""
+        try:
+            from art.estimators.classification import PyTorchClassifier
+        except ImportError as error:
+            raise Unavailable(f"ART is not installed ({error})") from None
+        import torch
+
+        return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(),
+                                 input_shape=tuple(self.images.shape[1:]), nb_classes=self.classes,
+                                 clip_values=(0.0, 1.0), device_type="gpu" if self.device.type == "cuda" else "cpu")
 
     def describe(self) -> str:
         return (f"SmallCNN on {self.source} {self.size}x{self.size}, {self.epochs} epoch(s) of Adam "
