@@ -471,7 +471,7 @@ class GanSocket:
                 message = await self.next_message()
                 if message is CLOSED:
                     break
-                if message is not None:
+                if message is not None and not self.session.closed.is_set():
                     self.sessions.touch(self.session)
                     await self.handle(message)
                 if self.sessions.expired(self.session) or self.session.closed.is_set():
@@ -485,7 +485,7 @@ class GanSocket:
             reader.cancel()
 
     async def close_idle(self) -> None:
-        idle = self.sessions.expired(self.session)
+        idle = self.session.expired or self.sessions.expired(self.session)
         await self.send({"type": "closing", "reason": "idle" if idle else "closed",
                          "message": f"no message for {self.limits.idle_timeout:g} s; session closed" if idle
                          else "the server closed this session"})

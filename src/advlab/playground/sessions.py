@@ -94,6 +94,7 @@ class Session:
     last_active: float
     created: float
     closed: threading.Event = field(default_factory=threading.Event)
+    expired: bool = False  # closed by the sweep for idleness (not by the server or the page)
 
 
 class SessionManager:
@@ -131,12 +132,13 @@ class SessionManager:
             placeholder.state, placeholder.bytes = state, state.memory_bytes()
         return placeholder
 
-    def close(self, session_id: str) -> bool:
-        """End a session (its training stops); False when there was none of that id."""
+    def close(self, session_id: str, expired: bool = False) -> bool:
+        """End a session (its training stops; `expired`: for idleness); False when there was none of that id."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
         if session is None:
             return False
+        session.expired = expired
         session.closed.set()
         session.state.close()
         return True
@@ -172,7 +174,7 @@ class SessionManager:
         with self._lock:
             stale = [s.id for s in self._sessions.values() if self.clock() - s.last_active > self.limits.idle_timeout]
         for session_id in stale:
-            self.close(session_id)
+            self.close(session_id, expired=True)
         return stale
 
     # ------------------------------------------------------------------ memory
