@@ -1,4 +1,4 @@
-"""`advlab defend adv-train | trades | fast-at | noise | mart | label-smoothing | mixup | cutmix RUN --out DIR`.
+"""`advlab defend adv-train | trades | fast-at | noise | mart | ibp | label-smoothing | mixup | cutmix RUN --out DIR`.
 
 Retrain RUN's classifier robustly -- or, for the last three, with a training baseline that is no defense.
 
@@ -13,6 +13,9 @@ The result is an ordinary classifier run: ``advlab attack`` and ``advlab robustn
     fast-at    FGSM from a random start + the catastrophic-overfitting guard (Wong et al. 2020)
     noise      Gaussian noise augmentation, the base classifier of randomized smoothing (Cohen et al. 2019)
     mart       MART (Wang et al. 2020): boosted CE on x' + beta * KL(p(x) || p(x')) (1 - p_y(x))
+    ibp        verified training with interval bound propagation (Gowal et al. 2019): kappa CE(z) + (1 - kappa)
+               CE(z_hat) with z_hat the worst-case logits of the eps-box; the summary holds the IBP-certified
+               held-out accuracy at --eps, a lower bound of the accuracy under any attack of that radius
 
 adv-train, trades and mart take --awp-gamma: adversarial weight perturbation on top (Wu et al. 2020; the paper's
 5e-3). The baselines below are NOT adversarial defenses -- no threat model, nothing trained against an attack --;
@@ -51,6 +54,7 @@ EXAMPLES = {  # verb: its example on an MNIST run (each verb's help shows only t
     "fast-at": "advlab defend fast-at runs/clf --eps 0.3 --out runs/clf-fast-at",
     "noise": "advlab defend noise runs/clf --sigma 0.25 --out runs/clf-noise",
     "mart": "advlab defend mart runs/clf --eps 0.3 --beta 6 --out runs/clf-mart",
+    "ibp": "advlab defend ibp runs/clf --eps 0.1 --out runs/clf-ibp",
     "label-smoothing": "advlab defend label-smoothing runs/clf --smoothing 0.1 --out runs/clf-ls",
     "mixup": "advlab defend mixup runs/clf --mixup-alpha 1.0 --out runs/clf-mixup",
     "cutmix": "advlab defend cutmix runs/clf --cutmix-alpha 1.0 --out runs/clf-cutmix",
@@ -76,6 +80,9 @@ VERBS = {  # verb: (defense, the defense options it shows, help)
     "mart": ("mart", ("eps", "attack_steps", "attack_alpha", "beta", "eps_warmup", "awp_gamma"),
              "MART (Wang et al. 2020): boosted cross-entropy on PGD examples + beta (the paper's lambda) * "
              "KL(p(x) || p(x')) weighted by 1 - p_y(x)"),
+    "ibp": ("ibp", ("eps", "eps_warmup"),
+            "verified training with interval bound propagation (Gowal et al. 2019): eps and kappa ramped over "
+            "--eps-warmup epochs (kappa to 0.5, training eps 1.1 --eps); reports the IBP-certified accuracy at --eps"),
     "label-smoothing": ("label-smoothing", ("smoothing",),
                         f"label smoothing (Szegedy et al. 2016), {NOT_A_DEFENSE}: cross-entropy against "
                         "(1 - smoothing) one-hot + smoothing uniform"),
@@ -136,7 +143,12 @@ def run_defend(args: argparse.Namespace) -> int:
     if record["split"]["test_rows"] != base_record.get("split", {}).get("test_rows"):
         print(f"advlab: warning: the held-out split of {run.root} differs from {args.run}'s (data, seed or "
               "test_fraction changed): the two models are not judged on the same images", file=sys.stderr)
-    print_figures(json.loads(run.summary.read_text()), run.root)
+    summary = json.loads(run.summary.read_text())
+    print_figures(summary, run.root)
+    if "test_certified_accuracy" in summary:
+        print(f"certified held-out accuracy: {summary['test_certified_accuracy']:.4f} by "
+              f"{summary['certified_evaluation']} ({summary['robust_eval_images']} images; a lower bound of the "
+              "accuracy under any attack of that radius)")
     return 0
 
 

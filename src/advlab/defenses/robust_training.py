@@ -9,6 +9,7 @@ expected max over delta of the loss. Each objective lives in its own file, citin
     "fast-at"  Wong, Rice & Kolter 2020, FGSM from a random start (defenses/fast_at.py)
     "noise"    Cohen et al. 2019, Gaussian noise augmentation     (defenses/gaussian_noise.py)
     "mart"     Wang et al. 2020, MART (misclassification-aware)   (defenses/mart.py)
+    "ibp"      Gowal et al. 2019, verified training with interval bound propagation (defenses/ibp.py)
     with awp_gamma: Wu, Xia & Wang 2020, adversarial weight perturbation on top of pgd-at, trades or mart
                                                                   (defenses/awp.py)
 
@@ -54,11 +55,12 @@ OBJECTIVES = {
     "fast-at": "advlab.defenses.fast_at:FastAdversarialTraining",
     "noise": "advlab.defenses.gaussian_noise:GaussianNoiseTraining",
     "mart": "advlab.defenses.mart:MART",
+    "ibp": "advlab.defenses.ibp:IBPTraining",
     "label-smoothing": "advlab.defenses.label_smoothing:LabelSmoothing",
     "mixup": "advlab.defenses.mixup:Mixup",
     "cutmix": "advlab.defenses.mixup:CutMix",
 }
-ADVERSARIAL = ("pgd-at", "trades", "fast-at", "mart")  # the objectives with an eps-ball threat model
+ADVERSARIAL = ("pgd-at", "trades", "fast-at", "mart", "ibp")  # the objectives with an eps-ball threat model
 WEIGHT_PERTURBED = ("pgd-at", "trades", "mart")  # the objectives AWP (defenses/awp.py) can be put on
 EVALUATION_STEPS = 10  # PGD-10 measures the robustness the training curves show
 
@@ -203,6 +205,8 @@ def base_objective(name: str, eps: float | None, steps: int, alpha: float | None
         return cls() if value is None else cls(**{key: value})
     if name == "fast-at":
         return cls(eps=eps, alpha=alpha)
+    if name == "ibp":  # its eps/kappa schedule: advlab.pipelines.train_classifier.training_objective
+        return cls(eps=eps)
     if name == "noise":
         if sigma is None:
             raise AdvlabError("defense 'noise' needs sigma, the noise's standard deviation (e.g. --sigma 0.25)")

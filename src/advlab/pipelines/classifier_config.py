@@ -14,7 +14,9 @@ cross-entropy), ``pgd-at`` (Madry et al. 2018), ``trades`` (Zhang et al. 2019), 
 ``sigma``) or ``dp-sgd`` (Abadi et al. 2016, advlab.defenses.dp_sgd; needs ``epsilon``, and takes ``delta``
 (unset 1e-5), ``max_grad_norm`` (1.0), ``dp_lr`` (0.02, SGD with momentum 0.9, instead of Adam's ``lr``) and
 ``accountant`` (rdp or prv); the expected lot size is ``batch_size``), ``mart`` (Wang et al. 2020; needs
-``eps``; ``beta`` is its lambda, the weight of its KL term, as in the authors' code), and three training baselines
+``eps``; ``beta`` is its lambda, the weight of its KL term, as in the authors' code), ``ibp`` (Gowal et al. 2019,
+advlab.defenses.ibp: verified training with interval bounds; needs ``eps``, the radius it certifies, and ramps eps and
+kappa over ``eps_warmup``), and three training baselines
 that are NOT adversarial defenses: ``label-smoothing`` (Szegedy et al. 2016; ``smoothing``, unset 0.1), ``mixup``
 (Zhang et al. 2018; ``mixup_alpha``, unset 1) and ``cutmix`` (Yun et al. 2019; ``cutmix_alpha``, unset 1).
 ``awp_gamma`` puts adversarial weight perturbation (Wu et al. 2020, advlab.defenses.awp; the paper's 5e-3) on
@@ -51,7 +53,7 @@ UNLABELLED_DATA = {
 DEFAULT_WIDTH = {"cnn": 32, "madry": 16, "mlp": 256}  # the models' own defaults (madry: half the paper's 32)
 # LeNet-5's layers are the paper's (6 and 16 maps, 120 and 84 units); logreg (softmax regression) has none: no --width
 FIXED_WIDTH = {"lenet": 6, "logreg": 1}
-ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at", "mart")  # the defenses with an Linf threat model (need eps)
+ADVERSARIAL_DEFENSES = ("pgd-at", "trades", "fast-at", "mart", "ibp")  # the defenses with an Linf threat model (eps)
 WEIGHT_PERTURBED_DEFENSES = ("pgd-at", "trades", "mart")  # the defenses awp_gamma applies to
 BASELINE_OPTIONS = {"smoothing": "label-smoothing", "mixup_alpha": "mixup", "cutmix_alpha": "cutmix"}  # option: its
 # baseline (each optional: unset is the paper's value, advlab.defenses.label_smoothing / mixup)
@@ -93,7 +95,7 @@ class ClassifierTrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     tensorboard: bool = False
     defense: Literal["none", "pgd-at", "trades", "fast-at", "noise", "dp-sgd", "mart", "label-smoothing", "mixup",
-                     "cutmix"] = "none"
+                     "cutmix", "ibp"] = "none"
     eps: float | None = None
     attack_steps: int = 10
     attack_alpha: float | None = None

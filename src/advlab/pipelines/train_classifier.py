@@ -16,7 +16,9 @@ for ``noise``). The run directory (DESIGN.md) then holds::
     RUN/config.yaml                 the resolved config
     RUN/metrics.jsonl               one "train" record per epoch: train_loss, train_accuracy (on the images
                                     trained on: adversarial ones for pgd-at), test_accuracy, and for a
-                                    defended run test_robust_accuracy (test_noisy_accuracy for noise)
+                                    defended run test_robust_accuracy (test_noisy_accuracy for noise); an
+                                    ibp run adds test_certified_accuracy (IBP-certified at its eps, on the
+                                    same robust_eval_images held-out images; also in the summary)
     RUN/checkpoints/step-E.*        the weights (safetensors) + a JSON record of the config, the number
                                     of classes, the image shape and the split (kind, seed, test_fraction,
                                     rows, the held-out rows); written every epoch, so a
@@ -73,6 +75,7 @@ from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import IMAGE_EXTENSIONS, TensorData, classes_in_turn, load_dataset, stratified_split
 from advlab.defenses.dp_sgd import DPSGD, check_delta_for
 from advlab.defenses.eps_warmup import EpsWarmup
+from advlab.defenses.ibp import IBPTraining
 from advlab.defenses.robust_training import TrainingObjective, make_objective
 from advlab.models import LeNet5, MadryCNN, MLPClassifier, SmallCNN
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
@@ -84,6 +87,8 @@ STRATIFIED_DATA = frozenset({"mnist"})  # data whose held-out split keeps each c
 SPLIT_KINDS = ("random", "stratified")  # a split record without a kind (older runs) is "random"
 GIVEN_SPLIT = "given"  # the split kind of a run trained on rows its caller chose (shadow models); both are recorded
 RANK_SEED_STRIDE = 1000  # rank r's defense randomness is seeded seed + 2 + RANK_SEED_STRIDE * r
+IBP_WARMUP_SHARE = 5  # IBP's nominal warm-up lasts a fifth of its ramp (the authors' 2K and 10K steps on MNIST)
+CERTIFIED_KEY = "test_certified_accuracy"  # an IBP run's certified held-out accuracy at its eps
 
 
 # ---------------------------------------------------------------------- data and split
@@ -359,11 +364,29 @@ def training_objective(config: ClassifierTrainConfig, batches_per_epoch: int = 0
                               beta=config.beta, sigma=config.sigma, awp_gamma=awp_gamma, smoothing=config.smoothing,
                               mixup_alpha=config.mixup_alpha, cutmix_alpha=config.cutmix_alpha)
 
+    if config.defense == "ibp":
+        return ibp_objective(config, batches_per_epoch)
     # AWP (advlab.defenses.awp) on the full-eps objective only: it starts when the eps warm-up ends
     objective = at_eps(config.eps, config.awp_gamma)
     if config.warmup_epochs and batches_per_epoch:
         return EpsWarmup(objective, at_eps, config.warmup_epochs * batches_per_epoch)
     return objective
+
+
+def ibp_objective(config: ClassifierTrainConfig, batches_per_epoch: int) -> IBPTraining:
+    """IBP (advlab.defenses.ibp) with the paper's schedule in minibatches: eps and kappa ramped over the `eps_warmup`
+    epochs, after a nominal warm-up a fifth as long (the authors' 2K warm-up and 10K ramp steps on MNIST)."""
+    ramp = config.warmup_epochs * batches_per_epoch
+    return IBPTraining(eps=config.eps, warmup_batches=ramp // IBP_WARMUP_SHARE, ramp_batches=ramp)
+
+
+def certified_figures(model: nn.Module, objective: TrainingObjective, images: Tensor, labels: Tensor,
+                      config: ClassifierTrainConfig) -> dict[str, float]:
+    """An IBP run's certified accuracy at its eps on the images robust_figures measures (every rank alike)."""
+    count = min(config.robust_eval_images, len(images))
+    if not isinstance(objective, IBPTraining) or count == 0:
+        return {}
+    return {CERTIFIED_KEY: objective.certified_accuracy(model, images[:count], labels[:count])}
 
 
 def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tensor, config: ClassifierTrainConfig,
@@ -417,6 +440,7 @@ def fit(model: nn.Module, data: TensorData, train_rows: Tensor, test_rows: Tenso
         if private is not None:
             record["epsilon"] = private.epsilon()
         record.update(robust_figures(model, objective, test_images, test_labels, config, ctx))
+        record.update(certified_figures(model, objective, test_images, test_labels, config))
         check = objective.epoch_check(model, data.data[guard_rows], data.labels[guard_rows], config.seed)
         check = ctx.broadcast_object(check)  # every rank stops, or goes on, as rank 0 does
         record.update({} if check is None else check.figures)
@@ -561,6 +585,9 @@ def final_figures(model: nn.Module, data: TensorData, train_rows: Tensor, object
         figures.update({objective.evaluation_key: record[objective.evaluation_key],
                         "robust_evaluation": objective.evaluation_label,
                         "robust_eval_images": min(config.robust_eval_images, len(data.data) - len(train_rows))})
+    if CERTIFIED_KEY in record:
+        figures.update({CERTIFIED_KEY: record[CERTIFIED_KEY],
+                        "certified_evaluation": f"IBP (Gowal et al. 2019), Linf eps {objective.eps:g}"})
     if stopped is not None:
         figures["stopped_early"] = stopped
     return figures

@@ -4,9 +4,11 @@ What a reviewer needs to trust a robustness claim (Carlini et al. 2019, "On Eval
 Robustness", sec. 6 on reporting), the answer first: a warning when any sanity check failed ("this model
 may mask its gradients", naming the checks); the clean accuracy; the curves of robust accuracy vs eps
 (``accuracy_vs_eps.png``) and their table, for the worst case, the ensemble as AutoAttack runs it and every
-attack alone; the attack budgets beside AutoAttack's standard version, saying when they are lighter
-(reports/budgets.py); the loss along the gradient direction against random directions and the
-input-gradient norms (``loss_landscape.png``); and every check with pass/fail and its evidence.
+attack alone, with the IBP-certified accuracy below them as a lower bound when interval bounds apply to the model
+(``certified``: Gowal et al. 2019; ~0 at real eps unless the model was trained with IBP); the attack budgets
+beside AutoAttack's standard version, saying when they are lighter (reports/budgets.py); the loss along the
+gradient direction against random directions and the input-gradient norms (``loss_landscape.png``); and every
+check with pass/fail and its evidence.
 
 The record rendered is the one ``advlab.pipelines.security.robustness`` writes to RUN/robustness.json.
 The HTML is one self-contained page (inline CSS, relative image links) whose inserted strings are
@@ -47,11 +49,37 @@ def title(record: dict, name: str) -> str:
 # ---------------------------------------------------------------------- tables
 
 
+CERTIFIED_HEAD = "IBP-certified (lower bound)"
+
+
+def certified_accuracy(record: dict) -> dict | None:
+    """{eps: IBP-certified accuracy} of a record whose model interval bounds apply to; None otherwise (or older)."""
+    certified = record.get("certified") or {}
+    return certified.get("accuracy") if certified.get("supported") else None
+
+
+def certified_note(record: dict) -> str:
+    """What the certified column means, or why there is none."""
+    certified = record.get("certified")
+    if not certified:
+        return ""
+    if not certified.get("supported"):
+        return f"No IBP-certified accuracy: {certified.get('reason', 'not applicable')}."
+    return ("IBP-certified: the share of images that interval bound propagation (Gowal et al. 2019) proves no "
+            "perturbation within eps can misclassify -- a lower bound of the accuracy under ANY attack, so never above "
+            "the worst case. Only an IBP-trained model certifies much; a plainly or PGD-trained one certifies ~0 at "
+            "real eps because its interval bounds are loose.")
+
+
 def accuracy_table(record: dict) -> tuple[list[str], list[list[str]]]:
-    """(head, rows): per eps the worst case, the ensemble as run in order, and each attack alone."""
+    """(head, rows): per eps the worst case, the IBP-certified lower bound (when it applies), the ensemble as run
+    in order, and each attack alone."""
     attacks = list(record["per_attack"])
-    head = ["eps", "worst case", "ensemble", *(title(record, name) for name in attacks)]
-    rows = [[eps, percent(record["robust_accuracy"][eps]), percent(record["ensemble"]["accuracy"][eps]),
+    certified = certified_accuracy(record)
+    head = ["eps", "worst case", *([CERTIFIED_HEAD] if certified else []), "ensemble",
+            *(title(record, name) for name in attacks)]
+    rows = [[eps, percent(record["robust_accuracy"][eps]), *([percent(certified[eps])] if certified else []),
+             percent(record["ensemble"]["accuracy"][eps]),
              *(percent(record["per_attack"][name][eps]) for name in attacks)] for eps in record["eps"]]
     return head, rows
 
@@ -94,6 +122,10 @@ def plot_accuracy_vs_eps(record: dict, path) -> Path:
                 zorder=2, label=title(record, name))
     ax.plot(eps, curve(record["ensemble"]["accuracy"]), linewidth=1.2, linestyle="--", color="black", zorder=3,
             label="ensemble (as run)")
+    certified = certified_accuracy(record)
+    if certified:
+        ax.plot(eps, curve(certified), marker="v", markersize=5, linewidth=1.6, color="tab:green", linestyle="-.",
+                zorder=3, label="IBP-certified (lower bound)")
     ax.axhline(clean, color="0.6", linestyle=":", linewidth=1.0, label=f"clean {percent(clean)}")
     ax.set(title=f"Robust accuracy vs eps ({record['norm']}, {record['n']} images)", xlabel="eps",
            ylabel="accuracy", ylim=(-0.02, 1.02))
@@ -150,7 +182,7 @@ def markdown(record: dict, base: Path, figures: dict[str, Path]) -> str:
     parts += [f"Clean accuracy: **{percent(record['clean_accuracy'])}**",
               "## Robust accuracy vs eps",
               f"![robust accuracy vs eps]({figures['accuracy_vs_eps'].relative_to(base).as_posix()})",
-              md_table(head, rows),
+              md_table(head, rows), *([md_cell(certified_note(record))] if certified_note(record) else []),
               "## Budgets", f"**{md_cell(budget.verdict)}.**" if budget.lighter else md_cell(budget.verdict) + ".",
               md_table(BUDGET_HEAD, budget.rows), md_cell(description(record)),
               "## Sanity checks", md_table(check_head, check_rows),
@@ -178,7 +210,7 @@ def html_body(record: dict, base: Path, figures: dict[str, Path]) -> str:
         f"<p>Clean accuracy: <strong>{esc(percent(record['clean_accuracy']))}</strong></p>",
         "<h2>Robust accuracy vs eps</h2>",
         f'<figure><img src="{images["accuracy_vs_eps"]}" alt="robust accuracy vs eps"></figure>',
-        html_table(head, rows),
+        html_table(head, rows), f"<p>{esc(certified_note(record))}</p>" if certified_note(record) else "",
         "<h2>Budgets</h2>", f'<p class="{"lighter" if budget.lighter else "ok-budget"}">{esc(budget.verdict)}.</p>',
         html_table(BUDGET_HEAD, budget.rows), f'<p class="options">{esc(description(record))}</p>',
         "<h2>Sanity checks</h2>", check_html,
@@ -216,7 +248,9 @@ def robustness_summary(run_dir) -> dict | None:
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        rows = [[eps, percent(record["robust_accuracy"][eps])] for eps in record["eps"]]
+        certified = certified_accuracy(record)
+        rows = [[eps, percent(record["robust_accuracy"][eps]), *([percent(certified[eps])] if certified else [])]
+                for eps in record["eps"]]
         budget = budgets(record)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise AdvlabError(f"{path}: not a readable robustness record ({error})") from None
@@ -224,7 +258,8 @@ def robustness_summary(run_dir) -> dict | None:
     return {"warning": record.get("warning"), "clean": percent(record.get("clean_accuracy")),
             "budget": budget.verdict if budget.lighter else f"{budget.label} is at least AutoAttack's standard version",
             "plot": root / REPORT_DIR / "accuracy_vs_eps.png",
-            "norm": record.get("norm"), "head": ["eps", "worst-case robust accuracy"], "rows": rows,
+            "norm": record.get("norm"), "rows": rows,
+            "head": ["eps", "worst-case robust accuracy", *([CERTIFIED_HEAD] if certified else [])],
             "checks": f"{len(record.get('checks', [])) - failed} of {len(record.get('checks', []))} checks passed",
             "html": root / REPORT_DIR / "robustness.html"}
 

@@ -53,9 +53,18 @@ itself), and the flags gathered in order before anything is counted; the check r
 ``check_images`` are chunked the same way. N processes thus give one process's record for the same chunk size
 (exactly, on the CPU), and rank 0 alone writes.
 
+Beside the attacks, a lower bound: for an Linf evaluation of a deterministic model whose layers interval bound
+propagation knows (advlab.defenses.ibp, Gowal et al. 2019: every classifier ``advlab classifier train`` builds), the
+share of images IBP certifies at each eps -- no input of the eps-ball around them changes their class. It holds
+for any model, but only an IBP-trained one certifies much: a plainly (or PGD-) trained network's interval bounds
+are far too loose at real radii and certify ~0. The check "certified <= worst case" asks that no attack broke an
+image IBP certified (which also makes the certified accuracy at most the worst-case robust accuracy); a failure
+means an unsound bound or a wrong attack verdict, never a strong model.
+
 The run writes RUN/robustness.json (the stable interface for scripts: ``clean_accuracy``,
 ``robust_accuracy`` {eps: accuracy}, ``unbroken`` {eps: the rows of the images no attack broke},
-``per_attack`` {attack: {eps: accuracy}}, ``checks`` [{name,
+``per_attack`` {attack: {eps: accuracy}}, ``certified`` {supported, method, accuracy {eps: share}, rows {eps: the
+rows IBP certified}} or {supported: false, reason}, ``checks`` [{name,
 passed, evidence}], ``warning``, ``budget``, and the options, n, seeds, timings and measurements) and the
 report under RUN/robustness/ (reports/robustness_report.py).
 """
@@ -83,6 +92,7 @@ from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import required_parameters, taken_options
 from advlab.core.seeding import make_generator, seed_everything
+from advlab.defenses.ibp import certified as ibp_certified
 from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models import MLPClassifier
 from advlab.pipelines.chunks import chunk_count, chunk_seed, map_seeded_chunks, note_idle_ranks
@@ -102,6 +112,7 @@ WHITE_BOX = ("fgsm", "pgd", "apgd-ce", "apgd-t", "apgd-dlr")  # the naive gradie
 TITLES = {"fgsm": "FGSM", "pgd": "PGD", "apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "apgd-dlr": "APGD-DLR",
           "fab-t": "FAB-T", "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE",
           "advgan": "AdvGAN"}
+CERTIFIED_CHECK = "certified_below_worst_case"  # the check: no attack broke an image IBP certified
 CHAIN = ("apgd-ce", "bpda-apgd-ce", "apgd-t", "apgd-dlr", "fab-t", "square")  # AutoAttack's order
 
 
@@ -493,6 +504,9 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
     bar.close()
     seconds = {**attack_seconds, "checks": time.perf_counter() - began, "total": time.perf_counter() - start}
     check_list = run_checks(per_attack, white_box, after, chain, probes, n, config)
+    certified = certified_record(model, images, labels, eps_list, config.norm, randomized)
+    if certified["supported"]:
+        check_list.append(check_certified(certified, unbroken, robust_accuracy))
     return {
         "format": FORMAT,
         "model": {"class": type(model).__name__, "randomized": randomized,
@@ -503,6 +517,7 @@ def evaluate_robustness(model: nn.Module, images: Tensor, labels: Tensor, config
                     "eps": list(eps_list), "extra_attacks": list(config.extra_attacks)},
         "n": n, "eps": keys, "norm": config.norm,
         "clean_accuracy": share(correct), "robust_accuracy": robust_accuracy, "per_attack": per_attack,
+        "certified": certified,
         "unbroken": {key: flags.nonzero().flatten().tolist() for key, flags in unbroken.items()},
         "white_box_accuracy": white_box,
         "ensemble": {"members": chain, "accuracy_after": after, "accuracy": after[chain[-1]]},
@@ -662,6 +677,38 @@ def run_checks(per_attack: dict, white_box: dict, after: dict, chain: list[str],
         checks.check_deterministic(probes["randomness"], config.eot_draws),
         checks.check_logits(probes["outputs"]),
     ]
+
+
+def certified_record(model: nn.Module, images: Tensor, labels: Tensor, eps_list: Sequence[float], norm: str,
+                     randomized: bool) -> dict:
+    """IBP's certified share of the images per eps (advlab.defenses.ibp), or why it does not apply to this model."""
+    if norm != "linf":
+        return {"supported": False, "reason": "IBP certifies Linf boxes; this evaluation is L2"}
+    if randomized:
+        return {"supported": False, "reason": "the model is randomised; interval bounds need a deterministic one"}
+    try:
+        flags = {eps_key(eps): ibp_certified(model, images, labels, eps) for eps in eps_list}
+    except AdvlabError as error:  # a layer IBP has no rule for (an input transformation, a custom module)
+        return {"supported": False, "reason": str(error)}
+    return {"supported": True, "method": "IBP (Gowal et al. 2019): interval bounds, last layer folded in",
+            "accuracy": {key: share(value) for key, value in flags.items()},
+            "rows": {key: value.nonzero().flatten().tolist() for key, value in flags.items()}}
+
+
+def check_certified(certified: dict, unbroken: dict[str, Tensor], robust_accuracy: dict[str, float]) -> dict:
+    """certified <= worst case, image by image: no attack broke an image IBP certified at that eps."""
+    broken = {key: [row for row in rows if not bool(unbroken[key][row])] for key, rows in certified["rows"].items()}
+    worst = [key for key, rows in broken.items() if rows]
+    figures = ", ".join(f"eps {key}: {checks.percent(certified['accuracy'][key])} <= "
+                        f"{checks.percent(robust_accuracy[key])}" for key in certified["accuracy"])
+    if worst:
+        key = worst[0]
+        return checks.result(CERTIFIED_CHECK, False,
+                             f"at eps {key} the attacks broke {len(broken[key])} image(s) IBP certified (rows "
+                             f"{broken[key][:5]}): an unsound bound or a wrong verdict; IBP-certified vs worst case: "
+                             f"{figures}")
+    return checks.result(CERTIFIED_CHECK, True,
+                         f"no attack broke an image IBP certified; IBP-certified vs worst case: {figures}")
 
 
 def share(flags: Tensor) -> float:
