@@ -12,7 +12,8 @@ newly registered attack appears without changes here. Its flags come from the at
 
 The victim ``model`` is RUN's classifier; ``targeted`` is set by ``--targeted-by``/``--target`` and
 the attack's ``seed`` by ``--seed``. Flags every attack shares: ``--n``, ``--batch-size``,
-``--targeted-by``, ``--target``, ``--mask``, ``--seed``, ``--device``, ``--threads``, ``--out``, ``--overwrite``,
+``--targeted-by``, ``--target``, ``--mask``, ``--output-defense`` (black-box attacks: what they see of the
+answers, advlab.defenses.outputs), ``--seed``, ``--device``, ``--threads``, ``--out``, ``--overwrite``,
 ``--no-progress``. An attack parameter whose name is one of those gets the flag ``--attack-NAME``.
 
 On an MNIST run (``advlab classifier train --data mnist``, the default data) the usual Linf budget is
@@ -35,8 +36,16 @@ from advlab.cli.common import ExamplesFormatter, add_seed_device_flags
 from advlab.core.distributed import context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, class_parameters
+from advlab.defenses.outputs import SPEC_HELP
 from advlab.pipelines.audio.attack_audio import AUDIO_ATTACKS
-from advlab.pipelines.security.attack_run import HANDLED, TARGET_RULES, AttackRunConfig, attack_run, comparison_table
+from advlab.pipelines.security.attack_run import (
+    HANDLED,
+    TARGET_RULES,
+    AttackRunConfig,
+    attack_run,
+    comparison_table,
+    defense_note,
+)
 from advlab.reports.attack_report import markdown_attack_table
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
@@ -44,14 +53,15 @@ EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out
   advlab attack pgd runs/clf --eps 0.3 --steps 40 --n 200
   advlab attack fgsm runs/clf --eps 0.1,0.2,0.3
   advlab attack cw runs/clf --n 100
+  advlab attack square runs/clf --eps 0.3 --n 100 --output-defense noise:0.05
   advlab attack advgan runs/clf --eps 0.1          # trains a generator on the training rows, then one pass
   advlab attack advgan runs/clf --generator runs/clf/attacks/advgan/generator.safetensors
   advlab attack audio-cw runs/asr --target "one two three" --db -30   # a speech run (advlab audio train)
   advlab attack audio-pgd runs/asr --eps-db -25,-35,-45"""
 
 SWEEPS = ("eps",)  # an eps list is a sweep: one result per eps
-COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "seed", "device", "threads", "out", "overwrite",
-          "no_progress", "handler", "command", "attack_name")
+COMMON = ("run", "n", "batch_size", "targeted_by", "target", "mask", "output_defense", "seed", "device", "threads",
+          "out", "overwrite", "no_progress", "handler", "command", "attack_name")
 
 
 def add_parser(subparsers) -> None:
@@ -106,7 +116,10 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=int, default=None, help="a targeted attack towards class K for every image")
     parser.add_argument("--mask", default=None,
                         help=".npy of 0/1 (1 = may change) that broadcasts to the images, e.g. (H, W)")
-    add_seed_device_flags(parser, "the attack, torch and random targets")
+    parser.add_argument("--output-defense", default="none",
+                        help=f"black-box attacks only: the attack sees the model's answers behind this post-processor "
+                             f"and its success is judged on the real labels: {SPEC_HELP} (default none)")
+    add_seed_device_flags(parser, "the attack, torch, random targets and the noise defense")
     parser.add_argument("--out", default=None,
                         help="directory to write (default RUN/attacks/NAME, or NAME-2, NAME-3, ... if that exists; "
                              "an explicit --out that holds files is refused unless --overwrite)")
@@ -124,7 +137,8 @@ def run_attack(args: argparse.Namespace) -> int:
     if not Path(args.run).is_dir():
         raise AdvlabError(f"{args.run}: no such run directory")
     config = AttackRunConfig(attack=name, run=args.run, options=options, n=args.n, batch_size=args.batch_size,
-                             targeted_by=args.targeted_by, target=args.target, mask=args.mask, seed=args.seed,
+                             targeted_by=args.targeted_by, target=args.target, mask=args.mask,
+                             output_defense=args.output_defense, seed=args.seed,
                              device=args.device, threads=args.threads, out=args.out, overwrite=args.overwrite,
                              progress=not args.no_progress)
     out = attack_run(config)
@@ -134,6 +148,8 @@ def run_attack(args: argparse.Namespace) -> int:
     print(markdown_attack_table(record["rows"]), end="")
     if record.get("comparison"):
         print("\n" + comparison_table(record), end="")
+    if record.get("output_defense"):
+        print("\n" + defense_note(record), end="")
     print(f"attack: {out}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags, parse_value
+from advlab.defenses.outputs import SPEC_HELP
 from advlab.pipelines.security.extract_run import DEFAULT_QUERIES, METHODS, ExtractRunConfig, extract_run
 from advlab.privacy.extraction.knockoff import SAMPLINGS
 from advlab.reports.markup import md_table
@@ -18,6 +19,7 @@ EXAMPLES = """examples:
   advlab privacy extract runs/target --method knockoff --queries 500,1000,2000,5000
   advlab privacy extract runs/target --method jacobian --output-defense top1
   advlab privacy extract runs/target --method knockoff --sampling adaptive --output-defense round:2
+  advlab privacy extract runs/target --method knockoff --output-defense reverse-sigmoid:beta=1,gamma=0.1
   advlab classifier train --data digits --model logreg --out runs/logreg
   advlab privacy extract runs/logreg --method equation-solving    (d + 1 = 65 queries for 8x8 digits)"""
 
@@ -32,8 +34,7 @@ def add_parsers(verbs) -> None:
                         help="query budgets, comma-separated (default "
                              f"{','.join(map(str, DEFAULT_QUERIES))}; equation-solving: d + 1)")
     parser.add_argument("--output-defense", default="none",
-                        help="what the victim returns: none, top1 (labels only), round:D (probabilities rounded "
-                             "to D decimals), topK (the K largest probabilities) (default none)")
+                        help=f"what the victim returns: {SPEC_HELP} (default none)")
     parser.add_argument("--eps", type=float, default=0.1,
                         help="Linf radius of the PGD examples crafted on the copy for the transfer rate; 0: skip "
                              "(default 0.1)")

@@ -15,6 +15,7 @@ from advlab.cli.class_flags import add_class_options, class_options
 from advlab.cli.common import ExamplesFormatter, add_seed_device_flags, parse_value
 from advlab.core.distributed import context
 from advlab.core.parameters import Parameter
+from advlab.defenses.outputs import SPEC_HELP
 from advlab.pipelines.security.membership_run import (
     DEFAULT_ATTACKS,
     RECORD,
@@ -32,7 +33,8 @@ HELP = "membership inference: tell the run's training rows from its held-out row
 EXAMPLES = """examples (a target with non-members: advlab classifier train --data digits --test-fraction 0.5 ...):
   advlab privacy membership runs/target --attacks loss,shadow,lira,rmia --shadows 16
   advlab privacy membership runs/target --attacks lira --shadows 64 --workers 4 --lira-fix-variance false
-  advlab privacy membership runs/target --attacks correctness --output labels"""
+  advlab privacy membership runs/target --attacks correctness --output labels
+  advlab privacy membership runs/target --attacks loss,lira --output-defense round:1"""
 
 
 def prefixed(attack: str, parameter: Parameter) -> Parameter:
@@ -62,7 +64,12 @@ def add_parsers(verbs) -> None:
     parser.add_argument("--output", choices=OUTPUTS, default="logits",
                         help="what the victim shows the attacker: logits, probabilities, or labels only (label-only "
                              "access: attacks that need scores are skipped) (default logits)")
-    add_seed_device_flags(parser, "the shadows' halves and training, the subsampling and the attacks")
+    parser.add_argument("--output-defense", default="none",
+                        help=f"a post-processor in front of the victim's answers, which the shadows answer through "
+                             f"too (the attacker knows it): {SPEC_HELP}; top1 leaves the label-only attacks "
+                             "(default none)")
+    add_seed_device_flags(parser, "the shadows' halves and training, the subsampling, the attacks and the noise "
+                                  "defense")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for attack in ATTACKS:
         pairs = attack_parameters(attack)
@@ -86,6 +93,7 @@ def attack_options(args: argparse.Namespace) -> dict[str, dict]:
 def run_membership(args: argparse.Namespace) -> int:
     config = MembershipRunConfig(run=args.run, attacks=parse_value(args.attacks, tuple[str, ...], "--attacks"),
                                  shadows=args.shadows, workers=args.workers, output=args.output,
+                                 output_defense=args.output_defense,
                                  options=attack_options(args), seed=args.seed, device=args.device,
                                  threads=args.threads, progress=not args.no_progress)
     folder = membership_run(config)
@@ -99,7 +107,10 @@ def run_membership(args: argparse.Namespace) -> int:
 
 def print_membership(record: dict) -> None:
     """The table of the attacks' figures, then what was subsampled, skipped and trained."""
-    print(f"{record['members']} members vs {record['non_members']} non-members, victim output {record['output']}")
+    defense = record.get("output_defense", "none")
+    shown = "" if defense == "none" else f" behind the output defense {defense}"
+    print(f"{record['members']} members vs {record['non_members']} non-members, victim output {record['output']}"
+          f"{shown}")
     print(f"{'attack':<14} {'AUC':>7} {'TPR@0.1%':>9} {'TPR@1%':>8} {'seconds':>8}")
     for name, figures in record["attacks"].items():
         print(f"{name:<14} {figures['auc']:>7.4f} {100 * figures['tpr_at_0.1%_fpr']:>8.2f}% "

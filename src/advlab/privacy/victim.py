@@ -29,6 +29,9 @@ from advlab.core.modes import evaluating
 Output = Literal["logits", "probabilities", "labels"]
 OUTPUTS = ("logits", "probabilities", "labels")
 QUERY_BATCH = 1024  # images per call of the victim
+# a probability the victim shows as 0 (rounded, truncated) reads as the smallest normal float64, log about -708, so
+# that every attack's arithmetic on log-probabilities stays finite
+SMALLEST = torch.finfo(torch.float64).tiny
 
 
 class Victim:
@@ -63,7 +66,8 @@ class Victim:
         return torch.cat(parts) if parts else torch.empty(0)
 
     def log_probabilities(self, images: Tensor, attack: str = "this attack") -> Tensor:
-        """log p(k | x) (N, K), float64; an AdvlabError naming `attack` for a label-only victim."""
+        """log p(k | x) (N, K), float64 (a probability shown as 0 reads as log SMALLEST, about -708); an AdvlabError
+        naming `attack` for a label-only victim."""
         if self.label_only:
             raise AdvlabError(f"{attack} needs the victim's scores, but it returns only labels (label-only access); "
                               "attacks that apply to labels alone: the label-only ones (e.g. membership by "
@@ -71,7 +75,7 @@ class Victim:
         outputs = self.query(images).double()
         if self.output == "logits":
             return F.log_softmax(outputs, dim=1)
-        return outputs.clamp_min(0).log()
+        return outputs.clamp_min(SMALLEST).log()
 
     def probabilities(self, images: Tensor, attack: str = "this attack") -> Tensor:
         """p(k | x) (N, K), float64; an AdvlabError naming `attack` for a label-only victim."""

@@ -37,6 +37,15 @@ against it. A parameter annotated ``nn.Module`` (other than the victim ``model``
 transfer attack's surrogate) takes the path of another classifier run; one annotated
 ``tuple[nn.Module, ...]`` (a transfer attack's ensemble of surrogates) a list of them.
 
+A black-box attack may meet an output defense (``output_defense``, advlab.defenses.outputs: ``round:D``, ``topK``,
+``cutoff:C``, ``top1``, ``reverse-sigmoid:beta=B,gamma=G``, ``noise:SIGMA``): the attack then queries
+:class:`~advlab.defenses.outputs.DefendedScores` -- the log of the defended probabilities as its logits, the
+scores a prediction API behind that defense shows -- while its success is judged on the real classifier's labels
+(a noise draw that makes the attacker *believe* an image is misclassified does not count). results.json gains
+``output_defense`` (the spec) and ``attacker_view`` (the summary rows as the defended answers made them look).
+A white-box attack (gradients of the model itself) is refused with a defense: post-processing the output is no
+defense against it.
+
 Under torchrun the batches of ``batch_size`` images are dealt round robin to the ranks (each batch attacked as
 one process attacks it: the attack's seed is the run's, torch's global generators as advlab.pipelines.chunks
 says), the results gathered in batch order, and rank 0 alone writes: N processes give one process's results.
@@ -67,6 +76,7 @@ from advlab.core.distributed import Distributed, context
 from advlab.core.errors import AdvlabError
 from advlab.core.parameters import check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
+from advlab.defenses.outputs import DefendedScores, parse_output_defense
 from advlab.defenses.preprocessed import load_model
 from advlab.pipelines.chunks import map_seeded_chunks, note_idle_ranks
 from advlab.pipelines.train_classifier import classifier_record, held_out_split, load_classifier, run_split
@@ -103,6 +113,9 @@ class AttackRunConfig:
         targeted_by: ``next``, ``random`` or ``least-likely`` targets (a targeted attack).
         target: one target class for every image (a targeted attack).
         mask: a .npy file of 0/1 (1 = may change) that broadcasts to the images.
+        output_defense: what a black-box attack sees of the model's answers (advlab.defenses.outputs: "none",
+            "top1", "round:D", "topK", "cutoff:C", "reverse-sigmoid:beta=B,gamma=G", "noise:SIGMA"; the noise
+            seeded by `seed`).
         seed: seeds torch, the attack's own generator and the random targets.
         device: auto, cpu, cuda or cuda:N.
         threads: torch CPU threads (None: torch's default).
@@ -120,6 +133,7 @@ class AttackRunConfig:
     targeted_by: str | None = None
     target: int | None = None
     mask: str | None = None
+    output_defense: str = "none"
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -142,6 +156,10 @@ class AttackRunConfig:
             check_int("--target", self.target, 0)
         own = {parameter.name for parameter in class_parameters(ATTACKS[self.attack])} - set(HANDLED)
         check_options(self.attack, self.options, own)
+        if parse_output_defense(self.output_defense, self.seed) is not None and not ATTACKS[self.attack].black_box:
+            raise AdvlabError(f"--output-defense {self.output_defense}: {self.attack} is a white-box attack (it reads "
+                              "the model's gradients), which an output defense does not stand in front of; use a "
+                              "black-box attack (square, nes, simba, zoo, spsa, ...)")
 
     @property
     def targeted(self) -> bool:
@@ -162,23 +180,28 @@ def attack_run(config: AttackRunConfig) -> Path:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     model = load_model(config.run, device)
+    defense = parse_output_defense(config.output_defense, config.seed)
+    queried = model if defense is None else DefendedScores(model, defense)
     images, labels = select(*held_out_split(config.run), config.n)
     mask = load_mask(config.mask, images, config.attack)
     out = output_dir(config)  # checked before the attack runs, created after
     options = resolved_options(cls, config)
-    attack = cls(model, **build_options(cls, options, config, device))
-    targets = make_targets(config, model, images, labels, device) if config.targeted else None
+    attack = cls(queried, **build_options(cls, options, config, device))
+    targets = make_targets(config, queried, images, labels, device) if config.targeted else None
     training = fit_on_training_rows(attack, config, ctx, len(images)) if learns(attack) else None
     start = time.perf_counter()
     results = run_in_batches(attack, images, labels, targets, mask, config, ctx, device)
     seconds = time.perf_counter() - start
     extra = None
+    if defense is not None:
+        extra = {"output_defense": defense.spec, "attacker_view": [result.summary() for result in results]}
+        results = judged_by(model, results, device)
     if training is not None:
         pgd = PGD(model, eps=attack.eps, steps=COMPARISON_PGD_STEPS, norm=attack.norm or "linf",
                   targeted=config.targeted, seed=config.seed)
-        extra = learned_record(training, results[0], run_in_batches(pgd, images, labels, targets, mask,
-                                                                    dataclasses.replace(config, attack="pgd"), ctx,
-                                                                    device)[0], artefact(attack))
+        compared = run_in_batches(pgd, images, labels, targets, mask, dataclasses.replace(config, attack="pgd"), ctx,
+                                  device)[0]
+        extra = {**(extra or {}), **learned_record(training, results[0], compared, artefact(attack))}
     if ctx.is_main:
         make_output_dir(out, config)
         if training is not None:
@@ -190,6 +213,15 @@ def attack_run(config: AttackRunConfig) -> Path:
             write_report(config.run)
     ctx.barrier()
     return out
+
+
+def judged_by(model: nn.Module, results: list[AttackResult], device: torch.device) -> list[AttackResult]:
+    """`results` with the clean and adversarial predictions of `model` (the real classifier behind an output
+    defense) in place of those the attacked model gave."""
+    clean = predict(model, results[0].clean, device).argmax(1).to(results[0].clean.device)
+    return [dataclasses.replace(result, clean_pred=clean,
+                                adv_pred=predict(model, result.adversarial, device).argmax(1).to(clean.device))
+            for result in results]
 
 
 def learns(attack: Attack) -> bool:
@@ -460,8 +492,10 @@ def write_outputs(out: Path, config: AttackRunConfig, attack: Attack, options: d
         grids.append({"eps": result.eps, "file": name, "caption": caption})
     np.save(out / "adversarial.npy", results[largest].adversarial.cpu().numpy().astype(np.float32))
     table = markdown_attack_table(rows)
-    if extra:
+    if extra and extra.get("comparison"):
         table += "\n" + comparison_table(extra)
+    if extra and extra.get("output_defense"):
+        table += "\n" + defense_note(extra)
     (out / "table.md").write_text(table, encoding="utf-8")
     record = {
         "attack": config.attack, "class": type(attack).__name__, "norm": attack.norm,
@@ -475,6 +509,14 @@ def write_outputs(out: Path, config: AttackRunConfig, attack: Attack, options: d
         "seconds": round(seconds, 3), **(extra or {}),
     }
     atomic_write_bytes(out / "results.json", json.dumps(record, indent=1).encode())
+
+
+def defense_note(record: dict) -> str:
+    """One line under the table: the output defense, and the success as the defended answers made it look."""
+    seen = ", ".join("—" if row["success_rate"] is None else f"{100 * row['success_rate']:.1f}%"
+                     for row in record["attacker_view"])
+    return (f"Behind the output defense {record['output_defense']}: success judged on the real classifier's labels; "
+            f"as the defended answers made it look to the attacker: {seen}.\n")
 
 
 def victim_record(run: str) -> dict:

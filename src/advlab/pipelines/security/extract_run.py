@@ -1,7 +1,8 @@
 """`advlab privacy extract RUN`: steal a classifier run through its answers, and measure the copy.
 
-The victim is RUN's model behind an optional output defense (advlab.privacy.extraction.output_defenses:
-``none``, ``top1``, ``round:D``, ``topK``). The method (advlab.privacy.extraction):
+The victim is RUN's model behind an optional output defense (advlab.defenses.outputs: ``none``, ``top1``,
+``round:D``, ``topK``, ``cutoff:C``, ``reverse-sigmoid:beta=B,gamma=G``, ``noise:SIGMA``; put in front of the
+victim by advlab.privacy.output_defenses). The method (advlab.privacy.extraction):
 
 * ``knockoff``  -- Knockoff Nets (Orekondy et al. 2019) on a transfer set of another distribution
   (transfer_sets: MNIST for a digits victim, ...), random or adaptive sampling; for each budget B a fresh copy
@@ -37,15 +38,16 @@ from advlab.core.checks import check_int, check_number
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
+from advlab.defenses.outputs import parse_output_defense
 from advlab.pipelines.security.derived_run import write_derived_run
 from advlab.pipelines.train_classifier import build_classifier, classifier_record, load_classifier, run_split
 from advlab.privacy.extraction.copies import agreement, copy_labels
 from advlab.privacy.extraction.equation_solving import EquationSolving, shift_to_class_zero
 from advlab.privacy.extraction.jacobian_augmentation import JacobianAugmentation, seed_set
 from advlab.privacy.extraction.knockoff import KnockoffNets
-from advlab.privacy.extraction.output_defenses import output_defense
 from advlab.privacy.extraction.transfer_rate import transfer_rate
 from advlab.privacy.extraction.transfer_sets import transfer_set
+from advlab.privacy.output_defenses import output_defense
 from advlab.privacy.victim import Victim, module_victim
 from advlab.reports.extraction_plots import save_fidelity_plot
 
@@ -65,7 +67,8 @@ class ExtractRunConfig:
         run: the victim classifier run (only RUN/privacy/extraction/METHOD/ is written).
         method: "knockoff", "jacobian" or "equation-solving".
         queries: the query budgets (default 500, 1000, 2000, 5000; equation solving: d + 1).
-        output_defense: "none", "top1", "round:D" or "topK": what the victim returns.
+        output_defense: what the victim returns: "none", "top1", "round:D", "topK", "cutoff:C",
+            "reverse-sigmoid:beta=B,gamma=G" or "noise:SIGMA" (advlab.defenses.outputs; the noise seeded by `seed`).
         eps: Linf radius of the PGD examples crafted on the copy for the transfer rate (0: not measured).
         sampling: knockoff's "random" or "adaptive" sampling.
         copy_model: the copy's architecture ("cnn", "lenet", "madry", "mlp", "logreg"; default the victim's).
@@ -142,6 +145,7 @@ def check_config(config: ExtractRunConfig) -> None:
         raise AdvlabError(f"unknown extraction method {config.method!r}; valid methods are: {', '.join(METHODS)}")
     check_number("--eps", config.eps, 0.0)
     check_int("--seed-per-class", config.seed_per_class, 1)
+    parse_output_defense(config.output_defense, config.seed)  # a bad spec fails before anything loads
     for budget in config.queries or ():
         check_int("--queries: each budget", budget, 1)
 
@@ -160,7 +164,7 @@ def load_target(config: ExtractRunConfig, device: torch.device) -> Target:
     data, (_, test_rows) = run_split(config.run)
     classes = int(classifier_record(config.run)[1]["classes"])
     images, labels = data.data[test_rows], data.labels[test_rows]
-    victim = output_defense(module_victim(model), config.output_defense)
+    victim = output_defense(module_victim(model), config.output_defense, config.seed)
     return Target(model, run_config, tuple(data.sample_shape), classes, images, labels, copy_labels(model, images),
                   victim)
 

@@ -11,8 +11,12 @@ Each attack (advlab.privacy.membership.ATTACKS) scores every example (higher = m
 ROC, its AUC and the TPR at 0.1% and 1% FPR are the figures (advlab.privacy.membership.roc). Attacks that
 learn from shadow models share one set, trained with the run's own recipe on halves of the run's data and
 kept as classifier runs under RUN/privacy/shadows/ (advlab.pipelines.security.shadow_models), reused by later calls.
-The victim answers as a black box with logits, probabilities or only labels (``output``); in the label-only
-case the attacks that need scores are skipped and the record says which attacks apply.
+The victim answers as a black box with logits, probabilities or only labels (``output``), optionally behind an
+output defense (``output_defense``, advlab.defenses.outputs: top1, round:D, topK, cutoff:C, reverse-sigmoid,
+noise); in the label-only case (``output`` labels, or the top1 defense) the attacks that need scores are skipped
+and the record says which attacks apply. The attacker knows the defense (Kerckhoffs): the shadow models answer
+through the same post-processor (advlab.defenses.outputs.DefendedScores), so that the attacks calibrate on what
+the defended victim shows.
 
 Everything is written under RUN/privacy/membership/ (and the shadows under RUN/privacy/shadows/)::
 
@@ -24,6 +28,7 @@ Everything is written under RUN/privacy/membership/ (and the shadows under RUN/p
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -40,13 +45,15 @@ from advlab.core.errors import AdvlabError
 from advlab.core.parameters import Parameter, check_options, class_parameters
 from advlab.core.seeding import make_generator, seed_everything
 from advlab.data import TensorData
+from advlab.defenses.outputs import DefendedScores, parse_output_defense
 from advlab.pipelines.security.attack_run import jsonable
 from advlab.pipelines.security.shadow_models import ShadowModels, shadow_models
 from advlab.pipelines.train_classifier import classifier_config, load_classifier, run_split
 from advlab.privacy.membership import ATTACKS
 from advlab.privacy.membership.base import DEFAULT_SHADOWS, MembershipAttack
 from advlab.privacy.membership.roc import MembershipROC, membership_roc
-from advlab.privacy.membership.shadows import paired_membership
+from advlab.privacy.membership.shadows import ShadowSet, paired_membership
+from advlab.privacy.output_defenses import defended
 from advlab.privacy.victim import OUTPUTS, module_victim
 from advlab.reports.membership_plots import save_roc_figure
 from advlab.reports.reading import read_json_object
@@ -69,6 +76,8 @@ class MembershipRunConfig:
         shadows: shadow models shared by the attacks that learn from them.
         workers: processes training shadows in parallel (one torch thread each).
         output: what the victim shows: "logits", "probabilities" or "labels" (label-only access).
+        output_defense: the post-processor in front of the victim and the shadows ("none", "top1", "round:D",
+            "topK", "cutoff:C", "reverse-sigmoid:beta=B,gamma=G", "noise:SIGMA"; the noise seeded by `seed`).
         options: {attack: {option: value}}, each attack's own options.
         seed: seeds the shadows' halves and training, the subsampling of the larger side, and the attacks.
         device: auto, cpu, cuda or cuda:N.
@@ -81,6 +90,7 @@ class MembershipRunConfig:
     shadows: int = DEFAULT_SHADOWS
     workers: int = 1
     output: str = "logits"
+    output_defense: str = "none"
     options: dict = field(default_factory=dict)
     seed: int = 0
     device: str = "auto"
@@ -194,7 +204,8 @@ def membership_run(config: MembershipRunConfig) -> Path:
     """Run the attacks on `config.run`; the folder RUN/privacy/membership holding membership.json, roc.png and
     scores.npz. Under torchrun the ranks share the shadows' training (pipelines/security/shadow_models.py); then rank 0
     alone attacks and writes, and the other ranks return at once."""
-    attacks, skipped = applicable(make_attacks(config), config.output)
+    defense = parse_output_defense(config.output_defense, config.seed)
+    attacks, skipped = applicable(make_attacks(config), shown_output(config.output, defense))
     ctx = context(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -204,11 +215,12 @@ def membership_run(config: MembershipRunConfig) -> Path:
     check_enough_shadows(attacks, config.shadows, len(train_rows) + len(held_out_rows), config.seed)
     device = ctx.device(config.device)
     model, _ = load_classifier(config.run, device)
-    victim = module_victim(model, output=config.output)
+    victim = defended(module_victim(model, output=config.output), defense)
     shadows = None
     if any(attack.needs_shadows for attack in attacks.values()):
         shadows = shadow_models(config.run, config.shadows, config.seed, config.workers, config.device,
                                 config.threads, config.progress, split=(data, (train_rows, held_out_rows)), ctx=ctx)
+        shadows = defended_shadows(shadows, defense)
     folder = Path(config.run) / MEMBERSHIP_FOLDER
     if not ctx.is_main:
         return folder
@@ -228,6 +240,24 @@ def membership_run(config: MembershipRunConfig) -> Path:
     record["attacks"] = {**kept_figures, **record["attacks"]}
     atomic_write_bytes(folder / RECORD, json.dumps(record, indent=1).encode())
     return folder
+
+
+def shown_output(output: str, defense) -> str:
+    """What the attacker sees of a victim showing `output` behind `defense`: its labels only when either says so."""
+    if output not in OUTPUTS:
+        raise AdvlabError(f"unknown victim output {output!r}; valid outputs are: {', '.join(OUTPUTS)}")
+    if defense is None or output == "labels":
+        return output
+    return defense.output
+
+
+def defended_shadows(shadows: ShadowModels, defense) -> ShadowModels:
+    """The shadows answering through `defense` as the victim does (the attacker knows the defense); unchanged
+    without one."""
+    if defense is None:
+        return shadows
+    models = [DefendedScores(model, defense) for model in shadows.shadow_set.models]
+    return dataclasses.replace(shadows, shadow_set=ShadowSet(models, shadows.shadow_set.members))
 
 
 def earlier_results(folder: Path, rows: Tensor, seed: int, exclude) -> tuple[dict[str, Tensor], dict[str, dict]]:
@@ -274,14 +304,17 @@ def membership_record(config: MembershipRunConfig, rocs: dict[str, MembershipROC
     tpr_at_1%_fpr, seconds}); `rows` the pool's size (the target's training and held-out rows). For a label-only
     victim, `label_only_attacks` names every attack that applies to labels alone."""
     figures = {name: {**roc.summary(), "seconds": round(seconds[name], 3), "output": config.output,
+                      "output_defense": config.output_defense,
                       "options": {key: jsonable(value) for key, value in config.options.get(name, {}).items()}}
                for name, roc in rocs.items()}
     members = int(is_member.sum())
+    label_only = shown_output(config.output, parse_output_defense(config.output_defense)) == "labels"
     return {"members": members, "non_members": len(is_member) - members,
             "shadows": 0 if shadows is None else len(shadows.shadow_set), "attacks": figures,
-            "run": str(config.run), "output": config.output, "seed": config.seed, "pool": rows,
+            "run": str(config.run), "output": config.output, "output_defense": config.output_defense,
+            "seed": config.seed, "pool": rows,
             "subsampled": subsampled, "skipped": skipped,
-            "label_only_attacks": label_only_attacks() if config.output == "labels" else None,
+            "label_only_attacks": label_only_attacks() if label_only else None,
             "shadow_training": None if shadows is None else shadows.record()}
 
 
