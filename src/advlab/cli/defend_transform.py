@@ -1,10 +1,13 @@
-"""`advlab defend jpeg|bit-depth|median|defense-gan RUN --out DIR` and `advlab defend squeeze RUN`.
+"""`advlab defend jpeg|bit-depth|median|spatial-smoothing|tv-min|defense-gan|thermometer RUN --out DIR` and
+`advlab defend squeeze RUN`.
 
-The first four copy the classifier run RUN to DIR behind an input transformation (a defended run:
+All but thermometer copy the classifier run RUN to DIR behind an input transformation (a defended run:
 ``advlab attack pgd DIR`` and ``advlab attack bpda DIR`` attack it) and print its clean accuracy and a
 first warning: naive PGD against BPDA at --eps (pipelines/security/preprocess_defense.py). ``squeeze`` measures
 the feature-squeezing detector of Xu et al. 2018 on RUN. A transformation's option defaults are those
-of its class (advlab.defenses). On MNIST (the default data) pass the usual budget: ``--eps 0.3``.
+of its class (advlab.defenses). ``thermometer`` trains a new classifier of RUN's architecture on
+thermometer-encoded images (pipelines/security/thermometer_run.py), then measures it the same way. On
+MNIST (the default data) pass the usual budget: ``--eps 0.3``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from advlab.cli.common import ExamplesFormatter
 from advlab.defenses.preprocessed import transform_class
 from advlab.pipelines.security.preprocess_defense import make_defended_run, squeeze_detection, warning_lines
+from advlab.pipelines.security.thermometer_run import make_thermometer_run
 
 EXAMPLES = """examples (an MNIST run: advlab classifier train --data mnist --out runs/clf):
   advlab defend bit-depth runs/clf --bits 1 --eps 0.3 --out runs/clf-bits
@@ -30,6 +34,13 @@ TRANSFORM_VERBS = {
                   [("bits", int, "bits per pixel, 1..8")]),
     "median": ("median smoothing in front of the classifier (Xu et al. 2018, sec. 3.2)",
                [("size", int, "side of the square window in pixels")]),
+    "spatial-smoothing": ("ART's SpatialSmoothing: the median filter of Xu et al. 2018 under ART's name and defaults",
+                          [("window_size", int, "side of the square window in pixels")]),
+    "tv-min": ("total-variance minimisation from a random share of the pixels (Guo et al. 2018, sec. 3.2)",
+               [("keep_prob", float, "probability that a pixel is kept, in (0, 1]"),
+                ("lamb", float, "lambda_TV, the weight of the total variation"),
+                ("norm", int, "p of TV_p: 1 or 2"),
+                ("steps", int, "primal-dual iterations of the reconstruction")]),
     "defense-gan": ("Defense-GAN: project onto a generator's range first (Samangouei et al. 2018)",
                     [("gan", str, "GAN run directory (advlab gan train) of the classifier's data and image size"),
                      ("steps", int, "gradient-descent steps L per start"),
@@ -49,11 +60,32 @@ def add_parsers(verbs) -> None:
         for option, kind, text in options:
             default = defaults[option].default
             required = default is inspect.Parameter.empty
-            group.add_argument(f"--{option}", type=kind, required=required, default=None if required else default,
+            group.add_argument(f"--{option.replace('_', '-')}", dest=option, type=kind, required=required,
+                               default=None if required else default,
                                help=text + ("" if required else f" (default {default})"))
         add_measure_flags(parser)
         parser.set_defaults(handler=run_transform, transform=name, option_names=[o[0] for o in options])
+    add_thermometer_parser(verbs)
     add_squeeze_parser(verbs)
+
+
+def add_thermometer_parser(verbs) -> None:
+    summary = ("thermometer encoding (Buckman et al. 2018): train a classifier of RUN's architecture on "
+               "thermometer-encoded images")
+    parser = verbs.add_parser("thermometer", help=summary, description=summary + "; writes a defended run to --out",
+                              epilog=EXAMPLES, formatter_class=ExamplesFormatter)
+    parser.add_argument("run", help="the classifier run directory (advlab classifier train) whose data, split, "
+                                    "model and training options to use")
+    parser.add_argument("--out", required=True, help="the defended run directory to create")
+    group = parser.add_argument_group("options of thermometer")
+    group.add_argument("--levels", type=int, default=16, help="quantisation levels l, bits per pixel value (default "
+                                                              "16, the paper's)")
+    group.add_argument("--epochs", type=int, default=None, help="training epochs (default RUN's)")
+    group.add_argument("--at-eps", type=float, default=None,
+                       help="train adversarially (PGD-AT at this Linf radius, BPDA through the soft thermometer) "
+                            "instead of on clean images only (default: clean only)")
+    add_measure_flags(parser)
+    parser.set_defaults(handler=run_thermometer)
 
 
 def add_measure_flags(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +134,20 @@ def run_transform(args: argparse.Namespace) -> int:
     summary = make_defended_run(args.run, args.transform, options, args.out, overwrite=args.overwrite, eps=args.eps,
                                 n=args.n, attack_steps=args.attack_steps, eot_samples=args.eot_samples,
                                 seed=args.seed, device=args.device, progress=not args.no_progress)
+    print("\n".join(warning_lines(summary)))
+    print(f"defended run: {args.out}")
+    return 0
+
+
+def run_thermometer(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    summary = make_thermometer_run(args.run, args.out, levels=args.levels, epochs=args.epochs, at_eps=args.at_eps,
+                                   overwrite=args.overwrite, eps=args.eps, n=args.n, attack_steps=args.attack_steps,
+                                   eot_samples=args.eot_samples, seed=args.seed, device=args.device,
+                                   progress=not args.no_progress)
+    print(f"trained on {summary['training']['levels']}-level thermometer codes "
+          f"({summary['training']['adversarial_training']})")
     print("\n".join(warning_lines(summary)))
     print(f"defended run: {args.out}")
     return 0

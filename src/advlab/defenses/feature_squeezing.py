@@ -3,7 +3,8 @@
 Xu, Evans & Qi 2018, "Feature Squeezing: Detecting Adversarial Examples in Deep Neural Networks"
 (NDSS).
 
-* Sec. 3.2, local smoothing: each pixel becomes the median of the ``size`` x ``size`` window
+* Sec. 3.2, local smoothing (``MedianSmoothing``; ``SpatialSmoothing`` is the same filter under ART's name and
+  its ``window_size``, default 3): each pixel becomes the median of the ``size`` x ``size`` window
   around it, per channel. The paper's code is SciPy's ``median_filter`` and this matches it: the
   window of pixel i spans i - size//2 .. i - size//2 + size - 1 (for size 2: the pixel and its
   upper/left neighbours), the image is extended by mirroring at its edge (SciPy's "reflect":
@@ -44,19 +45,21 @@ class MedianSmoothing(nn.Module):
     """images (N, C, H, W) -> each pixel the median of its ``size`` x ``size`` window (default 2), per channel."""
 
     randomized = False
+    name, option = "median", "size"  # how errors name the transform and its window option
 
     def __init__(self, size: int = 2):
         super().__init__()
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise AdvlabError(f"median: size must be an integer >= 1 (the window's side in pixels), got {size!r}")
+            raise AdvlabError(f"{self.name}: {self.option} must be an integer >= 1 (the window's side in pixels), "
+                              f"got {size!r}")
         self.size = size
 
     def forward(self, images: Tensor) -> Tensor:
         if images.ndim != 4:
-            raise AdvlabError(f"median: needs images (N, C, H, W), got shape {tuple(images.shape)}")
+            raise AdvlabError(f"{self.name}: needs images (N, C, H, W), got shape {tuple(images.shape)}")
         height, width = images.shape[-2:]
         if self.size > min(height, width):
-            raise AdvlabError(f"median: size {self.size} is larger than the {height}x{width} images")
+            raise AdvlabError(f"{self.name}: {self.option} {self.size} is larger than the {height}x{width} images")
         rows = window_indices(height, self.size, images.device)
         columns = window_indices(width, self.size, images.device)
         windows = images[:, :, rows[:, :, None, None], columns[None, None, :, :]]  # (N, C, H, k, W, k)
@@ -64,7 +67,29 @@ class MedianSmoothing(nn.Module):
         return windows.sort(dim=-1).values[..., self.size ** 2 // 2]
 
     def extra_repr(self) -> str:
-        return f"size={self.size}"
+        return f"{self.option}={self.size}"
+
+
+class SpatialSmoothing(MedianSmoothing):
+    """ART's name for the same median filter (``SpatialSmoothing``, ``window_size``, default 3): images (N, C, H, W)
+    -> each pixel the median of its ``window_size`` x ``window_size`` window, per channel.
+
+    ART filters with SciPy's ``median_filter(mode="reflect")`` exactly as ``MedianSmoothing`` does (the upper median
+    of an even window, whose centre lies at its lower right), so the two agree pixel for pixel. ART also accepts a
+    window larger than the image; here that is refused, as for ``median``.
+
+    Args:
+        window_size: side of the square window in pixels (default 3, ART's).
+    """
+
+    name, option = "spatial-smoothing", "window_size"
+
+    def __init__(self, window_size: int = 3):
+        super().__init__(window_size)
+
+    @property
+    def window_size(self) -> int:
+        return self.size
 
 
 def window_indices(length: int, size: int, device: torch.device) -> Tensor:

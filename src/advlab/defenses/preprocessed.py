@@ -12,8 +12,16 @@ identity on the backward pass, since t(x) ~ x:
 
 `Preprocessed(classifier, transform)` is that model; ``.bpda()`` gives the same model with the
 straight-through backward pass (``x + (t(x) - x).detach()``), which any gradient attack can use
-unchanged. A transform that draws random numbers at every call sets ``randomized = True``; the
-robustness report then averages gradients over draws (EOT).
+unchanged. The identity is BPDA's special case; in general (sec. 4.1) the backward pass is that of a
+differentiable g with g(x) ~ t(x): a transform that defines ``approximate(x)`` gets
+``g(x) + (t(x) - g(x)).detach()`` -- forward t(x), backward grad g. A transform whose output has another
+shape than its input (thermometer encoding: C * l channels) must define one. A transform that draws
+random numbers at every call sets ``randomized = True``; the robustness report then averages gradients
+over draws (EOT).
+
+A transform whose classifier was trained on its output (thermometer encoding) makes a run whose checkpoint
+describes that classifier: its record's ``sample_shape`` is the classifier's input shape (C * l, H, W),
+and ``input_shape`` the images' (C, H, W) (``advlab.pipelines.security.thermometer_run``).
 
 A defended run is a copy of a classifier run (config.yaml and checkpoints, so ``load_classifier``
 and ``held_out_split`` work on it unchanged) plus ``defense.json``::
@@ -44,11 +52,15 @@ TRANSFORMS = {
     "bit-depth": "advlab.defenses.bit_depth:BitDepth",
     "median": "advlab.defenses.feature_squeezing:MedianSmoothing",
     "defense-gan": "advlab.defenses.defense_gan:DefenseGAN",
+    "thermometer": "advlab.defenses.thermometer:ThermometerEncoding",
+    "tv-min": "advlab.defenses.tv_minimisation:TotalVarianceMinimisation",
+    "spatial-smoothing": "advlab.defenses.feature_squeezing:SpatialSmoothing",
 }
 
 
 class Preprocessed(nn.Module):
-    """images in [0, 1] -> classifier(transform(images)); ``bpda()`` for the straight-through gradient."""
+    """images in [0, 1] -> classifier(transform(images)); ``bpda()`` for BPDA's gradient (the transform's
+    ``approximate``, else the identity)."""
 
     def __init__(self, classifier: nn.Module, transform: nn.Module, straight_through: bool = False):
         super().__init__()
@@ -64,11 +76,21 @@ class Preprocessed(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         transformed = self.transform(images)
         if self.straight_through:
-            transformed = images + (transformed - images).detach()
+            approximation = self.approximation(images)
+            if approximation.shape != transformed.shape:
+                raise AdvlabError(f"bpda: {type(self.transform).__name__} maps images of shape "
+                                  f"{tuple(images.shape[1:])} to {tuple(transformed.shape[1:])} and defines no "
+                                  "approximate(x) of that shape for the backward pass")
+            transformed = approximation + (transformed - approximation).detach()
         return self.classifier(transformed)
 
+    def approximation(self, images: Tensor) -> Tensor:
+        """BPDA's differentiable g(x) ~ t(x): the transform's ``approximate(x)`` if it has one, else x."""
+        approximate = getattr(self.transform, "approximate", None)
+        return images if approximate is None else approximate(images)
+
     def bpda(self) -> Preprocessed:
-        """The same modules with BPDA's identity backward pass through the transform."""
+        """The same modules with BPDA's backward pass through the transform (``approximation``)."""
         twin = copy.copy(self)
         twin.straight_through = True
         return twin
