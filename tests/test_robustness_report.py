@@ -28,7 +28,7 @@ from advlab.reports.robustness_report import write_robustness_report
 FAST = dict(eps=(0.1, 0.2, 0.3), n=64, steps=10, queries=30, targets=1, check_images=64, progress=False)
 STABLE_CHECKS = {"iterative_beats_single_step", "white_box_beats_black_box", "square_does_not_beat_white_box",
                  "accuracy_reaches_zero", "more_effort_does_not_help", "accuracy_falls_with_eps", "gradients_not_zero",
-                 "gradient_direction_raises_loss", "deterministic", "outputs_are_logits"}
+                 "gradient_direction_raises_loss", "deterministic", "outputs_are_logits", "certified_below_worst_case"}
 
 
 # ---------------------------------------------------------------------- fixtures
