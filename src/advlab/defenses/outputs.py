@@ -135,8 +135,13 @@ class HighConfidence:
 # ---------------------------------------------------------------------- specs
 
 
+EXAMPLES = ("none", "top1", "round:D (e.g. round:2)", "topK (e.g. top3)", "cutoff:C (e.g. cutoff:0.25)",
+            "reverse-sigmoid[:beta=B,gamma=G] (e.g. reverse-sigmoid:beta=1,gamma=0.1)",
+            "noise[:SIGMA] (e.g. noise:0.05)")
+
+
 def spec_error(spec: str, problem: str) -> AdvlabError:
-    return AdvlabError(f"output defense {spec!r}: {problem}; valid defenses: {', '.join(SPECS)}")
+    return AdvlabError(f"output defense {spec!r}: {problem}; valid defenses: {', '.join(EXAMPLES)}")
 
 
 def spec_number(spec: str, text: str, what: str) -> float:

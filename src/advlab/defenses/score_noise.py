@@ -57,10 +57,13 @@ class ScoreNoise:
             self.generators[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self.generators[key]
 
+    def standard_normal(self, probabilities: Tensor) -> Tensor:
+        """n ~ N(0, I) of the shape of `probabilities`, from the defense's generator."""
+        return torch.randn(probabilities.shape, generator=self.generator(probabilities.device),
+                           device=probabilities.device, dtype=probabilities.dtype)
+
     def __call__(self, probabilities: Tensor) -> Tensor:
-        noise = torch.randn(probabilities.shape, generator=self.generator(probabilities.device),
-                            device=probabilities.device, dtype=probabilities.dtype)
-        noisy = (probabilities + self.sigma * noise).clamp_min(0.0)
+        noisy = (probabilities + self.sigma * self.standard_normal(probabilities)).clamp_min(0.0)
         total = noisy.sum(1, keepdim=True)
         uniform = torch.full_like(noisy, 1.0 / noisy.shape[1])
         return torch.where(total > 0, noisy / total.clamp_min(torch.finfo(noisy.dtype).tiny), uniform)

@@ -145,8 +145,8 @@ def applicable(attacks: dict[str, MembershipAttack], output: str) -> tuple[dict[
     skipped = {name: "needs the victim's scores; a label-only victim shows only its predicted labels"
                for name in attacks if name not in kept}
     if not kept:
-        raise AdvlabError(f"the attacks asked for ({', '.join(attacks)}) need the victim's scores, but --output labels "
-                          "shows only labels; "
+        raise AdvlabError(f"the attacks asked for ({', '.join(attacks)}) need the victim's scores, but the victim "
+                          "shows only labels (label-only access: --output labels or --output-defense top1); "
                           f"attacks that apply to labels alone: {', '.join(label_only_attacks()) or 'none'}")
     return kept, skipped
 
