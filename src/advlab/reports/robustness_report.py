@@ -124,7 +124,7 @@ def plot_accuracy_vs_eps(record: dict, path) -> Path:
             label="ensemble (as run)")
     certified = certified_accuracy(record)
     if certified:
-        ax.plot(eps, curve(certified), marker="v", markersize=5, linewidth=1.6, color="tab:green", linestyle="-.",
+        ax.plot(eps, curve(certified), marker="v", markersize=5, linewidth=1.6, color="tab:cyan", linestyle="-.",
                 zorder=3, label="IBP-certified (lower bound)")
     ax.axhline(clean, color="0.6", linestyle=":", linewidth=1.0, label=f"clean {percent(clean)}")
     ax.set(title=f"Robust accuracy vs eps ({record['norm']}, {record['n']} images)", xlabel="eps",
