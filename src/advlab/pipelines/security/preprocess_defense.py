@@ -85,12 +85,16 @@ def transform_options(name: str, given: dict) -> dict:
 
 
 def check_transform(name: str, options: dict, sample_shape: tuple[int, ...]) -> nn.Module:
-    """Build the transformation (its own checks run) and refuse one that makes images of another shape."""
+    """Build the transformation (its own checks run) and refuse one that makes images of another shape, or (a dry
+    run on one blank image) cannot take the classifier's images."""
     transform = transform_class(name)(**options)
     made = getattr(transform, "sample_shape", None)
     if made is not None and tuple(made) != tuple(sample_shape):
         raise AdvlabError(f"{name}: the generator makes images of shape {tuple(made)}, the classifier takes "
                           f"{tuple(sample_shape)}; train the GAN on the classifier's data and image size")
+    if made is None:
+        with torch.no_grad():
+            transform(torch.zeros(1, *sample_shape))
     return transform
 
 
