@@ -43,18 +43,20 @@ OPTION_DOCS = {
                  "CUDA only); evaluation stays fp32",
     "tensorboard": "write TensorBoard events",
     "defense": "training objective: none (cross-entropy), pgd-at (Madry et al. 2018), trades (Zhang et al. 2019), "
-               "fast-at (Wong et al. 2020), mart (Wang et al. 2020), noise (Gaussian augmentation, Cohen et al. "
-               "2019), dp-sgd (differential privacy, Abadi et al. 2016); and the baselines that are NOT adversarial "
-               "defenses: label-smoothing (Szegedy et al. 2016), mixup (Zhang et al. 2018), cutmix (Yun et al. 2019)",
-    "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at, mart)",
+               "fast-at (Wong et al. 2020), mart (Wang et al. 2020), ibp (interval bound propagation, certified; "
+               "Gowal et al. 2019), noise (Gaussian augmentation, Cohen et al. 2019), dp-sgd (differential privacy, "
+               "Abadi et al. 2016); and the baselines that are NOT adversarial defenses: label-smoothing (Szegedy et "
+               "al. 2016), mixup (Zhang et al. 2018), cutmix (Yun et al. 2019)",
+    "eps": "Linf radius the adversarial defenses train against, in (0, 1] (pgd-at, trades, fast-at, mart; ibp: the "
+           "radius it certifies, trained at 1.1 eps)",
     "attack_steps": "PGD steps of the inner maximisation (pgd-at, trades, mart)",
     "attack_alpha": "inner step size (unset: 2.5 eps / steps for pgd-at, trades and mart, 1.25 eps for fast-at)",
     "beta": "weight of the robust KL term: TRADES' beta (1/lambda), MART's lambda",
     "sigma": "standard deviation of the Gaussian noise (noise)",
     "robust_eval_images": "held-out images the per-epoch robust accuracy is measured on (0: none)",
     "eps_warmup": "epochs over which the training eps ramps up linearly from near 0 (pgd-at, trades, fast-at, mart; "
-                  "unset: a fifth of --epochs; 0: none; MNIST at eps 0.3 stalls at chance without a ramp; AWP starts "
-                  "when it ends)",
+                  "ibp: the eps and kappa ramp, after a nominal warm-up a fifth as long; unset: a fifth of --epochs; "
+                  "0: none; MNIST at eps 0.3 stalls at chance without a ramp; AWP starts when it ends)",
     "awp_gamma": "adversarial weight perturbation (Wu et al. 2020) on top of pgd-at, trades or mart: each layer's "
                  "weights w_l perturbed by gamma ||w_l|| along the adversarial loss's gradient while training (the "
                  "paper's 5e-3; unset: no AWP)",

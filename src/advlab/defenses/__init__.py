@@ -17,6 +17,7 @@ from advlab.defenses.dp_sgd import DPSGD, train_dp_sgd
 from advlab.defenses.fast_at import FastAdversarialTraining
 from advlab.defenses.feature_squeezing import MedianSmoothing, SqueezeDetector
 from advlab.defenses.gaussian_noise import GaussianNoiseTraining
+from advlab.defenses.ibp import IBPTraining, certified_accuracy, interval_bounds, margin_bounds
 from advlab.defenses.jpeg import JPEG
 from advlab.defenses.label_smoothing import LabelSmoothing
 from advlab.defenses.mart import MART
@@ -29,6 +30,7 @@ from advlab.defenses.trades import TRADES
 
 __all__ = ["ABSTAIN", "DPSGD", "JPEG", "MART", "OBJECTIVES", "TRADES", "AdversarialWeightPerturbation", "BitDepth",
            "CutMix", "LabelSmoothing", "Mixup", "DefenseGAN", "FastAdversarialTraining",
-           "MedianSmoothing", "SqueezeDetector", "GaussianNoiseTraining",
+           "MedianSmoothing", "SqueezeDetector", "GaussianNoiseTraining", "IBPTraining",
+           "certified_accuracy", "interval_bounds", "margin_bounds",
            "PGDAdversarialTraining", "Preprocessed", "SmoothedClassifier", "TrainingObjective", "load_model",
            "make_objective", "read_defense", "train_dp_sgd", "write_defense"]
