@@ -259,3 +259,14 @@ def test_defend_ibp_end_to_end_records_the_certified_accuracy(tmp_path, capsys):
     assert all("test_certified_accuracy" in record for record in records)
     status, _, err = run_cli(["defend", "ibp", str(base), "--out", str(tmp_path / "no-eps")], capsys)
     assert status == 2 and "needs option 'eps'" in err
+
+
+def test_a_broken_certificate_is_not_called_gradient_masking():
+    from advlab.pipelines.security.robustness_checks import masking_warning
+
+    broken = {"name": CERTIFIED_CHECK, "passed": False}
+    alone = masking_warning([broken, {"name": "logits", "passed": True}])
+    assert "not sound" in alone and "mask its gradients" not in alone
+    both = masking_warning([broken, {"name": "falls_with_eps", "passed": False}])
+    assert "mask its gradients: 1 check(s) failed (falls_with_eps)" in both and "not sound" in both
+    assert masking_warning([{"name": CERTIFIED_CHECK, "passed": True}]) is None

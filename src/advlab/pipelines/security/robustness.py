@@ -112,7 +112,7 @@ WHITE_BOX = ("fgsm", "pgd", "apgd-ce", "apgd-t", "apgd-dlr")  # the naive gradie
 TITLES = {"fgsm": "FGSM", "pgd": "PGD", "apgd-ce": "APGD-CE", "apgd-t": "APGD-T", "apgd-dlr": "APGD-DLR",
           "fab-t": "FAB-T", "square": "Square", "transfer": "transfer", "bpda-apgd-ce": "BPDA+APGD-CE",
           "advgan": "AdvGAN"}
-CERTIFIED_CHECK = "certified_below_worst_case"  # the check: no attack broke an image IBP certified
+CERTIFIED_CHECK = checks.CERTIFIED_CHECK
 CHAIN = ("apgd-ce", "bpda-apgd-ce", "apgd-t", "apgd-dlr", "fab-t", "square")  # AutoAttack's order
 
 

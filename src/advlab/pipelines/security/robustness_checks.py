@@ -47,6 +47,9 @@ GRADIENT_SHARE = 0.01  # more than this share of zero or vanishing gradients fai
 PREDICT_BATCH = 1024
 
 
+CERTIFIED_CHECK = "certified_below_worst_case"  # no attack broke an image IBP certified (robustness.py judges it)
+
+
 def tolerance(n: int) -> float:
     """How far two accuracies on n images may differ by chance: 2 points, or two images."""
     return max(ABSOLUTE_TOLERANCE, 2.0 / max(n, 1))
@@ -320,12 +323,19 @@ def check_square(after: dict[str, dict[str, float]], members: list[str], n: int)
 
 
 def masking_warning(checks: list[dict]) -> str | None:
-    """The warning at the top of the report when any check failed."""
+    """The warning at the top of the report when any check failed: gradient masking, and (a different failure) an
+    image IBP certified that an attack broke -- the bounds were unsound, not the model's gradients misleading."""
     failed = [check["name"] for check in checks if not check["passed"]]
-    if not failed:
-        return None
-    return (f"this model may mask its gradients: {len(failed)} check(s) failed ({', '.join(failed)}); "
-            "its robust accuracy may be overstated")
+    masking = [name for name in failed if name != CERTIFIED_CHECK]
+    parts = []
+    if masking:
+        parts.append(f"this model may mask its gradients: {len(masking)} check(s) failed ({', '.join(masking)}); "
+                     "its robust accuracy may be overstated")
+    if CERTIFIED_CHECK in failed:
+        parts.append(f"{CERTIFIED_CHECK} failed: an attack broke an image interval bound propagation certified, so "
+                     "these IBP bounds are not sound here (float32 rounding at the margin, or a bug); the certified "
+                     "accuracy proves nothing")
+    return "; ".join(parts) or None
 
 
 __all__ = [
