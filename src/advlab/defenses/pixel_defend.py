@@ -27,9 +27,12 @@ output is the purified levels divided by L - 1. The argmax is deterministic (the
 Where ART's ``PixelDefend`` departs from Algorithm 1 (advlab follows the paper): ART evaluates the PixelCNN once,
 on the unpurified image, and takes every pixel's argmax from those probabilities -- each pixel is conditioned on
 the adversarial pixels before it, not on the purified ones the algorithm prescribes. It also quantises with
-``(x * 255).astype(uint8)``, which truncates (0.5 -> 127) where advlab rounds. Applied one pixel at a time, in
-raster order, to the image advlab has purified so far, ART's step gives exactly advlab's output (the tests check
-it).
+``(x * 255).astype(uint8)``, which truncates (0.5 -> 127) where advlab rounds. And it computes the window on uint8
+scalars, so for a pixel within eps of black (x - eps wraps) or of white (x + eps + 1 wraps) the window is empty and
+the pixel's argmax stays -1: NumPy 2 raises OverflowError storing it (ART 1.20.1 cannot purify a digit with a black
+background at all), NumPy 1 stored 255 (black turned white); advlab clips the window to [0, L - 1] as Algorithm 1's
+max/min say. Applied one pixel at a time, in raster order, to the image advlab has purified so far, on pixels
+away from both ends, ART's step gives exactly advlab's output (the tests check it).
 
 Purification is an inner search that attacks do not differentiate: the output stays in the autograd graph with a
 gradient of exactly zero (``images * 0 + purified``), so naive PGD sees nothing. Athalye, Carlini & Wagner 2018

@@ -36,7 +36,14 @@ from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
 from advlab.defenses.pixel_defend import PixelDefend, check_eps_defend
 from advlab.defenses.preprocessed import DEFENSE_FILE, read_defense, write_defense
-from advlab.models.pixelcnn import PixelCNN, batched_bits_per_dim, load_pixelcnn, save_pixelcnn, train_pixelcnn
+from advlab.models.pixelcnn import (
+    PixelCNN,
+    batched_bits_per_dim,
+    load_pixelcnn,
+    pixelcnn_file,
+    save_pixelcnn,
+    train_pixelcnn,
+)
 from advlab.pipelines.security.preprocess_defense import COPIED, check_output, measure, prepare_output
 from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split, run_split
 
@@ -93,7 +100,7 @@ def make_pixel_defended_run(run: str | Path, out: str | Path, pixelcnn: str | Pa
         path = save_pixelcnn(model, out / PIXELCNN_FOLDER, epochs=training.epochs,
                              bits_per_dim_train=f"{history[-1]:.6f}", seed=seed)
     else:
-        path = Path(pixelcnn).resolve()
+        path = pixelcnn_file(pixelcnn).resolve()
     write_defense(out, TRANSFORM, {"pixelcnn": str(path.resolve()), "eps_defend": eps_defend}, run)
     summary = measure(run, out, TRANSFORM, read_defense(out)["options"], eps, n, attack_steps, eot_samples, seed,
                       device, progress)
