@@ -105,6 +105,14 @@ def run_membership(args: argparse.Namespace) -> int:
     return 0
 
 
+def earlier_note(record: dict, figures: dict) -> str:
+    """For an attack kept from an earlier call that saw another output or output defense: what it saw."""
+    output, defense = figures.get("output", record["output"]), figures.get("output_defense", "none")
+    if (output, defense) == (record["output"], record.get("output_defense", "none")):
+        return ""
+    return f"  (earlier call: output {output}" + ("" if defense == "none" else f", output defense {defense}") + ")"
+
+
 def print_membership(record: dict) -> None:
     """The table of the attacks' figures, then what was subsampled, skipped and trained."""
     defense = record.get("output_defense", "none")
@@ -114,7 +122,7 @@ def print_membership(record: dict) -> None:
     print(f"{'attack':<14} {'AUC':>7} {'TPR@0.1%':>9} {'TPR@1%':>8} {'seconds':>8}")
     for name, figures in record["attacks"].items():
         print(f"{name:<14} {figures['auc']:>7.4f} {100 * figures['tpr_at_0.1%_fpr']:>8.2f}% "
-              f"{100 * figures['tpr_at_1%_fpr']:>7.2f}% {figures['seconds']:>8.2f}")
+              f"{100 * figures['tpr_at_1%_fpr']:>7.2f}% {figures['seconds']:>8.2f}{earlier_note(record, figures)}")
     if record.get("subsampled"):
         part = record["subsampled"]
         print(f"{part['side'].replace('_', '-')} subsampled from {part['from']} to {part['to']} (balanced)")
