@@ -22,15 +22,18 @@ from advlab.defenses.jpeg import JPEG
 from advlab.defenses.label_smoothing import LabelSmoothing
 from advlab.defenses.mart import MART
 from advlab.defenses.mixup import CutMix, Mixup
+from advlab.defenses.outputs import DefendedScores, HighConfidence, LabelsOnly, Rounded, TopK, parse_output_defense
 from advlab.defenses.pgd_at import PGDAdversarialTraining
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense, write_defense
+from advlab.defenses.reverse_sigmoid import ReverseSigmoid
 from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_objective
+from advlab.defenses.score_noise import ScoreNoise
 from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
 from advlab.defenses.trades import TRADES
 
-__all__ = ["ABSTAIN", "DPSGD", "JPEG", "MART", "OBJECTIVES", "TRADES", "AdversarialWeightPerturbation", "BitDepth",
-           "CutMix", "LabelSmoothing", "Mixup", "DefenseGAN", "FastAdversarialTraining",
-           "MedianSmoothing", "SqueezeDetector", "GaussianNoiseTraining", "IBPTraining",
-           "certified_accuracy", "interval_bounds", "margin_bounds",
-           "PGDAdversarialTraining", "Preprocessed", "SmoothedClassifier", "TrainingObjective", "load_model",
-           "make_objective", "read_defense", "train_dp_sgd", "write_defense"]
+__all__ = ["ABSTAIN", "AdversarialWeightPerturbation", "BitDepth", "CutMix", "DPSGD", "DefendedScores", "DefenseGAN",
+           "FastAdversarialTraining", "GaussianNoiseTraining", "HighConfidence", "IBPTraining", "JPEG",
+           "LabelSmoothing", "LabelsOnly", "MART", "MedianSmoothing", "Mixup", "OBJECTIVES", "PGDAdversarialTraining",
+           "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise", "SmoothedClassifier", "SqueezeDetector", "TRADES",
+           "TopK", "TrainingObjective", "certified_accuracy", "interval_bounds", "load_model", "make_objective",
+           "margin_bounds", "parse_output_defense", "read_defense", "train_dp_sgd", "write_defense"]
