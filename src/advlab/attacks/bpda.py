@@ -8,6 +8,9 @@ forward pass and replaces t by the identity on the backward pass (sec. 4.1.1, "a
 
     forward: f(t(x))        backward: grad_x f(t(x)) ~ grad_f(t(x)),
 
+or, where the transform defines a differentiable ``approximate(x)`` g ~ t (thermometer encoding, whose
+output has C * l channels: Athalye et al.'s soft thermometer, sec. 5.2.1), by g: backward grad_x f(g(x)),
+
 and runs PGD (Madry et al. 2018) with that gradient (``Preprocessed.bpda()``, the straight-through
 twin of the defended model). For a randomized t (Defense-GAN's random starts) the gradient is
 averaged over `samples` draws of t, Expectation over Transformation (sec. 4.3; their attack on
@@ -58,7 +61,8 @@ class BPDA(PGD):
         if not isinstance(model, Preprocessed):
             raise AdvlabError(f"bpda: the model must be a classifier behind an input transformation "
                               f"(advlab.defenses.Preprocessed, e.g. a run made by advlab defend jpeg/bit-depth/median/"
-                              f"defense-gan); got {type(model).__name__}: attack a plain classifier with pgd")
+                              f"tv-min/thermometer/defense-gan); got {type(model).__name__}: attack a plain "
+                              "classifier with pgd")
         super().__init__(model, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
                          restarts=restarts, targeted=targeted, seed=seed)
         self.samples = check_int(f"{self.name}: samples", samples, 1)
