@@ -13,7 +13,7 @@ from advlab.defenses.feature_squeezing import SpatialSmoothing
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense
 from advlab.defenses.thermometer import ThermometerEncoding
 from advlab.defenses.tv_minimisation import TotalVarianceMinimisation
-from advlab.pipelines.train_classifier import classifier_record, held_out_split
+from advlab.pipelines.train_classifier import classifier_record, held_out_split, image_shape
 
 QUIET = ["--device", "cpu", "--threads", "1"]
 VICTIM = ["--data", "digits", "--width", "8", "--epochs", "3", "--lr", "0.003", "--tensorboard", "false",
@@ -46,7 +46,11 @@ def test_thermometer_trains_a_classifier_on_the_codes_and_takes_attacks(victim, 
     assert read_defense(out) == {"kind": "preprocess", "transform": "thermometer", "options": {"levels": 8},
                                  "base": str(victim.resolve())}
     tensors, meta = classifier_record(out)
-    assert meta["sample_shape"] == [8, 8, 8] and meta["input_shape"] == [1, 8, 8]
+    assert meta["sample_shape"] == [8, 8, 8] and meta["input_shape"] == [1, 8, 8] and image_shape(meta) == (1, 8, 8)
+    status, _, err = run_cli(["privacy", "invert", str(out), "--class", "3", "--images", "1", "--iterations", "5",
+                              "--device", "cpu", "--no-progress"], capsys)  # needs a classifier on images
+    assert_one_line_error(status, err, "takes an encoding of the images", "(8, 8, 8)", "(1, 8, 8)")
+    assert not (out / "privacy").exists()
     assert meta["split"] == classifier_record(victim)[1]["split"]
     for given, made in zip(held_out_split(victim), held_out_split(out)):
         assert torch.equal(given, made)
@@ -104,3 +108,4 @@ def test_bad_options_are_one_line_errors_and_make_nothing(victim, tmp_path, caps
         status, _, err = run_cli(["defend", *argv, *QUIET[:2]], capsys)
         assert_one_line_error(status, err, *words)
     assert not (tmp_path / "a").exists()
+

@@ -15,7 +15,7 @@ from advlab.defenses.bit_depth import BitDepth
 from advlab.defenses.defense_gan import DefenseGAN
 from advlab.defenses.dp_sgd import DPSGD, train_dp_sgd
 from advlab.defenses.fast_at import FastAdversarialTraining
-from advlab.defenses.feature_squeezing import MedianSmoothing, SqueezeDetector
+from advlab.defenses.feature_squeezing import MedianSmoothing, SpatialSmoothing, SqueezeDetector
 from advlab.defenses.gaussian_noise import GaussianNoiseTraining
 from advlab.defenses.ibp import IBPTraining, certified_accuracy, interval_bounds, margin_bounds
 from advlab.defenses.jpeg import JPEG
@@ -29,11 +29,14 @@ from advlab.defenses.reverse_sigmoid import ReverseSigmoid
 from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_objective
 from advlab.defenses.score_noise import ScoreNoise
 from advlab.defenses.smoothing import ABSTAIN, SmoothedClassifier
+from advlab.defenses.thermometer import ThermometerEncoding
 from advlab.defenses.trades import TRADES
+from advlab.defenses.tv_minimisation import TotalVarianceMinimisation
 
 __all__ = ["ABSTAIN", "AdversarialWeightPerturbation", "BitDepth", "CutMix", "DPSGD", "DefendedScores", "DefenseGAN",
            "FastAdversarialTraining", "GaussianNoiseTraining", "HighConfidence", "IBPTraining", "JPEG",
            "LabelSmoothing", "LabelsOnly", "MART", "MedianSmoothing", "Mixup", "OBJECTIVES", "PGDAdversarialTraining",
-           "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise", "SmoothedClassifier", "SqueezeDetector", "TRADES",
-           "TopK", "TrainingObjective", "certified_accuracy", "interval_bounds", "load_model", "make_objective",
-           "margin_bounds", "parse_output_defense", "read_defense", "train_dp_sgd", "write_defense"]
+           "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise", "SmoothedClassifier", "SpatialSmoothing",
+           "SqueezeDetector", "TRADES", "ThermometerEncoding", "TopK", "TotalVarianceMinimisation", "TrainingObjective",
+           "certified_accuracy", "interval_bounds", "load_model", "make_objective", "margin_bounds",
+           "parse_output_defense", "read_defense", "train_dp_sgd", "write_defense"]

@@ -134,7 +134,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "auto") -> nn.M
     """
     from advlab.pipelines.train_classifier import load_classifier
 
-    classifier, _ = load_classifier(run_dir, device)
+    classifier, _ = load_classifier(run_dir, device, encoded=True)
     record = read_defense(run_dir)
     if record is None:
         return classifier

@@ -618,11 +618,25 @@ def classifier_record(run_dir: str | Path) -> tuple[dict[str, Tensor], dict]:
     return checkpoint.tensors, checkpoint.meta
 
 
-def load_classifier(run_dir: str | Path,
-                    device: str | torch.device = "auto") -> tuple[nn.Module, ClassifierTrainConfig]:
-    """(model, config) of a trained classifier run: the model in eval mode on `device`, weights frozen."""
+def image_shape(meta: dict) -> tuple[int, ...]:
+    """The (C, H, W) of the images a classifier record's run takes: its ``input_shape`` where the classifier sees an
+    encoding of them (a thermometer run: sample_shape is the encoded C * levels channels), else ``sample_shape``."""
+    return tuple(int(size) for size in meta.get("input_shape", meta["sample_shape"]))
+
+
+def load_classifier(run_dir: str | Path, device: str | torch.device = "auto",
+                    encoded: bool = False) -> tuple[nn.Module, ClassifierTrainConfig]:
+    """(model, config) of a trained classifier run: the model in eval mode on `device`, weights frozen.
+
+    A run whose classifier takes an encoding of the images (a thermometer run) is refused unless `encoded`
+    (``advlab.defenses.load_model`` asks for it and puts the encoding in front): its classifier cannot take images."""
     config = classifier_config(run_dir)
     tensors, meta = classifier_record(run_dir)
+    if not encoded and image_shape(meta) != tuple(meta["sample_shape"]):
+        raise AdvlabError(f"{run_dir}'s classifier takes an encoding of the images (shape "
+                          f"{tuple(meta['sample_shape'])} for images of {image_shape(meta)}), not images: this command "
+                          "needs a classifier on images; advlab attack, robustness and audit take this run through its "
+                          "encoding")
     device = resolve_device(device) if isinstance(device, str) else device
     model = build_classifier(config.model, tuple(meta["sample_shape"]), int(meta["classes"]), config.model_width)
     restore_module(model, "model", tensors)

@@ -51,7 +51,7 @@ from advlab.core.parameters import taken_options
 from advlab.data import FILE_DATASETS, classes_in_turn
 from advlab.defenses.preprocessed import load_model
 from advlab.metrics.features import DigitsEmbedder, Recipe, cached_or_trained, held_out_data, make_recipe
-from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split
+from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split, image_shape
 
 CORE_ATTACKS = ("fgsm", "bim", "pgd", "cw", "square")
 # the rest of the catalogue that runs in seconds on one digit (the playground offers those registered)
@@ -296,7 +296,7 @@ def load_run_victim(victim_id: str, run: Path) -> Victim:
     """A classifier run (plain or defended) as a victim, with its held-out split when its data are built in."""
     config = classifier_config(run)
     _, meta = classifier_record(run)
-    shape = tuple(int(size) for size in meta["sample_shape"])
+    shape = image_shape(meta)
     if len(shape) != 3:
         raise AdvlabError(f"victim {victim_id!r} takes inputs of shape {shape}, not images")
     images = labels = None

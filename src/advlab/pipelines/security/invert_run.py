@@ -54,6 +54,7 @@ from advlab.pipelines.gan.train_gan import train_gan
 from advlab.pipelines.train_classifier import (
     classifier_config,
     classifier_record,
+    image_shape,
     load_classifier,
     run_split,
     train_classifier,
@@ -114,7 +115,7 @@ def invert_run(config: InvertRunConfig) -> Path:
     target, target_config = load_classifier(run, device)
     _, meta = classifier_record(run)
     classes = chosen_classes(config.classes, int(meta["classes"]))
-    shape = tuple(meta["sample_shape"])
+    shape = image_shape(meta)
     setup_start = time.perf_counter()
     evaluator = evaluation_classifier(run, target_config, config, device)
     attack = make_attack(config, run, target_config, shape, device)
@@ -182,7 +183,7 @@ def evaluation_classifier(run: Path, target_config: ClassifierTrainConfig, confi
     out = run / "privacy" / "evaluator"
     if not (out / "summary.json").exists():
         _, (train_rows, test_rows) = run_split(run)
-        side = classifier_record(run)[1]["sample_shape"][-1]
+        side = image_shape(classifier_record(run)[1])[-1]
         evaluator_config = dataclasses.replace(
             target_config.undefended(), out=str(out), model=evaluator_model(target_config.model, side), width=None,
             seed=target_config.seed + 1, device=config.device, threads=config.threads, tensorboard=False,

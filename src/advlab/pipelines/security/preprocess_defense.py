@@ -55,6 +55,7 @@ from advlab.pipelines.train_classifier import (
     classifier_config,
     classifier_record,
     held_out_split,
+    image_shape,
     load_classifier,
 )
 
@@ -134,7 +135,7 @@ def make_defended_run(run: str | Path, transform: str, options: dict, out: str |
     attack_steps = check_int("--attack-steps", attack_steps, 1)
     eot_samples = check_int("--eot-samples", eot_samples, 1)
     options = transform_options(transform, options)
-    check_transform(transform, options, tuple(meta["sample_shape"]))
+    check_transform(transform, options, image_shape(meta))
     prepare_output(out, run, overwrite, DEFENSE_FILE)
     dump_yaml(dataclasses.replace(config, out=str(out)), out / "config.yaml")
     for name in COPIED:

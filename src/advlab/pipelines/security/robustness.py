@@ -356,7 +356,8 @@ def plan_attacks(model: nn.Module, verdict: Verdict, classes: int, config: Robus
         twin = model.bpda()
         attacks["bpda-apgd-ce"] = Member("bpda-apgd-ce", "adaptive", apgd_ce(twin))
         notes.append(f"the model is an input transformation ({type(model.transform).__name__}) in front of a "
-                     "classifier: the ensemble adds APGD-CE through its BPDA twin (identity backward pass)")
+                     "classifier: the ensemble adds APGD-CE through its BPDA twin (identity backward pass, or the "
+                     "transform's differentiable approximation where it has one)")
     if randomized:
         notes.append(f"the model is randomised: the APGD members averaged the loss and its gradient over "
                      f"{config.eot_draws} forward passes at every step (EOT), FGSM, PGD and the transfer attack its "
