@@ -15,7 +15,7 @@ from torch import nn
 from advlab.attacks import BPDA, PGD
 from advlab.attacks.losses import input_gradient
 from advlab.defenses.pixel_defend import PixelDefend, likelihood_p_values, rank_p_values
-from advlab.defenses.preprocessed import TRANSFORMS, Preprocessed, load_model
+from advlab.defenses.preprocessed import Preprocessed, load_model
 from advlab.models.pixelcnn import PixelCNN, batched_bits_per_dim, save_pixelcnn, train_pixelcnn
 from advlab.pipelines.security.pixel_defend_run import make_pixel_defended_run
 
@@ -37,20 +37,6 @@ def victim_run(tmp_path_factory):
     from helpers import tiny_digits_target
 
     return tiny_digits_target(tmp_path_factory.mktemp("pixel-victim"), test_fraction=0.2)
-
-
-@pytest.fixture
-def registered(monkeypatch):
-    """The "pixel-defend" transform and CLI verb, until advlab registers them itself (no-ops once it does)."""
-    import advlab.cli.defend as defend
-    import advlab.cli.defend_pixel as defend_pixel
-    import advlab.cli.defend_transform as defend_transform
-
-    monkeypatch.setitem(TRANSFORMS, "pixel-defend", "advlab.defenses.pixel_defend:PixelDefend")
-    if "defend_pixel" not in vars(defend):
-        original = defend_transform.add_parsers
-        monkeypatch.setattr(defend_transform, "add_parsers",
-                            lambda verbs: (original(verbs), defend_pixel.add_parsers(verbs)))
 
 
 class PrefersLeftNeighbour(PixelCNN):
@@ -190,7 +176,7 @@ def test_art_breaks_on_pixels_near_black_and_advlab_does_not(pixelcnn, digits_cn
 # ---------------------------------------------------------------------- the defended run and the CLI
 
 
-def test_the_defended_run_trains_its_pixelcnn_and_warns_about_naive_pgd(tmp_path, registered, capsys, victim_run):
+def test_the_defended_run_trains_its_pixelcnn_and_warns_about_naive_pgd(tmp_path, capsys, victim_run):
     victim = victim_run
     status, out, err = run_cli(["defend", "pixel-defend", str(victim), "--out", str(tmp_path / "px"), "--epochs", "1",
                                 "--width", "8", "--layers", "2", "--n", "10", "--attack-steps", "2", *QUIET], capsys)
@@ -209,7 +195,7 @@ def test_the_defended_run_trains_its_pixelcnn_and_warns_about_naive_pgd(tmp_path
     assert_one_line_error(status, err, "already a defended run")
 
 
-def test_a_given_pixelcnn_is_used_not_retrained(tmp_path, registered, victim_run):
+def test_a_given_pixelcnn_is_used_not_retrained(tmp_path, victim_run):
     victim = victim_run
     path = save_pixelcnn(PixelCNN(image_size=(8, 8), width=4, layers=1), tmp_path / "given")
     summary = make_pixel_defended_run(victim, tmp_path / "px", pixelcnn=tmp_path / "given", eps_defend=0.1, n=5,
@@ -230,7 +216,7 @@ def test_a_given_pixelcnn_is_used_not_retrained(tmp_path, registered, victim_run
     (["--lr", "0"], ("--lr", "> 0")),
     (["--pixelcnn", "nowhere"], ("pixelcnn", "not found")),
 ])
-def test_bad_options_are_one_line_errors(tmp_path, registered, capsys, victim_run, argv, words):
+def test_bad_options_are_one_line_errors(tmp_path, capsys, victim_run, argv, words):
     victim = victim_run
     status, _, err = run_cli(["defend", "pixel-defend", victim, "--out", str(tmp_path / "px"), *argv, *QUIET], capsys)
     assert_one_line_error(status, err, *words)

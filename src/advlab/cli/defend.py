@@ -4,12 +4,12 @@ Each group of verbs lives in its own module."""
 
 from __future__ import annotations
 
-from advlab.cli import defend_dp, defend_repair, defend_smooth, defend_train, defend_transform
+from advlab.cli import defend_dp, defend_pixel, defend_repair, defend_smooth, defend_train, defend_transform
 
 
 def add_parser(subparsers) -> None:
     defend = subparsers.add_parser("defend", help="adversarial training, randomized smoothing, input transformations, "
                                                   "backdoor repair, DP-SGD")
     verbs = defend.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for module in (defend_train, defend_smooth, defend_transform, defend_repair, defend_dp):
+    for module in (defend_train, defend_smooth, defend_transform, defend_pixel, defend_repair, defend_dp):
         module.add_parsers(verbs)

@@ -24,6 +24,7 @@ from advlab.defenses.mart import MART
 from advlab.defenses.mixup import CutMix, Mixup
 from advlab.defenses.outputs import DefendedScores, HighConfidence, LabelsOnly, Rounded, TopK, parse_output_defense
 from advlab.defenses.pgd_at import PGDAdversarialTraining
+from advlab.defenses.pixel_defend import PixelDefend, likelihood_p_values, rank_p_values
 from advlab.defenses.preprocessed import Preprocessed, load_model, read_defense, write_defense
 from advlab.defenses.reverse_sigmoid import ReverseSigmoid
 from advlab.defenses.robust_training import OBJECTIVES, TrainingObjective, make_objective
@@ -36,7 +37,8 @@ from advlab.defenses.tv_minimisation import TotalVarianceMinimisation
 __all__ = ["ABSTAIN", "AdversarialWeightPerturbation", "BitDepth", "CutMix", "DPSGD", "DefendedScores", "DefenseGAN",
            "FastAdversarialTraining", "GaussianNoiseTraining", "HighConfidence", "IBPTraining", "JPEG",
            "LabelSmoothing", "LabelsOnly", "MART", "MedianSmoothing", "Mixup", "OBJECTIVES", "PGDAdversarialTraining",
-           "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise", "SmoothedClassifier", "SpatialSmoothing",
-           "SqueezeDetector", "TRADES", "ThermometerEncoding", "TopK", "TotalVarianceMinimisation", "TrainingObjective",
-           "certified_accuracy", "interval_bounds", "load_model", "make_objective", "margin_bounds",
-           "parse_output_defense", "read_defense", "train_dp_sgd", "write_defense"]
+           "PixelDefend", "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise", "SmoothedClassifier",
+           "SpatialSmoothing", "SqueezeDetector", "TRADES", "ThermometerEncoding", "TopK", "TotalVarianceMinimisation",
+           "TrainingObjective", "certified_accuracy", "interval_bounds", "likelihood_p_values", "load_model",
+           "make_objective", "margin_bounds", "parse_output_defense", "rank_p_values", "read_defense", "train_dp_sgd",
+           "write_defense"]

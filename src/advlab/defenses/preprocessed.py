@@ -55,6 +55,7 @@ TRANSFORMS = {
     "thermometer": "advlab.defenses.thermometer:ThermometerEncoding",
     "tv-min": "advlab.defenses.tv_minimisation:TotalVarianceMinimisation",
     "spatial-smoothing": "advlab.defenses.feature_squeezing:SpatialSmoothing",
+    "pixel-defend": "advlab.defenses.pixel_defend:PixelDefend",
 }
 
 

@@ -17,6 +17,7 @@ from advlab.models.midinet import MidiNetDiscriminator, MidiNetGenerator, Previo
 from advlab.models.mlp import MLPDiscriminator, MLPGenerator
 from advlab.models.normalize import Normalize
 from advlab.models.patchgan import PatchDiscriminator
+from advlab.models.pixelcnn import PixelCNN, load_pixelcnn, save_pixelcnn, train_pixelcnn
 from advlab.models.progan import ProGANDiscriminator, ProGANGenerator
 from advlab.models.resnet_generator import ResnetGenerator
 from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
@@ -48,5 +49,5 @@ __all__ = [
     "apply_spectral_norm", "load_fid_inception", "spectral_norm",
     "PatchDiscriminator", "ResnetGenerator", "SRDiscriminator", "SRResNet", "UNetGenerator",
     "MidiNetDiscriminator", "MidiNetGenerator", "PreviousBarConditioner", "MatchingAwareDiscriminator",
-    "TextToImageGenerator",
+    "TextToImageGenerator", "PixelCNN", "load_pixelcnn", "save_pixelcnn", "train_pixelcnn",
 ]

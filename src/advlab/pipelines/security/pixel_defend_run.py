@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +29,6 @@ import torch
 
 from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int, check_number
-from advlab.core.config import dump_yaml
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.seeding import seed_everything
@@ -44,8 +42,14 @@ from advlab.models.pixelcnn import (
     save_pixelcnn,
     train_pixelcnn,
 )
-from advlab.pipelines.security.preprocess_defense import COPIED, check_output, measure, prepare_output
-from advlab.pipelines.train_classifier import classifier_config, classifier_record, held_out_split, run_split
+from advlab.pipelines.security.preprocess_defense import check_output, copy_classifier_run, measure, prepare_output
+from advlab.pipelines.train_classifier import (
+    classifier_config,
+    classifier_record,
+    held_out_split,
+    image_shape,
+    run_split,
+)
 
 TRANSFORM = "pixel-defend"
 PIXELCNN_FOLDER = "pixelcnn"
@@ -80,7 +84,7 @@ def make_pixel_defended_run(run: str | Path, out: str | Path, pixelcnn: str | Pa
     `pixelcnn` names one), measure it; returns its summary (also in OUT/summary.json)."""
     run, out = Path(run), Path(out)
     config = classifier_config(run)  # a classifier run, else one clear error
-    sample_shape = tuple(classifier_record(run)[1]["sample_shape"])
+    sample_shape = image_shape(classifier_record(run)[1])
     if read_defense(run) is not None:
         raise AdvlabError(f"{run} is already a defended run; give the classifier run it was made from")
     eps_defend = check_eps_defend(eps_defend)
@@ -133,17 +137,6 @@ def given_or_trained(pixelcnn: str | Path | None, run: Path, sample_shape: tuple
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model, history
-
-
-def copy_classifier_run(run: Path, out: Path, config) -> None:
-    """OUT/config.yaml (out: OUT) and the files a defended run copies from its classifier run (COPIED)."""
-    dump_yaml(dataclasses.replace(config, out=str(out)), out / "config.yaml")
-    for name in COPIED:
-        source = run / name
-        if source.is_dir():
-            shutil.copytree(source, out / name)
-        elif source.is_file():
-            shutil.copy2(source, out / name)
 
 
 def pixelcnn_record(model: PixelCNN, history: list[float], held_out: torch.Tensor, training: PixelCNNTraining,

@@ -80,8 +80,9 @@ def transform_options(name: str, given: dict) -> dict:
         raise AdvlabError(f"{name} needs the option {missing[0]} (--{missing[0].replace('_', '-')})")
     options = {key: given.get(key, parameter.default) for key, parameter in parameters.items()
                if key in given or parameter.default is not inspect.Parameter.empty}
-    if "gan" in options:
-        options["gan"] = str(Path(options["gan"]).resolve())
+    for key in ("gan", "pixelcnn"):  # a generative model's run or file, as an absolute path
+        if isinstance(options.get(key), (str, Path)):
+            options[key] = str(Path(options[key]).resolve())
     return options
 
 
@@ -137,13 +138,7 @@ def make_defended_run(run: str | Path, transform: str, options: dict, out: str |
     options = transform_options(transform, options)
     check_transform(transform, options, image_shape(meta))
     prepare_output(out, run, overwrite, DEFENSE_FILE)
-    dump_yaml(dataclasses.replace(config, out=str(out)), out / "config.yaml")
-    for name in COPIED:
-        source = run / name
-        if source.is_dir():
-            shutil.copytree(source, out / name)
-        elif source.is_file():
-            shutil.copy2(source, out / name)
+    copy_classifier_run(run, out, config)
     write_defense(out, transform, options, run)
     summary = measure(run, out, transform, options, eps, n, attack_steps, eot_samples, seed, device, progress)
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
@@ -152,6 +147,17 @@ def make_defended_run(run: str | Path, transform: str, options: dict, out: str |
 
         write_report(out)
     return summary
+
+
+def copy_classifier_run(run: Path, out: Path, config) -> None:
+    """OUT/config.yaml (out: OUT) and the files a defended run copies from its classifier run (COPIED)."""
+    dump_yaml(dataclasses.replace(config, out=str(out)), out / "config.yaml")
+    for name in COPIED:
+        source = run / name
+        if source.is_dir():
+            shutil.copytree(source, out / name)
+        elif source.is_file():
+            shutil.copy2(source, out / name)
 
 
 def measure(run: Path, out: Path, transform: str, options: dict, eps: float, n: int, attack_steps: int,
