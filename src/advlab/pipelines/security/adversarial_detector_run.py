@@ -116,7 +116,7 @@ def detector_run(run: str | Path, layer: str = INPUT, eps: float = 0.1, out: str
     prepare_output(out, run, overwrite, DETECTION_FILE)
     detector.save(out / DETECTOR_FILE)
     plot_detector_scores(scores, threshold, out / SCORES_PLOT,
-                         title=f"{record['kind']} ({detector.layer}) on {run.name}, eps {eps:g}: static "
+                         title=f"{record['kind']} ({detector.layer}) on {run.name}, Linf eps {eps:g}\nstatic PGD "
                          f"{percent(record['static']['detection_rate'])} detected, adaptive fooled and undetected "
                          f"{percent(record['adaptive']['fooled_undetected'])}")
     atomic_write_bytes(out / DETECTION_FILE, json.dumps(record, indent=1).encode())
@@ -169,7 +169,7 @@ def plot_detector_scores(scores: dict[str, Tensor], threshold: float, path: Path
     bins = np.linspace(min(values.min(), threshold) - 0.5, max(values.max(), threshold) + 0.5, 41)
     shown = {"clean": ("tab:blue", "clean, not used for the threshold"),
              "static": ("tab:red", "static PGD, fooled the classifier"),
-             "adaptive": ("tab:green", "adaptive PGD (C&W's combined model), fooled it")}
+             "adaptive": ("tab:green", "adaptive PGD on classifier and detector, fooled it")}
     for name, (colour, label) in shown.items():
         if len(scores[name]):
             ax.hist(scores[name].cpu().numpy(), bins=bins, alpha=0.55, color=colour,
