@@ -4,7 +4,6 @@ peer, and `advlab defend detector`."""
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import numpy as np
@@ -272,21 +271,6 @@ def test_bad_input_is_one_line_each(digits_cnn):
 # ---------------------------------------------------------------------- advlab defend detector
 
 
-@pytest.fixture
-def detector_verb(monkeypatch):
-    """`advlab defend detector` even before cli/defend.py registers the module (afterwards a no-op)."""
-    from advlab.cli import defend, defend_detector
-
-    if "defend_detector" not in inspect.getsource(defend):
-        original = defend.defend_dp.add_parsers
-
-        def both(verbs):
-            original(verbs)
-            defend_detector.add_parsers(verbs)
-
-        monkeypatch.setattr(defend.defend_dp, "add_parsers", both)
-
-
 @pytest.fixture(scope="module")
 def victim(tmp_path_factory):
     from helpers import cli_classifier_run
@@ -296,7 +280,7 @@ def victim(tmp_path_factory):
                                "false", "--no-progress", *QUIET])
 
 
-def test_defend_detector_writes_its_record_detector_and_plot(detector_verb, victim, tmp_path, capsys):
+def test_defend_detector_writes_its_record_detector_and_plot(victim, tmp_path, capsys):
     out = tmp_path / "det"
     argv = ["defend", "detector", str(victim), "--layer", "features", "--eps", "0.2", "--epochs", "4",
             "--attack-steps", "3", "--width", "8", "--test-steps", "5", "--adaptive-steps", "10", "--out", str(out),
@@ -316,7 +300,7 @@ def test_defend_detector_writes_its_record_detector_and_plot(detector_verb, vict
     assert_one_line_error(status, err, "already exists")
 
 
-def test_defend_detector_refuses_bad_options_in_one_line(detector_verb, victim, tmp_path, capsys):
+def test_defend_detector_refuses_bad_options_in_one_line(victim, tmp_path, capsys):
     cases = [(["--layer", "head.9"], ("head.9", "valid names")), (["--eps", "0"], ("eps", "> 0")),
              (["--dynamic", "2"], ("dynamic", "(0, 1]")), (["--fpr", "1.5"], ("--fpr", "(0, 1)")),
              (["--attack", "cw"], ("cw",)), (["--adaptive-steps", "0"], ("--adaptive-steps",))]

@@ -17,6 +17,7 @@ from advlab.attacks.cw import CW
 from advlab.attacks.cw_l0 import CWL0
 from advlab.attacks.cw_linf import CWLinf
 from advlab.attacks.deepfool import DeepFool
+from advlab.attacks.detector_aware import DetectorAwarePGD
 from advlab.attacks.difgsm import DIFGSM
 from advlab.attacks.ead import EAD
 from advlab.attacks.ensemble import Ensemble
@@ -129,7 +130,8 @@ def make_attack(name: str, model, **options) -> Attack:
 
 __all__ = [
     "ACG", "APGD", "ATTACKS", "AdvGAN", "Attack", "AttackResult", "BIM", "BPDA", "Boundary", "CW", "CWL0",
-    "CWLinf", "DIFGSM", "DeepFool", "EAD", "EOT", "Ensemble", "FAB", "FFGSM", "FGSM", "GeoDA", "HopSkipJump",
+    "CWLinf", "DIFGSM", "DeepFool", "DetectorAwarePGD", "EAD", "EOT", "Ensemble", "FAB", "FFGSM", "FGSM", "GeoDA",
+    "HopSkipJump",
     "JSMA", "Jitter", "MIFGSM", "NES", "NIFGSM", "NewtonFool", "Normalize", "OnePixel", "PGD", "PIFGSM", "Patch",
     "Pixle", "QueryCounter", "RFGSM", "SINIFGSM", "SPSA", "SignOPT", "SimBA", "SparseFool", "Spatial", "Square",
     "TIFGSM", "TPGD", "Transfer", "TransformDistribution", "UAP", "VMIFGSM", "VNIFGSM", "VirtualAdversarial",

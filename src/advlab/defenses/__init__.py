@@ -10,6 +10,7 @@ rebuilds the model a classifier run stands for, defended or not.
 
 from __future__ import annotations
 
+from advlab.defenses.adversarial_detector import AdversarialDetector, load_detector, train_detector
 from advlab.defenses.awp import AdversarialWeightPerturbation
 from advlab.defenses.bit_depth import BitDepth
 from advlab.defenses.defense_gan import DefenseGAN
@@ -34,11 +35,11 @@ from advlab.defenses.thermometer import ThermometerEncoding
 from advlab.defenses.trades import TRADES
 from advlab.defenses.tv_minimisation import TotalVarianceMinimisation
 
-__all__ = ["ABSTAIN", "AdversarialWeightPerturbation", "BitDepth", "CutMix", "DPSGD", "DefendedScores", "DefenseGAN",
-           "FastAdversarialTraining", "GaussianNoiseTraining", "HighConfidence", "IBPTraining", "JPEG",
-           "LabelSmoothing", "LabelsOnly", "MART", "MedianSmoothing", "Mixup", "OBJECTIVES", "PGDAdversarialTraining",
-           "PixelDefend", "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise", "SmoothedClassifier",
-           "SpatialSmoothing", "SqueezeDetector", "TRADES", "ThermometerEncoding", "TopK", "TotalVarianceMinimisation",
-           "TrainingObjective", "certified_accuracy", "interval_bounds", "likelihood_p_values", "load_model",
-           "make_objective", "margin_bounds", "parse_output_defense", "rank_p_values", "read_defense", "train_dp_sgd",
-           "write_defense"]
+__all__ = ["ABSTAIN", "AdversarialDetector", "AdversarialWeightPerturbation", "BitDepth", "CutMix", "DPSGD",
+           "DefendedScores", "DefenseGAN", "FastAdversarialTraining", "GaussianNoiseTraining", "HighConfidence",
+           "IBPTraining", "JPEG", "LabelSmoothing", "LabelsOnly", "MART", "MedianSmoothing", "Mixup", "OBJECTIVES",
+           "PGDAdversarialTraining", "PixelDefend", "Preprocessed", "ReverseSigmoid", "Rounded", "ScoreNoise",
+           "SmoothedClassifier", "SpatialSmoothing", "SqueezeDetector", "TRADES", "ThermometerEncoding", "TopK",
+           "TotalVarianceMinimisation", "TrainingObjective", "certified_accuracy", "interval_bounds",
+           "likelihood_p_values", "load_detector", "load_model", "make_objective", "margin_bounds",
+           "parse_output_defense", "rank_p_values", "read_defense", "train_detector", "train_dp_sgd", "write_defense"]
