@@ -20,9 +20,9 @@ from advlab.defenses.adversarial_detector import (
     dynamic_adversary,
     load_detector,
     static_examples,
-    threshold_at_fpr,
     train_detector,
 )
+from advlab.defenses.feature_squeezing import threshold_at_fpr
 
 EPS = 0.2  # the digits CNN resists eps 0.1 on two thirds of the images; at 0.2 PGD fools it on all
 FAST = {"eps": EPS, "attack_steps": 5, "epochs": 10}  # ~3 s on one core

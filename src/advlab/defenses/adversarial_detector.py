@@ -64,6 +64,7 @@ from advlab.core.checks import check_int, check_number
 from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
+from advlab.defenses.feature_squeezing import threshold_at_fpr
 from advlab.models.representations import named_layer
 
 INPUT = "input"  # the layer name of the binary input detector, AD(0)
@@ -155,7 +156,7 @@ class AdversarialDetector(nn.Module):
         """Set (and return) the threshold on Z_D that flags floor(fpr * n) of these clean images (fewer on ties)."""
         if len(clean_images) == 0:
             raise AdvlabError("detector: calibrating the threshold needs at least one clean image")
-        self.threshold = threshold_at_fpr(self.scores(clean_images), fpr)
+        self.threshold = threshold_at_fpr(self.scores(clean_images), fpr, "detector")
         return self.threshold
 
     def detect(self, images: Tensor) -> Tensor:
@@ -187,15 +188,6 @@ def load_detector(path: str | Path, classifier: nn.Module) -> AdversarialDetecto
     restore_module(detector.net, "net", parse_safetensors(payload, path))
     detector.threshold = threshold
     return detector.to(module_device(classifier))
-
-
-def threshold_at_fpr(scores: Tensor, fpr: float) -> float:
-    """The score above which floor(fpr * n) of these clean scores lie (fewer on ties): the rule of feature
-    squeezing's ``SqueezeDetector.calibrate``."""
-    if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not 0 < fpr < 1:
-        raise AdvlabError(f"detector: the target false-positive rate must lie in (0, 1), got {fpr!r}")
-    ranked = scores.sort(descending=True).values
-    return float(ranked[min(math.floor(fpr * len(ranked)), len(ranked) - 1)])
 
 
 # ---------------------------------------------------------------------- training (sec. 3.1, 3.2)

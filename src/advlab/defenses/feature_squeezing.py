@@ -153,12 +153,9 @@ class SqueezeDetector(nn.Module):
 
     def calibrate(self, clean_images: Tensor, fpr: float = 0.05) -> float:
         """Set (and return) the threshold that flags floor(fpr * n) of these legitimate images (fewer on ties)."""
-        if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not 0 < fpr < 1:
-            raise AdvlabError(f"squeeze: the target false-positive rate must lie in (0, 1), got {fpr!r}")
         if len(clean_images) == 0:
             raise AdvlabError("squeeze: calibrating the threshold needs at least one clean image")
-        ranked = self.scores(clean_images).sort(descending=True).values
-        self.threshold = float(ranked[min(math.floor(fpr * len(ranked)), len(ranked) - 1)])
+        self.threshold = threshold_at_fpr(self.scores(clean_images), fpr, "squeeze")
         return self.threshold
 
     def detect(self, images: Tensor) -> Tensor:
@@ -166,3 +163,11 @@ class SqueezeDetector(nn.Module):
         if self.threshold is None:
             raise AdvlabError("squeeze: calibrate the detector on clean images before detecting")
         return self.scores(images) > self.threshold
+
+def threshold_at_fpr(scores: Tensor, fpr: float, detector: str = "detector") -> float:
+    """The score above which floor(fpr * n) of these clean scores lie (fewer on ties): a detector's threshold at a
+    target false-positive rate (Xu et al. 2018, sec. 4; Metzen et al. 2017's detectors are read the same way)."""
+    if isinstance(fpr, bool) or not isinstance(fpr, (int, float)) or not 0 < fpr < 1:
+        raise AdvlabError(f"{detector}: the target false-positive rate must lie in (0, 1), got {fpr!r}")
+    ranked = scores.sort(descending=True).values
+    return float(ranked[min(math.floor(fpr * len(ranked)), len(ranked) - 1)])
