@@ -64,14 +64,13 @@ from advlab.core.checks import check_int, check_number
 from advlab.core.devices import module_device
 from advlab.core.errors import AdvlabError
 from advlab.core.modes import evaluating
-from advlab.defenses.feature_squeezing import threshold_at_fpr
+from advlab.defenses.feature_squeezing import ThresholdDetector
 from advlab.models.representations import named_layer
 
 INPUT = "input"  # the layer name of the binary input detector, AD(0)
 STATIC_ATTACKS = ("fgsm", "bim", "pgd")
 FORMAT = "advlab-adversarial-detector/1"
 POOL_FROM = 4  # a detector convolution is followed by 2x2 max-pooling only on maps at least this wide
-SCORE_BATCH = 1024  # images per forward pass when scoring
 ATTACK_BATCH = 256  # training images attacked at a time (the static adversary)
 PAPER_BETAS = (0.99, 0.999)  # Adam's betas in sec. 4.1
 
@@ -97,7 +96,7 @@ def detector_network(shape: Sequence[int], width: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class AdversarialDetector(nn.Module):
+class AdversarialDetector(ThresholdDetector):
     """Metzen et al.'s detector: ``forward(images)`` is Z_D(x) (N,), the logit of p_adv; ``detect`` flags Z_D(x) >
     ``threshold`` (0, i.e. p_adv > 0.5, until ``calibrate``). Train it with ``train_detector``.
 
@@ -118,6 +117,7 @@ class AdversarialDetector(nn.Module):
         self.sample_shape = check_sample_shape(sample_shape)
         self.layer = INPUT if layer == INPUT else tapped_name(classifier, layer)
         self.threshold = 0.0
+        self.detector_name = "detector"
         self.net = detector_network(self.activation_shape(), self.width)
 
     def activation_shape(self) -> tuple[int, ...]:
@@ -145,23 +145,6 @@ class AdversarialDetector(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """Z_D(x) (N,): the detection logit, p_adv = sigmoid(Z_D)."""
         return self.net(self.activations(images))[:, 0]
-
-    @torch.no_grad()
-    def scores(self, images: Tensor) -> Tensor:
-        """Z_D of every image, in batches, in eval mode."""
-        with evaluating(self):
-            return torch.cat([self(images[start:start + SCORE_BATCH]) for start in range(0, len(images), SCORE_BATCH)])
-
-    def calibrate(self, clean_images: Tensor, fpr: float = 0.05) -> float:
-        """Set (and return) the threshold on Z_D that flags floor(fpr * n) of these clean images (fewer on ties)."""
-        if len(clean_images) == 0:
-            raise AdvlabError("detector: calibrating the threshold needs at least one clean image")
-        self.threshold = threshold_at_fpr(self.scores(clean_images), fpr, "detector")
-        return self.threshold
-
-    def detect(self, images: Tensor) -> Tensor:
-        """(N,) bool: Z_D above the threshold."""
-        return self.scores(images) > self.threshold
 
     def save(self, path: str | Path) -> Path:
         """Write D's weights and threshold to `path` (safetensors; the layer, width and shape in its header)."""

@@ -122,7 +122,32 @@ def make_squeezers(specs: Sequence[str]) -> list[nn.Module]:
     return squeezers
 
 
-class SqueezeDetector(nn.Module):
+class ThresholdDetector(nn.Module):
+    """A detector of adversarial inputs read as a score per image and a threshold set at a target false-positive
+    rate on clean images (``calibrate``); ``detect`` flags scores above it. Subclasses define ``forward`` (the
+    score), ``threshold`` and ``detector_name`` (the word its errors start with)."""
+
+    @torch.no_grad()
+    def scores(self, images: Tensor) -> Tensor:
+        """The score of every image, in batches, in eval mode."""
+        with evaluating(self):
+            return torch.cat([self(images[start:start + SCORE_BATCH]) for start in range(0, len(images), SCORE_BATCH)])
+
+    def calibrate(self, clean_images: Tensor, fpr: float = 0.05) -> float:
+        """Set (and return) the threshold that flags floor(fpr * n) of these clean images (fewer on ties)."""
+        if len(clean_images) == 0:
+            raise AdvlabError(f"{self.detector_name}: calibrating the threshold needs at least one clean image")
+        self.threshold = threshold_at_fpr(self.scores(clean_images), fpr, self.detector_name)
+        return self.threshold
+
+    def detect(self, images: Tensor) -> Tensor:
+        """(N,) bool: score above the threshold."""
+        if self.threshold is None:
+            raise AdvlabError(f"{self.detector_name}: calibrate the detector on clean images before detecting")
+        return self.scores(images) > self.threshold
+
+
+class SqueezeDetector(ThresholdDetector):
     """Xu et al.'s detector: ``forward(images)`` is score(x) (N,); ``calibrate`` sets the threshold;
     ``detect`` flags images whose score exceeds it.
 
@@ -136,6 +161,7 @@ class SqueezeDetector(nn.Module):
         self.classifier = classifier
         self.squeezers = None if squeezers is None else nn.ModuleList(squeezers)
         self.threshold: float | None = None
+        self.detector_name = "squeeze"
 
     def forward(self, images: Tensor) -> Tensor:
         """score(x) = max over squeezers of || softmax f(x) - softmax f(s(x)) ||_1 (differentiable where the
@@ -145,24 +171,6 @@ class SqueezeDetector(nn.Module):
         distances = [(plain - self.classifier(squeeze(images)).softmax(1)).abs().sum(1) for squeeze in squeezers]
         return torch.stack(distances).amax(0)
 
-    @torch.no_grad()
-    def scores(self, images: Tensor) -> Tensor:
-        """score(x) of every image, in batches, in eval mode."""
-        with evaluating(self):
-            return torch.cat([self(images[start:start + SCORE_BATCH]) for start in range(0, len(images), SCORE_BATCH)])
-
-    def calibrate(self, clean_images: Tensor, fpr: float = 0.05) -> float:
-        """Set (and return) the threshold that flags floor(fpr * n) of these legitimate images (fewer on ties)."""
-        if len(clean_images) == 0:
-            raise AdvlabError("squeeze: calibrating the threshold needs at least one clean image")
-        self.threshold = threshold_at_fpr(self.scores(clean_images), fpr, "squeeze")
-        return self.threshold
-
-    def detect(self, images: Tensor) -> Tensor:
-        """(N,) bool: score above the calibrated threshold."""
-        if self.threshold is None:
-            raise AdvlabError("squeeze: calibrate the detector on clean images before detecting")
-        return self.scores(images) > self.threshold
 
 def threshold_at_fpr(scores: Tensor, fpr: float, detector: str = "detector") -> float:
     """The score above which floor(fpr * n) of these clean scores lie (fewer on ties): a detector's threshold at a
