@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -11,6 +12,35 @@ from victims import train_digits_victim  # noqa: E402
 # Two intra-op threads on a busy 2-core machine run 5-20x slower than one (measured on the attack
 # tests); the suite's models are small, so one thread costs little even on an idle machine.
 torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    """xdist hands out whole files (--dist loadfile) in the collection order below, not by its own count."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+FILE_SECONDS = json.loads((Path(__file__).parent / "file_seconds.json").read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first (longest processing time first), so that the run does not end on one long file.
+
+    xdist deals whole files out in this order (--dist loadfile), and a worker asks for its next file while two tests
+    of its current one are left: with xdist's own order (most tests first) the one-test slow files came last and one
+    of them ran alone while the other worker sat idle. A file's seconds come from file_seconds.json (its tests'
+    durations summed, from ``pytest -n auto --dist loadfile --durations=0`` on the 2-core machine; only the order
+    matters, so it need not be fresh); a file not listed counts 30 s if it has a slow test or is a bench page's quick
+    run, else 0.3 s a test. Each file's tests keep their order."""
+    counts: dict = {}
+    for item in items:
+        counts[item.path] = counts.get(item.path, 0) + 1
+    heavy = {item.path for item in items if item.get_closest_marker("slow") or item.path.name.startswith("test_bench_")}
+
+    def seconds(path) -> float:
+        return FILE_SECONDS.get(path.name, 30.0 if path in heavy else 0.3 * counts[path])
+
+    items.sort(key=lambda item: (-seconds(item.path), str(item.path)))
 
 
 @pytest.fixture(autouse=True)

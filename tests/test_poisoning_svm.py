@@ -209,9 +209,9 @@ def test_rbf_svm_poisons_beat_random_label_flips(ones_and_sevens):
 
 @pytest.mark.slow
 def test_at_least_as_strong_as_art(ones_and_sevens, monkeypatch):
-    """ART's PoisoningAttackSVM on the same rows, starting points, labels, step (0.5) and iterations (50):
-    mean test error over seeds 0-1, advlab 18.6%, ART 4.0% (ART optimises each poison against the clean rows
-    alone). About 90 s, nearly all of it ART's."""
+    """ART's PoisoningAttackSVM on the same rows, starting points, labels, step (0.5) and iterations (50): mean test
+    error over seeds 0-1, advlab 18.6%, ART 4.0% (ART optimises each poison against the clean rows alone), a margin
+    far beyond one seed's spread, so the test runs seed 0 alone (17.4% against 2.5%; about 30 s, nearly all ART's)."""
     art_svm = pytest.importorskip("art.attacks.poisoning.poisoning_attack_svm")
     from art.estimators.classification.scikitlearn import ScikitlearnSVC
 
@@ -224,7 +224,7 @@ def test_at_least_as_strong_as_art(ones_and_sevens, monkeypatch):
         return np.eye(2)[(values == 7).long().numpy()]
 
     ours, theirs = [], []
-    for seed in range(2):
+    for seed in range(1):
         poisoned = SVMPoison(poisons=POISONS).poison(images, labels, seed=seed, validation=(val_images, val_labels))
         ours.append(svm_test_error(poisoned.images, poisoned.labels, ones_and_sevens["test"]))
         clean = ~poisoned.mask()
@@ -240,4 +240,5 @@ def test_at_least_as_strong_as_art(ones_and_sevens, monkeypatch):
         art_images = torch.cat([images[clean], torch.from_numpy(x_poison).float().reshape(-1, *images.shape[1:])])
         art_labels = torch.cat([labels[clean], poisoned.labels[poisoned.indices]])
         theirs.append(svm_test_error(art_images, art_labels, ones_and_sevens["test"]))
-    assert np.mean(ours) >= np.mean(theirs)
+    print(f"\nSVM test error with advlab's poisons {ours}, with ART's {theirs}")
+    assert np.mean(ours) >= np.mean(theirs) + 0.05
