@@ -68,8 +68,10 @@ def test_checks_judge_beyond_the_seeds_spread():
     assert [v for what, v in verdicts.items() if what.startswith("jpeg")] == ["PASS", "PASS"]
     assert [v for what, v in verdicts.items() if what.startswith("median")] == ["FAIL"]
     assert [v for what, v in verdicts.items() if what.startswith("thermometer+at holds")] == ["PASS"]
-    # pixel-defend: 40 and 60 points below PGD (mean 50 - sd 14 >= 20): PASS; +10, -14 vs undefended: PASS
-    assert [v for what, v in verdicts.items() if what.startswith("pixel-defend")] == ["PASS", "PASS"]
+    assert not any(what.startswith("thermometer+at: BPDA") for what in verdicts)  # the AT row has its own check
+    # pixel-defend: 40 and 60 points below PGD (mean 50 - sd 14 >= 20): PASS; against the undefended model BPDA alone
+    # is an upper bound of the worst case, which did not run: no verdict
+    assert [v for what, v in verdicts.items() if what.startswith("pixel-defend")] == ["PASS", "NOT JUDGED"]
     assert verdicts[next(what for what in verdicts if what.startswith("the robustness report's gradient"))] == "PASS"
 
 
