@@ -376,7 +376,8 @@ FOUND = [  # what the full schedule table above showed (deterministic on CPU), a
 CNN_GAP_NOTE = (
     "SmallCNN's worst-case gap is measured, not judged: there PGD-AT is much stronger than on the MLP and IBP's worst "
     "case sits further below it (one seed by 12 points), more than the MLP's 8-point threshold allows. That "
-    "threshold was set for the MLP (its author measured 3.5 points, plus the seeds' spread) before SmallCNN trained "
+    "threshold was set for the MLP (3.5 points measured when the IBP module was written, plus the seeds' spread) "
+    "before SmallCNN trained "
     "at all; the bench states SmallCNN's gap rather than pick a threshold after seeing it.")
 
 
@@ -429,7 +430,8 @@ def render(results: dict, schedules: dict, found: list[Check], info: dict, phase
               "every seed (they certify ~0 at these radii: a plainly or PGD-trained network's interval bounds are far "
               f"too loose); IBP's worst case at most {100 * WORST_GAP:.0f} points below PGD-AT's (mean + sd of the "
               "per-seed differences; IBP trades some clean and attacked accuracy for its certificate: on this MLP "
-              "at eps 0.1 the IBP author measured 3.5 points). IBP-certified <= worst case is judged image by image "
+              "at eps 0.1 advlab's IBP module measured 3.5 points when it was written). IBP-certified <= worst case "
+              "is judged image by image "
               "by the robustness record (`certified_below_worst_case`) at every eps of the grid.", ""]
     if "cnn" in results and "cnn" not in WORST_JUDGED:
         lines += [CNN_GAP_NOTE, ""]
