@@ -21,13 +21,11 @@ output has a zero gradient, so naive PGD reports it robust; BPDA (Athalye et al.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from advlab.core.checkpoints import atomic_write_bytes
 from advlab.core.checks import check_int, check_number
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
@@ -42,7 +40,15 @@ from advlab.models.pixelcnn import (
     save_pixelcnn,
     train_pixelcnn,
 )
-from advlab.pipelines.security.preprocess_defense import check_output, copy_classifier_run, measure, prepare_output
+from advlab.pipelines.security.preprocess_defense import (
+    check_output,
+    checked_measure,
+    copy_classifier_run,
+    measure,
+    prepare_output,
+    refuse_defended,
+    write_summary,
+)
 from advlab.pipelines.train_classifier import (
     classifier_config,
     classifier_record,
@@ -85,13 +91,10 @@ def make_pixel_defended_run(run: str | Path, out: str | Path, pixelcnn: str | Pa
     run, out = Path(run), Path(out)
     config = classifier_config(run)  # a classifier run, else one clear error
     sample_shape = image_shape(classifier_record(run)[1])
-    if read_defense(run) is not None:
-        raise AdvlabError(f"{run} is already a defended run; give the classifier run it was made from")
+    refuse_defended(run)
     eps_defend = check_eps_defend(eps_defend)
     training = (training or PixelCNNTraining()).check()
-    for name, value in (("--n", n), ("--attack-steps", attack_steps), ("--eot-samples", eot_samples)):
-        check_int(name, value, 1)
-    check_number("--eps", eps)
+    eps, n, attack_steps, eot_samples = checked_measure(eps, n, attack_steps, eot_samples)
     check_output(out, run, overwrite, DEFENSE_FILE)  # before the training, which takes a while
     seed_everything(seed)
     torch_device = resolve_device(device)
@@ -109,12 +112,7 @@ def make_pixel_defended_run(run: str | Path, out: str | Path, pixelcnn: str | Pa
     summary = measure(run, out, TRANSFORM, read_defense(out)["options"], eps, n, attack_steps, eot_samples, seed,
                       device, progress)
     summary["pixelcnn"] = {"path": str(path.resolve()), **record}
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-    if report:
-        from advlab.reports.render import write_report
-
-        write_report(out)
-    return summary
+    return write_summary(out, summary, report)
 
 
 def given_or_trained(pixelcnn: str | Path | None, run: Path, sample_shape: tuple[int, ...],

@@ -129,18 +129,31 @@ def make_defended_run(run: str | Path, transform: str, options: dict, out: str |
     run, out = Path(run), Path(out)
     config = classifier_config(run)  # a classifier run, else one clear error
     _, meta = classifier_record(run)
-    if read_defense(run) is not None:
-        raise AdvlabError(f"{run} is already a defended run; give the classifier run it was made from")
-    eps = check_number("--eps", eps)
-    n = check_int("--n", n, 1)
-    attack_steps = check_int("--attack-steps", attack_steps, 1)
-    eot_samples = check_int("--eot-samples", eot_samples, 1)
+    refuse_defended(run)
+    eps, n, attack_steps, eot_samples = checked_measure(eps, n, attack_steps, eot_samples)
     options = transform_options(transform, options)
     check_transform(transform, options, image_shape(meta))
     prepare_output(out, run, overwrite, DEFENSE_FILE)
     copy_classifier_run(run, out, config)
     write_defense(out, transform, options, run)
     summary = measure(run, out, transform, options, eps, n, attack_steps, eot_samples, seed, device, progress)
+    return write_summary(out, summary, report)
+
+
+def refuse_defended(run: Path) -> None:
+    """A defense is put in front of a classifier run, not in front of another defended run."""
+    if read_defense(run) is not None:
+        raise AdvlabError(f"{run} is already a defended run; give the classifier run it was made from")
+
+
+def checked_measure(eps: float, n: int, attack_steps: int, eot_samples: int) -> tuple[float, int, int, int]:
+    """The first warning's settings (``measure``), each checked in one line."""
+    return (check_number("--eps", eps), check_int("--n", n, 1), check_int("--attack-steps", attack_steps, 1),
+            check_int("--eot-samples", eot_samples, 1))
+
+
+def write_summary(out: Path, summary: dict, report: bool) -> dict:
+    """OUT/summary.json (atomically) and, with `report`, the run's report; returns `summary`."""
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
     if report:
         from advlab.reports.render import write_report

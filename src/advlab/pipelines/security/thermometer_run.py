@@ -27,23 +27,28 @@ the run's attack_steps), the inner PGD taking BPDA's gradient through the soft t
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 
 import torch
 
-from advlab.core.checkpoints import atomic_write_bytes, module_state, save_checkpoint
+from advlab.core.checkpoints import module_state, save_checkpoint
 from advlab.core.checks import check_int, check_number
 from advlab.core.config import dump_yaml
 from advlab.core.devices import resolve_device
 from advlab.core.errors import AdvlabError
 from advlab.core.runs import MetricsLog, RunDir
 from advlab.core.seeding import seed_everything
-from advlab.defenses.preprocessed import DEFENSE_FILE, Preprocessed, read_defense, write_defense
+from advlab.defenses.preprocessed import DEFENSE_FILE, Preprocessed, write_defense
 from advlab.defenses.thermometer import ThermometerEncoding
 from advlab.pipelines.classifier_config import ClassifierTrainConfig
-from advlab.pipelines.security.preprocess_defense import measure, prepare_output
+from advlab.pipelines.security.preprocess_defense import (
+    checked_measure,
+    measure,
+    prepare_output,
+    refuse_defended,
+    write_summary,
+)
 from advlab.pipelines.train_classifier import (
     RECORD_KIND,
     build_classifier,
@@ -79,15 +84,13 @@ def make_thermometer_run(run: str | Path, out: str | Path, levels: int = 16, epo
     run, out = Path(run), Path(out)
     base = classifier_config(run)
     _, meta = classifier_record(run)
-    if read_defense(run) is not None:
-        raise AdvlabError(f"{run} is already a defended run; give the classifier run it was made from")
+    refuse_defended(run)
     encoding = ThermometerEncoding(levels)
     if epochs is not None:
         check_int("--epochs", epochs, 1)
     if at_eps is not None and not 0 < check_number("--at-eps", at_eps, strict=True) <= 1:
         raise AdvlabError(f"--at-eps must lie in (0, 1] (images are in [0, 1]), got {at_eps!r}")
-    eps, n = check_number("--eps", eps), check_int("--n", n, 1)
-    attack_steps, eot_samples = check_int("--attack-steps", attack_steps, 1), check_int("--eot-samples", eot_samples, 1)
+    eps, n, attack_steps, eot_samples = checked_measure(eps, n, attack_steps, eot_samples)
     config = thermometer_config(base, out, epochs, at_eps, device)
     prepare_output(out, run, overwrite, DEFENSE_FILE)
     dump_yaml(config, out / "config.yaml")
@@ -96,12 +99,7 @@ def make_thermometer_run(run: str | Path, out: str | Path, levels: int = 16, epo
     summary = measure(run, out, TRANSFORM, {"levels": levels}, eps, n, attack_steps, eot_samples, seed, device,
                       progress)
     summary["training"] = training
-    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
-    if report:
-        from advlab.reports.render import write_report
-
-        write_report(out)
-    return summary
+    return write_summary(out, summary, report)
 
 
 def train_encoded(config: ClassifierTrainConfig, encoding: ThermometerEncoding, run: Path, meta: dict, out: Path,
