@@ -26,7 +26,8 @@ OPTION_DOCS = {
     "train_images": "train on this many images of the data set (chosen by a permutation seeded by --seed) and hold "
                     "out the rest, the non-members that advlab audit compares with (default: every image)",
     "model": "auto (mlp for 2-D points, dcgan for images), mlp, dcgan, cgan, projection, acgan, sngan, sagan, "
-             "progan or wgan-gp (each with its paper's settings as defaults)",
+             "progan, wgan-gp or metz-dcgan (28x28 only: the stacked-MNIST DCGAN with D at 1/4 of G of Metz et al. "
+             "2017 and PacGAN's Table 3) -- each with its paper's settings as defaults",
     "conditional": "train on the data's labels: G(z, y), D(x, y) (cgan for dcgan; mlp on 2-D mixtures: y = mode)",
     "drift": "wgan-gp: weight of progressive growing's drift term E[D(x)^2] (unset: 0.001 for progan, else 0)",
     "pack": "PacGAN: D judges groups of this many samples (Lin et al. 2018), of one class in a conditional game "
@@ -34,7 +35,9 @@ OPTION_DOCS = {
     "diffaugment": "DiffAugment policy for D's inputs, e.g. color,translation,cutout (Zhao et al. 2020)",
     "acgan_weight": "weight of ACGAN's class term L_C",
     "stage_steps": "progan: steps of each fade-in and each stabilisation phase (default: steps spread evenly)",
-    "z_dim": "noise dimension", "width": "network width", "depth": "hidden layers (mlp)",
+    "z_dim": "noise dimension", "width": "network width (G's, and D's unless --d-width)",
+    "d_width": "the discriminator's width when it differs from G's (metz-dcgan: 2 = D at 1/4 of G, 4 = 1/2)",
+    "depth": "hidden layers (mlp)",
     "loss": "minimax, nonsaturating, least-squares, hinge or wgan-gp (default: the model's)",
     "gp_weight": "gradient-penalty weight lambda (wgan-gp; unset: 10, or 0.1 on 2-D points as in the authors' "
                  "toy script)",

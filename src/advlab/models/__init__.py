@@ -1,5 +1,6 @@
 """Plain nn.Modules: MLPs for 2-D data, the GAN family for images (DCGAN, conditional and projection, ACGAN,
-SNGAN, SAGAN, ProGAN), victim classifiers (SmallCNN, MadryCNN, LeNet5, MLP), Normalize, the FID Inception-v3."""
+SNGAN, SAGAN, ProGAN, Metz et al.'s stacked-MNIST DCGAN), victim classifiers (SmallCNN, MadryCNN, LeNet5, MLP),
+Normalize, the FID Inception-v3."""
 
 from advlab.models.acgan import ACGANDiscriminator
 from advlab.models.classifiers import MadryCNN, MLPClassifier, SmallCNN
@@ -13,6 +14,7 @@ from advlab.models.conditional import (
 from advlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from advlab.models.inception_fid import FIDInceptionV3, load_fid_inception
 from advlab.models.lenet import LeNet5
+from advlab.models.metz_dcgan import MetzDiscriminator, MetzGenerator
 from advlab.models.midinet import MidiNetDiscriminator, MidiNetGenerator, PreviousBarConditioner
 from advlab.models.mlp import MLPDiscriminator, MLPGenerator
 from advlab.models.normalize import Normalize
@@ -50,4 +52,5 @@ __all__ = [
     "PatchDiscriminator", "ResnetGenerator", "SRDiscriminator", "SRResNet", "UNetGenerator",
     "MidiNetDiscriminator", "MidiNetGenerator", "PreviousBarConditioner", "MatchingAwareDiscriminator",
     "TextToImageGenerator", "PixelCNN", "load_pixelcnn", "save_pixelcnn", "train_pixelcnn",
+    "MetzDiscriminator", "MetzGenerator",
 ]

@@ -55,6 +55,12 @@ PRESETS.update({
                "beta2": 0.99},
     # Gulrajani et al. 2017, Algorithm 1: lambda 10, n_critic 5, Adam(1e-4, 0, 0.9), no batch norm in the critic
     "wgan-gp": {**IMAGE_BASE, "loss": "wgan-gp", "k": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
+    # Metz et al. 2017's stacked-MNIST DCGAN with D at 1/4 of G, as Lin et al. 2018 (PacGAN, Table 3) train it in
+    # their code: z 256, minibatches of 128 packs, Adam G 1e-4 / D 2e-4 (0.5, 0.99), no EMA (models/metz_dcgan.py).
+    # Their pack-m D sees 128 packs of m samples a step; here --batch-size counts samples, so PacGAN's setting
+    # with --pack m is --batch-size 128m
+    "metz-dcgan": {"z_dim": 256, "width": 8, "d_width": 2, "depth": 0, "batch_size": 128, "lr_g": 1e-4,
+                   "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.99, "ema": 0.0},
 })
 CONDITIONAL_MODELS = frozenset({"cgan", "projection", "acgan"})
 MODELS = ("auto", *PRESETS)
@@ -95,6 +101,7 @@ class GANTrainConfig:
     stage_steps: int | None = None
     z_dim: int | None = None
     width: int | None = None
+    d_width: int | None = None
     depth: int | None = None
     loss: str | None = None
     gp_weight: float | None = None
@@ -127,8 +134,8 @@ class GANTrainConfig:
     def validate(self) -> None:
         """Range checks the types cannot express."""
         positive = ["steps", "k", "pack", "stage_steps", "log_every", "sample_every", "checkpoint_every",
-                    "keep_checkpoints", "z_dim", "width", "batch_size", "image_size", "threads", "eval_every",
-                    "eval_samples", "train_images"]
+                    "keep_checkpoints", "z_dim", "width", "d_width", "batch_size", "image_size", "threads",
+                    "eval_every", "eval_samples", "train_images"]
         for name in positive:
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -183,6 +190,8 @@ class GANTrainConfig:
         filled = {key: value for key, value in preset.items() if getattr(self, key) is None}
         if model == "progan" and self.stage_steps is None and resolution is not None:
             filled["stage_steps"] = default_stage_steps(self.steps, resolution)
+        if self.d_width is None and "d_width" not in filled:
+            filled["d_width"] = self.width if self.width is not None else preset["width"]
         resolved = dataclasses.replace(self, model=model, conditional=conditional, **filled)
         resolved.check_pairs()
         return resolved

@@ -40,6 +40,7 @@ from advlab.models.conditional import (
     ProjectionDiscriminator,
 )
 from advlab.models.dcgan import ladder
+from advlab.models.metz_dcgan import MetzDiscriminator, MetzGenerator, check_side
 from advlab.models.progan import ProGANDiscriminator, ProGANGenerator, stage_resolutions
 from advlab.models.sagan import SAGANDiscriminator, SAGANGenerator
 from advlab.models.sngan import SNGANDiscriminator, SNGANGenerator
@@ -120,7 +121,8 @@ def build_generator(config: GANTrainConfig, sample_shape: tuple[int, ...], class
     channels, resolution = sample_shape[0], sample_shape[-1]
     if config.conditional:  # cgan, projection, acgan: Mirza & Osindero's G, the label embedded next to z
         return ConditionalDCGANGenerator(config.z_dim, classes, resolution, channels, config.width)
-    unconditional = {"sngan": SNGANGenerator, "sagan": SAGANGenerator, "progan": ProGANGenerator}
+    unconditional = {"sngan": SNGANGenerator, "sagan": SAGANGenerator, "progan": ProGANGenerator,
+                     "metz-dcgan": MetzGenerator}
     if config.model in unconditional:
         return unconditional[config.model](config.z_dim, resolution, channels, config.width)
     return DCGANGenerator(config.z_dim, resolution, channels, config.width)
@@ -144,24 +146,26 @@ def packed(discriminator: nn.Module, pack: int) -> nn.Module:
 def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...], classes: int = 0) -> nn.Module:
     """The discriminator (critic) that a resolved config describes; packed for PacGAN when `pack` > 1."""
     shape = packed_input_shape(sample_shape, config.pack)
+    width = config.d_width or config.width  # runs from before --d-width have one width for both players
     if config.model == "mlp":
         if config.conditional:
-            return packed(ConditionalMLPDiscriminator(shape[0], classes, config.width, config.depth), config.pack)
-        return packed(MLPDiscriminator(shape[0], config.width, config.depth), config.pack)
+            return packed(ConditionalMLPDiscriminator(shape[0], classes, width, config.depth), config.pack)
+        return packed(MLPDiscriminator(shape[0], width, config.depth), config.pack)
     channels, resolution = shape[0], shape[-1]
     norm = "layer" if config.loss == "wgan-gp" else "batch"
     conditional = {
-        "cgan": lambda: ConditionalDCGANDiscriminator(resolution, classes, channels, config.width, norm,
+        "cgan": lambda: ConditionalDCGANDiscriminator(resolution, classes, channels, width, norm,
                                                       label_embedding(classes)),
-        "projection": lambda: ProjectionDiscriminator(resolution, classes, channels, config.width),
-        "acgan": lambda: ACGANDiscriminator(resolution, classes, channels, config.width, norm),
+        "projection": lambda: ProjectionDiscriminator(resolution, classes, channels, width),
+        "acgan": lambda: ACGANDiscriminator(resolution, classes, channels, width, norm),
     }
     if config.model in conditional:
         return packed(conditional[config.model](), config.pack)
-    unconditional = {"sngan": SNGANDiscriminator, "sagan": SAGANDiscriminator, "progan": ProGANDiscriminator}
+    unconditional = {"sngan": SNGANDiscriminator, "sagan": SAGANDiscriminator, "progan": ProGANDiscriminator,
+                     "metz-dcgan": MetzDiscriminator}
     if config.model in unconditional:
-        return packed(unconditional[config.model](resolution, channels, config.width), config.pack)
-    return packed(DCGANDiscriminator(resolution, channels, config.width, norm), config.pack)
+        return packed(unconditional[config.model](resolution, channels, width), config.pack)
+    return packed(DCGANDiscriminator(resolution, channels, width, norm), config.pack)
 
 
 def build_optimizer(config: GANTrainConfig, params, lr: float) -> torch.optim.Optimizer:
@@ -178,6 +182,8 @@ def check_shape(config: GANTrainConfig, sample_shape: tuple[int, ...]) -> None:
     try:
         if config.model == "progan":
             stage_resolutions(sample_shape[-1])  # a size progressive growing reaches from 4x4 by doubling
+        elif config.model == "metz-dcgan":
+            check_side(sample_shape[-1])
         elif config.model != "mlp":
             ladder(sample_shape[-1], config.model)  # a size the DCGAN-shaped stacks reach from a 4 to 7 pixel start
     except AdvlabError as error:
