@@ -16,6 +16,7 @@ from advlab.models import MetzDiscriminator, MetzGenerator
 from advlab.pipelines.gan.gan_config import GANTrainConfig
 from advlab.pipelines.gan.gan_setup import build_discriminator, build_generator
 from advlab.pipelines.gan.train_gan import resume_config, train_gan
+from advlab.playground.gan_game import GanOptions, players, trainer_config
 
 
 def conv_channels(module: torch.nn.Module) -> list[int]:
@@ -72,6 +73,12 @@ def test_d_width_defaults_to_the_width_and_sets_d_alone(tmp_path):
     assert conv_channels(build_discriminator(older, (1, 16, 16)))[0] == 16
     mlp = from_mapping(GANTrainConfig, {"data": "ring8", "width": 32, "d_width": 8, "out": str(tmp_path)})
     assert build_discriminator(mlp.resolved("points"), (2,)).net[0].out_features == 8
+
+
+def test_the_playground_builds_each_player_at_its_own_width():
+    options = GanOptions(g_width=16, d_width=8)
+    generator, discriminator = players(options, trainer_config(options))
+    assert generator.net[0].out_features == 16 and discriminator.net[0].out_features == 8
 
 
 def test_trains_packed_resumes_bit_exactly_and_refuses_other_sizes(tmp_path, capsys):
