@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 import torch
 from helpers import assert_one_line_error, raises_one_line, run_cli
 from safetensors.torch import load_file
