@@ -12,8 +12,8 @@ uniform of N samples, each channel read by advlab's MNIST classifier. The paper 
 steps: DCGAN 78.5 +- 17.6 modes (KL 5.21), PacDCGAN2 484.5 +- 33.0 (KL 2.61), PacDCGAN3 601.3, PacDCGAN4 667.4.
 
 The page shows each pack's modes and KL at the last evaluation (mean +- std over seeds, and each seed), the mode
-curves over training in a picture, and a check: packing covers more modes than the same GAN unpacked at the last
-evaluation, on every seed. Runs go to --work (kept and reused: a finished run with the same settings is read
+curves over training in a picture, and a check: packing covers at least 50 more modes than the same GAN unpacked at
+the last evaluation, on every seed. Runs go to --work (kept and reused: a finished run with the same settings is read
 back, so a longer --steps resumes the runs instead of starting over).
 
     python bench/pacgan_stacked.py --steps 500000 --seeds 0,1,2 --packs 1,2 --check   # the paper's length (GPU)
@@ -49,6 +49,7 @@ from benchlib import (  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = {1: (78.5, 17.56, 5.21), 2: (484.5, 32.99, 2.61), 3: (601.3, 32.18, 2.00), 4: (667.4, 29.00, 1.81)}
 PACKS_PER_STEP = 128  # PacGAN's minibatch: 128 packs whatever the pack size
+MARGIN = 50  # modes: 5% of the 1,000 (the paper's gap at D = G/4 is 406)
 FULL = {"steps": 100000, "eval_every": 5000, "eval_samples": 10000}
 QUICK = {"steps": 40, "eval_every": 20, "eval_samples": 500}
 
@@ -56,7 +57,7 @@ QUICK = {"steps": 40, "eval_every": 20, "eval_samples": 500}
 def train_command(pack: int, seed: int, args: argparse.Namespace, run: Path) -> list[str]:
     """`advlab gan train` for one (pack, seed): PacGAN Table 3's D = G/4 setting."""
     return [sys.executable, "-m", "advlab", "gan", "train", "--data", "stacked-mnist", "--model", "metz-dcgan",
-            "--pack", str(pack), "--batch-size", str(PACKS_PER_STEP * pack), "--steps", str(args.steps),
+            "--pack", str(pack), "--batch-size", str(args.packs_per_step * pack), "--steps", str(args.steps),
             "--eval-every", str(args.eval_every), "--metrics", "modes", "--eval-samples", str(args.eval_samples),
             "--seed", str(seed), "--threads", str(args.threads), "--device", args.device,
             "--checkpoint-every", str(args.eval_every), "--sample-every", str(args.eval_every),
@@ -123,15 +124,17 @@ def table(runs: list[dict], packs: list[int]) -> list[str]:
 
 
 def checks(runs: list[dict], packs: list[int], seeds: list[int]) -> list[Check]:
-    """Each packed D covers more modes than the unpacked one at the last evaluation, seed by seed."""
+    """Each packed D covers at least MARGIN more modes than the unpacked one at the last evaluation, seed by seed (a
+    collapsed GAN's count wanders by a few modes between evaluations, so a bare "more" would pass on noise)."""
     if 1 not in packs:
         return []
     last = {(run["pack"], run["seed"]): run["curve"][-1][1] for run in runs}
     found = []
     for pack in (p for p in packs if p > 1):
         pairs = [f"{last[pack, seed]} vs {last[1, seed]}" for seed in seeds]
-        found.append(Check(f"pack {pack} covers more modes than pack 1 at the last evaluation, every seed",
-                           "; ".join(pairs), verdict(all(last[pack, s] > last[1, s] for s in seeds))))
+        found.append(Check(f"pack {pack} covers at least {MARGIN} more modes than pack 1 at the last evaluation, "
+                           "every seed", "; ".join(pairs),
+                           verdict(all(last[pack, s] >= last[1, s] + MARGIN for s in seeds))))
     return found
 
 
@@ -163,7 +166,8 @@ def render(runs, found, info, phases, args, command, picture) -> str:
              f"{info['versions']['torch']}",
              f"- date: {info['date']}; the whole bench took {info['seconds'] / 60:.1f} min",
              f"- command: `{command}`",
-             f"- each run: `advlab gan train --data stacked-mnist --model metz-dcgan --pack m --batch-size 128m "
+             f"- each run: `advlab gan train --data stacked-mnist --model metz-dcgan --pack m --batch-size "
+             f"{args.packs_per_step}m "
              f"--steps {args.steps} --eval-every {args.eval_every} --metrics modes --eval-samples "
              f"{args.eval_samples}` (seeds {', '.join(map(str, args.seed_list))}); modes and KL of "
              f"{args.eval_samples} samples, each channel read by advlab's MNIST classifier; real stacked images "
@@ -171,6 +175,21 @@ def render(runs, found, info, phases, args, command, picture) -> str:
              *table(runs, args.pack_list), ""]
     if found:
         lines += ["## Checks", "", *checks_lines(found), ""]
+    lines += ["## Reading the table", "",
+              "- **modes**: distinct (a, b, c) triples among the samples, each channel classified by advlab's MNIST "
+              "network (98.7% on held-out digits); a sample counts whatever it looks like, so read the pictures "
+              "too. **KL**: from the samples' mode histogram to the uniform 1,000 modes, in nats (0 is perfect; "
+              "ln 1000 = 6.91 is one mode).",
+              "- **paper**: PacGAN's Table 3 at the end of 500,000 steps, means over 50 runs with standard errors; "
+              f"this page's runs are {args.steps:,} steps long, so compare the ordering, not the values.",
+              "- Samples are drawn the way every advlab run draws them: G in eval mode, its batch norm on running "
+              "statistics (the authors' code samples with each batch's statistics; on these runs' checkpoints both "
+              "ways count nearly the same modes).",
+              "- Where advlab's game differs from the authors' code: G's step draws fresh noise (Goodfellow et al.'s "
+              "Algorithm 1; their code reuses D's), and the data are a fixed set of 10,000 stacked images (theirs "
+              "draws fresh triples every step). A copy of their code outside advlab, at seed 0, counted 19-94 modes "
+              "unpacked between 5,000 and 50,000 steps and 2-53 packed up to 30,000 steps: packing had not pulled "
+              "ahead there by then.", ""]
     if picture is not None:
         lines += [f"![modes over training]({picture.name})", ""]
     lines += ["## Timings", "", *phase_lines(phases), ""]
@@ -184,6 +203,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, value in FULL.items():
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"default {value}; --quick {QUICK[name]}")
+    parser.add_argument("--packs-per-step", type=int, default=PACKS_PER_STEP,
+                        help="packs D judges a step, real and generated each (default %(default)s, PacGAN's "
+                             "minibatch); the batch is this times the pack size")
     parser.add_argument("--quick", action="store_true", help="a smoke run: one seed, a few steps")
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
@@ -204,8 +226,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.seed_list = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--packs and --seeds take integers, e.g. 1,2 and 0,1,2; got {args.packs!r}, {args.seeds!r}")
-    if min(args.pack_list) < 1 or min(args.steps, args.eval_every, args.eval_samples, args.workers) < 1:
-        parser.error("--packs, --steps, --eval-every, --eval-samples and --workers must be positive")
+    if min(args.pack_list) < 1 or min(args.steps, args.eval_every, args.eval_samples, args.workers,
+                                      args.packs_per_step) < 1:
+        parser.error("--packs, --steps, --eval-every, --eval-samples, --workers and --packs-per-step must be positive")
     args.cpus = None
     return args
 
