@@ -164,7 +164,8 @@ def render(runs, found, info, phases, args, command, picture) -> str:
              f"- machine: {info['threads']} torch thread(s) per run, {args.workers} run(s) at once, device "
              f"{args.device}; load average at start {info['load']}, at the end {info['load_end']}; torch "
              f"{info['versions']['torch']}",
-             f"- date: {info['date']}; the whole bench took {info['seconds'] / 60:.1f} min",
+             f"- date: {info['date']}; this invocation took {info['seconds'] / 60:.1f} min (runs already finished "
+             "in --work are read back, not trained again)",
              f"- command: `{command}`",
              f"- each run: `advlab gan train --data stacked-mnist --model metz-dcgan --pack m --batch-size "
              f"{args.packs_per_step}m "
