@@ -68,7 +68,7 @@ def train(pack: int, seed: int, args: argparse.Namespace) -> dict:
     """Train (or resume, or read back) one run; its eval curve and the seconds it trained."""
     run = args.work / f"pack{pack}-seed{seed}"
     summary = run / "summary.json"
-    done = summary.is_file() and json.loads(summary.read_text()).get("steps") == args.steps
+    done = summary.is_file() and json.loads(summary.read_text()).get("step") == args.steps
     if not done:
         if (run / "config.yaml").is_file() and list((run / "checkpoints").glob("*.safetensors")):
             command = resume_command(run, args)  # the stored config rules; --steps may grow
@@ -150,7 +150,7 @@ def plot(runs: list[dict], path: Path) -> Path:
         label = f"pack {run['pack']}" if run["seed"] == min(r["seed"] for r in runs) else None
         axis.plot(steps, modes, marker="o", markersize=2, color=colours.get(run["pack"], "black"), label=label,
                   alpha=0.8)
-    axis.set(xlabel="generator steps", ylabel="modes covered (of 1000)", ylim=(0, 1000),
+    axis.set(xlabel="generator steps", ylabel="modes covered (of 1000, log scale)", yscale="log", ylim=(0.8, 1200),
              title="stacked MNIST, metz-dcgan with D at 1/4 of G: one line per seed")
     axis.grid(alpha=0.3)
     axis.legend()

@@ -44,3 +44,7 @@ def test_a_tiny_run_writes_the_page_and_a_longer_one_resumes_the_runs(tmp_path):
              if '"eval"' in line]
     assert steps == [2, 4]
     assert [row[:2] for row in table_rows(out.read_text(), "| D |")] == [["PacDCGAN2", "4"]]
+    metrics = work / "pack2-seed0" / "metrics.jsonl"
+    written = metrics.stat().st_mtime_ns
+    assert bench.main([*argv[:2], "4", *argv[3:], "--packs", "2"]) == 0  # finished at --steps 4: read back
+    assert metrics.stat().st_mtime_ns == written
