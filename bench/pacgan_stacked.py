@@ -65,7 +65,7 @@ def train_command(pack: int, seed: int, args: argparse.Namespace, run: Path) -> 
 
 
 def train(pack: int, seed: int, args: argparse.Namespace) -> dict:
-    """Train (or resume, or read back) one run; its eval curve and the seconds it trained."""
+    """Train (or resume, or read back) one run; its eval curve (read_run)."""
     run = args.work / f"pack{pack}-seed{seed}"
     summary = run / "summary.json"
     done = summary.is_file() and json.loads(summary.read_text()).get("step") == args.steps
@@ -94,14 +94,13 @@ def quiet(args: argparse.Namespace) -> list[str]:
 
 
 def read_run(run: Path, pack: int, seed: int) -> dict:
-    """{pack, seed, curve: [(step, modes, kl)], seconds, samples} from a finished run directory."""
+    """{pack, seed, curve: [(step, modes, kl)], real_modes, samples} from a finished run directory."""
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
     curve = [(record["step"], record["modes"], record["kl"]) for record in evals if "modes" in record]
     if not curve:
         raise SystemExit(f"pacgan_stacked: {run} has no mode counts in metrics.jsonl")
-    summary = json.loads((run / "summary.json").read_text())
-    return {"pack": pack, "seed": seed, "curve": curve, "seconds": summary.get("seconds"),
-            "real_modes": evals[-1].get("real_modes"), "samples": run / "samples" / "final.png"}
+    return {"pack": pack, "seed": seed, "curve": curve, "real_modes": evals[-1].get("real_modes"),
+            "samples": run / "samples" / "final.png"}
 
 
 def mean_std(values: list[float], digits: int = 1) -> str:
@@ -200,7 +199,7 @@ def render(runs, found, info, phases, args, command, picture) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--packs", default="1,2", help="pack sizes, comma-separated (default 1,2)")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds, comma-separated (default 0,1,2)")
+    parser.add_argument("--seeds", default=None, help="seeds, comma-separated (default 0,1,2; --quick 0)")
     for name, value in FULL.items():
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                             help=f"default {value}; --quick {QUICK[name]}")
@@ -220,8 +219,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, value in sizes.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.quick and args.seeds == "0,1,2":
-        args.seeds = "0"
+    if args.seeds is None:
+        args.seeds = "0" if args.quick else "0,1,2"
     try:
         args.pack_list = sorted({int(p) for p in args.packs.split(",")})
         args.seed_list = [int(s) for s in args.seeds.split(",")]

@@ -31,7 +31,7 @@ from advlab.core.errors import AdvlabError
 SIDE = 28  # the one resolution: 4 -> 7 -> 14 -> 28
 START = 4
 PAPER_G_WIDTH = 8  # G's last hidden layer in the authors' code
-QUARTER_D_WIDTH = 2  # D's first layer for "D is 1/4 size of G" (2 for 1/2 is 4)
+QUARTER_D_WIDTH = 2  # D's first layer for "D is 1/4 size of G" (4 for "1/2 size")
 
 
 def check_side(resolution: int) -> None:

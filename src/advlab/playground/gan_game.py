@@ -423,7 +423,7 @@ def players(options: GanOptions, config: GANTrainConfig) -> tuple[nn.Module, nn.
         torch.manual_seed(options.seed)
         generator = build_generator(dataclasses.replace(config, width=options.g_width, depth=options.g_layers), (2,))
         discriminator = build_discriminator(
-            dataclasses.replace(config, width=options.d_width, d_width=options.d_width, depth=options.d_layers), (2,))
+            dataclasses.replace(config, d_width=options.d_width, depth=options.d_layers), (2,))
     return generator, discriminator
 
 

@@ -190,9 +190,9 @@ class GANTrainConfig:
         filled = {key: value for key, value in preset.items() if getattr(self, key) is None}
         if model == "progan" and self.stage_steps is None and resolution is not None:
             filled["stage_steps"] = default_stage_steps(self.steps, resolution)
-        if self.d_width is None and "d_width" not in filled:
-            filled["d_width"] = self.width if self.width is not None else preset["width"]
         resolved = dataclasses.replace(self, model=model, conditional=conditional, **filled)
+        if resolved.d_width is None:  # one width for both players unless the preset or --d-width says otherwise
+            resolved = dataclasses.replace(resolved, d_width=resolved.width)
         resolved.check_pairs()
         return resolved
 

@@ -146,7 +146,7 @@ def packed(discriminator: nn.Module, pack: int) -> nn.Module:
 def build_discriminator(config: GANTrainConfig, sample_shape: tuple[int, ...], classes: int = 0) -> nn.Module:
     """The discriminator (critic) that a resolved config describes; packed for PacGAN when `pack` > 1."""
     shape = packed_input_shape(sample_shape, config.pack)
-    width = config.d_width or config.width  # runs from before --d-width have one width for both players
+    width = config.d_width  # resolved() sets it: the width, for runs stored before --d-width
     if config.model == "mlp":
         if config.conditional:
             return packed(ConditionalMLPDiscriminator(shape[0], classes, width, config.depth), config.pack)
